@@ -1,0 +1,189 @@
+"""Loading and saving generator checkpoints.
+
+Two formats are accepted:
+
+* the project's own: one `torch.save`d dict with `format == "baton-generator"`, the architecture
+  config, the weights, metadata (training data, evaluation numbers, software versions) and a SHA-256
+  of the weights that is checked on load, so a truncated or edited file is caught;
+* the paper's released generator (a bare state_dict saved on CUDA), loaded unchanged from a path the
+  user gives: its 96 alias keys are dropped and its weight-normed convs are folded to plain weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .errors import CheckpointError
+from .model import Generator, GeneratorConfig
+
+FORMAT = "baton-generator"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class LoadedGenerator:
+    model: Generator
+    kind: str  # "baton" or "official"
+    sha256: str  # of the weights, as stored in takes' provenance
+    path: str
+    meta: dict = field(default_factory=dict)
+
+
+def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
+    """Hash of names, shapes, dtypes and bytes, in key order: independent of pickling details."""
+    h = hashlib.sha256()
+    for k in sorted(state_dict):
+        t = state_dict[k].detach().cpu().contiguous()
+        h.update(f"{k}|{tuple(t.shape)}|{t.dtype}|".encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return h.hexdigest()
+
+
+def save_checkpoint(model: Generator, path: str | Path, meta: dict | None = None) -> str:
+    """Write a project checkpoint; returns its weights hash."""
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    digest = weights_sha256(state)
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": model.cfg.to_dict(),
+               "state_dict": state, "sha256": digest, "meta": dict(meta or {})}
+    payload["meta"].setdefault("versions", _versions())
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return digest
+
+
+def load_generator(path: str | Path) -> LoadedGenerator:
+    """Load either format into an eval-mode Generator, or raise CheckpointError saying why."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    obj = _torch_load(path)
+    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        loaded = _load_baton(obj, path)
+    elif isinstance(obj, dict) and any(str(k).startswith("music_encoder.conv1.") for k in obj):
+        loaded = _load_official(obj, path)
+    else:
+        raise CheckpointError(f"{path}: not a generator checkpoint this version knows "
+                              "(neither a Baton checkpoint nor the paper's M2S-GAN generator)")
+    loaded.model.eval()
+    return loaded
+
+
+def _torch_load(path: Path):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, io.UnsupportedOperation) as e:
+        raise CheckpointError(f"{path}: unreadable or corrupt checkpoint ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:160]})") from None
+    except Exception as e:  # the unpickler raises many types on garbage input
+        raise CheckpointError(f"{path}: unreadable or corrupt checkpoint ({type(e).__name__})") from None
+
+
+def _load_baton(obj: dict, path: Path) -> LoadedGenerator:
+    if obj.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {obj.get('format_version')!r} "
+                              f"is not supported (this version reads {FORMAT_VERSION})")
+    try:
+        cfg = GeneratorConfig.from_dict(obj["config"])
+        state = obj["state_dict"]
+        stored = obj["sha256"]
+    except (KeyError, TypeError) as e:
+        raise CheckpointError(f"{path}: checkpoint is missing its {e} entry") from None
+    digest = weights_sha256(state)
+    if digest != stored:
+        raise CheckpointError(f"{path}: weights do not match the checkpoint's hash (file corrupt or edited)")
+    model = Generator(cfg)
+    _strict_load(model, state, path)
+    return LoadedGenerator(model, "baton", digest, str(path), dict(obj.get("meta") or {}))
+
+
+_OFFICIAL_ALIAS = re.compile(r"\.net\.\d+\.")
+
+
+def official_to_baton(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename the paper's keys to this module's, drop aliases and fold weight norm."""
+    out: dict[str, torch.Tensor] = {}
+    block_index = {"conv1": 0, "conv2": 3, "conv3": 5}
+    for key, value in state.items():
+        if key.endswith("num_batches_tracked") or _OFFICIAL_ALIAS.search(key):
+            continue
+        m = re.fullmatch(r"music_encoder\.(conv[123])\.(\d)\.(conv2d_layer|residual)\.([01])\.(\w+)", key)
+        if m:
+            stage, i, part, j, leaf = m.groups()
+            k = block_index[stage] + int(i)
+            name = {("conv2d_layer", "0"): "conv", ("conv2d_layer", "1"): "bn",
+                    ("residual", "0"): "res_conv", ("residual", "1"): "res_bn"}[part, j]
+            out[f"encoder.blocks.{k}.{name}.{leaf}"] = value
+            continue
+        m = re.fullmatch(r"music_encoder\.conv4\.([01])\.(\w+)", key)
+        if m:
+            out[f"encoder.{'proj' if m[1] == '0' else 'proj_bn'}.{m[2]}"] = value
+            continue
+        m = re.fullmatch(r"noise_convTranspose\.([0246])\.(\w+)", key)
+        if m:
+            out[f"noise.up.{int(m[1]) // 2}.{m[2]}"] = value
+            continue
+        m = re.fullmatch(r"noise_BN\.(\w+)", key)
+        if m:
+            out[f"noise.bn.{m[1]}"] = value
+            continue
+        m = re.fullmatch(r"tcn\.TCN\.tcn\.tcn\.network\.(\d)\.(conv1|conv2|bn1|bn2|downsample)\.(\w+)", key)
+        if m:
+            i, part, leaf = m.groups()
+            part = "down" if part == "downsample" else part
+            if leaf == "weight_v":
+                g = state[key[:-1] + "g"]
+                norm = value.flatten(1).norm(dim=1).view(-1, *([1] * (value.dim() - 1)))
+                out[f"decoder.blocks.{i}.{part}.weight"] = g * value / norm
+            elif leaf != "weight_g":
+                out[f"decoder.blocks.{i}.{part}.{leaf}"] = value
+            continue
+        m = re.fullmatch(r"tcn\.TCN\.tcn\.linear\.(\w+)", key)
+        if m:
+            out[f"decoder.linear.{m[1]}"] = value
+            continue
+        m = re.fullmatch(r"tcn\.fc\.([024])\.(\w+)", key)
+        if m:
+            out[f"decoder.head.{m[1]}.{m[2]}"] = value
+            continue
+        raise CheckpointError(f"unexpected key {key!r} in what looks like the paper's generator")
+    return out
+
+
+def _load_official(state: dict, path: Path) -> LoadedGenerator:
+    if not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: state_dict holds non-tensor values")
+    converted = official_to_baton(state)
+    model = Generator(GeneratorConfig())
+    _strict_load(model, converted, path)
+    return LoadedGenerator(model, "official", weights_sha256(converted), str(path),
+                           {"source": "Liu et al., JCST 2022 released generator (research use only)"})
+
+
+def _strict_load(model: Generator, state: dict, path: Path) -> None:
+    # BatchNorm's num_batches_tracked is bookkeeping for training, never used in eval.
+    expected = {k for k in model.state_dict() if not k.endswith("num_batches_tracked")}
+    given = {k for k in state if not k.endswith("num_batches_tracked")}
+    if expected != given:
+        missing, extra = sorted(expected - given), sorted(given - expected)
+        raise CheckpointError(f"{path}: weights do not fit the architecture "
+                              f"(missing {missing[:3]}{'…' if len(missing) > 3 else ''}, "
+                              f"unexpected {extra[:3]}{'…' if len(extra) > 3 else ''})")
+    try:
+        model.load_state_dict(state, strict=False)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not fit the architecture ({str(e).splitlines()[-1].strip()})") from None
+
+
+def _versions() -> dict:
+    from . import __version__
+    return {"baton": __version__, "torch": torch.__version__}

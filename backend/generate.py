@@ -1,0 +1,155 @@
+"""Running a generator over a whole piece, 1 s to 60 min, fast and without seams.
+
+The network is fully convolutional in time, so a long piece is cut into overlapping windows whose
+overlap covers the receptive field; each window's output is trimmed to its core and the cores are
+joined. The result equals one pass over the whole piece (to float rounding): there is nothing to
+blend and no seam to hide. Two window sizes serve two costs:
+
+* the music encoder (99% of the work: 2D convs on the 90 Hz mel) runs on short tiles that stay in
+  the CPU cache, with BatchNorm folded into the convs and channels-last tensors — the halo it needs
+  is only 18 mel frames;
+* the temporal decoder (±258 frames of context) runs on long windows batched through one forward.
+
+Noise is one `noise_dim` vector per second of music, drawn from the seed or given by the caller.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from .model import MEL_FPS, MOTION_FPS, N_JOINTS, Generator
+
+ProgressFn = Callable[[float, str], None]
+
+ENCODER_TILE = 6 * MEL_FPS  # mel frames per encoder tile: small enough to stay in cache
+ENCODER_HALO = 18  # mel frames: the encoder's receptive field (a multiple of the 3:1 pooling)
+DECODER_WINDOW = 60 * MOTION_FPS  # motion frames per decoder window core
+MIN_SECONDS = 10  # shorter pieces are reflect-padded so every dilated conv has room to pad
+
+
+def make_noise(seed: int, seconds: int, noise_dim: int) -> np.ndarray:
+    """Deterministic standard-normal noise, one row per second of music."""
+    g = torch.Generator().manual_seed(int(seed))
+    return torch.randn(seconds, noise_dim, generator=g).numpy()
+
+
+def noise_seconds(n_mel_frames: int) -> int:
+    return math.ceil(n_mel_frames / MEL_FPS)
+
+
+@dataclass
+class _EncoderLayer:
+    weight: torch.Tensor
+    bias: torch.Tensor
+    residual: str  # "none", "identity" or "conv"
+    res_weight: torch.Tensor | None
+    res_bias: torch.Tensor | None
+    pool: tuple | None  # (kernel, stride, padding)
+
+
+class InferenceGenerator:
+    """A Generator prepared for inference: folded BatchNorm, channels-last encoder, tiled windows."""
+
+    def __init__(self, model: Generator):
+        model = copy.deepcopy(model).eval()
+        self.cfg = model.cfg
+        cl = torch.channels_last
+        self.layers: list[_EncoderLayer] = []
+        for i, block in enumerate(model.encoder.blocks):
+            conv = fuse_conv_bn_eval(block.conv, block.bn)
+            kind, rw, rb = "none", None, None
+            if block.residual:
+                kind = "identity" if block.res_conv is None else "conv"
+            if kind == "conv":
+                rc = fuse_conv_bn_eval(block.res_conv, block.res_bn)
+                rw, rb = rc.weight.detach().contiguous(memory_format=cl), rc.bias.detach()
+            pool = model.encoder.pools.get(i)
+            pool = (pool.kernel_size, pool.stride, pool.padding) if pool is not None else None
+            self.layers.append(_EncoderLayer(conv.weight.detach().contiguous(memory_format=cl),
+                                             conv.bias.detach(), kind, rw, rb, pool))
+        proj = fuse_conv_bn_eval(model.encoder.proj, model.encoder.proj_bn)
+        self.proj_w, self.proj_b = proj.weight.detach()[:, :, 0], proj.bias.detach()
+        self.noise = model.noise
+        self.decoder = model.decoder
+        for block in self.decoder.blocks:  # fold BN into the dilated convs; padding stays reflect
+            block.conv1 = fuse_conv_bn_eval(block.conv1, block.bn1)
+            block.conv2 = fuse_conv_bn_eval(block.conv2, block.bn2)
+            block.bn1 = block.bn2 = torch.nn.Identity()
+        k = self.cfg.kernel_size
+        self.decoder_halo = sum(2 * ((k - 1) // 2) * 2 ** i + 1 for i in range(self.cfg.decoder_layers))
+
+    # -- the music encoder, on one tile ------------------------------------------------------------
+    def _encode_tile(self, mel: torch.Tensor) -> torch.Tensor:
+        """(N, T90, bins) → (N, ceil(T90/3), C), same as Generator.encoder in eval mode."""
+        h = mel.unsqueeze(1).contiguous(memory_format=torch.channels_last)
+        for layer in self.layers:
+            out = F.conv2d(F.pad(h, (1, 1, 1, 1), mode="reflect"), layer.weight, layer.bias).relu_()
+            if layer.residual == "identity":
+                out.add_(h)
+            elif layer.residual == "conv":
+                out.add_(F.conv2d(h, layer.res_weight, layer.res_bias))
+            if layer.pool is not None:
+                out = F.max_pool2d(out, *layer.pool)
+            h = out
+        n, c, t, f = h.shape
+        h = h.permute(0, 2, 1, 3).reshape(n, t, c * f)  # channel-major per frame, as trained
+        return torch.addmm(self.proj_b, h.reshape(n * t, c * f), self.proj_w.t()).view(n, t, -1)
+
+    def encode(self, mel: torch.Tensor, progress: ProgressFn | None = None) -> torch.Tensor:
+        """Whole mel (T90, bins) → (ceil(T90/3), C) in cache-sized tiles with exact halos."""
+        n = mel.shape[0]
+        out = torch.empty(math.ceil(n / 3), self.cfg.decoder_channels)
+        for a in range(0, n, ENCODER_TILE):
+            b = min(n, a + ENCODER_TILE)
+            lo, hi = max(0, a - ENCODER_HALO), min(n, b + ENCODER_HALO)
+            feats = self._encode_tile(mel[lo:hi].unsqueeze(0))[0]
+            skip = (a - lo) // 3
+            out[a // 3: math.ceil(b / 3)] = feats[skip: skip + math.ceil(b / 3) - a // 3]
+            if progress:
+                progress(b / n, "music encoder")
+        return out
+
+    # -- the decoder, on batched windows -----------------------------------------------------------
+    def decode(self, h: torch.Tensor) -> torch.Tensor:
+        """(T30, 2C) → (T30, 13, 2): windows of DECODER_WINDOW frames plus halos, one batch."""
+        t = h.shape[0]
+        core, halo = DECODER_WINDOW, self.decoder_halo
+        if t <= core + 2 * halo:
+            return self.decoder(h.unsqueeze(0))[0].view(t, N_JOINTS, 2)
+        span = core + 2 * halo
+        starts = list(range(0, t - span, core)) + [t - span]
+        batch = torch.stack([h[s:s + span] for s in starts])
+        y = self.decoder(batch)
+        out = torch.empty(t, 2 * N_JOINTS)
+        done = 0
+        for i, s in enumerate(starts):
+            end = t if i == len(starts) - 1 else s + span - halo
+            out[done:end] = y[i, done - s:end - s]
+            done = end
+        return out.view(t, N_JOINTS, 2)
+
+    def __call__(self, mel: np.ndarray, noise: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray:
+        """mel (T90, bins) in [0, 1] and noise (ceil(T90/90), noise_dim) → keypoints (ceil(T90/3), 13, 2)."""
+        n90 = mel.shape[0]
+        seconds = noise_seconds(n90)
+        if noise.shape != (seconds, self.cfg.noise_dim):
+            raise ValueError(f"noise must have shape ({seconds}, {self.cfg.noise_dim}) for "
+                             f"{n90 / MEL_FPS:.2f} s of music, got {tuple(noise.shape)}")
+        padded_seconds = max(seconds, MIN_SECONDS)
+        mel_p = np.pad(mel, ((0, padded_seconds * MEL_FPS - n90), (0, 0)), mode="reflect")
+        noise_p = np.pad(noise, ((0, padded_seconds - seconds), (0, 0)), mode="reflect")
+        with torch.inference_mode():
+            enc = self.encode(torch.from_numpy(np.ascontiguousarray(mel_p, dtype=np.float32)), progress)
+            nz = self.noise(torch.from_numpy(np.ascontiguousarray(noise_p, dtype=np.float32)).unsqueeze(0))[0]
+            if progress:
+                progress(1.0, "pose decoder")
+            y = self.decode(torch.cat([enc, nz], dim=1))
+        return y[: math.ceil(n90 / 3)].numpy()

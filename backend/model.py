@@ -1,0 +1,191 @@
+"""The M2S-GAN generator as the project's own PyTorch module.
+
+Architecture (the paper's, see ../shared/reference/README.md): a 2D-convolutional music encoder that
+turns a 90 Hz mel spectrogram into 64 features at 30 Hz, a transposed-convolution noise path that
+upsamples one 8-d noise vector per second to 30 Hz, and a non-causal dilated temporal-convolution
+decoder that maps the 128 concatenated features to 13 keypoints × (x, y) in (0, 1).
+
+The module is fully convolutional in time: its output at a frame depends only on inputs within
+`receptive_field_frames()` of it. `generate.py` relies on that to cut long pieces into overlapping
+windows that join exactly.
+
+Weight normalisation is a training-time reparametrisation; this module stores the effective conv
+weights, so the official checkpoint's `weight_g`/`weight_v` pairs are folded on load (checkpoint.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+MEL_FPS = 90
+MOTION_FPS = 30
+N_JOINTS = 13
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Everything needed to rebuild the network; stored in every project checkpoint."""
+
+    mel_bins: int = 128
+    noise_dim: int = 8
+    encoder_channels: tuple[int, int, int] = (16, 32, 32)
+    decoder_channels: int = 64
+    decoder_layers: int = 6
+    kernel_size: int = 5
+    dropout: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GeneratorConfig":
+        known = {f: d[f] for f in cls.__dataclass_fields__ if f in d}
+        if "encoder_channels" in known:
+            known["encoder_channels"] = tuple(known["encoder_channels"])
+        return cls(**known)
+
+
+class ConvBlock2d(nn.Module):
+    """3×3 reflect-padded conv → BN → ReLU, plus a residual (identity, or 1×1 conv+BN when the
+    channel count changes; none for the very first block). The sum is not passed through a ReLU."""
+
+    def __init__(self, cin: int, cout: int, residual: bool = True):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, padding=1, padding_mode="reflect")
+        self.bn = nn.BatchNorm2d(cout)
+        self.residual = residual
+        if residual and cin != cout:
+            self.res_conv = nn.Conv2d(cin, cout, 1)
+            self.res_bn = nn.BatchNorm2d(cout)
+        else:
+            self.res_conv = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn(self.conv(x)))
+        if not self.residual:
+            return out
+        if self.res_conv is None:
+            return out + x
+        return out + self.res_bn(self.res_conv(x))
+
+
+class MusicEncoder(nn.Module):
+    """(N, T90, bins) mel → (N, T90 // 3, 64) features. Time stays on the image's height axis; the
+    stride-3 time pooling in the second stage is the 90 → 30 Hz step."""
+
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        c1, c2, c3 = cfg.encoder_channels
+        self.blocks = nn.ModuleList([
+            ConvBlock2d(1, c1, residual=False), ConvBlock2d(c1, c1), ConvBlock2d(c1, c1),
+            ConvBlock2d(c1, c2), ConvBlock2d(c2, c2),
+            ConvBlock2d(c2, c3), ConvBlock2d(c3, c3),
+        ])
+        # (after which block, pool): frequency is halved three times, time divided by 3 once.
+        self.pools = {2: nn.MaxPool2d(5, stride=(1, 2), padding=2),
+                      4: nn.MaxPool2d(5, stride=(3, 2), padding=2),
+                      6: nn.MaxPool2d(3, stride=(1, 2), padding=1)}
+        flat = c3 * (cfg.mel_bins // 8)
+        self.proj = nn.Conv1d(flat, cfg.decoder_channels, 1)
+        self.proj_bn = nn.BatchNorm1d(cfg.decoder_channels)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        h = mel.unsqueeze(1)
+        for i, block in enumerate(self.blocks):
+            h = block(h)
+            if i in self.pools:
+                h = self.pools[i](h)
+        n, c, t, f = h.shape
+        h = h.permute(0, 1, 3, 2).reshape(n, c * f, t)  # channel-major flatten, as the paper's code
+        return self.proj_bn(self.proj(h)).transpose(1, 2)
+
+
+class NoiseUpsampler(nn.Module):
+    """(N, seconds, noise_dim) → (N, seconds·30, 64): transposed convs with strides 1·5·3·2."""
+
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        d = cfg.noise_dim
+        self.up = nn.ModuleList([
+            nn.ConvTranspose1d(d, 16, 3, stride=1, padding=1),
+            nn.ConvTranspose1d(16, 16, 11, stride=5, padding=3),
+            nn.ConvTranspose1d(16, 32, 5, stride=3, padding=1),
+            nn.ConvTranspose1d(32, cfg.decoder_channels, 6, stride=2, padding=2),
+        ])
+        self.bn = nn.BatchNorm1d(cfg.decoder_channels)
+
+    def forward(self, noise: torch.Tensor) -> torch.Tensor:
+        h = noise.transpose(1, 2)
+        for layer in self.up:
+            h = F.relu(layer(h))
+        return self.bn(h).transpose(1, 2)
+
+
+class TemporalBlock(nn.Module):
+    """Two non-causal dilated convs (reflect-padded to keep the length) with BN, ReLU and dropout,
+    a 3-tap average, and a residual; ReLU after the sum."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, dilation: int, dropout: float):
+        super().__init__()
+        pad = (kernel - 1) * dilation // 2
+        self.conv1 = nn.Conv1d(cin, cout, kernel, padding=pad, dilation=dilation, padding_mode="reflect")
+        self.bn1 = nn.BatchNorm1d(cout)
+        self.conv2 = nn.Conv1d(cout, cout, kernel, padding=pad, dilation=dilation, padding_mode="reflect")
+        self.bn2 = nn.BatchNorm1d(cout)
+        self.drop = nn.Dropout(dropout)
+        self.down = nn.Conv1d(cin, cout, 1) if cin != cout else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.drop(F.relu(self.bn1(self.conv1(x))))
+        h = self.drop(F.relu(self.bn2(self.conv2(h))))
+        h = F.avg_pool1d(h, 3, stride=1, padding=1)
+        res = x if self.down is None else self.down(x)
+        return F.relu(h + res)
+
+
+class PoseDecoder(nn.Module):
+    """(N, T30, 2·64) → (N, T30, 13·2) in (0, 1)."""
+
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        c, k = cfg.decoder_channels, cfg.kernel_size
+        self.blocks = nn.ModuleList(
+            TemporalBlock(2 * c if i == 0 else c, c, k, 2 ** i, cfg.dropout) for i in range(cfg.decoder_layers))
+        self.linear = nn.Linear(c, c)
+        self.head = nn.Sequential(nn.Linear(c, c), nn.ReLU(), nn.Linear(c, c), nn.ReLU(),
+                                  nn.Linear(c, 2 * N_JOINTS), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.transpose(1, 2)
+        for block in self.blocks:
+            h = block(h)
+        return self.head(self.linear(h.transpose(1, 2)))
+
+
+class Generator(nn.Module):
+    """mel (N, 90·s, bins) + noise (N, s, noise_dim) → keypoints (N, 30·s, 13, 2)."""
+
+    def __init__(self, cfg: GeneratorConfig | None = None):
+        super().__init__()
+        self.cfg = cfg or GeneratorConfig()
+        self.encoder = MusicEncoder(self.cfg)
+        self.noise = NoiseUpsampler(self.cfg)
+        self.decoder = PoseDecoder(self.cfg)
+
+    def forward(self, mel: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        h = torch.cat([self.encoder(mel), self.noise(noise)], dim=2)
+        y = self.decoder(h)
+        return y.view(y.shape[0], y.shape[1], N_JOINTS, 2)
+
+    def receptive_field_frames(self) -> int:
+        """Frames (30 Hz) on each side that can influence one output frame: the decoder's dilated
+        convs and average pools, the encoder's convs and pools, and the noise upsampler's reach."""
+        k = self.cfg.kernel_size
+        decoder = sum(2 * ((k - 1) // 2) * 2 ** i + 1 for i in range(self.cfg.decoder_layers))
+        encoder = 18 // 3  # ±18 mel frames: seven 3×3 convs and the 5/5/3 pools, in 30 Hz frames
+        noise = 2 * MOTION_FPS  # a noise vector reaches about ±2 s through the upsampler
+        return decoder + encoder + noise
