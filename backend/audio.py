@@ -9,6 +9,10 @@ AudioError that names the file and the reason.
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,14 +62,19 @@ def load_audio(path: str | Path, start: float | None = None, duration: float | N
         raise AudioError(f"{name}: not a regular file")
     if path.stat().st_size == 0:
         raise AudioError(f"{name}: the file is empty (0 bytes)")
+    with _quiet_stderr() as decoder_notes:
+        return _load(sf, path, name, start, duration, sr, max_seconds, decoder_notes)
+
+
+def _load(sf, path: Path, name: str, start, duration, sr: int, max_seconds: float, notes) -> Audio:
     try:
         f = sf.SoundFile(name)
-    except sf.LibsndfileError as e:
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
         raise AudioError(f"{name}: not a readable audio file — unsupported format or corrupt "
-                         f"({_reason(e)})") from None
-    except (RuntimeError, TypeError, ValueError) as e:
-        raise AudioError(f"{name}: not a readable audio file ({e})") from None
+                         f"({_reason(e, notes())})") from None
     with f:
+        if f.format == "OGG" and _ogg_truncated(path):
+            raise AudioError(f"{name}: truncated — the Ogg stream stops before its end-of-stream page")
         native_sr, channels, frames = f.samplerate, f.channels, f.frames
         if native_sr <= 0 or channels <= 0:
             raise AudioError(f"{name}: invalid header (sample rate {native_sr}, channels {channels})")
@@ -88,7 +97,7 @@ def load_audio(path: str | Path, start: float | None = None, duration: float | N
                              f"{max_seconds / 60:g} min limit; pass a slice (start, duration)")
         first = int(round(start * native_sr))
         count = int(round(avail * native_sr))
-        samples = _decode(f, name, first, count, native_sr, sr)
+        samples = _decode(f, name, first, count, native_sr, sr, notes)
     if len(samples) == 0:
         raise AudioError(f"{name}: no audio could be decoded (truncated or corrupt)")
     if len(samples) / sr < MIN_SECONDS:
@@ -103,7 +112,7 @@ def load_audio(path: str | Path, start: float | None = None, duration: float | N
     return Audio(samples, sr, name, start, file_duration, file_sha256(path))
 
 
-def _decode(f, name: str, first: int, count: int, native_sr: int, sr: int) -> np.ndarray:
+def _decode(f, name: str, first: int, count: int, native_sr: int, sr: int, notes) -> np.ndarray:
     import soundfile as sf
     import soxr
 
@@ -123,13 +132,33 @@ def _decode(f, name: str, first: int, count: int, native_sr: int, sr: int) -> np
             if resampler is not None:
                 mono = resampler.resample_chunk(mono, last=remaining <= 0)
             n_out = _append(out, n_out, mono)
+        if remaining > native_sr // 10:
+            raise AudioError(f"{name}: truncated — the header promises {(count + first) / native_sr:.2f} s "
+                             f"but the data ends at {(count + first - remaining) / native_sr:.2f} s")
         if resampler is not None and remaining > 0:
             n_out = _append(out, n_out, resampler.resample_chunk(np.zeros(0, np.float32), last=True))
     except (sf.LibsndfileError, RuntimeError) as e:
         decoded = n_out / sr
         raise AudioError(f"{name}: decoding failed after {decoded:.2f} s — truncated or corrupt "
-                         f"({_reason(e)})") from None
+                         f"({_reason(e, notes())})") from None
     return out[:n_out]
+
+
+def _ogg_truncated(path: Path) -> bool:
+    """An Ogg file that was cut short has no complete last page carrying the end-of-stream flag
+    (libsndfile just reports the shorter length, so the header cannot tell)."""
+    with open(path, "rb") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, size - 65536))
+        tail = fh.read()
+    at = tail.rfind(b"OggS")
+    if at < 0 or len(tail) - at < 27:
+        return True
+    n_seg = tail[at + 26]
+    if len(tail) - at < 27 + n_seg:
+        return True
+    page_len = 27 + n_seg + sum(tail[at + 27: at + 27 + n_seg])
+    return len(tail) - at < page_len or not tail[at + 5] & 0x04
 
 
 def _append(out: np.ndarray, n: int, chunk: np.ndarray) -> int:
@@ -138,5 +167,31 @@ def _append(out: np.ndarray, n: int, chunk: np.ndarray) -> int:
     return n + take
 
 
-def _reason(e: Exception) -> str:
-    return str(e).strip().splitlines()[-1][:200] if str(e).strip() else type(e).__name__
+def _reason(e: Exception, notes: str = "") -> str:
+    text = str(e).strip()
+    if not text or "does not exist" in text:  # libsndfile's words for "no decoder recognised it"
+        text = "format not recognised"
+    if notes:
+        text += f"; decoder said: {notes.splitlines()[0][:120]}"
+    return text.splitlines()[-1][:240]
+
+
+_stderr_lock = threading.Lock()
+
+
+@contextmanager
+def _quiet_stderr():
+    """Capture what C decoders (mpg123, vorbis) print on fd 2 while a file is decoded, so a bad file
+    gives one clear error instead of library chatter; yields a function returning the capture."""
+    with _stderr_lock, tempfile.TemporaryFile(mode="w+b") as capture:
+        saved = os.dup(2)
+        os.dup2(capture.fileno(), 2)
+        try:
+            def notes() -> str:
+                capture.flush()
+                capture.seek(0)
+                return capture.read().decode(errors="replace").strip()
+            yield notes
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)

@@ -1,0 +1,117 @@
+"""One request, end to end: audio file → features → beats → motion → 2D and 3D → take.
+
+The engines:
+* `rules` — the rule-based conductor (rules.py), the default until trained weights ship;
+* `m2sgan` — any generator checkpoint: the project's own or the paper's released file.
+
+Loaded generators are cached by path and modification time, so a long-lived process (the service)
+pays for loading once.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from scipy.signal import filtfilt, iirnotch
+
+from . import __version__
+from .audio import load_audio
+from .beats import track_beats
+from .checkpoint import load_generator
+from .errors import BatonError, CheckpointError
+from .features import mel_features
+from .generate import InferenceGenerator, make_noise, noise_seconds
+from .lift3d import lift_to_3d
+from .model import MOTION_FPS
+from .rules import conduct
+from .skeleton import project_front
+from .take import Take
+
+ENGINES = ("rules", "m2sgan")
+DEFAULT_ENGINE = "rules"
+BUNDLED_CHECKPOINT = Path(__file__).parent / "weights" / "baton_m2sgan.pt"
+RIPPLE_HZ = 10.0  # the 3-frame ripple of the 90 → 30 Hz pooling
+
+ProgressFn = Callable[[float, str], None]
+_generators: dict[tuple[str, float], tuple[InferenceGenerator, object]] = {}
+
+
+def get_generator(checkpoint: str | Path | None):
+    """(InferenceGenerator, LoadedGenerator) for a checkpoint path, cached; None → bundled weights."""
+    path = Path(checkpoint) if checkpoint else BUNDLED_CHECKPOINT
+    if checkpoint is None and not path.is_file():
+        raise CheckpointError("the m2sgan engine needs a checkpoint: pass --checkpoint PATH "
+                              "(a Baton checkpoint or the paper's m2sgan_generator.pt)")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    key = (str(path.resolve()), path.stat().st_mtime)
+    if key not in _generators:
+        loaded = load_generator(path)
+        _generators.clear()  # keep one model in memory
+        _generators[key] = (InferenceGenerator(loaded.model), loaded)
+    return _generators[key]
+
+
+def remove_ripple(kp: np.ndarray, fps: float = MOTION_FPS, q: float = 2.0) -> np.ndarray:
+    """Zero-phase notch at 10 Hz: removes the 3-frame ripple, leaves beat-rate motion (≤ 4 Hz) and
+    the timing of every ictus untouched (a symmetric filter cannot move a peak)."""
+    if kp.shape[0] < 20:
+        return kp
+    b, a = iirnotch(RIPPLE_HZ, q, fs=fps)
+    return filtfilt(b, a, kp, axis=0).astype(kp.dtype)
+
+
+def generate_take(audio_path: str | Path, engine: str = DEFAULT_ENGINE, seed: int = 0,
+                  checkpoint: str | Path | None = None, start: float | None = None,
+                  duration: float | None = None, noise: np.ndarray | None = None, smooth: bool = True,
+                  progress: ProgressFn | None = None) -> Take:
+    if engine not in ENGINES:
+        raise BatonError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
+    report = progress or (lambda f, s: None)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    report(0.0, "decoding audio")
+    audio = load_audio(audio_path, start, duration)
+    report(0.05, "mel features")
+    mel = mel_features(audio.samples)
+    beats = track_beats(mel)
+    timings["features_s"] = time.perf_counter() - t0
+    n_frames = math.ceil(len(mel) / 3)
+    provenance = {"engine": engine, "seed": int(seed), "audio": audio.path, "audio_sha256": audio.sha256,
+                  "slice": {"start": audio.start, "duration": audio.duration},
+                  "software": {"baton": __version__}}
+    t1 = time.perf_counter()
+    if engine == "rules":
+        report(0.1, "conducting")
+        kp3d = conduct(mel, beats, n_frames, MOTION_FPS, seed)
+        kp2d = project_front(kp3d)
+    else:
+        gen, loaded = get_generator(checkpoint)
+        provenance |= {"checkpoint": loaded.path, "checkpoint_kind": loaded.kind,
+                       "checkpoint_sha256": loaded.sha256, "smoothed": bool(smooth)}
+        seconds = noise_seconds(len(mel))
+        if noise is None:
+            noise = make_noise(seed, seconds, gen.cfg.noise_dim)
+        else:
+            noise = np.asarray(noise, dtype=np.float32)
+            provenance["noise"] = "given"
+            if noise.shape != (seconds, gen.cfg.noise_dim):
+                raise BatonError(f"noise must have shape ({seconds}, {gen.cfg.noise_dim}) for this "
+                                 f"{audio.duration:.2f} s of music, got {noise.shape}")
+        kp2d = gen(mel, noise, lambda f, s: report(0.1 + 0.8 * f, s))
+        if smooth:
+            kp2d = remove_ripple(kp2d)
+        report(0.92, "lifting to 3D")
+        kp3d = lift_to_3d(kp2d)
+    timings["motion_s"] = time.perf_counter() - t1
+    provenance["timings"] = {k: round(v, 4) for k, v in timings.items()}
+    provenance["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    report(1.0, "done")
+    return Take(fps=float(MOTION_FPS), start=audio.start, keypoints_2d=kp2d.astype(np.float32),
+                keypoints_3d=kp3d.astype(np.float32), beats=beats.times, tempo=beats.tempo,
+                provenance=provenance).validate()

@@ -1,0 +1,121 @@
+"""The take: one generated performance, as a documented, validated record.
+
+A take is written as `.npz` (compact, exact) or `.json` (readable, for tools without numpy); both hold
+the same fields:
+
+* `format` = "baton-take", `version` = TAKE_VERSION;
+* `fps` (frames per second) and `start` (seconds into the audio file of frame 0): frame i is heard
+  at file time start + i / fps;
+* `keypoints_2d` (T, 13, 2): COCO upper body, image units, y down (see skeleton.py);
+* `keypoints_3d` (T, 13, 3): metres, Z up, facing −Y (Blender's conventions);
+* `beats` (seconds from frame 0) and `tempo` (bpm), found in the audio;
+* `provenance`: engine, checkpoint and its weights' SHA-256, seed, audio file and its SHA-256,
+  slice, software versions, creation time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import TakeError
+from .model import N_JOINTS
+
+FORMAT = "baton-take"
+TAKE_VERSION = 1
+
+
+@dataclass
+class Take:
+    fps: float
+    start: float
+    keypoints_2d: np.ndarray
+    keypoints_3d: np.ndarray
+    beats: np.ndarray
+    tempo: float
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.keypoints_2d.shape[0])
+
+    @property
+    def duration(self) -> float:
+        return self.n_frames / self.fps
+
+    def validate(self, where: str = "take") -> "Take":
+        k2, k3 = np.asarray(self.keypoints_2d), np.asarray(self.keypoints_3d)
+        if k2.ndim != 3 or k2.shape[1:] != (N_JOINTS, 2):
+            raise TakeError(f"{where}: keypoints_2d must have shape (T, {N_JOINTS}, 2), got {k2.shape}")
+        if k3.shape != k2.shape[:2] + (3,):
+            raise TakeError(f"{where}: keypoints_3d must have shape {k2.shape[:2] + (3,)}, got {k3.shape}")
+        if k2.shape[0] < 1:
+            raise TakeError(f"{where}: the take has no frames")
+        if not (np.isfinite(k2).all() and np.isfinite(k3).all()):
+            raise TakeError(f"{where}: keypoints contain NaN or infinite values")
+        if not (isinstance(self.fps, (int, float)) and math.isfinite(self.fps) and 1 <= self.fps <= 1000):
+            raise TakeError(f"{where}: fps must be a number between 1 and 1000, got {self.fps!r}")
+        if not (math.isfinite(self.start) and self.start >= 0):
+            raise TakeError(f"{where}: start must be a non-negative number of seconds, got {self.start!r}")
+        b = np.asarray(self.beats)
+        if b.ndim != 1 or not np.isfinite(b).all() or np.any(np.diff(b) <= 0):
+            raise TakeError(f"{where}: beats must be increasing finite times in seconds")
+        return self
+
+    # -- files ------------------------------------------------------------------------------------
+    def header(self) -> dict:
+        return {"format": FORMAT, "version": TAKE_VERSION, "fps": float(self.fps), "start": float(self.start),
+                "n_frames": self.n_frames, "tempo": float(self.tempo), "provenance": self.provenance}
+
+    def save(self, path: str | Path) -> Path:
+        """Write `.npz` or `.json` by the file's suffix."""
+        self.validate()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".json":
+            doc = self.header() | {"keypoints_2d": np.round(self.keypoints_2d, 6).tolist(),
+                                   "keypoints_3d": np.round(self.keypoints_3d, 6).tolist(),
+                                   "beats": np.round(self.beats, 6).tolist()}
+            path.write_text(json.dumps(doc))
+        elif path.suffix == ".npz":
+            with open(path, "wb") as f:
+                np.savez_compressed(f, header=np.array(json.dumps(self.header())),
+                                    keypoints_2d=self.keypoints_2d.astype(np.float32),
+                                    keypoints_3d=self.keypoints_3d.astype(np.float32),
+                                    beats=np.asarray(self.beats, dtype=np.float64))
+        else:
+            raise TakeError(f"{path}: a take is saved as .npz or .json, not {path.suffix or 'no suffix'!r}")
+        return path
+
+
+def load_take(path: str | Path) -> Take:
+    path = Path(path)
+    if not path.is_file():
+        raise TakeError(f"{path}: no such take file")
+    try:
+        if path.suffix == ".json":
+            doc = json.loads(path.read_text())
+            arrays = {k: np.asarray(doc.get(k), dtype=np.float64) for k in ("keypoints_2d", "keypoints_3d", "beats")}
+        else:
+            with np.load(path, allow_pickle=False) as z:
+                doc = json.loads(str(z["header"]))
+                arrays = {k: z[k] for k in ("keypoints_2d", "keypoints_3d", "beats")}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise TakeError(f"{path}: not a readable take file ({type(e).__name__}: {str(e)[:120]})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise TakeError(f"{path}: not a Baton take (format {doc.get('format') if isinstance(doc, dict) else None!r})")
+    if doc.get("version") != TAKE_VERSION:
+        raise TakeError(f"{path}: take version {doc.get('version')!r} is not supported (this version reads {TAKE_VERSION})")
+    try:
+        take = Take(fps=float(doc["fps"]), start=float(doc["start"]), keypoints_2d=arrays["keypoints_2d"],
+                    keypoints_3d=arrays["keypoints_3d"], beats=arrays["beats"].reshape(-1),
+                    tempo=float(doc["tempo"]), provenance=dict(doc.get("provenance") or {}))
+    except (KeyError, TypeError, ValueError) as e:
+        raise TakeError(f"{path}: take is missing or has a malformed field ({e})") from None
+    if doc.get("n_frames") != take.n_frames:
+        raise TakeError(f"{path}: header says {doc.get('n_frames')} frames but the take holds {take.n_frames}")
+    return take.validate(str(path))
