@@ -12,9 +12,7 @@ Two formats are accepted:
 from __future__ import annotations
 
 import hashlib
-import io
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,11 +79,10 @@ def load_generator(path: str | Path) -> LoadedGenerator:
 def _torch_load(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, io.UnsupportedOperation) as e:
-        raise CheckpointError(f"{path}: unreadable or corrupt checkpoint ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0][:160]})") from None
     except Exception as e:  # the unpickler raises many types on garbage input
-        raise CheckpointError(f"{path}: unreadable or corrupt checkpoint ({type(e).__name__})") from None
+        first_line = (str(e).strip().splitlines() or [""])[0][:160]
+        raise CheckpointError(f"{path}: unreadable or corrupt checkpoint ({type(e).__name__}"
+                              f"{': ' + first_line if first_line else ''})") from None
 
 
 def _load_baton(obj: dict, path: Path) -> LoadedGenerator:
@@ -186,4 +183,4 @@ def _strict_load(model: Generator, state: dict, path: Path) -> None:
 
 def _versions() -> dict:
     from . import __version__
-    return {"baton": __version__, "torch": torch.__version__}
+    return {"baton": __version__, "torch": str(torch.__version__)}

@@ -79,3 +79,22 @@ def demo_piece(sr: int = 22050, bars: int = BARS, seed: int = 7) -> DemoPiece:
             add(tb, hit, (0.35 if b == 0 else 0.12) * db)
     out /= max(1e-6, float(np.abs(out).max())) / 0.9
     return DemoPiece(out, sr, beats, beats[::BEATS_PER_BAR], dyn)
+
+
+def main(argv: list[str]) -> int:
+    """`python -m backend.demo_music OUT.ogg`: write the demo piece (format from the suffix)."""
+    import soundfile as sf
+
+    if len(argv) != 1:
+        print("usage: python -m backend.demo_music OUT.(ogg|flac|wav|mp3)")
+        return 2
+    piece = demo_piece()
+    sf.write(argv[0], piece.samples, piece.sr)
+    print(f"{argv[0]}: {len(piece.samples) / piece.sr:.1f} s, {len(piece.beats)} beats at {BPM:g} bpm")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

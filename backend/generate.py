@@ -136,6 +136,18 @@ class InferenceGenerator:
             done = end
         return out.view(t, N_JOINTS, 2)
 
+    def window_joins(self, n_frames: int) -> np.ndarray:
+        """Motion frames where one window's output meets the next's (encoder tiles and decoder
+        windows), for checking that no seam shows there."""
+        padded = max(math.ceil(n_frames / MOTION_FPS), MIN_SECONDS) * MOTION_FPS
+        joins = set(range(ENCODER_TILE // 3, padded, ENCODER_TILE // 3))
+        core, halo = DECODER_WINDOW, self.decoder_halo
+        if padded > core + 2 * halo:
+            span = core + 2 * halo
+            starts = list(range(0, padded - span, core)) + [padded - span]
+            joins |= {s + span - halo for s in starts[:-1]}
+        return np.array(sorted(j for j in joins if 0 < j < n_frames))
+
     def __call__(self, mel: np.ndarray, noise: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray:
         """mel (T90, bins) in [0, 1] and noise (ceil(T90/90), noise_dim) → keypoints (ceil(T90/3), 13, 2)."""
         n90 = mel.shape[0]

@@ -73,10 +73,12 @@ def jitter(motion: np.ndarray) -> float:
     return float(d2 / max(d1, 1e-12))
 
 
-def seam(motion: np.ndarray) -> float:
-    """Largest single-frame joint step anywhere ÷ the median step."""
-    steps = np.linalg.norm(np.diff(motion, axis=0), axis=-1)
-    return float(steps.max() / max(np.median(steps), 1e-12))
+def seam(motion: np.ndarray, at: np.ndarray | None = None) -> float:
+    """Largest single-frame step (mean over joints) at the frames `at` where windows join — or
+    anywhere if `at` is None — ÷ the median step. Frame t's step is from frame t−1 to t."""
+    steps = np.linalg.norm(np.diff(motion, axis=0), axis=-1).mean(axis=1)
+    where = steps if at is None else steps[np.asarray(at, dtype=int) - 1]
+    return float(where.max() / max(np.median(steps), 1e-12))
 
 
 def seed_diversity(a: np.ndarray, b: np.ndarray) -> float:

@@ -6,8 +6,8 @@ This is the day-one engine: it never misses a beat because it places every ictus
 * Right hand: the standard pattern as the conductor sees it (4: down, left across the body, right,
   up; 3: down, right, up). Between two ictus points the hand follows a ballistic arc — it rebounds,
   slows, and falls with growing speed into the next ictus, so the lowest point of each stroke is
-  exactly on its beat. A beat before the first one the hand lifts for the preparation; after the
-  last beat it rebounds and holds.
+  exactly on its beat. Before the music the hand waits at the ready; a beat before the first one
+  it lifts for the preparation; after the last beat it rebounds and holds.
 * Dynamics: loudness scales the pattern's width, the rebound's height and the plane's height.
 * Left hand: rests near the waist when the music is quiet and mirrors the right hand when loud.
 * Body: the torso leans in with loudness and turns a little with the baton; elbows by two-bone IK.
@@ -21,9 +21,10 @@ import numpy as np
 
 from . import skeleton as sk
 from .beats import Beats, onset_envelope
-from .features import MEL_FPS
+from .features import MEL_FPS, TOP_DB
 
 SW = sk.SHOULDER_WIDTH_M
+DYNAMIC_RANGE_DB = 24.0
 SHOULDER_Z = sk.HIP_HEIGHT + sk.TORSO * SW
 # Ictus points of the right hand relative to its beat point, (x, z) in metres (+x = conductor's left).
 PATTERNS = {
@@ -36,14 +37,15 @@ R_REST = np.array([-0.20, -0.22, sk.HIP_HEIGHT + 0.10])
 
 
 def loudness_curve(mel: np.ndarray, n_frames: int, fps: float = 30.0) -> np.ndarray:
-    """(n_frames,) loudness in [0, 1] from the scaled mel, smoothed over one second."""
-    level = mel.mean(axis=1)
+    """(n_frames,) loudness in [0, 1] from the scaled mel, smoothed over one second: 1 at the piece's
+    loud passages, 0 at DYNAMIC_RANGE_DB below them (roughly ff to pp) or quieter."""
+    level = 10 * np.log10(np.mean(10.0 ** ((mel - 1.0) * TOP_DB / 10), axis=1) + 1e-10)  # dB re max
     t90 = np.arange(len(level)) / MEL_FPS
     frames = np.interp(np.arange(n_frames) / fps, t90, level)
     k = int(fps)
     smooth = np.convolve(np.pad(frames, k, mode="edge"), np.ones(k) / k, mode="same")[k:-k]
-    lo, hi = np.percentile(smooth, 2), np.percentile(smooth, 98)
-    return np.clip((smooth - lo) / max(hi - lo, 1e-6), 0.0, 1.0)
+    top = np.percentile(smooth, 98)  # the piece's loud passages
+    return np.clip((smooth - (top - DYNAMIC_RANGE_DB)) / DYNAMIC_RANGE_DB, 0.0, 1.0)
 
 
 def choose_metre(mel: np.ndarray, beat_times: np.ndarray) -> tuple[int, int]:
@@ -101,22 +103,30 @@ def right_hand_path(beat_times: np.ndarray, metre: int, first_downbeat: int, lou
 
     def ictus(k: int, time: float) -> np.ndarray:
         x, z = pattern[(k - first_downbeat) % metre]
-        g = 0.55 + 0.9 * loud_at(time)
+        g = 0.35 + 1.2 * loud_at(time)
         return point + np.array([x * width * g, 0.0, z * g + 0.12 * loud_at(time)])
 
     period = float(np.median(np.diff(beat_times))) if len(beat_times) > 1 else 0.6
     times = np.concatenate([[beat_times[0] - period], beat_times])
     points = np.array([ictus(k - 1, tb) for k, tb in enumerate(times)])
-    heights = np.array([0.06 + 0.22 * loud_at(tb) for tb in times])
-    points[0] = R_REST  # the preparation: one beat from rest, up, and down into the first ictus
-    pos = np.tile(R_REST, (n, 1))
+    heights = np.array([0.07 + 0.25 * loud_at(tb) for tb in times])
+    # Hands still at the ready (just above the first ictus) until the preparation: one beat up and
+    # down into the first ictus.
+    points[0] = points[1] + np.array([0.0, 0.0, 0.02])
+    pos = np.tile(points[0], (n, 1))
     for i in range(len(times) - 1):
         a, b = times[i], times[i + 1]
         m = (t >= a) & (t < b)
         u = (t[m] - a) / (b - a)
         s = u * u * (3 - 2 * u)
         arc = points[i] + (points[i + 1] - points[i]) * s[:, None]
-        arc[:, 2] = points[i, 2] + (points[i + 1, 2] - points[i, 2]) * u + heights[i] * 4 * u * (1 - u)
+        if i == 0:  # preparation: rise from rest to above the first ictus, then fall into it
+            top = points[1, 2] + heights[0]
+            rise = np.clip(2 * u, 0, 1)
+            arc[:, 2] = np.where(u < 0.5, points[0, 2] + (top - points[0, 2]) * rise * rise * (3 - 2 * rise),
+                                 top - heights[0] * (2 * u - 1) ** 2)
+        else:
+            arc[:, 2] = points[i, 2] + (points[i + 1, 2] - points[i, 2]) * u + heights[i] * 4 * u * (1 - u)
         pos[m] = arc
     # after the last ictus: rebound and hold
     m = t >= times[-1]

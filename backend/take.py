@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,7 +105,7 @@ def load_take(path: str | Path) -> Take:
             with np.load(path, allow_pickle=False) as z:
                 doc = json.loads(str(z["header"]))
                 arrays = {k: z[k] for k in ("keypoints_2d", "keypoints_3d", "beats")}
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as e:
         raise TakeError(f"{path}: not a readable take file ({type(e).__name__}: {str(e)[:120]})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise TakeError(f"{path}: not a Baton take (format {doc.get('format') if isinstance(doc, dict) else None!r})")

@@ -1,0 +1,72 @@
+"""Shared fixtures: real audio files in real formats, the reference data in ../shared (skipping
+cleanly when it is absent), and a generator with seeded random weights for tests that need the
+architecture but not the paper's weights."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "reference"
+OFFICIAL_GENERATOR = SHARED / "official" / "m2sgan_generator.pt"
+VECTORS = SHARED / "vectors"
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests' own helpers (synthetic_motion)
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} is not available (../shared is absent)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def official_generator_path() -> Path:
+    return _need(OFFICIAL_GENERATOR)
+
+
+@pytest.fixture(scope="session")
+def vectors_dir() -> Path:
+    return _need(VECTORS)
+
+
+@pytest.fixture(scope="session")
+def demo():
+    from backend.demo_music import demo_piece
+    return demo_piece()
+
+
+@pytest.fixture(scope="session")
+def demo_files(demo, tmp_path_factory) -> dict[str, Path]:
+    """The demo piece as WAV (44.1 kHz stereo int16), FLAC (48 kHz mono), OGG and MP3 (22.05 kHz)."""
+    import soxr
+    d = tmp_path_factory.mktemp("audio")
+    x = demo.samples
+    files = {"wav": d / "demo.wav", "flac": d / "demo.flac", "ogg": d / "demo.ogg", "mp3": d / "demo.mp3"}
+    x44 = soxr.resample(x, demo.sr, 44100)
+    sf.write(files["wav"], np.stack([x44, 0.5 * x44], axis=1), 44100, subtype="PCM_16")
+    sf.write(files["flac"], soxr.resample(x, demo.sr, 48000), 48000)
+    sf.write(files["ogg"], x, demo.sr)
+    sf.write(files["mp3"], x, demo.sr)
+    return files
+
+
+@pytest.fixture(scope="session")
+def random_model():
+    from backend.model import Generator
+    torch.manual_seed(0)
+    model = Generator()
+    with torch.no_grad():  # give BatchNorm non-trivial statistics so folding is really exercised
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    return model.eval()

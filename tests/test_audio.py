@@ -1,0 +1,86 @@
+"""Decoding real files in real formats, slices, and every kind of bad input."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from backend.audio import SAMPLE_RATE, load_audio
+from backend.errors import AudioError
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "ogg", "mp3"])
+def test_formats_decode_to_mono_22050_with_the_right_length(demo, demo_files, fmt):
+    audio = load_audio(demo_files[fmt])
+    assert audio.sr == SAMPLE_RATE and audio.samples.dtype == np.float32 and audio.samples.ndim == 1
+    assert abs(audio.duration - len(demo.samples) / demo.sr) < 0.06  # MP3 adds encoder padding
+    # the same music: correlation of the loudness envelopes
+    n = min(len(audio.samples), len(demo.samples))
+    env = lambda x: np.abs(x[: n // 512 * 512]).reshape(-1, 512).mean(1)
+    assert np.corrcoef(env(audio.samples[:n]), env(demo.samples[:n]))[0, 1] > 0.95
+
+
+def test_slice_is_the_same_samples_as_the_whole(demo_files):
+    whole = load_audio(demo_files["flac"])
+    part = load_audio(demo_files["flac"], start=10.0, duration=5.0)
+    assert part.start == 10.0 and abs(part.duration - 5.0) < 1e-3
+    i = int(10.0 * SAMPLE_RATE)
+    lag = np.argmax(np.correlate(whole.samples[i - 200:i + 1200], part.samples[:1000], "valid"))
+    assert abs(lag - 200) <= 2  # the resampler's block boundaries can shift nothing audible
+    assert part.sha256 == whole.sha256 and part.file_duration == pytest.approx(whole.duration, abs=1e-3)
+
+
+def test_slice_to_end_of_file_and_past_it(demo_files):
+    whole = load_audio(demo_files["ogg"])
+    tail = load_audio(demo_files["ogg"], start=whole.duration - 2.0, duration=100.0)
+    assert tail.duration == pytest.approx(2.0, abs=0.01)
+    with pytest.raises(AudioError, match="past the end"):
+        load_audio(demo_files["ogg"], start=whole.duration + 1)
+
+
+def _write(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda d, f: d / "missing.wav", "no such file"),
+    (lambda d, f: _write(d / "empty.wav", b""), "empty"),
+    (lambda d, f: _write(d / "garbage.mp3", bytes(range(256)) * 64), "not a readable audio file"),
+    (lambda d, f: _write(d / "text.wav", b"RIFF this is not really a wave file"), "not a readable audio file"),
+    (lambda d, f: _write(d / "image.flac", b"\x89PNG\r\n\x1a\n" + b"\0" * 4000), "not a readable audio file"),
+    (lambda d, f: _write(d / "cut.ogg", f["ogg"].read_bytes()[:40000]), "truncated"),
+    (lambda d, f: _write(d / "cut.mp3", f["mp3"].read_bytes()[:40000]), "truncated"),
+    (lambda d, f: _write(d / "cut.flac", f["flac"].read_bytes()[:40000]), "truncated|corrupt"),
+    (lambda d, f: d, "not a regular file"),
+])
+def test_bad_files_give_a_clear_error_naming_the_file(tmp_path, demo_files, make, reason):
+    path = make(tmp_path, demo_files)
+    with pytest.raises(AudioError, match=reason) as e:
+        load_audio(path)
+    assert str(path) in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_too_short_silent_and_enormous(tmp_path):
+    sf.write(tmp_path / "short.wav", np.random.default_rng(0).uniform(-.5, .5, 11025), 22050)
+    with pytest.raises(AudioError, match="too short"):
+        load_audio(tmp_path / "short.wav")
+    sf.write(tmp_path / "silent.flac", np.zeros(22050 * 3), 22050)
+    with pytest.raises(AudioError, match="silent"):
+        load_audio(tmp_path / "silent.flac")
+    # 61 minutes at a 1 kHz sample rate: a real file, refused before anything is decoded
+    sf.write(tmp_path / "long.wav", np.zeros(61 * 60 * 1000, np.int16), 1000, subtype="PCM_16")
+    with pytest.raises(AudioError, match="longer than the 60 min limit"):
+        load_audio(tmp_path / "long.wav")
+    # …unless the caller asks for a slice of it
+    with pytest.raises(AudioError, match="silent"):
+        load_audio(tmp_path / "long.wav", start=60, duration=30)
+
+
+def test_bad_slices(demo_files):
+    with pytest.raises(AudioError, match="negative"):
+        load_audio(demo_files["wav"], start=-1)
+    with pytest.raises(AudioError, match="must be positive"):
+        load_audio(demo_files["wav"], duration=0)
+    with pytest.raises(AudioError, match="too short"):
+        load_audio(demo_files["wav"], start=5, duration=0.5)

@@ -1,0 +1,91 @@
+"""Whole pieces from 1 s to an hour: exact windows, noise under control, the ripple filter."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from backend import metrics
+from backend.engine import remove_ripple
+from backend.generate import InferenceGenerator, make_noise, noise_seconds
+from backend.skeleton import R_WRIST
+
+
+def _whole_pass(model, mel, noise):
+    """The plain module over the whole (reflect-padded to whole seconds) piece in one forward."""
+    s = noise_seconds(len(mel))
+    mp = np.pad(mel, ((0, s * 90 - len(mel)), (0, 0)), mode="reflect")
+    with torch.inference_mode():
+        return model(torch.from_numpy(mp)[None], torch.from_numpy(noise)[None])[0].numpy()[: math.ceil(len(mel) / 3)]
+
+
+@pytest.fixture(scope="module")
+def long_mel(demo):
+    from backend.features import mel_features
+    mel = mel_features(demo.samples)
+    return np.ascontiguousarray(np.tile(mel, (5, 1))[: 90 * 170 + 41])  # 170.46 s, not whole seconds
+
+
+def test_windows_join_exactly_like_one_pass(random_model, long_mel):
+    gen = InferenceGenerator(random_model)
+    noise = make_noise(3, noise_seconds(len(long_mel)), 8)
+    out = gen(long_mel, noise)
+    assert out.shape == (math.ceil(len(long_mel) / 3), 13, 2)
+    assert np.abs(out - _whole_pass(random_model, long_mel, noise)).max() < 1e-4
+    joins = gen.window_joins(len(out))
+    assert len(joins) > 20  # both encoder tiles and decoder windows were really used
+    assert metrics.seam(out, joins) < 2.0
+
+
+@pytest.mark.parametrize("seconds", [1.0, 2.5, 9.99, 61.3])
+def test_any_length_gives_one_frame_per_30th_of_a_second(random_model, seconds):
+    gen = InferenceGenerator(random_model)
+    n90 = int(seconds * 90)
+    mel = np.random.default_rng(1).random((n90, 128), dtype=np.float32)
+    out = gen(mel, make_noise(0, noise_seconds(n90), 8))
+    assert out.shape == (math.ceil(n90 / 3), 13, 2) and np.isfinite(out).all()
+    assert 0 < out.min() and out.max() < 1
+
+
+def test_seed_decides_the_noise_and_the_noise_reaches_the_motion(random_model, long_mel):
+    gen = InferenceGenerator(random_model)
+    mel = long_mel[: 90 * 30]
+    a = gen(mel, make_noise(1, 30, 8))
+    assert np.array_equal(a, gen(mel, make_noise(1, 30, 8)))
+    assert not np.allclose(a, gen(mel, make_noise(2, 30, 8)))
+    given = np.zeros((30, 8), np.float32)
+    given[20] = 5.0  # a caller's per-second noise changes the motion around that second only
+    z = gen(mel, np.zeros((30, 8), np.float32))
+    d = np.abs(gen(mel, given) - z).max(axis=(1, 2))
+    far = d[:600 - random_model.receptive_field_frames()].max()  # float rounding at most
+    assert far < 1e-6 and d[600:630].max() > 100 * max(far, 1e-7)
+    with pytest.raises(ValueError, match="noise must have shape"):
+        gen(mel, np.zeros((29, 8), np.float32))
+
+
+def test_official_five_minutes_without_seams(official_generator_path, long_mel):
+    from backend.checkpoint import load_generator
+    gen = InferenceGenerator(load_generator(official_generator_path).model)
+    mel = np.tile(long_mel, (2, 1))[: 90 * 300]
+    out = gen(mel, make_noise(0, 300, 8))
+    assert metrics.seam(out, gen.window_joins(len(out))) <= 2.0
+
+
+def test_ripple_filter_removes_10hz_and_keeps_every_ictus(demo):
+    from backend.beats import track_beats
+    from backend.features import mel_features
+    from backend.rules import conduct
+    from backend.skeleton import project_front
+    mel = mel_features(demo.samples)
+    clean = project_front(conduct(mel, track_beats(mel), math.ceil(len(mel) / 3)))
+    t = np.arange(len(clean))
+    rippled = clean + 0.004 * np.cos(2 * np.pi * t / 3)[:, None, None]  # the 3-frame ripple
+    smoothed = remove_ripple(rippled)
+    assert metrics.ripple_ratio(rippled) > 0.2 and metrics.ripple_ratio(smoothed) < 0.01
+    want, got = metrics.ictus_times(clean), metrics.ictus_times(smoothed)
+    want = want[want <= demo.beats[-1] + 0.1]  # every beat's ictus (the final hold has none)
+    assert len(want) == len(demo.beats)
+    assert max(np.abs(got - w).min() for w in want) <= 1 / 30 + 1e-9
+    # and the hand's path is not smeared: its beat-rate motion is kept
+    assert np.abs(smoothed[:, R_WRIST] - clean[:, R_WRIST]).max() < 0.2 * np.ptp(clean[:, R_WRIST, 1])

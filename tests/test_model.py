@@ -1,0 +1,94 @@
+"""The generator architecture, the paper's weights unchanged, and the project's checkpoint format."""
+
+import numpy as np
+import pytest
+import torch
+
+from backend.checkpoint import load_generator, save_checkpoint
+from backend.errors import CheckpointError
+from backend.generate import InferenceGenerator
+from backend.model import Generator, GeneratorConfig
+
+
+def test_official_weights_reproduce_the_test_vectors(official_generator_path, vectors_dir):
+    loaded = load_generator(official_generator_path)
+    assert loaded.kind == "official"
+    mel = np.load(vectors_dir / "ref_audio_mel.npz")["mel"]
+    v = np.load(vectors_dir / "official_generator_vectors.npz")
+    fast = InferenceGenerator(loaded.model)
+    for chunk in ("chunk60", "chunk20"):
+        a, b = v[f"{chunk}_mel_range"]
+        noise, want = v[f"{chunk}_noise"], v[f"{chunk}_motion"]
+        with torch.inference_mode():
+            plain = loaded.model(torch.from_numpy(mel[a:b])[None], torch.from_numpy(noise)[None])[0].numpy()
+        assert np.abs(plain - want).max() < 1e-4, "the module itself"
+        assert np.abs(fast(mel[a:b], noise) - want).max() < 1e-4, "the fast inference path"
+
+
+def test_receptive_field_bounds_the_influence_of_the_input(random_model):
+    """Perturbing the mel far from a frame must not change that frame: the basis of exact windows."""
+    mel = torch.rand(1, 90 * 40, 128)
+    noise = torch.randn(1, 40, 8)
+    rf = random_model.receptive_field_frames()
+    with torch.inference_mode():
+        y0 = random_model(mel, noise)
+        mel2 = mel.clone()
+        mel2[:, 90 * 20:90 * 20 + 3] += 1.0  # at 30 Hz frame 600
+        noise2 = noise.clone()
+        noise2[:, 20] += 3.0  # second 20 = frames 600..629
+        y1 = random_model(mel2, noise2)
+    diff = (y1 - y0).abs().amax(dim=(0, 2, 3))
+    changed = torch.nonzero(diff > 0).flatten()
+    assert len(changed) > 0
+    assert changed.min() >= 600 - rf and changed.max() <= 629 + rf
+
+
+def test_project_checkpoint_round_trip_with_metadata(random_model, tmp_path):
+    meta = {"trained_on": {"corpus": "unit-test"}, "evaluation": {"ictus_f": 0.5}}
+    digest = save_checkpoint(random_model, tmp_path / "g.pt", meta)
+    loaded = load_generator(tmp_path / "g.pt")
+    assert loaded.kind == "baton" and loaded.sha256 == digest
+    assert loaded.meta["trained_on"] == {"corpus": "unit-test"} and "torch" in loaded.meta["versions"]
+    for k, v in random_model.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[k], v)
+    assert not loaded.model.training
+
+
+def test_project_checkpoint_keeps_its_architecture(tmp_path):
+    cfg = GeneratorConfig(decoder_layers=4, encoder_channels=(8, 16, 16))
+    save_checkpoint(Generator(cfg), tmp_path / "small.pt")
+    assert load_generator(tmp_path / "small.pt").model.cfg == cfg
+
+
+def _corrupt_cases(model, d):
+    save_checkpoint(model, d / "good.pt")
+    good = (d / "good.pt").read_bytes()
+    (d / "truncated.pt").write_bytes(good[: len(good) // 2])
+    (d / "garbage.pt").write_bytes(b"not a checkpoint at all" * 100)
+    (d / "empty.pt").write_bytes(b"")
+    payload = torch.load(d / "good.pt", weights_only=True)
+    payload["state_dict"]["decoder.linear.bias"] += 1.0
+    torch.save(payload, d / "edited.pt")
+    torch.save({"weight": torch.zeros(3)}, d / "foreign.pt")
+    torch.save([1, 2, 3], d / "list.pt")
+    payload = torch.load(d / "good.pt", weights_only=True)
+    payload["format_version"] = 99
+    torch.save(payload, d / "future.pt")
+    return {"truncated.pt": "corrupt", "garbage.pt": "corrupt", "empty.pt": "corrupt",
+            "edited.pt": "hash", "foreign.pt": "not a generator", "list.pt": "not a generator",
+            "future.pt": "version 99", "missing.pt": "no such"}
+
+
+def test_bad_checkpoints_give_clear_errors(random_model, tmp_path):
+    for name, reason in _corrupt_cases(random_model, tmp_path).items():
+        with pytest.raises(CheckpointError, match=reason) as e:
+            load_generator(tmp_path / name)
+        assert name in str(e.value)
+
+
+def test_official_file_with_a_missing_tensor_is_refused(official_generator_path, tmp_path):
+    state = torch.load(official_generator_path, map_location="cpu", weights_only=True)
+    del state["tcn.fc.4.bias"]
+    torch.save(state, tmp_path / "broken_official.pt")
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_generator(tmp_path / "broken_official.pt")
