@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -29,10 +31,13 @@ from .model import MEL_FPS, MOTION_FPS, N_JOINTS, Generator
 
 ProgressFn = Callable[[float, str], None]
 
-ENCODER_TILE = 6 * MEL_FPS  # mel frames per encoder tile: small enough to stay in cache
+ENCODER_TILE = 5 * MEL_FPS  # mel frames per encoder tile: small enough to stay in cache
 ENCODER_HALO = 18  # mel frames: the encoder's receptive field (a multiple of the 3:1 pooling)
-DECODER_WINDOW = 60 * MOTION_FPS  # motion frames per decoder window core
+DECODER_WINDOW = 300 * MOTION_FPS  # motion frames per decoder window core (halo overhead 6%)
 MIN_SECONDS = 10  # shorter pieces are reflect-padded so every dilated conv has room to pad
+
+
+_ENCODE_LOCK = threading.Lock()  # the encoder owns all cores while it runs
 
 
 def make_noise(seed: int, seconds: int, noise_dim: int) -> np.ndarray:
@@ -43,6 +48,27 @@ def make_noise(seed: int, seconds: int, noise_dim: int) -> np.ndarray:
 
 def noise_seconds(n_mel_frames: int) -> int:
     return math.ceil(n_mel_frames / MEL_FPS)
+
+
+def _max_pool_nhwc(x: torch.Tensor, kernel: tuple, stride: tuple, padding: tuple) -> torch.Tensor:
+    """Max pooling of a channels-last tensor as running maxima over shifted strided views, width
+    first (where the stride shrinks the data) then height: equal to F.max_pool2d, ~3× faster here
+    because it computes no indices and every view is contiguous along channels."""
+    (kh, kw), (sh, sw), (ph, pw) = _pair(kernel), _pair(stride), _pair(padding)
+    y = F.pad(x.permute(0, 2, 3, 1), (0, 0, pw, pw, ph, ph), value=float("-inf"))  # (N, H, W, C)
+    wo = (x.shape[3] + 2 * pw - kw) // sw + 1
+    h = y[:, :, 0:sw * (wo - 1) + 1:sw]
+    for j in range(1, kw):
+        h = torch.maximum(h, y[:, :, j:j + sw * (wo - 1) + 1:sw])
+    ho = (x.shape[2] + 2 * ph - kh) // sh + 1
+    out = h[:, 0:sh * (ho - 1) + 1:sh]
+    for j in range(1, kh):
+        out = torch.maximum(out, h[:, j:j + sh * (ho - 1) + 1:sh])
+    return out.permute(0, 3, 1, 2)
+
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
 
 
 @dataclass
@@ -89,32 +115,52 @@ class InferenceGenerator:
     # -- the music encoder, on one tile ------------------------------------------------------------
     def _encode_tile(self, mel: torch.Tensor) -> torch.Tensor:
         """(N, T90, bins) → (N, ceil(T90/3), C), same as Generator.encoder in eval mode."""
-        h = mel.unsqueeze(1).contiguous(memory_format=torch.channels_last)
+        h = mel.unsqueeze(1)
         for layer in self.layers:
-            out = F.conv2d(F.pad(h, (1, 1, 1, 1), mode="reflect"), layer.weight, layer.bias).relu_()
+            out = F.conv2d(F.pad(h, (1, 1, 1, 1), mode="reflect"), layer.weight, layer.bias)
+            # a 1-channel input makes oneDNN answer in NCHW; every later layer is fastest in NHWC
+            out = out.contiguous(memory_format=torch.channels_last).relu_()
             if layer.residual == "identity":
                 out.add_(h)
             elif layer.residual == "conv":
                 out.add_(F.conv2d(h, layer.res_weight, layer.res_bias))
             if layer.pool is not None:
-                out = F.max_pool2d(out, *layer.pool)
+                out = _max_pool_nhwc(out, *layer.pool)
             h = out
         n, c, t, f = h.shape
         h = h.permute(0, 2, 1, 3).reshape(n, t, c * f)  # channel-major per frame, as trained
         return torch.addmm(self.proj_b, h.reshape(n * t, c * f), self.proj_w.t()).view(n, t, -1)
 
     def encode(self, mel: torch.Tensor, progress: ProgressFn | None = None) -> torch.Tensor:
-        """Whole mel (T90, bins) → (ceil(T90/3), C) in cache-sized tiles with exact halos."""
+        """Whole mel (T90, bins) → (ceil(T90/3), C) in cache-sized tiles with exact halos.
+
+        Tiles go to one worker per core, each running its convs on a single thread: small convs
+        scale better across tiles than within one (measured ~20% faster on 2 cores)."""
         n = mel.shape[0]
         out = torch.empty(math.ceil(n / 3), self.cfg.decoder_channels)
-        for a in range(0, n, ENCODER_TILE):
-            b = min(n, a + ENCODER_TILE)
+        tiles = [(a, min(n, a + ENCODER_TILE)) for a in range(0, n, ENCODER_TILE)]
+        done = [0]
+
+        def run(tile: tuple[int, int]) -> None:
+            a, b = tile
             lo, hi = max(0, a - ENCODER_HALO), min(n, b + ENCODER_HALO)
-            feats = self._encode_tile(mel[lo:hi].unsqueeze(0))[0]
-            skip = (a - lo) // 3
-            out[a // 3: math.ceil(b / 3)] = feats[skip: skip + math.ceil(b / 3) - a // 3]
+            with torch.inference_mode():  # thread-local: each worker enters it itself
+                feats = self._encode_tile(mel[lo:hi].unsqueeze(0))[0]
+                skip = (a - lo) // 3
+                out[a // 3: math.ceil(b / 3)] = feats[skip: skip + math.ceil(b / 3) - a // 3]
+            done[0] += 1
             if progress:
-                progress(b / n, "music encoder")
+                progress(done[0] / len(tiles), "music encoder")
+
+        with _ENCODE_LOCK:
+            threads = torch.get_num_threads()
+            workers = max(1, min(threads, len(tiles)))
+            torch.set_num_threads(1)
+            try:
+                with ThreadPoolExecutor(workers) as pool:
+                    list(pool.map(run, tiles))
+            finally:
+                torch.set_num_threads(threads)
         return out
 
     # -- the decoder, on batched windows -----------------------------------------------------------
