@@ -113,11 +113,21 @@ class InferenceGenerator:
         self.decoder_halo = sum(2 * ((k - 1) // 2) * 2 ** i + 1 for i in range(self.cfg.decoder_layers))
 
     # -- the music encoder, on one tile ------------------------------------------------------------
-    def _encode_tile(self, mel: torch.Tensor) -> torch.Tensor:
-        """(N, T90, bins) → (N, ceil(T90/3), C), same as Generator.encoder in eval mode."""
+    def _encode_tile(self, mel: torch.Tensor, reflect_time: bool = True) -> torch.Tensor:
+        """(N, T90, bins) → (N, ceil(T90/3), C), same as Generator.encoder in eval mode.
+
+        The convs pad by reflection. A tile whose first and last rows are halo (not the piece's
+        own ends) may pad time with zeros instead — those rows are cut off anyway — so oneDNN pads
+        for free and only the two frequency-edge columns are corrected to their reflected value."""
         h = mel.unsqueeze(1)
         for layer in self.layers:
-            out = F.conv2d(F.pad(h, (1, 1, 1, 1), mode="reflect"), layer.weight, layer.bias)
+            if reflect_time:
+                out = F.conv2d(F.pad(h, (1, 1, 1, 1), mode="reflect"), layer.weight, layer.bias)
+            else:
+                out = F.conv2d(h, layer.weight, layer.bias, padding=1)
+                w = layer.weight
+                out[..., :1] += F.conv2d(h[..., 1:2], w[..., :1], padding=(1, 0))
+                out[..., -1:] += F.conv2d(h[..., -2:-1], w[..., 2:], padding=(1, 0))
             # a 1-channel input makes oneDNN answer in NCHW; every later layer is fastest in NHWC
             out = out.contiguous(memory_format=torch.channels_last).relu_()
             if layer.residual == "identity":
@@ -145,7 +155,7 @@ class InferenceGenerator:
             a, b = tile
             lo, hi = max(0, a - ENCODER_HALO), min(n, b + ENCODER_HALO)
             with torch.inference_mode():  # thread-local: each worker enters it itself
-                feats = self._encode_tile(mel[lo:hi].unsqueeze(0))[0]
+                feats = self._encode_tile(mel[lo:hi].unsqueeze(0), reflect_time=lo == 0 or hi == n)[0]
                 skip = (a - lo) // 3
                 out[a // 3: math.ceil(b / 3)] = feats[skip: skip + math.ceil(b / 3) - a // 3]
             done[0] += 1

@@ -35,9 +35,7 @@ def test_windows_join_exactly_like_one_pass(random_model, long_mel, monkeypatch)
     out = gen(long_mel, noise)
     assert out.shape == (math.ceil(len(long_mel) / 3), 13, 2)
     assert np.abs(out - _whole_pass(random_model, long_mel, noise)).max() < 1e-4
-    joins = gen.window_joins(len(out))
-    assert len(joins) > 20  # both encoder tiles and decoder windows were really used
-    assert metrics.seam(out, joins) < 2.0
+    assert len(gen.window_joins(len(out))) > 20  # both encoder tiles and decoder windows were used
 
 
 @pytest.mark.parametrize("seconds", [1.0, 2.5, 9.99, 61.3])
@@ -70,8 +68,12 @@ def test_official_five_minutes_without_seams(official_generator_path, long_mel):
     from backend.checkpoint import load_generator
     gen = InferenceGenerator(load_generator(official_generator_path).model)
     mel = np.tile(long_mel, (2, 1))[: 90 * 300]
-    out = remove_ripple(gen(mel, make_noise(0, 300, 8)))  # as the engine delivers it
-    assert metrics.seam(out, gen.window_joins(len(out))) <= 2.0
+    out = gen(mel, make_noise(0, 300, 8))  # the generator path's own output, before smoothing
+    joins = gen.window_joins(len(out))
+    assert len(joins) >= 50 and metrics.seam(out, joins) <= 2.0
+    # the paper's way, independent 60 s chunks, jumps at every chunk boundary
+    chunked = np.concatenate([gen(mel[a:a + 5400], make_noise(a, 60, 8)) for a in range(0, len(mel), 5400)])
+    assert metrics.seam(chunked, np.arange(1800, len(chunked), 1800)) > 2.0  # fails the goal
 
 
 def test_ripple_filter_removes_10hz_and_keeps_every_ictus(demo):
