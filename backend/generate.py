@@ -27,12 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from .model import MEL_FPS, MOTION_FPS, N_JOINTS, Generator
+from .model import ENCODER_REACH_MEL, MEL_FPS, MOTION_FPS, N_JOINTS, Generator
 
 ProgressFn = Callable[[float, str], None]
 
 ENCODER_TILE = 5 * MEL_FPS  # mel frames per encoder tile: small enough to stay in cache
-ENCODER_HALO = 18  # mel frames: the encoder's receptive field (a multiple of the 3:1 pooling)
+ENCODER_HALO = ENCODER_REACH_MEL  # mel frames (a multiple of 3, so tiles keep the 3:1 pooling's phase)
 DECODER_WINDOW = 300 * MOTION_FPS  # motion frames per decoder window core (halo overhead 6%)
 MIN_SECONDS = 10  # shorter pieces are reflect-padded so every dilated conv has room to pad
 
@@ -109,8 +109,7 @@ class InferenceGenerator:
             block.conv1 = fuse_conv_bn_eval(block.conv1, block.bn1)
             block.conv2 = fuse_conv_bn_eval(block.conv2, block.bn2)
             block.bn1 = block.bn2 = torch.nn.Identity()
-        k = self.cfg.kernel_size
-        self.decoder_halo = sum(2 * ((k - 1) // 2) * 2 ** i + 1 for i in range(self.cfg.decoder_layers))
+        self.decoder_halo = model.decoder_reach()
 
     # -- the music encoder, on one tile ------------------------------------------------------------
     def _encode_tile(self, mel: torch.Tensor, reflect_time: bool = True) -> torch.Tensor:
@@ -174,22 +173,25 @@ class InferenceGenerator:
         return out
 
     # -- the decoder, on batched windows -----------------------------------------------------------
+    def _decoder_windows(self, t: int) -> list[tuple[int, int, int]]:
+        """(start, keep_from, keep_to) of each window of DECODER_WINDOW frames plus halos: the
+        frames each window keeps are at least a halo away from its cut edges."""
+        span = DECODER_WINDOW + 2 * self.decoder_halo
+        if t <= span:
+            return [(0, 0, t)]
+        starts = list(range(0, t - span, DECODER_WINDOW)) + [t - span]
+        keep_to = [s + span - self.decoder_halo for s in starts[:-1]] + [t]
+        return [(s, lo, hi) for s, lo, hi in zip(starts, [0] + keep_to[:-1], keep_to)]
+
     def decode(self, h: torch.Tensor) -> torch.Tensor:
-        """(T30, 2C) → (T30, 13, 2): windows of DECODER_WINDOW frames plus halos, one batch."""
+        """(T30, 2C) → (T30, 13, 2): the windows go through the decoder as one batch."""
         t = h.shape[0]
-        core, halo = DECODER_WINDOW, self.decoder_halo
-        if t <= core + 2 * halo:
-            return self.decoder(h.unsqueeze(0))[0].view(t, N_JOINTS, 2)
-        span = core + 2 * halo
-        starts = list(range(0, t - span, core)) + [t - span]
-        batch = torch.stack([h[s:s + span] for s in starts])
-        y = self.decoder(batch)
+        windows = self._decoder_windows(t)
+        span = min(t, DECODER_WINDOW + 2 * self.decoder_halo)
+        y = self.decoder(torch.stack([h[s:s + span] for s, _, _ in windows]))
         out = torch.empty(t, 2 * N_JOINTS)
-        done = 0
-        for i, s in enumerate(starts):
-            end = t if i == len(starts) - 1 else s + span - halo
-            out[done:end] = y[i, done - s:end - s]
-            done = end
+        for i, (s, lo, hi) in enumerate(windows):
+            out[lo:hi] = y[i, lo - s:hi - s]
         return out.view(t, N_JOINTS, 2)
 
     def window_joins(self, n_frames: int) -> np.ndarray:
@@ -197,11 +199,7 @@ class InferenceGenerator:
         windows), for checking that no seam shows there."""
         padded = max(math.ceil(n_frames / MOTION_FPS), MIN_SECONDS) * MOTION_FPS
         joins = set(range(ENCODER_TILE // 3, padded, ENCODER_TILE // 3))
-        core, halo = DECODER_WINDOW, self.decoder_halo
-        if padded > core + 2 * halo:
-            span = core + 2 * halo
-            starts = list(range(0, padded - span, core)) + [padded - span]
-            joins |= {s + span - halo for s in starts[:-1]}
+        joins |= {lo for _, lo, _ in self._decoder_windows(padded)[1:]}
         return np.array(sorted(j for j in joins if 0 < j < n_frames))
 
     def __call__(self, mel: np.ndarray, noise: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray:

@@ -60,31 +60,31 @@ def lift_to_3d(kp2d: np.ndarray) -> np.ndarray:
     xz[..., 1] = sk.HIP_HEIGHT - (kp2d[..., 1] - origin[1]) * metres
 
     sw = sk.SHOULDER_WIDTH_M
+    hip_xz = xz[:, [sk.L_HIP, sk.R_HIP]].mean(1)
+    shoulder_xz = xz[:, [sk.L_SHOULDER, sk.R_SHOULDER]].mean(1)
 
-    def length(ratio: float, a: int | np.ndarray, b: int | np.ndarray) -> float:
-        pa = xz[:, a].mean(1) if isinstance(a, list) else xz[:, a]
-        pb = xz[:, b].mean(1) if isinstance(b, list) else xz[:, b]
+    def length(ratio: float, pa: np.ndarray, pb: np.ndarray) -> float:
+        """The bone's length: its proportion of the shoulder width, or longer if its picture is."""
         return max(ratio * sw, float(np.percentile(np.linalg.norm(pa - pb, axis=1), 98)))
 
     out = np.zeros((t, 13, 3))
-    hip_c = np.stack([xz[:, [sk.L_HIP, sk.R_HIP], 0].mean(1), np.zeros(t), xz[:, [sk.L_HIP, sk.R_HIP], 1].mean(1)], 1)
-    sh_c = _bone(hip_c, xz[:, [sk.L_SHOULDER, sk.R_SHOULDER]].mean(1),
-                 length(sk.TORSO, [sk.L_SHOULDER, sk.R_SHOULDER], [sk.L_HIP, sk.R_HIP]), -1.0)
+    hip_c = np.stack([hip_xz[:, 0], np.zeros(t), hip_xz[:, 1]], axis=1)
+    sh_c = _bone(hip_c, shoulder_xz, length(sk.TORSO, shoulder_xz, hip_xz), -1.0)
 
     # Torso yaw: which shoulder is back follows the nose's sideways offset (turning left moves the
     # nose toward +X and the left shoulder toward +Y). tanh keeps the sign change smooth near zero.
     nose_off = (xz[:, sk.NOSE, 0] - sh_c[:, 0]) / sw
     yaw_sign = np.tanh(nose_off / 0.05)
-    half_sw = length(1.0, sk.L_SHOULDER, sk.R_SHOULDER) / 2
+    half_sw = length(1.0, xz[:, sk.L_SHOULDER], xz[:, sk.R_SHOULDER]) / 2
     for joint, side in ((sk.L_SHOULDER, 1.0), (sk.R_SHOULDER, -1.0)):
         out[:, joint] = _bone(sh_c, xz[:, joint], half_sw, side * yaw_sign)
-    half_hw = length(sk.HIP_WIDTH, sk.L_HIP, sk.R_HIP) / 2
+    half_hw = length(sk.HIP_WIDTH, xz[:, sk.L_HIP], xz[:, sk.R_HIP]) / 2
     for joint, side in ((sk.L_HIP, 1.0), (sk.R_HIP, -1.0)):
         out[:, joint] = _bone(hip_c, xz[:, joint], half_hw, side * yaw_sign)
 
     for sh, el, wr in ((sk.L_SHOULDER, sk.L_ELBOW, sk.L_WRIST), (sk.R_SHOULDER, sk.R_ELBOW, sk.R_WRIST)):
-        out[:, el] = _bone(out[:, sh], xz[:, el], length(sk.UPPER_ARM, sh, el), -1.0)
-        out[:, wr] = _bone(out[:, el], xz[:, wr], length(sk.FOREARM, el, wr), -1.0)
+        out[:, el] = _bone(out[:, sh], xz[:, el], length(sk.UPPER_ARM, xz[:, sh], xz[:, el]), -1.0)
+        out[:, wr] = _bone(out[:, el], xz[:, wr], length(sk.FOREARM, xz[:, el], xz[:, wr]), -1.0)
 
     # Face points keep their observed X and Z; depth follows the face template turned by the yaw.
     yaw = np.arcsin(np.clip(out[:, sk.L_SHOULDER, 1] - out[:, sk.R_SHOULDER, 1], -2 * half_sw, 2 * half_sw)

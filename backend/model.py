@@ -24,6 +24,7 @@ import torch.nn.functional as F
 MEL_FPS = 90
 MOTION_FPS = 30
 N_JOINTS = 13
+ENCODER_REACH_MEL = 18  # mel frames on each side: seven 3×3 convs and the 5/5/3 max pools
 
 
 @dataclass(frozen=True)
@@ -181,11 +182,15 @@ class Generator(nn.Module):
         y = self.decoder(h)
         return y.view(y.shape[0], y.shape[1], N_JOINTS, 2)
 
-    def receptive_field_frames(self) -> int:
-        """Frames (30 Hz) on each side that can influence one output frame: the decoder's dilated
-        convs and average pools, the encoder's convs and pools, and the noise upsampler's reach."""
+    def decoder_reach(self) -> int:
+        """Frames (30 Hz) on each side that the decoder sees: two dilated convs and a 3-tap average
+        per block (±258 frames, ±8.6 s, for the paper's six blocks)."""
         k = self.cfg.kernel_size
-        decoder = sum(2 * ((k - 1) // 2) * 2 ** i + 1 for i in range(self.cfg.decoder_layers))
-        encoder = 18 // 3  # ±18 mel frames: seven 3×3 convs and the 5/5/3 pools, in 30 Hz frames
+        return sum(2 * ((k - 1) // 2) * 2 ** i + 1 for i in range(self.cfg.decoder_layers))
+
+    def receptive_field_frames(self) -> int:
+        """Frames (30 Hz) on each side that can influence one output frame: the decoder's reach,
+        the encoder's convs and pools, and the noise upsampler's reach."""
+        encoder = ENCODER_REACH_MEL // 3
         noise = 2 * MOTION_FPS  # a noise vector reaches about ±2 s through the upsampler
-        return decoder + encoder + noise
+        return self.decoder_reach() + encoder + noise
