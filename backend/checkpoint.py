@@ -104,56 +104,44 @@ def _load_baton(obj: dict, path: Path) -> LoadedGenerator:
 
 
 _OFFICIAL_ALIAS = re.compile(r"\.net\.\d+\.")
+_ENCODER_BLOCK = {"conv1": 0, "conv2": 3, "conv3": 5}  # first block index of each paper stage
+_ENCODER_PART = {("conv2d_layer", "0"): "conv", ("conv2d_layer", "1"): "bn",
+                 ("residual", "0"): "res_conv", ("residual", "1"): "res_bn"}
+# The paper's key → this module's key.
+_OFFICIAL_KEYS = [
+    (r"music_encoder\.(conv[123])\.(\d)\.(conv2d_layer|residual)\.([01])\.(\w+)",
+     lambda m: f"encoder.blocks.{_ENCODER_BLOCK[m[1]] + int(m[2])}.{_ENCODER_PART[m[3], m[4]]}.{m[5]}"),
+    (r"music_encoder\.conv4\.([01])\.(\w+)", lambda m: f"encoder.{('proj', 'proj_bn')[int(m[1])]}.{m[2]}"),
+    (r"noise_convTranspose\.([0246])\.(\w+)", lambda m: f"noise.up.{int(m[1]) // 2}.{m[2]}"),
+    (r"noise_BN\.(\w+)", lambda m: f"noise.bn.{m[1]}"),
+    (r"tcn\.TCN\.tcn\.tcn\.network\.(\d)\.(conv1|conv2|bn1|bn2|downsample)\.(\w+)",
+     lambda m: f"decoder.blocks.{m[1]}.{'down' if m[2] == 'downsample' else m[2]}.{m[3]}"),
+    (r"tcn\.TCN\.tcn\.linear\.(\w+)", lambda m: f"decoder.linear.{m[1]}"),
+    (r"tcn\.fc\.([024])\.(\w+)", lambda m: f"decoder.head.{m[1]}.{m[2]}"),
+]
 
 
 def official_to_baton(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename the paper's keys to this module's, drop aliases and fold weight norm."""
-    out: dict[str, torch.Tensor] = {}
-    block_index = {"conv1": 0, "conv2": 3, "conv3": 5}
+    """Rename the paper's keys to this module's, drop aliases and fold weight norm
+    (weight = g · v / ‖v‖ per output channel)."""
+    renamed: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         if key.endswith("num_batches_tracked") or _OFFICIAL_ALIAS.search(key):
             continue
-        m = re.fullmatch(r"music_encoder\.(conv[123])\.(\d)\.(conv2d_layer|residual)\.([01])\.(\w+)", key)
-        if m:
-            stage, i, part, j, leaf = m.groups()
-            k = block_index[stage] + int(i)
-            name = {("conv2d_layer", "0"): "conv", ("conv2d_layer", "1"): "bn",
-                    ("residual", "0"): "res_conv", ("residual", "1"): "res_bn"}[part, j]
-            out[f"encoder.blocks.{k}.{name}.{leaf}"] = value
-            continue
-        m = re.fullmatch(r"music_encoder\.conv4\.([01])\.(\w+)", key)
-        if m:
-            out[f"encoder.{'proj' if m[1] == '0' else 'proj_bn'}.{m[2]}"] = value
-            continue
-        m = re.fullmatch(r"noise_convTranspose\.([0246])\.(\w+)", key)
-        if m:
-            out[f"noise.up.{int(m[1]) // 2}.{m[2]}"] = value
-            continue
-        m = re.fullmatch(r"noise_BN\.(\w+)", key)
-        if m:
-            out[f"noise.bn.{m[1]}"] = value
-            continue
-        m = re.fullmatch(r"tcn\.TCN\.tcn\.tcn\.network\.(\d)\.(conv1|conv2|bn1|bn2|downsample)\.(\w+)", key)
-        if m:
-            i, part, leaf = m.groups()
-            part = "down" if part == "downsample" else part
-            if leaf == "weight_v":
-                g = state[key[:-1] + "g"]
-                norm = value.flatten(1).norm(dim=1).view(-1, *([1] * (value.dim() - 1)))
-                out[f"decoder.blocks.{i}.{part}.weight"] = g * value / norm
-            elif leaf != "weight_g":
-                out[f"decoder.blocks.{i}.{part}.{leaf}"] = value
-            continue
-        m = re.fullmatch(r"tcn\.TCN\.tcn\.linear\.(\w+)", key)
-        if m:
-            out[f"decoder.linear.{m[1]}"] = value
-            continue
-        m = re.fullmatch(r"tcn\.fc\.([024])\.(\w+)", key)
-        if m:
-            out[f"decoder.head.{m[1]}.{m[2]}"] = value
-            continue
-        raise CheckpointError(f"unexpected key {key!r} in what looks like the paper's generator")
-    return out
+        for pattern, rename in _OFFICIAL_KEYS:
+            m = re.fullmatch(pattern, key)
+            if m:
+                renamed[rename(m)] = value
+                break
+        else:
+            raise CheckpointError(f"unexpected key {key!r} in what looks like the paper's generator")
+    for key in [k for k in renamed if k.endswith(".weight_v")]:
+        v, g = renamed.pop(key), renamed.pop(key[:-1] + "g", None)
+        if g is None:
+            raise CheckpointError(f"the paper's generator has {key!r} without its weight_g")
+        norm = v.flatten(1).norm(dim=1).view(-1, *([1] * (v.dim() - 1)))
+        renamed[key[:-2]] = g * v / norm
+    return renamed
 
 
 def _load_official(state: dict, path: Path) -> LoadedGenerator:
