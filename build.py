@@ -66,8 +66,8 @@ def demo() -> None:
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
     music = DEMO_DIR / "demo_music.ogg"
     run(PY, "-m", "backend.demo_music", music)
-    run(PY, "-m", "backend", "generate", music, "-o", DEMO_DIR / "take.npz", "--preview", DEMO_DIR / "preview.mp4")
-    run(PY, "-m", "backend", "generate", music, "-o", DEMO_DIR / "take.json")
+    run(PY, "-m", "backend", "generate", music, "-o", DEMO_DIR / "take.npz", "-o", DEMO_DIR / "take.json",
+        "--preview", DEMO_DIR / "preview.mp4")
     print(f"\ndemo: music, take (.npz and .json) and a preview video are in {DEMO_DIR.relative_to(ROOT)}/")
 
 

@@ -80,15 +80,15 @@ def _load(sf, path: Path, name: str, start, duration, sr: int, max_seconds: floa
             raise AudioError(f"{name}: invalid header (sample rate {native_sr}, channels {channels})")
         file_duration = frames / native_sr
         start = float(start or 0.0)
-        if start < 0 or not np.isfinite(start):
-            raise AudioError(f"{name}: slice start {start} s is negative")
+        if not np.isfinite(start) or start < 0:
+            raise AudioError(f"{name}: slice start {start} s must be a finite, non-negative number of seconds")
         if start >= file_duration:
             raise AudioError(f"{name}: slice start {start:.3f} s is past the end of the audio "
                              f"({file_duration:.3f} s)")
         avail = file_duration - start
         if duration is not None:
             if not np.isfinite(duration) or duration <= 0:
-                raise AudioError(f"{name}: slice duration {duration} s must be positive")
+                raise AudioError(f"{name}: slice duration {duration} s must be a finite, positive number of seconds")
             avail = min(avail, float(duration))
         if avail < MIN_SECONDS:
             raise AudioError(f"{name}: {avail:.2f} s of audio is too short (at least {MIN_SECONDS:g} s needed)")

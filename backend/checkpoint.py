@@ -4,7 +4,7 @@ Two formats are accepted:
 
 * the project's own: one `torch.save`d dict with `format == "baton-generator"`, the architecture
   config, the weights, metadata (training data, evaluation numbers, software versions) and a SHA-256
-  of the weights that is checked on load, so a truncated or edited file is caught;
+  of config and weights that is checked on load, so a truncated or edited file is caught;
 * the paper's released generator (a bare state_dict saved on CUDA), loaded unchanged from a path the
   user gives: its 96 alias keys are dropped and its weight-normed convs are folded to plain weights.
 """
@@ -12,6 +12,7 @@ Two formats are accepted:
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,14 +30,15 @@ FORMAT_VERSION = 1
 class LoadedGenerator:
     model: Generator
     kind: str  # "baton" or "official"
-    sha256: str  # of the weights, as stored in takes' provenance
+    sha256: str  # of config and weights (content_sha256), as stored in takes' provenance
     path: str
     meta: dict = field(default_factory=dict)
 
 
-def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
-    """Hash of names, shapes, dtypes and bytes, in key order: independent of pickling details."""
-    h = hashlib.sha256()
+def content_sha256(config: dict, state_dict: dict[str, torch.Tensor]) -> str:
+    """Hash of the architecture config and the weights' names, shapes, dtypes and bytes, in key
+    order: what the generator computes, independent of pickling details."""
+    h = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
     for k in sorted(state_dict):
         t = state_dict[k].detach().cpu().contiguous()
         h.update(f"{k}|{tuple(t.shape)}|{t.dtype}|".encode())
@@ -45,9 +47,9 @@ def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
 
 
 def save_checkpoint(model: Generator, path: str | Path, meta: dict | None = None) -> str:
-    """Write a project checkpoint; returns its weights hash."""
+    """Write a project checkpoint; returns its content hash."""
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    digest = weights_sha256(state)
+    digest = content_sha256(model.cfg.to_dict(), state)
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": model.cfg.to_dict(),
                "state_dict": state, "sha256": digest, "meta": dict(meta or {})}
     payload["meta"].setdefault("versions", _versions())
@@ -90,14 +92,18 @@ def _load_baton(obj: dict, path: Path) -> LoadedGenerator:
         raise CheckpointError(f"{path}: checkpoint format version {obj.get('format_version')!r} "
                               f"is not supported (this version reads {FORMAT_VERSION})")
     try:
-        cfg = GeneratorConfig.from_dict(obj["config"])
-        state = obj["state_dict"]
-        stored = obj["sha256"]
-    except (KeyError, TypeError) as e:
+        config, state, stored = obj["config"], obj["state_dict"], obj["sha256"]
+    except KeyError as e:
         raise CheckpointError(f"{path}: checkpoint is missing its {e} entry") from None
-    digest = weights_sha256(state)
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: the checkpoint's state_dict is not a mapping of tensors")
+    try:
+        cfg = GeneratorConfig.from_dict(config)
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: unusable architecture config ({e})") from None
+    digest = content_sha256(config, state)
     if digest != stored:
-        raise CheckpointError(f"{path}: weights do not match the checkpoint's hash (file corrupt or edited)")
+        raise CheckpointError(f"{path}: config and weights do not match the checkpoint's hash (file corrupt or edited)")
     model = Generator(cfg)
     _strict_load(model, state, path)
     return LoadedGenerator(model, "baton", digest, str(path), dict(obj.get("meta") or {}))
@@ -147,10 +153,14 @@ def official_to_baton(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
 def _load_official(state: dict, path: Path) -> LoadedGenerator:
     if not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: state_dict holds non-tensor values")
-    converted = official_to_baton(state)
-    model = Generator(GeneratorConfig())
+    try:
+        converted = official_to_baton(state)
+    except RuntimeError as e:  # a weight-norm pair whose shapes do not fit together
+        raise CheckpointError(f"{path}: malformed weights ({str(e).splitlines()[0][:160]})") from None
+    cfg = GeneratorConfig()
+    model = Generator(cfg)
     _strict_load(model, converted, path)
-    return LoadedGenerator(model, "official", weights_sha256(converted), str(path),
+    return LoadedGenerator(model, "official", content_sha256(cfg.to_dict(), converted), str(path),
                            {"source": "Liu et al., JCST 2022 released generator (research use only)"})
 
 

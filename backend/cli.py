@@ -11,37 +11,47 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from .errors import BatonError
 
-EXIT_USAGE, EXIT_INPUT, EXIT_INTERNAL = 2, 3, 1
+EXIT_INPUT, EXIT_INTERNAL = 3, 1
+MAX_SEED = 2 ** 63 - 1
 
 
 class _Progress:
-    """A one-line progress bar on stderr for requests that take more than a second (redrawn in
-    place on a terminal, every 10% otherwise); short requests stay quiet."""
+    """A one-line progress bar on an interactive stderr, shown once a request has taken a second
+    (short requests and scripts stay quiet)."""
 
     DELAY = 1.0
 
     def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self.tty = sys.stderr.isatty()
-        self.last = -1.0
+        self.enabled = enabled and sys.stderr.isatty()
         self.t0 = time.perf_counter()
+        self.open = False  # a bar is on the current line
 
     def __call__(self, fraction: float, stage: str) -> None:
         if not self.enabled or time.perf_counter() - self.t0 < self.DELAY:
             return
-        if not self.tty and fraction - self.last < 0.1 and fraction < 1.0:
-            return
-        self.last = fraction
         bar = "#" * int(fraction * 30)
-        line = f"[{bar:<30}] {fraction * 100:5.1f}% {stage:<16}"
-        sys.stderr.write(("\r" + line) if self.tty else line + "\n")
-        if self.tty and fraction >= 1.0:
+        sys.stderr.write(f"\r[{bar:<30}] {fraction * 100:5.1f}% {stage:<16}")
+        self.open = fraction < 1.0
+        if not self.open:
             sys.stderr.write("\n")
         sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.open:
+            sys.stderr.write("\n")
+            self.open = False
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0 … 2^63−1")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,15 +61,17 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     g = sub.add_parser("generate", help="conduct a piece of music into a take (.npz or .json)")
     g.add_argument("music", help="audio file (WAV, FLAC, OGG, MP3, …)")
-    g.add_argument("-o", "--output", required=True, help="take file to write: .npz or .json")
-    g.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE)
-    g.add_argument("--checkpoint", help="generator checkpoint for --engine m2sgan (ours or the paper's file)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("-o", "--output", required=True, action="append",
+                   help="take file to write: .npz or .json (repeat for both)")
+    g.add_argument("--engine", choices=ENGINES,
+                   help=f"default: m2sgan when --checkpoint is given, else {DEFAULT_ENGINE}")
+    g.add_argument("--checkpoint", help="generator checkpoint for the m2sgan engine (ours or the paper's file)")
+    g.add_argument("--seed", type=_seed, default=0)
     g.add_argument("--start", type=float, help="slice start, seconds into the file")
     g.add_argument("--duration", type=float, help="slice length in seconds")
     g.add_argument("--noise", help="m2sgan: .npy array of noise, one row per second of music")
-    g.add_argument("--no-smooth", action="store_true", help="m2sgan: keep the raw 10 Hz ripple")
-    g.add_argument("--preview", help="also write a stick-figure MP4 with the music")
+    g.add_argument("--no-smooth", action="store_true", help="m2sgan: keep the raw output (10 Hz ripple and all)")
+    g.add_argument("--preview", help="also write a stick-figure .mp4 with the music")
     g.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     i = sub.add_parser("info", help="describe a take file")
     i.add_argument("take")
@@ -73,26 +85,41 @@ def _summary(take, path: Path) -> dict:
             "provenance": take.provenance}
 
 
-def _generate(args) -> dict:
-    from .engine import generate_take
-    from .take import TakeError
+def _load_noise(path: str):
+    import numpy as np
 
-    out = Path(args.output)
-    if out.suffix not in (".npz", ".json"):
-        raise TakeError(f"{out}: the take is written as .npz or .json, not {out.suffix or 'no suffix'!r}")
-    noise = None
-    if args.noise:
-        try:
-            noise = np.load(args.noise, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise BatonError(f"{args.noise}: not a readable .npy noise array ({e})") from None
-    progress = _Progress(enabled=not args.json)
+    try:
+        noise = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise BatonError(f"{path}: not a readable .npy noise array ({str(e).splitlines()[0][:120]})") from None
+    if not isinstance(noise, np.ndarray):
+        raise BatonError(f"{path}: holds several arrays (.npz); give one .npy array of shape (seconds, 8)")
+    return noise
+
+
+def _generate(args, progress: _Progress) -> dict:
+    from .engine import generate_take
+    from .take import check_take_path
+
+    engine = args.engine or ("m2sgan" if args.checkpoint else "rules")
+    if engine == "rules":
+        given = [flag for flag, on in (("--checkpoint", args.checkpoint), ("--noise", args.noise),
+                                       ("--no-smooth", args.no_smooth)) if on]
+        if given:
+            raise BatonError(f"{', '.join(given)} only apply to the m2sgan engine, not rules")
+    outputs = [check_take_path(o) for o in args.output]
+    if args.preview and Path(args.preview).suffix.lower() != ".mp4":
+        raise BatonError(f"{args.preview}: the preview is an .mp4 video")
+    noise = _load_noise(args.noise) if args.noise else None
     t0 = time.perf_counter()
-    take = generate_take(args.music, engine=args.engine, seed=args.seed, checkpoint=args.checkpoint,
+    take = generate_take(args.music, engine=engine, seed=args.seed, checkpoint=args.checkpoint,
                          start=args.start, duration=args.duration, noise=noise, smooth=not args.no_smooth,
                          progress=progress)
-    take.save(out)
-    summary = _summary(take, out) | {"seconds": round(time.perf_counter() - t0, 3)}
+    for out in outputs:
+        take.save(out)
+    summary = _summary(take, outputs[0]) | {"seconds": round(time.perf_counter() - t0, 3)}
+    if len(outputs) > 1:
+        summary["also"] = [str(o) for o in outputs[1:]]
     if args.preview:
         from .preview import render_preview
         summary["preview"] = str(render_preview(take, args.music, args.preview))
@@ -101,31 +128,36 @@ def _generate(args) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    progress = _Progress(enabled=not args.json)
     try:
         if args.command == "generate":
-            summary = _generate(args)
+            summary = _generate(args, progress)
         else:
             from .take import load_take
             summary = _summary(load_take(args.take), Path(args.take))
     except BatonError as e:
+        progress.close()
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
+        progress.close()
         print("error: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # a bug, not bad input: still one line, with the type for the report
+        progress.close()
         print(f"error: internal error ({type(e).__name__}: {e})", file=sys.stderr)
         return EXIT_INTERNAL
     if args.json:
         print(json.dumps(summary))
-    else:
-        p = summary
-        line = (f"{p['take']}: {p['frames']} frames at {p['fps']:g} fps ({p['duration']:.2f} s from "
-                f"{p['start']:.2f} s), {p['beats']} beats at {p['tempo']:.1f} bpm, "
-                f"engine {p['provenance'].get('engine')}, seed {p['provenance'].get('seed')}")
-        print(line)
-        if "preview" in p:
-            print(f"preview: {p['preview']}")
+        return 0
+    p = summary
+    print(f"{p['take']}: {p['frames']} frames at {p['fps']:g} fps ({p['duration']:.2f} s from "
+          f"{p['start']:.2f} s), {p['beats']} beats at {p['tempo']:.1f} bpm, "
+          f"engine {p['provenance'].get('engine')}, seed {p['provenance'].get('seed')}")
+    for other in p.get("also", []):
+        print(f"also written: {other}")
+    if "preview" in p:
+        print(f"preview: {p['preview']}")
     return 0
 
 

@@ -29,7 +29,6 @@ class DemoPiece:
     sr: int
     beats: np.ndarray  # seconds
     downbeats: np.ndarray  # seconds
-    dynamics: np.ndarray  # per beat, 0..1
 
 
 def _hz(midi: float) -> float:
@@ -78,7 +77,7 @@ def demo_piece(sr: int = 22050, bars: int = BARS, seed: int = 7) -> DemoPiece:
             hit = _tone(sr, 0.5, root - 24, 3, 0.002, 0.12) + 0.3 * rng.standard_normal(int(0.5 * sr)).astype(np.float32) * np.exp(-np.arange(int(0.5 * sr)) / sr / 0.02).astype(np.float32)
             add(tb, hit, (0.35 if b == 0 else 0.12) * db)
     out /= max(1e-6, float(np.abs(out).max())) / 0.9
-    return DemoPiece(out, sr, beats, beats[::BEATS_PER_BAR], dyn)
+    return DemoPiece(out, sr, beats, beats[::BEATS_PER_BAR])
 
 
 def main(argv: list[str]) -> int:

@@ -34,7 +34,6 @@ ProgressFn = Callable[[float, str], None]
 ENCODER_TILE = 5 * MEL_FPS  # mel frames per encoder tile: small enough to stay in cache
 ENCODER_HALO = ENCODER_REACH_MEL  # mel frames (a multiple of 3, so tiles keep the 3:1 pooling's phase)
 DECODER_WINDOW = 300 * MOTION_FPS  # motion frames per decoder window core (halo overhead 6%)
-MIN_SECONDS = 10  # shorter pieces are reflect-padded so every dilated conv has room to pad
 
 
 _ENCODE_LOCK = threading.Lock()  # the encoder owns all cores while it runs
@@ -48,6 +47,19 @@ def make_noise(seed: int, seconds: int, noise_dim: int) -> np.ndarray:
 
 def noise_seconds(n_mel_frames: int) -> int:
     return math.ceil(n_mel_frames / MEL_FPS)
+
+
+def check_noise(noise, seconds: int, noise_dim: int) -> np.ndarray:
+    """The caller's noise as float32 (seconds, noise_dim), or a ValueError saying what is wrong."""
+    noise = np.asarray(noise)
+    if not np.issubdtype(noise.dtype, np.number) or noise.dtype.kind == "c":
+        raise ValueError(f"noise must be a real-valued array, not {noise.dtype}")
+    if noise.shape != (seconds, noise_dim):
+        raise ValueError(f"noise must have shape ({seconds}, {noise_dim}) for {seconds} s of music "
+                         f"(one row per started second), got {tuple(noise.shape)}")
+    if not np.isfinite(noise).all():
+        raise ValueError("noise contains NaN or infinite values")
+    return noise.astype(np.float32)
 
 
 def _max_pool_nhwc(x: torch.Tensor, kernel: tuple, stride: tuple, padding: tuple) -> torch.Tensor:
@@ -110,6 +122,11 @@ class InferenceGenerator:
             block.conv2 = fuse_conv_bn_eval(block.conv2, block.bn2)
             block.bn1 = block.bn2 = torch.nn.Identity()
         self.decoder_halo = model.decoder_reach()
+        # Reflect padding needs more frames than it pads: the widest dilated conv pads
+        # (k−1)/2·2^(L−1) frames (64 for the paper's), so shorter pieces are reflect-padded to
+        # whole seconds that give it room; only they differ from a plain pass over the piece.
+        widest = (self.cfg.kernel_size - 1) // 2 * 2 ** (self.cfg.decoder_layers - 1)
+        self.min_seconds = math.ceil((widest + 1) / MOTION_FPS)
 
     # -- the music encoder, on one tile ------------------------------------------------------------
     def _encode_tile(self, mel: torch.Tensor, reflect_time: bool = True) -> torch.Tensor:
@@ -197,7 +214,7 @@ class InferenceGenerator:
     def window_joins(self, n_frames: int) -> np.ndarray:
         """Motion frames where one window's output meets the next's (encoder tiles and decoder
         windows), for checking that no seam shows there."""
-        padded = max(math.ceil(n_frames / MOTION_FPS), MIN_SECONDS) * MOTION_FPS
+        padded = max(math.ceil(n_frames / MOTION_FPS), self.min_seconds) * MOTION_FPS
         joins = set(range(ENCODER_TILE // 3, padded, ENCODER_TILE // 3))
         joins |= {lo for _, lo, _ in self._decoder_windows(padded)[1:]}
         return np.array(sorted(j for j in joins if 0 < j < n_frames))
@@ -206,10 +223,8 @@ class InferenceGenerator:
         """mel (T90, bins) in [0, 1] and noise (ceil(T90/90), noise_dim) → keypoints (ceil(T90/3), 13, 2)."""
         n90 = mel.shape[0]
         seconds = noise_seconds(n90)
-        if noise.shape != (seconds, self.cfg.noise_dim):
-            raise ValueError(f"noise must have shape ({seconds}, {self.cfg.noise_dim}) for "
-                             f"{n90 / MEL_FPS:.2f} s of music, got {tuple(noise.shape)}")
-        padded_seconds = max(seconds, MIN_SECONDS)
+        noise = check_noise(noise, seconds, self.cfg.noise_dim)
+        padded_seconds = max(seconds, self.min_seconds)
         mel_p = np.pad(mel, ((0, padded_seconds * MEL_FPS - n90), (0, 0)), mode="reflect")
         noise_p = np.pad(noise, ((0, padded_seconds - seconds), (0, 0)), mode="reflect")
         with torch.inference_mode():

@@ -82,6 +82,8 @@ def seam(motion: np.ndarray, at: np.ndarray | None = None, around: int = 15) -> 
     a seam, so the comparison is made locally, at the joins."""
     steps = np.linalg.norm(np.diff(motion, axis=0), axis=-1).mean(axis=1)
     frames = np.arange(1, len(motion)) if at is None else np.asarray(at, dtype=int)
+    if len(frames) == 0:
+        return 0.0  # nothing joins, nothing can jump
     ratios = []
     for t in frames:
         i = t - 1  # index of the step from frame t-1 to t

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 MEL_FPS = 90
 MOTION_FPS = 30
 N_JOINTS = 13
+MEL_BINS = 128
 ENCODER_REACH_MEL = 18  # mel frames on each side: seven 3×3 convs and the 5/5/3 max pools
 
 
@@ -31,7 +32,7 @@ ENCODER_REACH_MEL = 18  # mel frames on each side: seven 3×3 convs and the 5/5/
 class GeneratorConfig:
     """Everything needed to rebuild the network; stored in every project checkpoint."""
 
-    mel_bins: int = 128
+    mel_bins: int = MEL_BINS
     noise_dim: int = 8
     encoder_channels: tuple[int, int, int] = (16, 32, 32)
     decoder_channels: int = 64
@@ -44,10 +45,29 @@ class GeneratorConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "GeneratorConfig":
+        """A config from a checkpoint's dict, or a ValueError naming the field that cannot be."""
+        if not isinstance(d, dict):
+            raise ValueError(f"the config is a {type(d).__name__}, not a mapping")
         known = {f: d[f] for f in cls.__dataclass_fields__ if f in d}
-        if "encoder_channels" in known:
-            known["encoder_channels"] = tuple(known["encoder_channels"])
-        return cls(**known)
+        channels = known.get("encoder_channels", cls.encoder_channels)
+        if (not isinstance(channels, (list, tuple)) or len(channels) != 3
+                or not all(isinstance(c, int) and c > 0 for c in channels)):
+            raise ValueError(f"encoder_channels must be three positive integers, got {channels!r}")
+        known["encoder_channels"] = tuple(channels)
+        cfg = cls(**known)
+        ints = {"noise_dim": (1, 256), "decoder_channels": (1, 4096), "decoder_layers": (1, 12),
+                "kernel_size": (3, 15)}
+        for name, (lo, hi) in ints.items():
+            value = getattr(cfg, name)
+            if not isinstance(value, int) or not lo <= value <= hi:
+                raise ValueError(f"{name} must be an integer in {lo}…{hi}, got {value!r}")
+        if cfg.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd (the decoder is centred), got {cfg.kernel_size}")
+        if cfg.mel_bins != MEL_BINS:
+            raise ValueError(f"mel_bins is {cfg.mel_bins!r}, but the engine's features have {MEL_BINS} bands")
+        if not isinstance(cfg.dropout, (int, float)) or not 0 <= cfg.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout!r}")
+        return cfg
 
 
 class ConvBlock2d(nn.Module):

@@ -24,11 +24,13 @@ _RIGHT = {sk.R_SHOULDER, sk.R_ELBOW, sk.R_WRIST, sk.R_HIP, sk.R_EYE, sk.R_EAR}
 def render_preview(take: Take, audio_path: str | Path | None, out: str | Path, size: int = 480) -> Path:
     """Write an MP4 of the take's 2D keypoints (the baton hand in orange, beats flashed), with the
     audio slice the take was made from."""
-    from PIL import Image, ImageDraw
     import imageio_ffmpeg
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BatonError(f"{out}: cannot create the preview's folder ({e.strerror or e})") from None
     kp = take.keypoints_2d
     # Frame the figure: centre on the median mid-hip/mid-shoulder, scale to the whole motion's extent.
     centre = np.median(kp.reshape(-1, 2), axis=0)
@@ -42,23 +44,28 @@ def render_preview(take: Take, audio_path: str | Path | None, out: str | Path, s
     cmd += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast", str(out)]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        for i in range(take.n_frames):
-            img = Image.new("RGB", (size, size), (24, 26, 32))
-            draw = ImageDraw.Draw(img)
-            if i in beat_frames:
-                draw.rectangle([0, 0, size - 1, 6], fill=(255, 170, 60))
-            for a, b in _LIMBS:
-                colour = (255, 150, 40) if b == sk.R_WRIST else (120, 170, 255) if a in _RIGHT else (220, 220, 220)
-                draw.line([tuple(px[i, a]), tuple(px[i, b])], fill=colour, width=4)
-            for j in range(13):
-                x, y = px[i, j]
-                draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill=(255, 255, 255))
-            proc.stdin.write(img.tobytes())
+        _draw_frames(take, px, beat_frames, size, proc.stdin)
         proc.stdin.close()
-        err = proc.stderr.read().decode(errors="replace")
-        if proc.wait(timeout=120) != 0:
-            raise BatonError(f"{out}: ffmpeg failed to write the preview ({err.strip()[-300:]})")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    except OSError:  # ffmpeg gave up (unwritable path, full disk): its own words say why
+        pass
+    err = " ".join(proc.stderr.read().decode(errors="replace").split())
+    if proc.wait(timeout=120) != 0:
+        raise BatonError(f"{out}: could not write the preview (ffmpeg: {err[-300:] or 'no reason given'})")
     return out
+
+
+def _draw_frames(take: Take, px: np.ndarray, beat_frames: set, size: int, sink) -> None:
+    from PIL import Image, ImageDraw
+
+    for i in range(take.n_frames):
+        img = Image.new("RGB", (size, size), (24, 26, 32))
+        draw = ImageDraw.Draw(img)
+        if i in beat_frames:
+            draw.rectangle([0, 0, size - 1, 6], fill=(255, 170, 60))
+        for a, b in _LIMBS:
+            colour = (255, 150, 40) if b == sk.R_WRIST else (120, 170, 255) if a in _RIGHT else (220, 220, 220)
+            draw.line([tuple(px[i, a]), tuple(px[i, b])], fill=colour, width=4)
+        for j in range(13):
+            x, y = px[i, j]
+            draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill=(255, 255, 255))
+        sink.write(img.tobytes())

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 
-JOINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-          "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip")
 NOSE, L_EYE, R_EYE, L_EAR, R_EAR, L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST, L_HIP, R_HIP = range(13)
 
 SHOULDER_WIDTH_M = 0.38  # between the COCO shoulder points of an adult

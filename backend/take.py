@@ -50,9 +50,9 @@ class Take:
 
     def validate(self, where: str = "take") -> "Take":
         k2, k3 = np.asarray(self.keypoints_2d), np.asarray(self.keypoints_3d)
-        if k2.ndim != 3 or k2.shape[1:] != (N_JOINTS, 2):
+        if k2.ndim != 3 or k2.shape[1:] != (N_JOINTS, 2) or not np.issubdtype(k2.dtype, np.number):
             raise TakeError(f"{where}: keypoints_2d must have shape (T, {N_JOINTS}, 2), got {k2.shape}")
-        if k3.shape != k2.shape[:2] + (3,):
+        if k3.shape != k2.shape[:2] + (3,) or not np.issubdtype(k3.dtype, np.number):
             raise TakeError(f"{where}: keypoints_3d must have shape {k2.shape[:2] + (3,)}, got {k3.shape}")
         if k2.shape[0] < 1:
             raise TakeError(f"{where}: the take has no frames")
@@ -63,7 +63,7 @@ class Take:
         if not (math.isfinite(self.start) and self.start >= 0):
             raise TakeError(f"{where}: start must be a non-negative number of seconds, got {self.start!r}")
         b = np.asarray(self.beats)
-        if b.ndim != 1 or not np.isfinite(b).all() or np.any(np.diff(b) <= 0):
+        if b.ndim != 1 or not np.issubdtype(b.dtype, np.number) or not np.isfinite(b).all() or np.any(np.diff(b) <= 0):
             raise TakeError(f"{where}: beats must be increasing finite times in seconds")
         return self
 
@@ -75,22 +75,33 @@ class Take:
     def save(self, path: str | Path) -> Path:
         """Write `.npz` or `.json` by the file's suffix."""
         self.validate()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix == ".json":
-            doc = self.header() | {"keypoints_2d": np.round(self.keypoints_2d, 6).tolist(),
-                                   "keypoints_3d": np.round(self.keypoints_3d, 6).tolist(),
-                                   "beats": np.round(self.beats, 6).tolist()}
-            path.write_text(json.dumps(doc))
-        elif path.suffix == ".npz":
-            with open(path, "wb") as f:
-                np.savez_compressed(f, header=np.array(json.dumps(self.header())),
-                                    keypoints_2d=self.keypoints_2d.astype(np.float32),
-                                    keypoints_3d=self.keypoints_3d.astype(np.float32),
-                                    beats=np.asarray(self.beats, dtype=np.float64))
-        else:
-            raise TakeError(f"{path}: a take is saved as .npz or .json, not {path.suffix or 'no suffix'!r}")
+        path = check_take_path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.suffix == ".json":
+                doc = self.header() | {"keypoints_2d": np.round(self.keypoints_2d, 6).tolist(),
+                                       "keypoints_3d": np.round(self.keypoints_3d, 6).tolist(),
+                                       "beats": np.round(self.beats, 6).tolist()}
+                path.write_text(json.dumps(doc))
+            else:
+                with open(path, "wb") as f:
+                    np.savez_compressed(f, header=np.array(json.dumps(self.header())),
+                                        keypoints_2d=self.keypoints_2d.astype(np.float32),
+                                        keypoints_3d=self.keypoints_3d.astype(np.float32),
+                                        beats=np.asarray(self.beats, dtype=np.float64))
+        except OSError as e:
+            raise TakeError(f"{path}: cannot write the take ({e.strerror or e})") from None
         return path
+
+
+def check_take_path(path: str | Path) -> Path:
+    """The path a take can be written to (checked before any work is done), or a TakeError."""
+    path = Path(path)
+    if path.suffix not in (".npz", ".json"):
+        raise TakeError(f"{path}: a take is saved as .npz or .json, not {path.suffix or 'no suffix'!r}")
+    if path.is_dir():
+        raise TakeError(f"{path}: is a directory, not a take file")
+    return path
 
 
 def load_take(path: str | Path) -> Take:
@@ -100,7 +111,9 @@ def load_take(path: str | Path) -> Take:
     try:
         if path.suffix == ".json":
             doc = json.loads(path.read_text())
-            arrays = {k: np.asarray(doc.get(k), dtype=np.float64) for k in ("keypoints_2d", "keypoints_3d", "beats")}
+            if not isinstance(doc, dict):
+                raise TakeError(f"{path}: not a Baton take (a JSON {type(doc).__name__}, not an object)")
+            arrays = {k: np.asarray(doc.get(k, []), dtype=np.float64) for k in ("keypoints_2d", "keypoints_3d", "beats")}
         else:
             with np.load(path, allow_pickle=False) as z:
                 doc = json.loads(str(z["header"]))
@@ -117,6 +130,7 @@ def load_take(path: str | Path) -> Take:
                     tempo=float(doc["tempo"]), provenance=dict(doc.get("provenance") or {}))
     except (KeyError, TypeError, ValueError) as e:
         raise TakeError(f"{path}: take is missing or has a malformed field ({e})") from None
+    take.validate(str(path))
     if doc.get("n_frames") != take.n_frames:
         raise TakeError(f"{path}: header says {doc.get('n_frames')} frames but the take holds {take.n_frames}")
-    return take.validate(str(path))
+    return take

@@ -34,7 +34,7 @@ sys.path[:0] = [str(ROOT), str(HERE)]
 
 from backend.checkpoint import load_generator, save_checkpoint  # noqa: E402
 from backend.demo_music import demo_piece  # noqa: E402
-from backend.engine import generate_take, remove_ripple  # noqa: E402
+from backend.engine import generate_take, smooth_motion  # noqa: E402
 from backend.features import mel_features  # noqa: E402
 from backend.generate import InferenceGenerator, make_noise, noise_seconds  # noqa: E402
 from backend.metrics import seam  # noqa: E402
@@ -123,7 +123,7 @@ def main() -> None:
         n_ref = 60 * 30 * (len(mel) // (60 * 90))
         results["seam_5min"] = {
             "ours_at_window_joins": round(seam(out, ours.window_joins(len(out))), 2),
-            "ours_delivered_at_window_joins": round(seam(remove_ripple(out), ours.window_joins(len(out))), 2),
+            "ours_delivered_at_window_joins": round(seam(smooth_motion(out), ours.window_joins(len(out))), 2),
             "reference_at_60s_chunk_joins": round(seam(ref_out[:n_ref], np.arange(1800, n_ref, 1800)), 2)}
 
         for engine in ("m2sgan", "rules"):

@@ -78,9 +78,11 @@ def test_too_short_silent_and_enormous(tmp_path):
 
 
 def test_bad_slices(demo_files):
-    with pytest.raises(AudioError, match="negative"):
-        load_audio(demo_files["wav"], start=-1)
-    with pytest.raises(AudioError, match="must be positive"):
-        load_audio(demo_files["wav"], duration=0)
+    for start in (-1, float("nan"), float("inf")):
+        with pytest.raises(AudioError, match="finite, non-negative"):
+            load_audio(demo_files["wav"], start=start)
+    for duration in (0, -2, float("nan")):
+        with pytest.raises(AudioError, match="finite, positive"):
+            load_audio(demo_files["wav"], duration=duration)
     with pytest.raises(AudioError, match="too short"):
         load_audio(demo_files["wav"], start=5, duration=0.5)

@@ -8,6 +8,7 @@ from backend import metrics
 from backend.beats import track_beats
 from backend.features import mel_features
 from backend.rules import choose_metre, conduct, loudness_curve
+from backend import skeleton as sk
 from backend.skeleton import R_WRIST, SHOULDER_WIDTH_M, project_front
 
 
@@ -15,6 +16,17 @@ def test_beat_tracker_finds_the_demo_beats(demo):
     beats = track_beats(mel_features(demo.samples))
     assert abs(beats.tempo - 96.0) < 2.0
     assert metrics.f_measure(beats.times, demo.beats) >= 0.95
+    offsets = [beats.times[np.abs(beats.times - b).argmin()] - b for b in demo.beats]
+    assert abs(np.mean(offsets)) < 0.012  # on the attack, not a detector's latency before or after
+
+
+def test_beat_tracker_copes_with_short_clips(demo):
+    mel = mel_features(demo.samples)
+    for start in np.arange(0.0, 30.0, 1.37):
+        for seconds in (1.0, 1.6, 2.2, 3.0):
+            a = int(start * 90)
+            beats = track_beats(mel[a:a + int(seconds * 90)])
+            assert np.all(np.diff(beats.times) > 0) and np.all(beats.times <= seconds + 0.05)
 
 
 def test_metre_and_downbeat_of_the_demo(demo):
@@ -57,3 +69,15 @@ def test_seeds_vary_the_gesture_but_not_the_beat(demo):
     assert metrics.seed_diversity(a, b) > 0.05
     for m in (a, b):
         assert metrics.ictus_f(metrics.ictus_times(m), demo.beats) >= 0.9
+
+
+def test_rules_motion_is_in_the_engines_3d_conventions(demo):
+    mel = mel_features(demo.samples)
+    p = conduct(mel, track_beats(mel), math.ceil(len(mel) / 3))
+    hips = p[:, [sk.L_HIP, sk.R_HIP]].mean(1)
+    assert np.allclose(hips, [0.0, 0.0, sk.HIP_HEIGHT], atol=1e-6)  # metres, mid-hip at (0, 0, 1)
+    assert (p[:, sk.NOSE, 2] > p[:, sk.L_SHOULDER, 2]).all()  # Z up
+    assert (p[:, sk.L_SHOULDER, 0] > p[:, sk.R_SHOULDER, 0]).all()  # the person's left is +X
+    chest_y = p[:, [sk.L_SHOULDER, sk.R_SHOULDER], 1].mean(1)
+    assert (p[:, sk.R_WRIST, 1] < chest_y).all() and (p[:, sk.NOSE, 1] < chest_y).all()  # facing −Y
+    assert metrics.bone_length_cv(p) < 1e-3  # a rigid skeleton

@@ -25,22 +25,27 @@ def test_official_weights_reproduce_the_test_vectors(official_generator_path, ve
         assert np.abs(fast(mel[a:b], noise) - want).max() < 1e-4, "the fast inference path"
 
 
-def test_receptive_field_bounds_the_influence_of_the_input(random_model):
-    """Perturbing the mel far from a frame must not change that frame: the basis of exact windows."""
-    mel = torch.rand(1, 90 * 40, 128)
-    noise = torch.randn(1, 40, 8)
-    rf = random_model.receptive_field_frames()
+def _changed_frames(model, mel, noise, mel2, noise2):
     with torch.inference_mode():
-        y0 = random_model(mel, noise)
-        mel2 = mel.clone()
-        mel2[:, 90 * 20:90 * 20 + 3] += 1.0  # at 30 Hz frame 600
-        noise2 = noise.clone()
-        noise2[:, 20] += 3.0  # second 20 = frames 600..629
-        y1 = random_model(mel2, noise2)
-    diff = (y1 - y0).abs().amax(dim=(0, 2, 3))
-    changed = torch.nonzero(diff > 0).flatten()
-    assert len(changed) > 0
-    assert changed.min() >= 600 - rf and changed.max() <= 629 + rf
+        diff = (model(mel2, noise2) - model(mel, noise)).abs().amax(dim=(0, 2, 3))
+    return torch.nonzero(diff > 0).flatten()
+
+
+def test_receptive_field_bounds_the_influence_of_the_input(random_model):
+    """Perturbing the music (or the noise) far from a frame must not change that frame: the basis
+    of exact windows. The music reaches exactly the decoder's ±258 frames plus the encoder's ±6."""
+    mel, noise = torch.rand(1, 90 * 40, 128), torch.randn(1, 40, 8)
+    reach = random_model.decoder_reach() + 6
+    mel2 = mel.clone()
+    mel2[:, 1800:1803] += 1.0  # 30 Hz frame 600
+    changed = _changed_frames(random_model, mel, noise, mel2, noise)
+    assert changed.min() >= 600 - reach and changed.max() <= 600 + reach
+    assert changed.max() - changed.min() > reach  # and it really reaches that far
+    noise2 = noise.clone()
+    noise2[:, 20] += 3.0  # second 20 = frames 600..629
+    changed = _changed_frames(random_model, mel, noise, mel, noise2)
+    rf = random_model.receptive_field_frames()
+    assert len(changed) > 0 and changed.min() >= 600 - rf and changed.max() <= 629 + rf
 
 
 def test_project_checkpoint_round_trip_with_metadata(random_model, tmp_path):
@@ -92,3 +97,30 @@ def test_official_file_with_a_missing_tensor_is_refused(official_generator_path,
     torch.save(state, tmp_path / "broken_official.pt")
     with pytest.raises(CheckpointError, match="do not fit"):
         load_generator(tmp_path / "broken_official.pt")
+
+
+def test_checkpoints_with_unusable_configs_are_refused(random_model, tmp_path):
+    from backend.checkpoint import content_sha256
+    save_checkpoint(random_model, tmp_path / "good.pt")
+    for name, change, reason in [("channels", {"encoder_channels": [16, 32]}, "encoder_channels"),
+                                 ("bins", {"mel_bins": 64}, "mel_bins"),
+                                 ("kernel", {"kernel_size": 4}, "odd")]:
+        payload = torch.load(tmp_path / "good.pt", weights_only=True)
+        payload["config"] = payload["config"] | change
+        payload["sha256"] = content_sha256(payload["config"], payload["state_dict"])  # consistent, still unusable
+        torch.save(payload, tmp_path / f"{name}.pt")
+        with pytest.raises(CheckpointError, match=reason):
+            load_generator(tmp_path / f"{name}.pt")
+    payload = torch.load(tmp_path / "good.pt", weights_only=True)
+    payload["state_dict"] = [1, 2]
+    torch.save(payload, tmp_path / "notdict.pt")
+    with pytest.raises(CheckpointError, match="not a mapping of tensors"):
+        load_generator(tmp_path / "notdict.pt")
+
+
+def test_official_file_with_mismatched_weight_norm_is_refused(official_generator_path, tmp_path):
+    state = torch.load(official_generator_path, map_location="cpu", weights_only=True)
+    state["tcn.TCN.tcn.tcn.network.0.conv1.weight_g"] = torch.ones(3, 1, 1)
+    torch.save(state, tmp_path / "bad_g.pt")
+    with pytest.raises(CheckpointError, match="malformed weights"):
+        load_generator(tmp_path / "bad_g.pt")
