@@ -173,9 +173,9 @@ def main() -> None:
               f"| seam (step at a join ÷ median step within 0.5 s, worst join), ours, generator output | {results['seam_5min']['ours_at_window_joins']} |",
               f"| seam, ours as delivered (6 Hz smoothing on) | {results['seam_5min']['ours_delivered_at_window_joins']} |",
               f"| seam at 60 s chunk joins, the paper's way | {results['seam_5min']['reference_at_60s_chunk_joins']} |"]
-    lines += ["", "Notes: the yardstick is the paper's code path on this machine's torch, not the 17× real time",
-              "measured for the released code elsewhere (../shared/reference/README.md): against that figure",
-              "ours is ~20×. Our encoder's convolutions run close to this CPU's FP32 peak (oneDNN,",
+    lines += ["", "Notes: the yardstick is the paper's code path re-run on this project's torch 2.13 in the same",
+              "run; ../shared/reference/README.md reports the released code itself at 17× real time here:",
+              "against that, ours is ~20×. Our encoder's convolutions run close to this CPU's FP32 peak (oneDNN,",
               "channels-last, cache-sized tiles, one worker per core); what is left of the gap to 6× is",
               "mostly the convolutions themselves. bfloat16 convolutions would double their speed but move",
               "keypoints by up to 0.03 image units on the paper's weights, so the engine stays in FP32."]
