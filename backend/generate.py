@@ -63,20 +63,37 @@ def check_noise(noise, seconds: int, noise_dim: int) -> np.ndarray:
 
 
 def _max_pool_nhwc(x: torch.Tensor, kernel: tuple, stride: tuple, padding: tuple) -> torch.Tensor:
-    """Max pooling of a channels-last tensor as running maxima over shifted strided views, width
-    first (where the stride shrinks the data) then height: equal to F.max_pool2d, ~3× faster here
-    because it computes no indices and every view is contiguous along channels."""
+    """F.max_pool2d (−inf padding) of a channels-last tensor as running maxima over shifted strided
+    views, width first (where the stride shrinks the data) then height. Equal to max_pool2d and
+    ~3× faster here: no indices, no padded copy, every view contiguous along channels."""
     (kh, kw), (sh, sw), (ph, pw) = _pair(kernel), _pair(stride), _pair(padding)
-    y = F.pad(x.permute(0, 2, 3, 1), (0, 0, pw, pw, ph, ph), value=float("-inf"))  # (N, H, W, C)
-    wo = (x.shape[3] + 2 * pw - kw) // sw + 1
-    h = y[:, :, 0:sw * (wo - 1) + 1:sw]
-    for j in range(1, kw):
-        h = torch.maximum(h, y[:, :, j:j + sw * (wo - 1) + 1:sw])
-    ho = (x.shape[2] + 2 * ph - kh) // sh + 1
-    out = h[:, 0:sh * (ho - 1) + 1:sh]
-    for j in range(1, kh):
-        out = torch.maximum(out, h[:, j:j + sh * (ho - 1) + 1:sh])
+    n, c, hi, wi = x.shape
+    rows = torch.empty((n, hi, (wi + 2 * pw - kw) // sw + 1, c), dtype=x.dtype)
+    _running_max(x.permute(0, 2, 3, 1), rows, axis=2, k=kw, s=sw, p=pw)
+    out = torch.empty((n, (hi + 2 * ph - kh) // sh + 1, rows.shape[2], c), dtype=x.dtype)
+    _running_max(rows, out, axis=1, k=kh, s=sh, p=ph)
     return out.permute(0, 3, 1, 2)
+
+
+def _running_max(src: torch.Tensor, dst: torch.Tensor, axis: int, k: int, s: int, p: int) -> None:
+    """dst[j] = max over taps d < k of src[j·s − p + d] along `axis`; taps outside src are skipped
+    (what −inf padding means)."""
+    n_in, n_out = src.shape[axis], dst.shape[axis]
+    every_s = (slice(None),) * axis + (slice(None, None, s),)
+
+    def tap(d: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(the outputs whose tap d falls inside src, the strided view of src they read)"""
+        j0, j1 = max(0, -((d - p) // s)), min(n_out, (n_in - 1 - d + p) // s + 1)
+        if j1 <= j0:
+            return None
+        return dst.narrow(axis, j0, j1 - j0), src.narrow(axis, j0 * s - p + d, (j1 - j0 - 1) * s + 1)[every_s]
+
+    target, view = tap(p)  # the centre tap reaches every output
+    target.copy_(view)
+    for d in range(k):
+        pair = tap(d) if d != p else None
+        if pair is not None:
+            torch.maximum(pair[0], pair[1], out=pair[0])
 
 
 def _pair(v) -> tuple[int, int]:

@@ -104,3 +104,11 @@ def test_smoothing_makes_the_papers_motion_human_smooth(official_generator_path,
     assert metrics.jitter(raw) > 1.0 and metrics.ripple_ratio(raw) > 0.2  # the release's weakness
     smooth = smooth_motion(raw)
     assert metrics.jitter(smooth) < 0.7 and metrics.ripple_ratio(smooth) < 0.01
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [(5, (1, 2), 2), (5, (3, 2), 2), (3, (1, 2), 1)])
+@pytest.mark.parametrize("rows", [7, 486, 487])
+def test_fast_max_pool_equals_torchs(kernel, stride, padding, rows):
+    from backend.generate import _max_pool_nhwc
+    x = torch.randn(1, 16, rows, 64).contiguous(memory_format=torch.channels_last)
+    assert torch.equal(_max_pool_nhwc(x, kernel, stride, padding), torch.nn.functional.max_pool2d(x, kernel, stride, padding))
