@@ -42,7 +42,7 @@ from backend.model import Generator  # noqa: E402
 from reference_path import ReferenceGenerator, run_like_the_paper  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "reference"
-ROUNDS = 3
+ROUNDS = 5
 
 
 def music(seconds: float, path: Path) -> Path:
