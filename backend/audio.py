@@ -33,7 +33,6 @@ class Audio:
     sr: int
     path: str
     start: float  # seconds into the file where `samples` begins
-    file_duration: float  # of the whole file, seconds
     sha256: str  # of the whole file's bytes
 
     @property
@@ -75,29 +74,41 @@ def _load(sf, path: Path, name: str, start, duration, sr: int, max_seconds: floa
     with f:
         if f.format == "OGG" and _ogg_truncated(path):
             raise AudioError(f"{name}: truncated — the Ogg stream stops before its end-of-stream page")
-        native_sr, channels, frames = f.samplerate, f.channels, f.frames
+        if "(should be" in f.extra_info:  # libsndfile's note on a RIFF/AIFF chunk cut short
+            raise AudioError(f"{name}: truncated — the file ends before its audio data does")
+        native_sr, channels = f.samplerate, f.channels
         if native_sr <= 0 or channels <= 0:
             raise AudioError(f"{name}: invalid header (sample rate {native_sr}, channels {channels})")
-        file_duration = frames / native_sr
+        # An MP3's length is only an estimate (no Xing header, VBR, files joined end to end): decode
+        # to the end of the stream and judge what was decoded. Other formats know their length.
+        exact = f.format != "MP3"
+        header_duration = f.frames / native_sr if exact else np.inf
         start = float(start or 0.0)
         if not np.isfinite(start) or start < 0:
             raise AudioError(f"{name}: slice start {start} s must be a finite, non-negative number of seconds")
-        if start >= file_duration:
+        if start >= header_duration:
             raise AudioError(f"{name}: slice start {start:.3f} s is past the end of the audio "
-                             f"({file_duration:.3f} s)")
-        avail = file_duration - start
+                             f"({header_duration:.3f} s)")
+        avail = header_duration - start
         if duration is not None:
             if not np.isfinite(duration) or duration <= 0:
                 raise AudioError(f"{name}: slice duration {duration} s must be a finite, positive number of seconds")
             avail = min(avail, float(duration))
         if avail < MIN_SECONDS:
             raise AudioError(f"{name}: {avail:.2f} s of audio is too short (at least {MIN_SECONDS:g} s needed)")
-        if avail > max_seconds:
-            raise AudioError(f"{name}: {avail / 60:.1f} min of audio is longer than the "
-                             f"{max_seconds / 60:g} min limit; pass a slice (start, duration)")
+        if exact:
+            _check_limit(name, avail, max_seconds)
         first = int(round(start * native_sr))
-        count = int(round(avail * native_sr))
-        samples = _decode(f, name, first, count, native_sr, sr, notes)
+        count = int(round(min(avail, max_seconds + 1.0) * native_sr))
+        samples = _decode(f, name, first, count, native_sr, sr, notes, exact)
+    if not exact:
+        if len(samples) == 0:
+            raise AudioError(f"{name}: slice start {start:.3f} s is past the end of the audio")
+        _check_limit(name, len(samples) / sr, max_seconds)
+        promised = _mp3_xing_seconds(path, native_sr)
+        if promised is not None and duration is None and start + len(samples) / sr < promised - 0.5:
+            raise AudioError(f"{name}: truncated — its Xing header promises {promised:.2f} s but the data "
+                             f"ends at {start + len(samples) / sr:.2f} s")
     if len(samples) == 0:
         raise AudioError(f"{name}: no audio could be decoded (truncated or corrupt)")
     if len(samples) / sr < MIN_SECONDS:
@@ -109,10 +120,17 @@ def _load(sf, path: Path, name: str, start, duration, sr: int, max_seconds: floa
     if peak < SILENCE_PEAK:
         raise AudioError(f"{name}: the audio is silent (peak {20 * np.log10(max(peak, 1e-12)):.0f} dBFS); "
                          "there is nothing to conduct")
-    return Audio(samples, sr, name, start, file_duration, file_sha256(path))
+    return Audio(samples, sr, name, start, file_sha256(path))
 
 
-def _decode(f, name: str, first: int, count: int, native_sr: int, sr: int, notes) -> np.ndarray:
+def _check_limit(name: str, seconds: float, max_seconds: float) -> None:
+    if seconds > max_seconds:
+        raise AudioError(f"{name}: {seconds / 60:.1f} min of audio is longer than the "
+                         f"{max_seconds / 60:g} min limit; pass a slice (start, duration)")
+
+
+def _decode(f, name: str, first: int, count: int, native_sr: int, sr: int, notes, exact: bool) -> np.ndarray:
+    """Up to `count` frames from frame `first`; with `exact`, ending early means truncated."""
     import soundfile as sf
     import soxr
 
@@ -126,18 +144,20 @@ def _decode(f, name: str, first: int, count: int, native_sr: int, sr: int, notes
         while remaining > 0:
             block = f.read(min(_BLOCK, remaining), dtype="float32", always_2d=True)
             if len(block) == 0:
-                break  # header promised more than the stream holds: a truncated file
+                break  # the end of the stream
             remaining -= len(block)
             mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
             if resampler is not None:
                 mono = resampler.resample_chunk(mono, last=remaining <= 0)
             n_out = _append(out, n_out, mono)
-        if remaining > native_sr // 10:
+        if exact and remaining > native_sr // 10:
             raise AudioError(f"{name}: truncated — the header promises {(count + first) / native_sr:.2f} s "
                              f"but the data ends at {(count + first - remaining) / native_sr:.2f} s")
         if resampler is not None and remaining > 0:
             n_out = _append(out, n_out, resampler.resample_chunk(np.zeros(0, np.float32), last=True))
     except (sf.LibsndfileError, RuntimeError) as e:
+        if not exact and n_out == 0 and first:
+            raise AudioError(f"{name}: slice start {first / native_sr:.3f} s is past the end of the audio") from None
         decoded = n_out / sr
         raise AudioError(f"{name}: decoding failed after {decoded:.2f} s — truncated or corrupt "
                          f"({_reason(e, notes())})") from None
@@ -159,6 +179,27 @@ def _ogg_truncated(path: Path) -> bool:
         return True
     page_len = 27 + n_seg + sum(tail[at + 27: at + 27 + n_seg])
     return len(tail) - at < page_len or not tail[at + 5] & 0x04
+
+
+def _mp3_xing_seconds(path: Path, sr: int) -> float | None:
+    """The length an MP3's Xing/Info header records (exact, unlike an estimate from the bit
+    rate), or None when the file has no such header."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    at = 0
+    if head[:3] == b"ID3" and len(head) >= 10:  # skip an ID3v2 tag: its size is 4 syncsafe bytes
+        at = 10 + ((head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | (head[9] & 0x7F))
+    while at + 4 <= len(head) and not (head[at] == 0xFF and head[at + 1] & 0xE0 == 0xE0):
+        at += 1
+    if at + 4 > len(head):
+        return None
+    frame = head[at: at + 200]
+    tag = max(frame.find(b"Xing"), frame.find(b"Info"))
+    if tag < 0 or len(frame) < tag + 12 or not int.from_bytes(frame[tag + 4: tag + 8], "big") & 1:
+        return None
+    frames = int.from_bytes(frame[tag + 8: tag + 12], "big")
+    per_frame = 1152 if (head[at + 1] >> 3) & 3 == 3 else 576  # MPEG-1 Layer III, else MPEG-2/2.5
+    return frames * per_frame / sr
 
 
 def _append(out: np.ndarray, n: int, chunk: np.ndarray) -> int:

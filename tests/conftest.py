@@ -44,16 +44,18 @@ def demo():
 
 @pytest.fixture(scope="session")
 def demo_files(demo, tmp_path_factory) -> dict[str, Path]:
-    """The demo piece as WAV (44.1 kHz stereo int16), FLAC (48 kHz mono), OGG and MP3 (22.05 kHz)."""
+    """The demo piece as WAV (44.1 kHz stereo int16), FLAC (48 kHz mono), OGG, MP3 and AIFF (22.05 kHz)."""
     import soxr
     d = tmp_path_factory.mktemp("audio")
     x = demo.samples
-    files = {"wav": d / "demo.wav", "flac": d / "demo.flac", "ogg": d / "demo.ogg", "mp3": d / "demo.mp3"}
+    files = {"wav": d / "demo.wav", "flac": d / "demo.flac", "ogg": d / "demo.ogg", "mp3": d / "demo.mp3",
+             "aiff": d / "demo.aiff"}
     x44 = soxr.resample(x, demo.sr, 44100)
     sf.write(files["wav"], np.stack([x44, 0.5 * x44], axis=1), 44100, subtype="PCM_16")
     sf.write(files["flac"], soxr.resample(x, demo.sr, 48000), 48000)
     sf.write(files["ogg"], x, demo.sr)
     sf.write(files["mp3"], x, demo.sr)
+    sf.write(files["aiff"], x, demo.sr)
     return files
 
 
