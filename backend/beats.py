@@ -29,7 +29,7 @@ ONSET_LATENCY = 0.022
 @dataclass
 class Beats:
     times: np.ndarray  # seconds from the start of the analysed audio
-    tempo: float  # beats per minute (global estimate)
+    tempo: float  # beats per minute (global estimate); 0 when the audio has no beat
 
 
 def onset_envelope(mel: np.ndarray) -> np.ndarray:
@@ -77,7 +77,7 @@ def track_beats(mel: np.ndarray, fps: float = MEL_FPS) -> Beats:
     kernel = np.exp(-0.5 * (w * 32.0 / period) ** 2)
     local = np.convolve(env, kernel, mode="full")[len(w) // 2: len(w) // 2 + n]  # centred, n long
     if local.max() <= 0:
-        return Beats(np.zeros(0), tempo)
+        return Beats(np.zeros(0), 0.0)
     lo, hi = int(round(period / 2)), int(round(2 * period))
     offsets = np.arange(lo, hi + 1)
     penalty = -TIGHTNESS * np.log(offsets / period) ** 2
@@ -99,7 +99,7 @@ def track_beats(mel: np.ndarray, fps: float = MEL_FPS) -> Beats:
     is_max = np.r_[False, (score[1:-1] > score[:-2]) & (score[1:-1] >= score[2:]), False]
     maxima = np.flatnonzero(is_max)
     if len(maxima) == 0:
-        return Beats(np.zeros(0), float(tempo))
+        return Beats(np.zeros(0), 0.0)
     med = np.median(score[maxima])
     t = int(maxima[score[maxima] * 2 > med].max())
     path = []
@@ -107,8 +107,12 @@ def track_beats(mel: np.ndarray, fps: float = MEL_FPS) -> Beats:
         path.append(t)
         t = backlink[t]
     frames = np.array(path[::-1])
-    # Drop weak beats at both ends (silence before the music starts or after it ends).
-    strength = np.convolve(local[frames], np.hanning(5), mode="same")
-    keep = np.flatnonzero(strength >= 0.5 * np.sqrt(np.mean(strength ** 2)))
-    frames = frames[keep[0]: keep[-1] + 1] if len(keep) else frames[:0]
+    # Drop weak beats at both ends (silence before the music starts or after it ends); a clip of a
+    # few beats has no "ends" to speak of, so it keeps them all.
+    if len(frames) >= 5:
+        strength = np.convolve(local[frames], np.hanning(5), mode="same")
+        keep = np.flatnonzero(strength >= 0.5 * np.sqrt(np.mean(strength ** 2)))
+        frames = frames[keep[0]: keep[-1] + 1] if len(keep) else frames[:0]
+    if len(frames) < 2:  # no pulse to speak of: no tempo either
+        return Beats(frames / fps + ONSET_LATENCY, 0.0)
     return Beats(frames / fps + ONSET_LATENCY, float(tempo))

@@ -50,8 +50,12 @@ def save_checkpoint(model: Generator, path: str | Path, meta: dict | None = None
     """Write a project checkpoint; returns its content hash."""
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     digest = content_sha256(model.cfg.to_dict(), state)
+    try:  # metadata is plain JSON, so any reader can load it (and torch's safe unpickler accepts it)
+        meta = json.loads(json.dumps(dict(meta or {})))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"checkpoint metadata must be plain JSON values ({e})") from None
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": model.cfg.to_dict(),
-               "state_dict": state, "sha256": digest, "meta": dict(meta or {})}
+               "state_dict": state, "sha256": digest, "meta": meta}
     payload["meta"].setdefault("versions", _versions())
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +86,7 @@ def _torch_load(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # the unpickler raises many types on garbage input
-        first_line = (str(e).strip().splitlines() or [""])[0][:160]
+        first_line = re.sub(r"\x1b\[[0-9;]*m", "", (str(e).strip().splitlines() or [""])[0])[:160]
         raise CheckpointError(f"{path}: unreadable or corrupt checkpoint ({type(e).__name__}"
                               f"{': ' + first_line if first_line else ''})") from None
 
@@ -101,7 +105,10 @@ def _load_baton(obj: dict, path: Path) -> LoadedGenerator:
         cfg = GeneratorConfig.from_dict(config)
     except (ValueError, TypeError) as e:
         raise CheckpointError(f"{path}: unusable architecture config ({e})") from None
-    digest = content_sha256(config, state)
+    try:
+        digest = content_sha256(config, state)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: unusable architecture config ({e})") from None
     if digest != stored:
         raise CheckpointError(f"{path}: config and weights do not match the checkpoint's hash (file corrupt or edited)")
     model = Generator(cfg)

@@ -93,7 +93,7 @@ def _load_noise(path: str):
     except (OSError, ValueError) as e:
         raise BatonError(f"{path}: not a readable .npy noise array ({str(e).splitlines()[0][:120]})") from None
     if not isinstance(noise, np.ndarray):
-        raise BatonError(f"{path}: holds several arrays (.npz); give one .npy array of shape (seconds, 8)")
+        raise BatonError(f"{path}: holds several arrays (.npz); give one .npy array, one row per second")
     return noise
 
 
@@ -101,18 +101,12 @@ def _generate(args, progress: _Progress) -> dict:
     from .engine import generate_take
     from .take import check_take_path
 
-    engine = args.engine or ("m2sgan" if args.checkpoint else "rules")
-    if engine == "rules":
-        given = [flag for flag, on in (("--checkpoint", args.checkpoint), ("--noise", args.noise),
-                                       ("--no-smooth", args.no_smooth)) if on]
-        if given:
-            raise BatonError(f"{', '.join(given)} only apply to the m2sgan engine, not rules")
     outputs = [check_take_path(o) for o in args.output]
     if args.preview and Path(args.preview).suffix.lower() != ".mp4":
         raise BatonError(f"{args.preview}: the preview is an .mp4 video")
     noise = _load_noise(args.noise) if args.noise else None
     t0 = time.perf_counter()
-    take = generate_take(args.music, engine=engine, seed=args.seed, checkpoint=args.checkpoint,
+    take = generate_take(args.music, engine=args.engine, seed=args.seed, checkpoint=args.checkpoint,
                          start=args.start, duration=args.duration, noise=noise, smooth=not args.no_smooth,
                          progress=progress)
     for out in outputs:

@@ -4,7 +4,7 @@ Recipe (../shared/reference/README.md): power mel spectrogram of mono 22050 Hz a
 hop 256, 128 Slaney bands, Hann window, centred frames with zero padding — librosa's defaults), in dB
 relative to the loudest value of the whole clip, floored at −80 dB, scaled to (dB + 80)/80, frequency
 flipped (row 0 = highest band), then the time axis linearly resized to int(duration·90) frames with
-half-pixel centres (what OpenCV's bilinear resize does). Matches librosa + OpenCV to ~1e-7.
+half-pixel centres (what OpenCV's bilinear resize does). Matches the reference vectors to ~7e-6.
 
 The STFT runs in blocks of frames, so an hour of audio needs ~160 MB for the mel, not GBs of complex
 spectra.
@@ -18,11 +18,11 @@ import numpy as np
 import torch
 
 from .audio import SAMPLE_RATE
+from .model import MEL_FPS
 
 N_FFT = 2048
 HOP = 256
 N_MELS = 128
-MEL_FPS = 90
 TOP_DB = 80.0
 _BLOCK_FRAMES = 8192
 

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from .errors import BatonError
 from .model import ENCODER_REACH_MEL, MEL_FPS, MOTION_FPS, N_JOINTS, Generator
 
 ProgressFn = Callable[[float, str], None]
@@ -50,15 +51,15 @@ def noise_seconds(n_mel_frames: int) -> int:
 
 
 def check_noise(noise, seconds: int, noise_dim: int) -> np.ndarray:
-    """The caller's noise as float32 (seconds, noise_dim), or a ValueError saying what is wrong."""
+    """The caller's noise as float32 (seconds, noise_dim), or a BatonError saying what is wrong."""
     noise = np.asarray(noise)
     if not np.issubdtype(noise.dtype, np.number) or noise.dtype.kind == "c":
-        raise ValueError(f"noise must be a real-valued array, not {noise.dtype}")
+        raise BatonError(f"noise must be a real-valued array, not {noise.dtype}")
     if noise.shape != (seconds, noise_dim):
-        raise ValueError(f"noise must have shape ({seconds}, {noise_dim}) for {seconds} s of music "
+        raise BatonError(f"noise must have shape ({seconds}, {noise_dim}) for {seconds} s of music "
                          f"(one row per started second), got {tuple(noise.shape)}")
     if not np.isfinite(noise).all():
-        raise ValueError("noise contains NaN or infinite values")
+        raise BatonError("noise contains NaN or infinite values")
     return noise.astype(np.float32)
 
 

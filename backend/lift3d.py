@@ -23,6 +23,7 @@ import numpy as np
 from scipy.signal import savgol_filter
 
 from . import skeleton as sk
+from .errors import BatonError
 
 _SMOOTH = 7  # frames of the depth smoothing window (≈ 0.23 s at 30 fps)
 
@@ -50,12 +51,13 @@ def lift_to_3d(kp2d: np.ndarray) -> np.ndarray:
     t = kp2d.shape[0]
     sw_img = float(np.percentile(np.linalg.norm(kp2d[:, sk.L_SHOULDER] - kp2d[:, sk.R_SHOULDER], axis=1), 90))
     if not np.isfinite(sw_img) or sw_img <= 1e-6:
-        raise ValueError("cannot lift a pose whose shoulders coincide")
+        raise BatonError("the 2D motion has no shoulder width to scale a skeleton by (its shoulders "
+                         "coincide: is the checkpoint's output collapsed?)")
     metres = sk.SHOULDER_WIDTH_M / sw_img  # per image unit
     # Observed X and Z in metres; the take's median mid-hip is the origin at HIP_HEIGHT.
     hip_c_img = kp2d[:, [sk.L_HIP, sk.R_HIP]].mean(1)
     origin = np.median(hip_c_img, axis=0)
-    xz = np.empty((t, 13, 2))
+    xz = np.empty((t, sk.N_JOINTS, 2))
     xz[..., 0] = (kp2d[..., 0] - origin[0]) * metres
     xz[..., 1] = sk.HIP_HEIGHT - (kp2d[..., 1] - origin[1]) * metres
 
@@ -67,7 +69,7 @@ def lift_to_3d(kp2d: np.ndarray) -> np.ndarray:
         """The bone's length: its proportion of the shoulder width, or longer if its picture is."""
         return max(ratio * sw, float(np.percentile(np.linalg.norm(pa - pb, axis=1), 98)))
 
-    out = np.zeros((t, 13, 3))
+    out = np.zeros((t, sk.N_JOINTS, 3))
     hip_c = np.stack([hip_xz[:, 0], np.zeros(t), hip_xz[:, 1]], axis=1)
     sh_c = _bone(hip_c, shoulder_xz, length(sk.TORSO, shoulder_xz, hip_xz), -1.0)
 

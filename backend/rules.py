@@ -81,12 +81,6 @@ def _ik_elbow(shoulder: np.ndarray, wrist: np.ndarray, side: float) -> tuple[np.
     return elbow, wrist
 
 
-def _rot_z(v: np.ndarray, yaw: np.ndarray) -> np.ndarray:
-    """Rotate a fixed offset `v` (3,) about Z by each frame's yaw: (T,) → (T, 3)."""
-    c, s = np.cos(yaw), np.sin(yaw)
-    return np.stack([v[0] * c - v[1] * s, v[0] * s + v[1] * c, np.full_like(yaw, v[2])], axis=-1)
-
-
 def right_hand_path(beat_times: np.ndarray, metre: int, first_downbeat: int, loud: np.ndarray,
                     fps: float, rng: np.random.Generator) -> np.ndarray:
     """(T, 3) baton-hand positions with each ictus on its beat."""
@@ -151,11 +145,11 @@ def conduct(mel: np.ndarray, beats: Beats, n_frames: int, fps: float = 30.0, see
     sh_c = hip_c + sk.TORSO * SW * np.stack([np.zeros(n_frames), -np.sin(lean), np.cos(lean)], axis=1)
     p = np.zeros((n_frames, 13, 3))
     for joint, side in ((sk.L_SHOULDER, 1.0), (sk.R_SHOULDER, -1.0)):
-        p[:, joint] = sh_c + _rot_z(np.array([side * SW / 2, 0.0, 0.0]), yaw)
+        p[:, joint] = sh_c + sk.rot_z(np.array([side * SW / 2, 0.0, 0.0]), yaw)
     for joint, side in ((sk.L_HIP, 1.0), (sk.R_HIP, -1.0)):
-        p[:, joint] = hip_c + _rot_z(np.array([side * sk.HIP_WIDTH * SW / 2, 0.0, 0.0]), yaw * 0.3)
+        p[:, joint] = hip_c + sk.rot_z(np.array([side * sk.HIP_WIDTH * SW / 2, 0.0, 0.0]), yaw * 0.3)
     for joint, (lat, fwd, up) in sk.FACE.items():
-        p[:, joint] = sh_c + _rot_z(np.array([lat * SW, -fwd * SW, up * SW]), yaw)
+        p[:, joint] = sh_c + sk.rot_z(np.array([lat * SW, -fwd * SW, up * SW]), yaw)
     for sh, el, wr, wrist, side in ((sk.L_SHOULDER, sk.L_ELBOW, sk.L_WRIST, l_wrist, 1.0),
                                     (sk.R_SHOULDER, sk.R_ELBOW, sk.R_WRIST, r_wrist, -1.0)):
         p[:, el], p[:, wr] = _ik_elbow(p[:, sh], wrist, side)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+N_JOINTS = 13
 NOSE, L_EYE, R_EYE, L_EAR, R_EAR, L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST, L_HIP, R_HIP = range(13)
 
 SHOULDER_WIDTH_M = 0.38  # between the COCO shoulder points of an adult
@@ -39,6 +40,14 @@ def project_front(p3d: np.ndarray) -> np.ndarray:
     x = IMAGE_HIP_CENTRE[0] + p3d[..., 0] * IMAGE_PER_METRE
     y = IMAGE_HIP_CENTRE[1] - (p3d[..., 2] - HIP_HEIGHT) * IMAGE_PER_METRE
     return np.stack([x, y], axis=-1)
+
+
+def rot_z(v: np.ndarray, yaw: np.ndarray) -> np.ndarray:
+    """Rotate offsets `v` — one (3,) or one per frame (T, 3) — about Z by each frame's yaw (T,),
+    giving (T, 3); positive yaw turns the conductor toward their left."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    x, y, z = v[..., 0], v[..., 1], v[..., 2]
+    return np.stack([x * c - y * s, x * s + y * c, np.broadcast_to(z, c.shape)], axis=-1)
 
 
 def bone_lengths(p: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,8 @@ class Take:
             raise TakeError(f"{where}: fps must be a number between 1 and 1000, got {self.fps!r}")
         if not (math.isfinite(self.start) and self.start >= 0):
             raise TakeError(f"{where}: start must be a non-negative number of seconds, got {self.start!r}")
+        if not (isinstance(self.tempo, (int, float)) and math.isfinite(self.tempo) and self.tempo >= 0):
+            raise TakeError(f"{where}: tempo must be a non-negative number of bpm (0: no beat), got {self.tempo!r}")
         b = np.asarray(self.beats)
         if b.ndim != 1 or not np.issubdtype(b.dtype, np.number) or not np.isfinite(b).all() or np.any(np.diff(b) <= 0):
             raise TakeError(f"{where}: beats must be increasing finite times in seconds")
@@ -95,12 +98,18 @@ class Take:
 
 
 def check_take_path(path: str | Path) -> Path:
-    """The path a take can be written to (checked before any work is done), or a TakeError."""
+    """The path a take can be written to, or a TakeError — checked before any work is done: the
+    suffix, not a directory, and a folder (or its nearest existing parent) that can be written."""
     path = Path(path)
     if path.suffix not in (".npz", ".json"):
         raise TakeError(f"{path}: a take is saved as .npz or .json, not {path.suffix or 'no suffix'!r}")
     if path.is_dir():
         raise TakeError(f"{path}: is a directory, not a take file")
+    folder = path.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise TakeError(f"{path}: cannot write there ({folder} is not a writable folder)")
     return path
 
 
@@ -118,7 +127,7 @@ def load_take(path: str | Path) -> Take:
             with np.load(path, allow_pickle=False) as z:
                 doc = json.loads(str(z["header"]))
                 arrays = {k: z[k] for k in ("keypoints_2d", "keypoints_3d", "beats")}
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as e:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError, zipfile.BadZipFile) as e:
         raise TakeError(f"{path}: not a readable take file ({type(e).__name__}: {str(e)[:120]})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise TakeError(f"{path}: not a Baton take (format {doc.get('format') if isinstance(doc, dict) else None!r})")

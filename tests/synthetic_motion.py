@@ -5,11 +5,6 @@ import numpy as np
 from backend import skeleton as sk
 
 
-def _rot_z(v: np.ndarray, yaw: np.ndarray) -> np.ndarray:
-    c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
-    return np.stack([v[:, 0] * c[:, 0] - v[:, 1] * s[:, 0], v[:, 0] * s[:, 0] + v[:, 1] * c[:, 0], v[:, 2]], 1)
-
-
 def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
@@ -27,16 +22,16 @@ def synthetic_conducting(seconds: float = 20.0, fps: int = 30, seed: int = 0) ->
     torso_dir = np.stack([np.zeros_like(t), -np.sin(lean), np.cos(lean)], 1)
     sh_c = hip_c + sk.TORSO * sw * torso_dir
     for j, side in ((sk.L_SHOULDER, 1), (sk.R_SHOULDER, -1)):
-        p[:, j] = sh_c + _rot_z(np.tile([side * sw / 2, 0, 0], (len(t), 1)), yaw)
+        p[:, j] = sh_c + sk.rot_z(np.array([side * sw / 2, 0, 0]), yaw)
     for j, side in ((sk.L_HIP, 1), (sk.R_HIP, -1)):
-        p[:, j] = hip_c + _rot_z(np.tile([side * sk.HIP_WIDTH * sw / 2, 0, 0], (len(t), 1)), yaw)
+        p[:, j] = hip_c + sk.rot_z(np.array([side * sk.HIP_WIDTH * sw / 2, 0, 0]), yaw)
     for sh, el, wr, side, phase in ((sk.L_SHOULDER, sk.L_ELBOW, sk.L_WRIST, 1, 0.4), (sk.R_SHOULDER, sk.R_ELBOW, sk.R_WRIST, -1, 0.0)):
         up = _unit(np.stack([side * (0.5 + 0.2 * np.sin(beat + phase)), -0.6 - 0.2 * np.cos(beat / 2),
                              -0.6 + 0.3 * np.sin(beat + phase)], 1))
-        p[:, el] = p[:, sh] + sk.UPPER_ARM * sw * _rot_z(up, yaw)
+        p[:, el] = p[:, sh] + sk.UPPER_ARM * sw * sk.rot_z(up, yaw)
         fore = _unit(np.stack([side * 0.2 * np.cos(beat), -0.9 + 0.1 * np.sin(beat),
                                0.1 + 0.5 * np.abs(np.sin(beat / 2 + phase))], 1))
-        p[:, wr] = p[:, el] + sk.FOREARM * sw * _rot_z(fore, yaw)
+        p[:, wr] = p[:, el] + sk.FOREARM * sw * sk.rot_z(fore, yaw)
     for j, (lat, fwd, up_) in sk.FACE.items():
-        p[:, j] = sh_c + _rot_z(np.tile([lat * sw, -fwd * sw, up_ * sw], (len(t), 1)), yaw)
+        p[:, j] = sh_c + sk.rot_z(np.array([lat * sw, -fwd * sw, up_ * sw]), yaw)
     return p

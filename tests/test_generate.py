@@ -8,6 +8,7 @@ import torch
 
 from backend import metrics
 from backend.engine import smooth_motion
+from backend.errors import BatonError
 from backend.generate import InferenceGenerator, make_noise, noise_seconds
 from backend.skeleton import R_WRIST
 
@@ -62,7 +63,7 @@ def test_seed_decides_the_noise_and_the_noise_reaches_the_motion(random_model, l
     d = np.abs(gen(mel, given) - z).max(axis=(1, 2))
     far = d[:600 - random_model.receptive_field_frames()].max()  # float rounding at most
     assert far < 1e-6 and d[600:630].max() > 100 * max(far, 1e-7)
-    with pytest.raises(ValueError, match="noise must have shape"):
+    with pytest.raises(BatonError, match="noise must have shape"):
         gen(mel, np.zeros((29, 8), np.float32))
 
 

@@ -39,3 +39,9 @@ def test_lift_is_temporally_consistent_on_noisy_model_like_input():
     depth_steps = np.abs(np.diff(lifted[:, sk.R_WRIST, 1]))
     assert np.percentile(depth_steps, 99) < 0.05  # no flips of the depth sign from frame to frame
     assert bone_length_cv(lifted) <= 0.02
+
+
+def test_collapsed_2d_motion_is_a_clear_error():
+    from backend.errors import BatonError
+    with pytest.raises(BatonError, match="no shoulder width"):
+        lift_to_3d(np.full((60, 13, 2), 0.5))

@@ -124,3 +124,13 @@ def test_official_file_with_mismatched_weight_norm_is_refused(official_generator
     torch.save(state, tmp_path / "bad_g.pt")
     with pytest.raises(CheckpointError, match="malformed weights"):
         load_generator(tmp_path / "bad_g.pt")
+
+
+def test_checkpoint_metadata_is_stored_as_plain_json(random_model, tmp_path):
+    from pathlib import Path
+    save_checkpoint(random_model, tmp_path / "g.pt", {"evaluation": {"ictus_f": np.float64(0.5)}})
+    meta = load_generator(tmp_path / "g.pt").meta  # a numpy scalar would not pass torch's safe loader
+    assert meta["evaluation"] == {"ictus_f": 0.5} and type(meta["evaluation"]["ictus_f"]) is float
+    with pytest.raises(ValueError, match="plain JSON"):
+        save_checkpoint(random_model, tmp_path / "h.pt", {"data": Path("/corpus")})
+    assert not (tmp_path / "h.pt").exists()

@@ -57,3 +57,13 @@ def test_bad_files_are_refused(tmp_path):
                          "missing.npz": "no such"}.items():
         with pytest.raises(TakeError, match=reason):
             load_take(tmp_path / name)
+
+
+def test_tempo_must_be_a_number_of_bpm():
+    t = _take()
+    t.tempo = float("nan")
+    with pytest.raises(TakeError, match="tempo"):
+        t.validate()
+    t.tempo = 0.0  # no beat in the audio
+    t.beats = np.zeros(0)
+    t.validate()
