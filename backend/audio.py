@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import subprocess
 import tempfile
 import threading
 from contextlib import contextmanager
@@ -61,16 +63,57 @@ def load_audio(path: str | Path, start: float | None = None, duration: float | N
         raise AudioError(f"{name}: not a regular file")
     if path.stat().st_size == 0:
         raise AudioError(f"{name}: the file is empty (0 bytes)")
+    start = float(start or 0.0)
+    if not np.isfinite(start) or start < 0:
+        raise AudioError(f"{name}: slice start {start} s must be a finite, non-negative number of seconds")
+    if duration is not None and (not np.isfinite(duration) or duration <= 0):
+        raise AudioError(f"{name}: slice duration {duration} s must be a finite, positive number of seconds")
     with _quiet_stderr() as decoder_notes:
-        return _load(sf, path, name, start, duration, sr, max_seconds, decoder_notes)
+        try:
+            f = sf.SoundFile(name)
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
+            reason = _reason(e, decoder_notes())
+            samples = _decode_with_ffmpeg(path, name, start, duration, sr, max_seconds, reason)
+        else:
+            samples = _load(f, path, name, start, duration, sr, max_seconds, decoder_notes)
+    if len(samples) / sr < MIN_SECONDS:
+        raise AudioError(f"{name}: only {len(samples) / sr:.2f} s could be decoded "
+                         f"(truncated or corrupt; at least {MIN_SECONDS:g} s needed)")
+    peak = float(np.max(np.abs(samples)))
+    if not np.isfinite(peak):
+        raise AudioError(f"{name}: the audio contains NaN or infinite samples (corrupt)")
+    if peak < SILENCE_PEAK:
+        raise AudioError(f"{name}: the audio is silent (peak {20 * np.log10(max(peak, 1e-12)):.0f} dBFS); "
+                         "there is nothing to conduct")
+    return Audio(samples, sr, name, start, file_sha256(path))
 
 
-def _load(sf, path: Path, name: str, start, duration, sr: int, max_seconds: float, notes) -> Audio:
+def _decode_with_ffmpeg(path: Path, name: str, start: float, duration: float | None, sr: int,
+                        max_seconds: float, reason: str) -> np.ndarray:
+    """What libsndfile cannot open (AAC/M4A, WMA, video soundtracks, …) goes through the ffmpeg
+    binary that the imageio-ffmpeg wheel carries, as librosa's audioread would use ffmpeg."""
+    import imageio_ffmpeg
+
+    limit = min(duration if duration is not None else np.inf, max_seconds + 1.0)
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-ss", f"{start}", "-i", str(path),
+           "-t", f"{limit}", "-vn", "-ac", "1", "-ar", str(sr), "-f", "f32le", "-"]
     try:
-        f = sf.SoundFile(name)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
+        run = subprocess.run(cmd, capture_output=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        raise AudioError(f"{name}: decoding took longer than 10 minutes; is it really audio?") from None
+    samples = np.frombuffer(run.stdout, dtype=np.float32).copy()
+    if run.returncode != 0 or len(samples) == 0:
+        said = re.sub(r"\[[^\]]*@ 0x[0-9a-f]+\]\s*", "", " ".join(run.stderr.decode(errors="replace").split()))
+        said = said.split(". ")[0][:120]  # its first sentence, without the demuxer addresses
+        if run.returncode == 0 and start > 0:
+            raise AudioError(f"{name}: slice start {start:.3f} s is past the end of the audio")
         raise AudioError(f"{name}: not a readable audio file — unsupported format or corrupt "
-                         f"({_reason(e, notes())})") from None
+                         f"({reason}; ffmpeg: {said or 'no audio stream'})")
+    _check_limit(name, len(samples) / sr, max_seconds)
+    return samples
+
+
+def _load(f, path: Path, name: str, start: float, duration, sr: int, max_seconds: float, notes) -> np.ndarray:
     with f:
         if f.format == "OGG" and _ogg_truncated(path):
             raise AudioError(f"{name}: truncated — the Ogg stream stops before its end-of-stream page")
@@ -83,16 +126,11 @@ def _load(sf, path: Path, name: str, start, duration, sr: int, max_seconds: floa
         # to the end of the stream and judge what was decoded. Other formats know their length.
         exact = f.format != "MP3"
         header_duration = f.frames / native_sr if exact else np.inf
-        start = float(start or 0.0)
-        if not np.isfinite(start) or start < 0:
-            raise AudioError(f"{name}: slice start {start} s must be a finite, non-negative number of seconds")
         if start >= header_duration:
             raise AudioError(f"{name}: slice start {start:.3f} s is past the end of the audio "
                              f"({header_duration:.3f} s)")
         avail = header_duration - start
         if duration is not None:
-            if not np.isfinite(duration) or duration <= 0:
-                raise AudioError(f"{name}: slice duration {duration} s must be a finite, positive number of seconds")
             avail = min(avail, float(duration))
         if avail < MIN_SECONDS:
             raise AudioError(f"{name}: {avail:.2f} s of audio is too short (at least {MIN_SECONDS:g} s needed)")
@@ -109,18 +147,7 @@ def _load(sf, path: Path, name: str, start, duration, sr: int, max_seconds: floa
         if promised is not None and duration is None and start + len(samples) / sr < promised - 0.5:
             raise AudioError(f"{name}: truncated — its Xing header promises {promised:.2f} s but the data "
                              f"ends at {start + len(samples) / sr:.2f} s")
-    if len(samples) == 0:
-        raise AudioError(f"{name}: no audio could be decoded (truncated or corrupt)")
-    if len(samples) / sr < MIN_SECONDS:
-        raise AudioError(f"{name}: only {len(samples) / sr:.2f} s could be decoded "
-                         f"(truncated or corrupt; at least {MIN_SECONDS:g} s needed)")
-    peak = float(np.max(np.abs(samples)))
-    if not np.isfinite(peak):
-        raise AudioError(f"{name}: the audio contains NaN or infinite samples (corrupt)")
-    if peak < SILENCE_PEAK:
-        raise AudioError(f"{name}: the audio is silent (peak {20 * np.log10(max(peak, 1e-12)):.0f} dBFS); "
-                         "there is nothing to conduct")
-    return Audio(samples, sr, name, start, file_sha256(path))
+    return samples
 
 
 def _check_limit(name: str, seconds: float, max_seconds: float) -> None:

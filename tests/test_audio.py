@@ -78,6 +78,25 @@ def test_mp3_length_is_what_decodes_not_what_the_header_guesses(demo, demo_files
         load_audio(vbr, start=2 * seconds)
 
 
+def test_formats_libsndfile_lacks_go_through_ffmpeg(demo, demo_files, tmp_path):
+    """AAC in an .m4a (what phones and DAWs export) decodes through the bundled ffmpeg."""
+    import subprocess
+
+    import imageio_ffmpeg
+    m4a = tmp_path / "demo.m4a"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(demo_files["wav"]),
+                    "-c:a", "aac", "-b:a", "128k", str(m4a)], check=True)
+    seconds = len(demo.samples) / demo.sr
+    assert load_audio(m4a).duration == pytest.approx(seconds, abs=0.1)
+    part = load_audio(m4a, start=10.0, duration=5.0)
+    assert part.duration == pytest.approx(5.0, abs=0.05) and part.start == 10.0
+    with pytest.raises(AudioError, match="past the end"):
+        load_audio(m4a, start=2 * seconds)
+    cut = _write(tmp_path / "cut.m4a", m4a.read_bytes()[:2000])
+    with pytest.raises(AudioError, match="not a readable audio file|too short|could be decoded"):
+        load_audio(cut)
+
+
 def test_too_short_silent_and_enormous(tmp_path):
     sf.write(tmp_path / "short.wav", np.random.default_rng(0).uniform(-.5, .5, 11025), 22050)
     with pytest.raises(AudioError, match="too short"):
