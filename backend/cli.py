@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="python -m backend", description="Baton: music in, conducting motion out.")
     sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the local HTTP service (see `serve --help`)")
     g = sub.add_parser("generate", help="conduct a piece of music into a take (.npz or .json)")
     g.add_argument("music", help="audio file (WAV, FLAC, OGG, MP3, …)")
     g.add_argument("-o", "--output", required=True, action="append",
@@ -121,6 +122,10 @@ def _generate(args, progress: _Progress) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:  # the service has its own options (backend/service.py)
+        from .service import serve
+        return serve(argv[1:])
     args = _parser().parse_args(argv)
     progress = _Progress(enabled=not args.json)
     try:

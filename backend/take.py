@@ -15,6 +15,7 @@ the same fields:
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -75,23 +76,30 @@ class Take:
         return {"format": FORMAT, "version": TAKE_VERSION, "fps": float(self.fps), "start": float(self.start),
                 "n_frames": self.n_frames, "tempo": float(self.tempo), "provenance": self.provenance}
 
+    def to_bytes(self, suffix: str) -> bytes:
+        """The take as the contents of a `.npz` or `.json` file."""
+        self.validate()
+        if suffix == ".json":
+            doc = self.header() | {"keypoints_2d": np.round(self.keypoints_2d, 6).tolist(),
+                                   "keypoints_3d": np.round(self.keypoints_3d, 6).tolist(),
+                                   "beats": np.round(self.beats, 6).tolist()}
+            return json.dumps(doc).encode()
+        if suffix == ".npz":
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, header=np.array(json.dumps(self.header())),
+                                keypoints_2d=self.keypoints_2d.astype(np.float32),
+                                keypoints_3d=self.keypoints_3d.astype(np.float32),
+                                beats=np.asarray(self.beats, dtype=np.float64))
+            return buffer.getvalue()
+        raise TakeError(f"a take is saved as .npz or .json, not {suffix or 'no suffix'!r}")
+
     def save(self, path: str | Path) -> Path:
         """Write `.npz` or `.json` by the file's suffix."""
-        self.validate()
         path = check_take_path(path)
+        data = self.to_bytes(path.suffix)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            if path.suffix == ".json":
-                doc = self.header() | {"keypoints_2d": np.round(self.keypoints_2d, 6).tolist(),
-                                       "keypoints_3d": np.round(self.keypoints_3d, 6).tolist(),
-                                       "beats": np.round(self.beats, 6).tolist()}
-                path.write_text(json.dumps(doc))
-            else:
-                with open(path, "wb") as f:
-                    np.savez_compressed(f, header=np.array(json.dumps(self.header())),
-                                        keypoints_2d=self.keypoints_2d.astype(np.float32),
-                                        keypoints_3d=self.keypoints_3d.astype(np.float32),
-                                        beats=np.asarray(self.beats, dtype=np.float64))
+            path.write_bytes(data)
         except OSError as e:
             raise TakeError(f"{path}: cannot write the take ({e.strerror or e})") from None
         return path

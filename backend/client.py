@@ -1,0 +1,158 @@
+"""A client for Baton's service, standard library only: it runs inside Blender's own Python.
+
+`start_backend` launches `python -m backend serve` on a free loopback port, waits for its health
+check, and on failure raises with the tail of the service's log; `stop_backend` terminates, waits,
+and kills if it must. `Client` talks to a running service with its bearer token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+API = "/v1"
+
+
+class BackendError(Exception):
+    """The service could not be started, reached, or did not do what was asked; says why."""
+
+
+class Client:
+    def __init__(self, port: int, token: str, host: str = "127.0.0.1", timeout: float = 30.0):
+        self.base = f"http://{host}:{port}"
+        self.token = token
+        self.timeout = timeout
+
+    def _request(self, method: str, path: str, body: dict | None = None, raw: bool = False):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Authorization", f"Bearer {self.token}")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                payload = resp.read()
+        except urllib.error.HTTPError as e:
+            raise BackendError(f"{method} {path}: {e.code} {_detail(e.read())}") from None
+        except (urllib.error.URLError, OSError) as e:
+            raise BackendError(f"cannot reach the Baton service at {self.base} ({getattr(e, 'reason', e)})") from None
+        return payload if raw else json.loads(payload)
+
+    def health(self) -> dict:
+        return self._request("GET", f"{API}/health")
+
+    def submit(self, audio_path: str | Path, **options) -> dict:
+        """Queue a take; options as `python -m backend generate` (start, duration, seed, engine, …)."""
+        options = {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
+        return self._request("POST", f"{API}/jobs", {"audio_path": str(audio_path), **options})
+
+    def job(self, job_id: str) -> dict:
+        return self._request("GET", f"{API}/jobs/{job_id}")
+
+    def cancel(self, job_id: str) -> dict:
+        return self._request("DELETE", f"{API}/jobs/{job_id}")
+
+    def take(self, job_id: str) -> dict:
+        """The finished take as the JSON document of backend/take.py."""
+        return self._request("GET", f"{API}/jobs/{job_id}/take?format=json")
+
+    def wait(self, job_id: str, timeout: float = 600.0, poll: float = 0.1) -> dict:
+        """Poll until the job has finished (done, failed or cancelled); returns its status."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.job(job_id)
+            if status["state"] in ("done", "failed", "cancelled"):
+                return status
+            if time.monotonic() > deadline:
+                raise BackendError(f"job {job_id} still {status['state']} after {timeout:.0f} s")
+            time.sleep(poll)
+
+
+def _detail(body: bytes) -> str:
+    try:
+        detail = json.loads(body).get("detail", body.decode(errors="replace"))
+    except (ValueError, AttributeError):
+        return body.decode(errors="replace")[:300]
+    return detail if isinstance(detail, str) else json.dumps(detail)[:300]
+
+
+@dataclass
+class Backend:
+    process: subprocess.Popen
+    client: Client
+    log_file: Path
+    token_file: Path
+
+
+def log_tail(log_file: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(Path(log_file).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def start_backend(python: str, allow_dirs: list[str | Path], log_file: str | Path | None = None,
+                  cwd: str | Path | None = None, timeout: float = 120.0, extra_args: list[str] = ()) -> Backend:
+    """Launch the service with `python` (the project's venv), wait until it answers its health check."""
+    run_dir = Path(tempfile.mkdtemp(prefix="baton-"))
+    token_file = run_dir / "token"
+    log_file = Path(log_file) if log_file else run_dir / "service.log"
+    cmd = [python, "-m", "backend", "serve", "--port", "0", "--token-file", str(token_file),
+           "--log-file", str(log_file), *[a for d in allow_dirs for a in ("--allow-dir", str(d))], *extra_args]
+    process = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    port = _read_port(process, timeout)
+    if port is None:
+        stop_backend(process)
+        raise BackendError(f"the Baton service did not start (exit code {process.returncode}); "
+                           f"its log ends:\n{log_tail(log_file)}")
+    client = Client(port, token_file.read_text().strip())
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.health()
+            return Backend(process, client, log_file, token_file)
+        except BackendError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                stop_backend(process)
+                raise BackendError(f"the Baton service on port {port} never became healthy; "
+                                   f"its log ends:\n{log_tail(log_file)}") from None
+            time.sleep(0.1)
+
+
+def _read_port(process: subprocess.Popen, timeout: float) -> int | None:
+    """The port from the service's `BATON_PORT=` line, read on a thread so a hung start times out;
+    the thread then keeps draining the pipe so the service can never block writing to it."""
+    found = threading.Event()
+    port: list[int] = []
+
+    def read() -> None:
+        for line in process.stdout:
+            if not port and line.startswith("BATON_PORT="):
+                port.append(int(line.split("=", 1)[1]))
+                found.set()
+        found.set()  # the service exited
+
+    threading.Thread(target=read, daemon=True).start()
+    found.wait(timeout)
+    return port[0] if port else None
+
+
+def stop_backend(process: subprocess.Popen, timeout: float = 10.0) -> int | None:
+    """Terminate → wait → kill; returns the exit code."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+    return process.returncode

@@ -1,0 +1,203 @@
+"""`python -m backend serve`: the engine behind a loopback HTTP API that Blender can trust.
+
+Safe by default — any web page can send requests to 127.0.0.1, and DNS rebinding can make a
+browser call it by another name — so every request, the OpenAPI schema included, needs the bearer
+token generated at start-up (compared in constant time) and a loopback Host header; there is no
+CORS; audio paths must lie inside the folders the operator allowed. CPU-heavy work runs on a job
+thread, so health checks answer while a piece is being conducted.
+
+Start-up prints `BATON_PORT=<port>` on stdout once the socket is bound and the engine is ready, and
+writes the token to the token file with mode 0600.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import json
+import logging
+import logging.handlers
+import os
+import secrets
+import socket
+import sys
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Literal
+
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import __version__
+from .audio import MAX_SECONDS
+from .engine import DEFAULT_ENGINE, ENGINES
+from .jobs import FINISHED, JobManager, QueueFull
+
+API = "/v1"
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
+log = logging.getLogger("baton.service")
+
+
+def _host_name(host_header: str) -> str:
+    host = host_header.strip().lower()
+    if host.startswith("["):  # [::1]:port
+        return host[: host.find("]") + 1]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class Guard:
+    """ASGI middleware: loopback Host header and bearer token on every HTTP request."""
+
+    def __init__(self, app, token: str):
+        self.app, self.token = app, token.encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if _host_name(headers.get("host", "")) not in LOOPBACK_NAMES:
+            return await _reject(send, 403, "the Host header must name this machine's loopback interface")
+        given = headers.get("authorization", "")
+        scheme, _, value = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), self.token):
+            return await _reject(send, 401, "a valid bearer token is required (see the service's token file)")
+        return await self.app(scope, receive, send)
+
+
+async def _reject(send, status: int, message: str) -> None:
+    body = json.dumps({"detail": message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class JobRequest(BaseModel):
+    """What to conduct: the same options as `python -m backend generate`."""
+
+    model_config = ConfigDict(extra="forbid")
+    audio_path: str = Field(description="an audio file inside one of the allowed folders")
+    start: float | None = Field(None, ge=0, description="slice start, seconds into the file")
+    duration: float | None = Field(None, gt=0, le=MAX_SECONDS, description="slice length, seconds")
+    seed: int = Field(0, ge=0, le=2 ** 63 - 1)
+    engine: Literal[ENGINES] | None = Field(None, description="default: m2sgan with a checkpoint, else rules")
+    checkpoint: str | None = Field(None, description="generator checkpoint inside an allowed folder")
+    smooth: bool = True
+
+
+def create_app(token: str, allowed_dirs: list[Path], manager) -> FastAPI:
+    """The API; `Guard` wraps it with the token and Host checks."""
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        manager.shutdown()  # SIGTERM: cancel queued and running jobs, wait for the worker to stop
+        log.info("stopped")
+
+    app = FastAPI(title="Baton", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
+
+    def allowed(path_text: str, what: str) -> str:
+        path = Path(path_text).expanduser()
+        real = Path(os.path.realpath(path))
+        if not any(real == d or d in real.parents for d in allowed_dirs):
+            raise HTTPException(403, f"{what} {path_text!r} is outside the folders this service may read")
+        if not real.is_file():
+            raise HTTPException(404, f"{what} {path_text!r}: no such file")
+        return str(real)
+
+    def job_or_404(job_id: str):
+        job = manager.get(job_id)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id!r}")
+        return job
+
+    @app.get(f"{API}/health")
+    def health():
+        return {"status": "ok", "version": __version__, "jobs": manager.counts()}
+
+    @app.get(f"{API}/engines")
+    def engines():
+        return {"engines": list(ENGINES), "default": DEFAULT_ENGINE}
+
+    @app.post(f"{API}/jobs", status_code=202)
+    def submit(request: JobRequest):
+        req = request.model_dump()
+        req["audio_path"] = allowed(req["audio_path"], "audio")
+        if req["checkpoint"]:
+            req["checkpoint"] = allowed(req["checkpoint"], "checkpoint")
+        try:
+            job = manager.submit(req)
+        except QueueFull as e:
+            raise HTTPException(429, str(e)) from None
+        return job.summary()
+
+    @app.get(f"{API}/jobs/{{job_id}}")
+    def status(job_id: str):
+        return job_or_404(job_id).summary()
+
+    @app.delete(f"{API}/jobs/{{job_id}}")
+    def cancel(job_id: str):
+        job_or_404(job_id)
+        return manager.cancel(job_id).summary()
+
+    @app.get(f"{API}/jobs/{{job_id}}/take")
+    def take(job_id: str, format: Literal["json", "npz"] = "json"):
+        job = job_or_404(job_id)
+        if job.state not in FINISHED:
+            raise HTTPException(409, f"job {job_id} is {job.state}; its take is not ready")
+        if job.take is None:
+            raise HTTPException(409, f"job {job_id} {job.state}: {job.error or job.stage}")
+        media = "application/json" if format == "json" else "application/octet-stream"
+        return Response(job.take.to_bytes(f".{format}"), media_type=media)
+
+    return app
+
+
+def _logging(log_file: Path | None) -> None:
+    handler = (logging.handlers.RotatingFileHandler(log_file, maxBytes=2 << 20, backupCount=3)
+               if log_file else logging.StreamHandler(sys.stderr))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+def serve(argv: list[str] | None = None) -> int:
+    import uvicorn
+
+    p = argparse.ArgumentParser(prog="python -m backend serve", description="Baton's local HTTP service.")
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (loopback unless you mean it)")
+    p.add_argument("--port", type=int, default=0, help="0: any free port (printed on stdout)")
+    p.add_argument("--token-file", type=Path, help="where to write the bearer token (mode 0600)")
+    p.add_argument("--allow-dir", type=Path, action="append", default=[],
+                   help="a folder whose files may be read (repeatable; default: the current folder)")
+    p.add_argument("--log-file", type=Path, help="log here, rotated at 2 MB (default: stderr)")
+    p.add_argument("--max-queued", type=int, default=16)
+    args = p.parse_args(argv)
+
+    _logging(args.log_file)
+    if args.host not in LOOPBACK_NAMES:
+        log.warning("binding %s: the service is reachable from other machines", args.host)
+        print(f"warning: binding {args.host} makes the service reachable beyond this machine", file=sys.stderr)
+    token = secrets.token_urlsafe(32)
+    if args.token_file:
+        fd = os.open(args.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token + "\n")
+        os.chmod(args.token_file, 0o600)
+    allowed_dirs = [Path(os.path.realpath(d)) for d in (args.allow_dir or [Path.cwd()])]
+    manager = JobManager(max_queued=args.max_queued)
+    app = Guard(create_app(token, allowed_dirs, manager), token)
+
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    log.info("Baton %s serving on %s:%d (folders: %s)", __version__, args.host, port,
+             ", ".join(map(str, allowed_dirs)))
+    print(f"BATON_PORT={port}", flush=True)
+    server.run(sockets=[sock])  # returns after the lifespan's shutdown (uvicorn re-raises SIGTERM)
+    return 0

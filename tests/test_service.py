@@ -1,0 +1,122 @@
+"""The service as Blender uses it: a real process on 127.0.0.1, driven by the standard-library client."""
+
+import json
+import sys
+import urllib.request
+
+import numpy as np
+import pytest
+
+from backend.client import BackendError, Client, start_backend, stop_backend
+from backend.take import load_take
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def backend(demo_files):
+    audio_dir = demo_files["ogg"].parent
+    b = start_backend(sys.executable, [audio_dir], cwd=ROOT)
+    yield b
+    assert stop_backend(b.process) in (0, -15)  # SIGTERM: uvicorn shuts down, then re-raises it
+    assert "stopped" in b.log_file.read_text()  # …after the jobs were cancelled and the worker joined
+
+
+def _raw(backend, path, headers, method="GET", data=None):
+    req = urllib.request.Request(backend.client.base + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_token_file_is_private_and_every_request_needs_it(backend):
+    assert backend.token_file.stat().st_mode & 0o777 == 0o600
+    token = backend.token_file.read_text().strip()
+    for path in ("/v1/health", "/openapi.json", "/v1/jobs/x"):
+        assert _raw(backend, path, {})[0] == 401
+        assert _raw(backend, path, {"Authorization": "Bearer " + token[:-1] + "x"})[0] == 401
+    assert _raw(backend, "/openapi.json", {"Authorization": f"Bearer {token}"})[0] == 200
+
+
+def test_host_header_must_be_loopback(backend):
+    auth = {"Authorization": f"Bearer {backend.token_file.read_text().strip()}"}
+    assert _raw(backend, "/v1/health", auth | {"Host": "evil.example:8000"})[0] == 403
+    assert _raw(backend, "/v1/health", auth | {"Host": "localhost"})[0] == 200
+    status, _ = _raw(backend, "/v1/health", auth | {"Origin": "http://evil.example"})
+    assert status == 200  # answered, but with no CORS headers a browser page cannot read it
+
+
+def test_a_job_gives_the_same_take_as_the_cli(backend, demo_files, tmp_path):
+    job = backend.client.submit(demo_files["flac"], seed=7, start=2.0, duration=20.0)
+    status = backend.client.wait(job["id"])
+    assert status["state"] == "done" and status["progress"] == 1.0
+    doc = backend.client.take(job["id"])
+    (tmp_path / "t.json").write_text(json.dumps(doc))
+    take = load_take(tmp_path / "t.json")
+    assert take.start == 2.0 and take.n_frames == 600 and take.provenance["seed"] == 7
+    npz = backend.client._request("GET", f"/v1/jobs/{job['id']}/take?format=npz", raw=True)
+    (tmp_path / "t.npz").write_bytes(npz)
+    assert np.allclose(load_take(tmp_path / "t.npz").keypoints_3d, take.keypoints_3d, atol=1e-5)
+
+
+@pytest.mark.parametrize("body, code", [
+    ({"audio_path": "/etc/hostname"}, 403),
+    ({"audio_path": "{dir}/missing.ogg"}, 404),
+    ({"audio_path": "{ogg}", "seed": -1}, 422),
+    ({"audio_path": "{ogg}", "seed": "seven"}, 422),
+    ({"audio_path": "{ogg}", "colour": "red"}, 422),
+    ({"audio_path": "{ogg}", "engine": "nonsense"}, 422),
+    ({}, 422),
+])
+def test_bad_requests_get_a_4xx_and_the_service_stays_healthy(backend, demo_files, body, code):
+    fill = {"dir": str(demo_files["ogg"].parent), "ogg": str(demo_files["ogg"])}
+    body = {k: v.format(**fill) if isinstance(v, str) else v for k, v in body.items()}
+    with pytest.raises(BackendError, match=str(code)):
+        backend.client._request("POST", "/v1/jobs", body)
+    assert backend.client.health()["status"] == "ok"
+
+
+def test_malformed_json_and_unknown_jobs(backend):
+    auth = {"Authorization": f"Bearer {backend.token_file.read_text().strip()}", "Content-Type": "application/json"}
+    assert _raw(backend, "/v1/jobs", auth, "POST", b"{not json")[0] == 422
+    for method in ("GET", "DELETE"):
+        assert _raw(backend, "/v1/jobs/nope", auth, method)[0] == 404
+
+
+def test_corrupt_audio_fails_the_job_not_the_service(backend, demo_files):
+    bad = demo_files["ogg"].parent / "corrupt.ogg"
+    bad.write_bytes(b"OggS" + bytes(3000))
+    status = backend.client.wait(backend.client.submit(bad)["id"])
+    assert status["state"] == "failed" and "not a readable audio file" in status["error"]
+    with pytest.raises(BackendError, match="409"):
+        backend.client.take(status["id"])
+    assert backend.client.health()["status"] == "ok"
+
+
+def test_cancel_queued_and_running_jobs(backend, demo_files, random_model):
+    from backend.checkpoint import save_checkpoint
+    import soundfile as sf
+    folder = demo_files["ogg"].parent
+    save_checkpoint(random_model, folder / "g.pt")
+    long = folder / "long.wav"
+    sf.write(long, np.tile(sf.read(demo_files["ogg"])[0], 8), 22050)  # 5 minutes: seconds of work
+    running = backend.client.submit(long, checkpoint=folder / "g.pt")
+    queued = backend.client.submit(demo_files["ogg"])
+    assert backend.client.cancel(queued["id"])["state"] == "cancelled"
+    while backend.client.job(running["id"])["state"] == "queued":
+        pass
+    backend.client.cancel(running["id"])
+    status = backend.client.wait(running["id"])
+    assert status["state"] == "cancelled" and status["stage"] == "cancelled while running"
+    assert backend.client.wait(backend.client.submit(demo_files["ogg"])["id"])["state"] == "done"  # still serving
+
+
+def test_a_service_that_cannot_start_says_why(tmp_path):
+    with pytest.raises(BackendError, match="did not start"):
+        start_backend(sys.executable, [tmp_path], cwd=ROOT, extra_args=["--port", "-5"], timeout=60)
+
+
+def test_client_against_nothing_is_a_clear_error():
+    with pytest.raises(BackendError, match="cannot reach"):
+        Client(9, "token", timeout=2).health()
