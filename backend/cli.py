@@ -70,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=_seed, default=0)
     g.add_argument("--start", type=float, help="slice start, seconds into the file")
     g.add_argument("--duration", type=float, help="slice length in seconds")
+    g.add_argument("--fps", type=float, default=30.0, help="frame rate of the take (the engines work at 30)")
     g.add_argument("--noise", help="m2sgan: .npy array of noise, one row per second of music")
     g.add_argument("--no-smooth", action="store_true", help="m2sgan: keep the raw output (10 Hz ripple and all)")
     g.add_argument("--preview", help="also write a stick-figure .mp4 with the music")
@@ -108,7 +109,7 @@ def _generate(args, progress: _Progress) -> dict:
     noise = _load_noise(args.noise) if args.noise else None
     t0 = time.perf_counter()
     take = generate_take(args.music, engine=args.engine, seed=args.seed, checkpoint=args.checkpoint,
-                         start=args.start, duration=args.duration, noise=noise, smooth=not args.no_smooth,
+                         start=args.start, duration=args.duration, noise=noise, smooth=not args.no_smooth, fps=args.fps,
                          progress=progress)
     for out in outputs:
         take.save(out)

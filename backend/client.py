@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,34 @@ class Client:
         """Queue a take; options as `python -m backend generate` (start, duration, seed, engine, …)."""
         options = {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
         return self._request("POST", f"{API}/jobs", {"audio_path": str(audio_path), **options})
+
+    def upload(self, path: str | Path) -> str:
+        """Send an audio file's bytes (for a service on a machine that cannot read the path);
+        returns the `audio_path` to submit."""
+        path = Path(path)
+        req = urllib.request.Request(f"{self.base}{API}/uploads?filename={urllib.parse.quote(path.name)}",
+                                     data=path.read_bytes(), method="POST")
+        req.add_header("Authorization", f"Bearer {self.token}")
+        req.add_header("Content-Type", "application/octet-stream")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return json.loads(resp.read())["audio_path"]
+        except urllib.error.HTTPError as e:
+            raise BackendError(f"upload of {path}: {e.code} {_detail(e.read())}") from None
+        except (urllib.error.URLError, OSError) as e:
+            raise BackendError(f"cannot reach the Baton service at {self.base} ({getattr(e, 'reason', e)})") from None
+
+    def events(self, job_id: str):
+        """The job's status each time it changes (server-sent events), until it has finished."""
+        req = urllib.request.Request(f"{self.base}{API}/jobs/{job_id}/events")
+        req.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                for line in resp:
+                    if line.startswith(b"data: "):
+                        yield json.loads(line[6:])
+        except urllib.error.HTTPError as e:
+            raise BackendError(f"events of job {job_id}: {e.code} {_detail(e.read())}") from None
 
     def job(self, job_id: str) -> dict:
         return self._request("GET", f"{API}/jobs/{job_id}")

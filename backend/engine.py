@@ -53,6 +53,11 @@ def get_generator(checkpoint: str | Path | None):
     return _generators[key]
 
 
+def loaded_checkpoints() -> list[dict]:
+    """The generator(s) held in memory: path, kind and content hash."""
+    return [{"path": loaded.path, "kind": loaded.kind, "sha256": loaded.sha256} for _, loaded in _generators.values()]
+
+
 def smooth_motion(kp: np.ndarray, fps: float = MOTION_FPS) -> np.ndarray:
     """Zero-phase 4th-order Butterworth low-pass at 6 Hz: removes the generator's 10 Hz ripple
     (the 3-frame period of the 90 → 30 Hz pooling) and the jitter above it, keeps beat-rate motion,
@@ -69,9 +74,10 @@ def smooth_motion(kp: np.ndarray, fps: float = MOTION_FPS) -> np.ndarray:
 def generate_take(audio_path: str | Path, engine: str | None = None, seed: int = 0,
                   checkpoint: str | Path | None = None, start: float | None = None,
                   duration: float | None = None, noise: np.ndarray | None = None, smooth: bool = True,
-                  progress: ProgressFn | None = None) -> Take:
-    """Conduct a file (or a slice of it). `engine` None means m2sgan when a checkpoint is given,
-    else the default engine; options that only the generator has are refused for `rules`."""
+                  fps: float = MOTION_FPS, progress: ProgressFn | None = None) -> Take:
+    """Conduct a file (or a slice of it) into a take at `fps` frames per second (the engines work
+    at 30). `engine` None means m2sgan when a checkpoint is given, else the default engine;
+    options that only the generator has are refused for `rules`."""
     engine = engine or ("m2sgan" if checkpoint else DEFAULT_ENGINE)
     if engine not in ENGINES:
         raise BatonError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
@@ -115,6 +121,7 @@ def generate_take(audio_path: str | Path, engine: str | None = None, seed: int =
     provenance["timings"] = {k: round(v, 4) for k, v in timings.items()}
     provenance["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     report(1.0, "done")
-    return Take(fps=float(MOTION_FPS), start=audio.start, keypoints_2d=kp2d.astype(np.float32),
+    take = Take(fps=float(MOTION_FPS), start=audio.start, keypoints_2d=kp2d.astype(np.float32),
                 keypoints_3d=kp3d.astype(np.float32), beats=beats.times, tempo=beats.tempo,
                 provenance=provenance).validate()
+    return take.resampled(float(fps))

@@ -13,25 +13,29 @@ writes the token to the token file with mode 0600.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hmac
 import json
 import logging
 import logging.handlers
 import os
 import secrets
+import shutil
 import socket
 import sys
+import tempfile
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
 
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import Response
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import __version__
 from .audio import MAX_SECONDS
-from .engine import DEFAULT_ENGINE, ENGINES
+from .errors import BatonError
+from .engine import DEFAULT_ENGINE, ENGINES, get_generator, loaded_checkpoints
 from .jobs import FINISHED, JobManager, QueueFull
 
 API = "/v1"
@@ -83,23 +87,28 @@ class JobRequest(BaseModel):
     engine: Literal[ENGINES] | None = Field(None, description="default: m2sgan with a checkpoint, else rules")
     checkpoint: str | None = Field(None, description="generator checkpoint inside an allowed folder")
     smooth: bool = True
+    fps: float = Field(30.0, ge=1, le=240, description="frame rate of the take")
 
 
-def create_app(token: str, allowed_dirs: list[Path], manager) -> FastAPI:
-    """The API; `Guard` wraps it with the token and Host checks."""
+def create_app(token: str, allowed_dirs: list[Path], manager, upload_dir: Path, max_upload: int) -> FastAPI:
+    """The API; `Guard` wraps it with the token and Host checks. Uploads land in `upload_dir`
+    (readable by jobs like an allowed folder), at most `max_upload` bytes each."""
 
     @asynccontextmanager
     async def lifespan(_app):
         yield
         manager.shutdown()  # SIGTERM: cancel queued and running jobs, wait for the worker to stop
+        shutil.rmtree(upload_dir, ignore_errors=True)
         log.info("stopped")
 
     app = FastAPI(title="Baton", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
 
+    readable = [*allowed_dirs, upload_dir]
+
     def allowed(path_text: str, what: str) -> str:
         path = Path(path_text).expanduser()
         real = Path(os.path.realpath(path))
-        if not any(real == d or d in real.parents for d in allowed_dirs):
+        if not any(real == d or d in real.parents for d in readable):
             raise HTTPException(403, f"{what} {path_text!r} is outside the folders this service may read")
         if not real.is_file():
             raise HTTPException(404, f"{what} {path_text!r}: no such file")
@@ -117,7 +126,48 @@ def create_app(token: str, allowed_dirs: list[Path], manager) -> FastAPI:
 
     @app.get(f"{API}/engines")
     def engines():
-        return {"engines": list(ENGINES), "default": DEFAULT_ENGINE}
+        return {"engines": list(ENGINES), "default": DEFAULT_ENGINE, "loaded_checkpoints": loaded_checkpoints()}
+
+    @app.post(f"{API}/uploads", status_code=201)
+    async def upload(request: Request, filename: str = "upload"):
+        """The request body is an audio file; answers the `audio_path` to submit jobs with."""
+        suffix = "".join(c for c in Path(filename).suffix if c.isalnum() or c == ".")[:8]
+        target = upload_dir / f"{secrets.token_hex(8)}{suffix}"
+        size = 0
+        with open(target, "wb") as f:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size <= max_upload:
+                    f.write(chunk)
+                elif size > 8 * max_upload:
+                    break  # a client this far over is not waiting for an answer: hang up
+        # Over the limit: the body was read (not stored) so the client gets this answer rather
+        # than a reset connection.
+        if size > max_upload:
+            target.unlink()
+            raise HTTPException(413, f"the upload is {size}+ bytes; the limit is {max_upload}")
+        if size == 0:
+            target.unlink()
+            raise HTTPException(400, "the upload is empty")
+        return {"audio_path": str(target), "bytes": size}
+
+    @app.get(f"{API}/jobs/{{job_id}}/events")
+    async def events(job_id: str):
+        """Server-sent events: the job's status whenever it changes, until it has finished."""
+        job = job_or_404(job_id)
+
+        async def stream():
+            last = None
+            while True:
+                now = job.summary()
+                if now != last:
+                    yield f"data: {json.dumps(now)}\n\n"
+                    last = now
+                if now["state"] in FINISHED:
+                    return
+                await asyncio.sleep(0.1)
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
 
     @app.post(f"{API}/jobs", status_code=202)
     def submit(request: JobRequest):
@@ -172,7 +222,9 @@ def serve(argv: list[str] | None = None) -> int:
     p.add_argument("--allow-dir", type=Path, action="append", default=[],
                    help="a folder whose files may be read (repeatable; default: the current folder)")
     p.add_argument("--log-file", type=Path, help="log here, rotated at 2 MB (default: stderr)")
-    p.add_argument("--max-queued", type=int, default=16)
+    p.add_argument("--max-queued", type=int, default=16, help="jobs that may wait (beyond: 429)")
+    p.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload (beyond: 413)")
+    p.add_argument("--checkpoint", type=Path, help="load this generator before reporting ready")
     args = p.parse_args(argv)
 
     _logging(args.log_file)
@@ -186,8 +238,15 @@ def serve(argv: list[str] | None = None) -> int:
             f.write(token + "\n")
         os.chmod(args.token_file, 0o600)
     allowed_dirs = [Path(os.path.realpath(d)) for d in (args.allow_dir or [Path.cwd()])]
+    if args.checkpoint:
+        try:
+            get_generator(args.checkpoint)
+        except BatonError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 3
+    upload_dir = Path(os.path.realpath(tempfile.mkdtemp(prefix="baton-uploads-")))
     manager = JobManager(max_queued=args.max_queued)
-    app = Guard(create_app(token, allowed_dirs, manager), token)
+    app = Guard(create_app(token, allowed_dirs, manager, upload_dir, int(args.max_upload_mb * 2 ** 20)), token)
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

@@ -76,6 +76,24 @@ class Take:
         return {"format": FORMAT, "version": TAKE_VERSION, "fps": float(self.fps), "start": float(self.start),
                 "n_frames": self.n_frames, "tempo": float(self.tempo), "provenance": self.provenance}
 
+    def resampled(self, fps: float) -> "Take":
+        """The same performance at another frame rate (linear interpolation between frames); a
+        frame still lands where its time says: frame i at start + i / fps."""
+        if not (math.isfinite(fps) and 1 <= fps <= 1000):
+            raise TakeError(f"fps must be between 1 and 1000, got {fps!r}")
+        if fps == self.fps:
+            return self
+        t_old = np.arange(self.n_frames) / self.fps
+        t_new = np.arange(max(1, math.ceil(self.duration * fps - 1e-9))) / fps
+
+        def interp(k: np.ndarray) -> np.ndarray:
+            flat = k.reshape(self.n_frames, -1)
+            out = np.stack([np.interp(t_new, t_old, flat[:, c]) for c in range(flat.shape[1])], axis=1)
+            return out.reshape((len(t_new),) + k.shape[1:]).astype(np.float32)
+
+        return Take(float(fps), self.start, interp(self.keypoints_2d), interp(self.keypoints_3d), self.beats,
+                    self.tempo, self.provenance | {"resampled_from_fps": self.fps}).validate()
+
     def to_bytes(self, suffix: str) -> bytes:
         """The take as the contents of a `.npz` or `.json` file."""
         self.validate()

@@ -15,7 +15,7 @@ from conftest import ROOT
 @pytest.fixture(scope="module")
 def backend(demo_files):
     audio_dir = demo_files["ogg"].parent
-    b = start_backend(sys.executable, [audio_dir], cwd=ROOT)
+    b = start_backend(sys.executable, [audio_dir], cwd=ROOT, extra_args=["--max-upload-mb", "2"])
     yield b
     assert stop_backend(b.process) in (0, -15)  # SIGTERM: uvicorn shuts down, then re-raises it
     assert "stopped" in b.log_file.read_text()  # …after the jobs were cancelled and the worker joined
@@ -120,3 +120,42 @@ def test_a_service_that_cannot_start_says_why(tmp_path):
 def test_client_against_nothing_is_a_clear_error():
     with pytest.raises(BackendError, match="cannot reach"):
         Client(9, "token", timeout=2).health()
+
+
+def test_upload_bytes_then_conduct_them(backend, demo_files):
+    path = backend.client.upload(demo_files["ogg"])
+    status = backend.client.wait(backend.client.submit(path, duration=10)["id"])
+    assert status["state"] == "done"
+    with pytest.raises(BackendError, match="413"):
+        backend.client.upload(demo_files["wav"])  # 6.9 MB against a 2 MB limit
+    assert backend.client.health()["status"] == "ok"
+
+
+def test_progress_streams_until_done_and_fps_is_honoured(backend, demo_files):
+    job = backend.client.submit(demo_files["flac"], fps=24, duration=20)
+    seen = list(backend.client.events(job["id"]))
+    assert seen[-1]["state"] == "done"
+    fractions = [e["progress"] for e in seen]
+    assert fractions == sorted(fractions)
+    take = backend.client.take(job["id"])
+    assert take["fps"] == 24 and take["n_frames"] == 480
+
+
+def test_health_answers_while_a_long_job_runs(backend, demo_files, random_model):
+    import time
+
+    from backend.checkpoint import save_checkpoint
+    folder = demo_files["ogg"].parent
+    save_checkpoint(random_model, folder / "busy.pt")
+    job = backend.client.submit(folder / "long.wav" if (folder / "long.wav").exists() else demo_files["wav"],
+                                checkpoint=folder / "busy.pt")
+    while backend.client.job(job["id"])["state"] == "queued":
+        time.sleep(0.01)
+    latencies = []
+    while backend.client.job(job["id"])["state"] == "running":
+        t = time.perf_counter()
+        backend.client.health()
+        latencies.append(time.perf_counter() - t)
+    assert latencies and max(latencies) < 1.0
+    loaded = backend.client._request("GET", "/v1/engines")["loaded_checkpoints"]
+    assert [c["kind"] for c in loaded] == ["baton"]
