@@ -89,9 +89,13 @@ class Client:
     def cancel(self, job_id: str) -> dict:
         return self._request("DELETE", f"{API}/jobs/{job_id}")
 
-    def take(self, job_id: str) -> dict:
-        """The finished take as the JSON document of backend/take.py."""
-        return self._request("GET", f"{API}/jobs/{job_id}/take?format=json")
+    def take(self, job_id: str, format: str = "json"):
+        """The finished take: the JSON document of backend/take.py as a dict, or with "npz" a
+        Take (compact and exact; needs numpy, which Blender's Python has)."""
+        if format == "json":
+            return self._request("GET", f"{API}/jobs/{job_id}/take?format=json")
+        from .take import Take  # numpy only from here on
+        return Take.from_bytes(self._request("GET", f"{API}/jobs/{job_id}/take?format=npz", raw=True), ".npz")
 
     def wait(self, job_id: str, timeout: float = 600.0, poll: float = 0.1) -> dict:
         """Poll until the job has finished (done, failed or cancelled); returns its status."""
@@ -137,7 +141,8 @@ def start_backend(python: str, allow_dirs: list[str | Path], log_file: str | Pat
     cmd = [python, "-m", "backend", "serve", "--port", "0", "--token-file", str(token_file),
            "--log-file", str(log_file), *[a for d in allow_dirs for a in ("--allow-dir", str(d))], *extra_args]
     process = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=os.environ | {"PYTHONUNBUFFERED": "1"})
+                               # two malloc arenas: job and encoder threads otherwise each keep their own
+                               env=os.environ | {"PYTHONUNBUFFERED": "1", "MALLOC_ARENA_MAX": "2"})
     port = _read_port(process, timeout)
     if port is None:
         stop_backend(process)

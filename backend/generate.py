@@ -145,6 +145,7 @@ class InferenceGenerator:
             block.conv2 = fuse_conv_bn_eval(block.conv2, block.bn2)
             block.bn1 = block.bn2 = torch.nn.Identity()
         self.decoder_halo = model.decoder_reach()
+        self._pool: ThreadPoolExecutor | None = None  # one encoder worker per core, kept between calls
         # Reflect padding needs more frames than it pads: the widest dilated conv pads
         # (k−1)/2·2^(L−1) frames (64 for the paper's), so shorter pieces are reflect-padded to
         # whole seconds that give it room; only they differ from a plain pass over the piece.
@@ -206,11 +207,11 @@ class InferenceGenerator:
 
         with _ENCODE_LOCK:
             threads = torch.get_num_threads()
-            workers = max(1, min(threads, len(tiles)))
+            if self._pool is None or self._pool._max_workers != threads:
+                self._pool = ThreadPoolExecutor(threads, thread_name_prefix="baton-encoder")
             torch.set_num_threads(1)
             try:
-                with ThreadPoolExecutor(workers) as pool:
-                    list(pool.map(run, tiles))
+                list(self._pool.map(run, tiles))
             finally:
                 torch.set_num_threads(threads)
         return out

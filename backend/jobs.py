@@ -7,6 +7,7 @@ encoder reports after every tile). Every failure is recorded on the job — the 
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 import time
@@ -22,6 +23,15 @@ log = logging.getLogger("baton.jobs")
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 FINISHED = (DONE, FAILED, CANCELLED)
+
+
+def _release_memory() -> None:
+    """Hand the heap a finished job freed back to the system (glibc keeps it otherwise), so a
+    long-lived service's footprint stays that of one job, not of its largest day."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to do
 
 
 class JobCancelled(BatonError):
@@ -42,19 +52,20 @@ class Job:
     error: str | None = None
     take: Take | None = None
     created: float = field(default_factory=time.time)
+    started: float | None = None
     finished: float | None = None
     cancel_requested: threading.Event = field(default_factory=threading.Event)
 
     def summary(self) -> dict:
         return {"id": self.id, "state": self.state, "progress": round(self.progress, 4), "stage": self.stage,
-                "error": self.error, "created": self.created, "finished": self.finished}
+                "error": self.error, "created": self.created, "started": self.started, "finished": self.finished}
 
 
 class JobManager:
     """Holds jobs; `max_running` run at once, at most `max_queued` wait; finished ones are kept
     (newest `keep_finished`) so clients can fetch their results."""
 
-    def __init__(self, max_running: int = 1, max_queued: int = 16, keep_finished: int = 64):
+    def __init__(self, max_running: int = 1, max_queued: int = 32, keep_finished: int = 64):
         self.max_running, self.max_queued, self.keep_finished = max_running, max_queued, keep_finished
         self._pool = ThreadPoolExecutor(max_running, thread_name_prefix="baton-job")
         self._jobs: dict[str, Job] = {}
@@ -107,7 +118,7 @@ class JobManager:
                 raise JobCancelled("cancelled")
             job.progress, job.stage = fraction, stage
 
-        job.state, job.stage = RUNNING, "starting"
+        job.state, job.stage, job.started = RUNNING, "starting", time.time()
         try:
             take = generate_take(progress=progress, **job.request)
         except JobCancelled:
@@ -121,6 +132,8 @@ class JobManager:
             job.take = take
             job.progress = 1.0
             self._finish(job, DONE, "done")
+        finally:
+            _release_memory()
 
     def _finish(self, job: Job, state: str, stage: str) -> None:
         job.state, job.stage, job.finished = state, stage, time.time()

@@ -121,11 +121,11 @@ def create_app(token: str, allowed_dirs: list[Path], manager, upload_dir: Path, 
         return job
 
     @app.get(f"{API}/health")
-    def health():
+    async def health():
         return {"status": "ok", "version": __version__, "jobs": manager.counts()}
 
     @app.get(f"{API}/engines")
-    def engines():
+    async def engines():
         return {"engines": list(ENGINES), "default": DEFAULT_ENGINE, "loaded_checkpoints": loaded_checkpoints()}
 
     @app.post(f"{API}/uploads", status_code=201)
@@ -182,16 +182,16 @@ def create_app(token: str, allowed_dirs: list[Path], manager, upload_dir: Path, 
         return job.summary()
 
     @app.get(f"{API}/jobs/{{job_id}}")
-    def status(job_id: str):
+    async def status(job_id: str):
         return job_or_404(job_id).summary()
 
     @app.delete(f"{API}/jobs/{{job_id}}")
-    def cancel(job_id: str):
+    async def cancel(job_id: str):
         job_or_404(job_id)
         return manager.cancel(job_id).summary()
 
     @app.get(f"{API}/jobs/{{job_id}}/take")
-    def take(job_id: str, format: Literal["json", "npz"] = "json"):
+    async def take(job_id: str, format: Literal["json", "npz"] = "json"):
         job = job_or_404(job_id)
         if job.state not in FINISHED:
             raise HTTPException(409, f"job {job_id} is {job.state}; its take is not ready")
@@ -222,7 +222,7 @@ def serve(argv: list[str] | None = None) -> int:
     p.add_argument("--allow-dir", type=Path, action="append", default=[],
                    help="a folder whose files may be read (repeatable; default: the current folder)")
     p.add_argument("--log-file", type=Path, help="log here, rotated at 2 MB (default: stderr)")
-    p.add_argument("--max-queued", type=int, default=16, help="jobs that may wait (beyond: 429)")
+    p.add_argument("--max-queued", type=int, default=32, help="jobs that may wait (beyond: 429)")
     p.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload (beyond: 413)")
     p.add_argument("--checkpoint", type=Path, help="load this generator before reporting ready")
     args = p.parse_args(argv)

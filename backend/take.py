@@ -94,6 +94,11 @@ class Take:
         return Take(float(fps), self.start, interp(self.keypoints_2d), interp(self.keypoints_3d), self.beats,
                     self.tempo, self.provenance | {"resampled_from_fps": self.fps}).validate()
 
+    @staticmethod
+    def from_bytes(data: bytes, suffix: str, where: str = "take") -> "Take":
+        """A take from the contents of a `.json` or `.npz` file, validated (as load_take)."""
+        return _from_bytes(data, suffix, where)
+
     def to_bytes(self, suffix: str) -> bytes:
         """The take as the contents of a `.npz` or `.json` file."""
         self.validate()
@@ -144,28 +149,37 @@ def load_take(path: str | Path) -> Take:
     if not path.is_file():
         raise TakeError(f"{path}: no such take file")
     try:
-        if path.suffix == ".json":
-            doc = json.loads(path.read_text())
+        data = path.read_bytes()
+    except OSError as e:
+        raise TakeError(f"{path}: cannot read the take ({e.strerror or e})") from None
+    return Take.from_bytes(data, path.suffix, str(path))
+
+
+def _from_bytes(data: bytes, suffix: str, where: str) -> Take:
+    try:
+        if suffix == ".json":
+            doc = json.loads(data)
             if not isinstance(doc, dict):
-                raise TakeError(f"{path}: not a Baton take (a JSON {type(doc).__name__}, not an object)")
+                raise TakeError(f"{where}: not a Baton take (a JSON {type(doc).__name__}, not an object)")
             arrays = {k: np.asarray(doc.get(k, []), dtype=np.float64) for k in ("keypoints_2d", "keypoints_3d", "beats")}
         else:
-            with np.load(path, allow_pickle=False) as z:
+            with np.load(io.BytesIO(data), allow_pickle=False) as z:
                 doc = json.loads(str(z["header"]))
                 arrays = {k: z[k] for k in ("keypoints_2d", "keypoints_3d", "beats")}
     except (OSError, ValueError, KeyError, TypeError, RecursionError, zipfile.BadZipFile) as e:
-        raise TakeError(f"{path}: not a readable take file ({type(e).__name__}: {str(e)[:120]})") from None
+        raise TakeError(f"{where}: not a readable take file ({type(e).__name__}: {str(e)[:120]})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise TakeError(f"{path}: not a Baton take (format {doc.get('format') if isinstance(doc, dict) else None!r})")
+        raise TakeError(f"{where}: not a Baton take (format {doc.get('format') if isinstance(doc, dict) else None!r})")
     if doc.get("version") != TAKE_VERSION:
-        raise TakeError(f"{path}: take version {doc.get('version')!r} is not supported (this version reads {TAKE_VERSION})")
+        raise TakeError(f"{where}: take version {doc.get('version')!r} is not supported (this version reads {TAKE_VERSION})")
     try:
         take = Take(fps=float(doc["fps"]), start=float(doc["start"]), keypoints_2d=arrays["keypoints_2d"],
                     keypoints_3d=arrays["keypoints_3d"], beats=arrays["beats"].reshape(-1),
                     tempo=float(doc["tempo"]), provenance=dict(doc.get("provenance") or {}))
     except (KeyError, TypeError, ValueError) as e:
-        raise TakeError(f"{path}: take is missing or has a malformed field ({e})") from None
-    take.validate(str(path))
+        raise TakeError(f"{where}: take is missing or has a malformed field ({e})") from None
+    take.validate(where)
     if doc.get("n_frames") != take.n_frames:
-        raise TakeError(f"{path}: header says {doc.get('n_frames')} frames but the take holds {take.n_frames}")
+        raise TakeError(f"{where}: header says {doc.get('n_frames')} frames but the take holds {take.n_frames}")
     return take
+

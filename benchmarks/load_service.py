@@ -1,0 +1,161 @@
+"""Load on the local service: 20 concurrent 30 s jobs with 200 malformed requests interleaved.
+
+    .venv/bin/python benchmarks/load_service.py [m2sgan|rules] [N_BAD]   # writes benchmarks/load_results_<engine>.*
+
+Checks (issue 5): every good job finishes with the take the engine makes in-process for the same
+request; every bad request gets its 4xx; the service stays healthy; its memory after the run is
+within 50 MB of before. Reports p50/p95 job latency (submit → done) and the throughput against the
+engine's own time for the same work in this process (the service's overhead, goal ≤ 10%).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from backend.checkpoint import save_checkpoint  # noqa: E402
+from backend.client import BackendError, start_backend, stop_backend  # noqa: E402
+from backend.demo_music import demo_piece  # noqa: E402
+from backend.engine import generate_take  # noqa: E402
+from backend.model import Generator  # noqa: E402
+
+GOOD, BAD = 20, int(sys.argv[2]) if len(sys.argv) > 2 else 200
+ENGINE = sys.argv[1] if len(sys.argv) > 1 else "m2sgan"  # or "rules"
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bad_requests(client, folder: Path) -> list[tuple[str, str, bytes | None, int]]:
+    """(method, path, body, expected status) — malformed in every way the API can see."""
+    cases = [("POST", "/v1/jobs", b"{not json", 422), ("POST", "/v1/jobs", b"[]", 422),
+             ("POST", "/v1/jobs", json.dumps({"audio_path": "/etc/hostname"}).encode(), 403),
+             ("POST", "/v1/jobs", json.dumps({"audio_path": str(folder / "nope.wav")}).encode(), 404),
+             ("POST", "/v1/jobs", json.dumps({"audio_path": str(folder / "p0.flac"), "seed": -3}).encode(), 422),
+             ("GET", "/v1/jobs/does-not-exist", None, 404), ("DELETE", "/v1/jobs/does-not-exist", None, 404),
+             ("GET", "/v1/jobs/does-not-exist/take", None, 404)]
+    return [cases[i % len(cases)] for i in range(BAD)]
+
+
+def send(client, method: str, path: str, body: bytes | None, token: str | None = None) -> int:
+    req = urllib.request.Request(client.base + path, data=body, method=method)
+    req.add_header("Authorization", f"Bearer {token or client.token}")
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as d:
+        folder = Path(d)
+        piece = demo_piece()
+        requests = []
+        for i in range(GOOD):  # 30 s slices of four files, different seeds
+            path = folder / f"p{i % 4}.flac"
+            if not path.exists():
+                sf.write(path, np.roll(piece.samples, i * 9000), piece.sr)
+            requests.append({"audio_path": str(path), "start": float(i % 4), "duration": 30.0, "seed": i})
+        if ENGINE == "m2sgan":  # the paper's weights when ../shared has them, else seeded random ones
+            checkpoint = ROOT.parent / "shared" / "reference" / "official" / "m2sgan_generator.pt"
+            if not checkpoint.exists():
+                checkpoint = folder / "generator.pt"
+                torch.manual_seed(0)
+                save_checkpoint(Generator().eval(), checkpoint)
+            requests = [r | {"checkpoint": str(checkpoint)} for r in requests]
+
+        generate_take(**requests[0])  # load the model once, as the service does at its first job
+        t = time.perf_counter()
+        expected = [generate_take(**r) for r in requests]
+        in_process = time.perf_counter() - t
+
+        readable = [folder] + ([Path(requests[0]["checkpoint"]).parent] if ENGINE == "m2sgan" else [])
+        backend = start_backend(sys.executable, readable, cwd=ROOT)
+        client = backend.client
+        try:
+            for req in requests[:4]:  # warm up every path once, then measure memory
+                client.wait(client.submit(**req)["id"])
+            for case in bad_requests(client, folder)[:8]:
+                send(client, *case[:3])
+            before = rss_mb(backend.process.pid)
+            statuses = []
+
+            def good(req: dict) -> tuple[float, dict, dict]:
+                t0 = time.perf_counter()
+                job = client.submit(**req)
+                status = list(client.events(job["id"]))[-1]  # pushed by the service, no polling
+                take = client.take(job["id"], "npz") if status["state"] == "done" else None
+                return time.perf_counter() - t0, status, take
+
+            t = time.perf_counter()
+            with ThreadPoolExecutor(24) as pool:
+                futures = [pool.submit(good, r) for r in requests]
+                bad = list(pool.map(lambda c: (send(client, *c[:3]), c[3]), bad_requests(client, folder)))
+                results = [f.result() for f in futures]
+            wall = time.perf_counter() - t
+            healthy = client.health()["status"] == "ok"
+            after = rss_mb(backend.process.pid)
+        finally:
+            stop_backend(backend.process)
+
+    latencies = np.array([r[0] for r in results])
+    matches = [r[2] is not None and np.allclose(r[2].keypoints_3d, e.keypoints_3d, atol=1e-5)
+               for r, e in zip(results, expected)]
+    statuses = [r[1]["state"] for r in results]
+    bad_ok = sum(got == want for got, want in bad)
+    overhead = wall / in_process - 1
+    busy = sum(r[1]["finished"] - r[1]["started"] for r in results if r[1].get("started"))
+    out = {"good_jobs": GOOD, "bad_requests": BAD, "jobs_done_with_correct_take": int(sum(matches)),
+           "bad_requests_with_expected_4xx": bad_ok, "healthy_after": healthy,
+           "rss_before_mb": round(before, 1), "rss_after_mb": round(after, 1),
+           "latency_p50_s": round(float(np.percentile(latencies, 50)), 3),
+           "latency_p95_s": round(float(np.percentile(latencies, 95)), 3),
+           "service_wall_s": round(wall, 3), "in_process_s": round(in_process, 3),
+           "throughput_jobs_per_s": round(GOOD / wall, 2), "overhead": round(overhead, 3),
+           "job_compute_in_service_s": round(busy, 3), "states": statuses}
+    out["engine"] = ENGINE
+    (HERE / f"load_results_{ENGINE}.json").write_text(json.dumps(out, indent=2) + "\n")
+    lines = ["# Service load results", "",
+             f"Written by `benchmarks/load_service.py {ENGINE}` on {time.strftime('%Y-%m-%d')}: {GOOD} concurrent "
+             f"30 s jobs ({ENGINE} engine) with {BAD} malformed requests interleaved, one real service process.", "",
+             "| check | measured | goal |", "|---|---|---|",
+             f"| jobs done with the in-process take | {sum(matches)}/{GOOD} | all |",
+             f"| malformed requests answered with their 4xx | {bad_ok}/{BAD} | all |",
+             f"| healthy after the run | {healthy} | yes |",
+             f"| RSS before → after | {before:.0f} → {after:.0f} MB ({after - before:+.0f}) | within 50 MB |",
+             f"| job latency p50 / p95 (submit → done, queued behind the others) | {out['latency_p50_s']} / {out['latency_p95_s']} s | — |",
+             f"| throughput | {out['throughput_jobs_per_s']} jobs/s ({wall:.2f} s for all) | — |",
+             f"| the same {GOOD} requests in-process, one after another | {in_process:.2f} s | — |",
+             f"| service overhead | {overhead * 100:+.1f}% | ≤ 10% |"]
+    (HERE / f"load_results_{ENGINE}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    if not (all(matches) and bad_ok == BAD and healthy):
+        raise SystemExit("load run failed its checks")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except BackendError as e:
+        raise SystemExit(f"error: {e}")
