@@ -146,6 +146,7 @@ class InferenceGenerator:
             block.bn1 = block.bn2 = torch.nn.Identity()
         self.decoder_halo = model.decoder_reach()
         self._pool: ThreadPoolExecutor | None = None  # one encoder worker per core, kept between calls
+        self._pool_size = 0
         # Reflect padding needs more frames than it pads: the widest dilated conv pads
         # (k−1)/2·2^(L−1) frames (64 for the paper's), so shorter pieces are reflect-padded to
         # whole seconds that give it room; only they differ from a plain pass over the piece.
@@ -207,8 +208,8 @@ class InferenceGenerator:
 
         with _ENCODE_LOCK:
             threads = torch.get_num_threads()
-            if self._pool is None or self._pool._max_workers != threads:
-                self._pool = ThreadPoolExecutor(threads, thread_name_prefix="baton-encoder")
+            if self._pool is None or self._pool_size != threads:
+                self._pool, self._pool_size = ThreadPoolExecutor(threads, thread_name_prefix="baton-encoder"), threads
             torch.set_num_threads(1)
             try:
                 list(self._pool.map(run, tiles))
