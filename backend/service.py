@@ -90,9 +90,11 @@ class JobRequest(BaseModel):
     fps: float = Field(30.0, ge=1, le=240, description="frame rate of the take")
 
 
-def create_app(token: str, allowed_dirs: list[Path], manager, upload_dir: Path, max_upload: int) -> FastAPI:
+def create_app(token: str, allowed_dirs: list[Path], manager, upload_dir: Path, max_upload: int,
+               max_seconds: float = MAX_SECONDS) -> FastAPI:
     """The API; `Guard` wraps it with the token and Host checks. Uploads land in `upload_dir`
-    (readable by jobs like an allowed folder), at most `max_upload` bytes each."""
+    (readable by jobs like an allowed folder), at most `max_upload` bytes each; audio longer than
+    `max_seconds` (as its slice asks for, or as its header says) is refused at submission."""
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -173,6 +175,10 @@ def create_app(token: str, allowed_dirs: list[Path], manager, upload_dir: Path, 
     def submit(request: JobRequest):
         req = request.model_dump()
         req["audio_path"] = allowed(req["audio_path"], "audio")
+        seconds = req["duration"] or _header_seconds(req["audio_path"]) - (req["start"] or 0.0)
+        if seconds > max_seconds:
+            raise HTTPException(413, f"{seconds / 60:.1f} min of audio is longer than this service's "
+                                     f"{max_seconds / 60:g} min limit; send a slice (start, duration)")
         if req["checkpoint"]:
             req["checkpoint"] = allowed(req["checkpoint"], "checkpoint")
         try:
@@ -203,6 +209,16 @@ def create_app(token: str, allowed_dirs: list[Path], manager, upload_dir: Path, 
     return app
 
 
+def _header_seconds(path: str) -> float:
+    """The audio's length as its header states it (0 when unknown: the job's decoder will judge)."""
+    import soundfile as sf
+    try:
+        info = sf.info(path)
+    except (sf.LibsndfileError, RuntimeError, ValueError):
+        return 0.0
+    return info.duration if info.format != "MP3" else 0.0  # an MP3's header length is a guess
+
+
 def _logging(log_file: Path | None) -> None:
     handler = (logging.handlers.RotatingFileHandler(log_file, maxBytes=2 << 20, backupCount=3)
                if log_file else logging.StreamHandler(sys.stderr))
@@ -222,7 +238,9 @@ def serve(argv: list[str] | None = None) -> int:
     p.add_argument("--allow-dir", type=Path, action="append", default=[],
                    help="a folder whose files may be read (repeatable; default: the current folder)")
     p.add_argument("--log-file", type=Path, help="log here, rotated at 2 MB (default: stderr)")
+    p.add_argument("--max-running", type=int, default=1, help="jobs that run at once (each uses every core)")
     p.add_argument("--max-queued", type=int, default=32, help="jobs that may wait (beyond: 429)")
+    p.add_argument("--max-minutes", type=float, default=MAX_SECONDS / 60, help="longest audio (beyond: 413)")
     p.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload (beyond: 413)")
     p.add_argument("--checkpoint", type=Path, help="load this generator before reporting ready")
     args = p.parse_args(argv)
@@ -245,8 +263,9 @@ def serve(argv: list[str] | None = None) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 3
     upload_dir = Path(os.path.realpath(tempfile.mkdtemp(prefix="baton-uploads-")))
-    manager = JobManager(max_queued=args.max_queued)
-    app = Guard(create_app(token, allowed_dirs, manager, upload_dir, int(args.max_upload_mb * 2 ** 20)), token)
+    manager = JobManager(max_running=args.max_running, max_queued=args.max_queued)
+    app = Guard(create_app(token, allowed_dirs, manager, upload_dir, int(args.max_upload_mb * 2 ** 20),
+                           args.max_minutes * 60), token)
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

@@ -159,3 +159,29 @@ def test_health_answers_while_a_long_job_runs(backend, demo_files, random_model)
     assert latencies and max(latencies) < 1.0
     loaded = backend.client._request("GET", "/v1/engines")["loaded_checkpoints"]
     assert [c["kind"] for c in loaded] == ["baton"]
+
+
+def test_a_wide_open_service_warns_refuses_long_audio_and_stops_mid_job(demo_files, random_model):
+    """--host 0.0.0.0 (a warning), --max-minutes, and SIGTERM while a job runs."""
+    import soundfile as sf
+
+    from backend.checkpoint import save_checkpoint
+    folder = demo_files["ogg"].parent
+    b = start_backend(sys.executable, [folder], cwd=ROOT, extra_args=["--host", "0.0.0.0", "--max-minutes", "0.5"])
+    try:
+        assert "reachable from other machines" in b.log_file.read_text()
+        with pytest.raises(BackendError, match="413"):
+            b.client.submit(demo_files["flac"])  # 39 s against a 30 s limit
+        assert b.client.wait(b.client.submit(demo_files["flac"], duration=20)["id"])["state"] == "done"
+        save_checkpoint(random_model, folder / "sigterm.pt")
+        long = folder / "long30.wav"
+        sf.write(long, np.tile(sf.read(demo_files["ogg"])[0], 2)[: 22050 * 29], 22050)
+        job = b.client.submit(long, checkpoint=folder / "sigterm.pt")
+        stream = b.client.events(job["id"])
+        next(stream)  # a client that reads one event and goes away
+        stream.close()
+        assert b.client.health()["status"] == "ok"
+    finally:
+        assert stop_backend(b.process) in (0, -15)
+    log = b.log_file.read_text()
+    assert "stopped" in log and ("cancelled" in log or f"job {job['id']} done" in log)
