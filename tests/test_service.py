@@ -144,11 +144,14 @@ def test_progress_streams_until_done_and_fps_is_honoured(backend, demo_files):
 def test_health_answers_while_a_long_job_runs(backend, demo_files, random_model):
     import time
 
+    import soundfile as sf
+
     from backend.checkpoint import save_checkpoint
     folder = demo_files["ogg"].parent
     save_checkpoint(random_model, folder / "busy.pt")
-    job = backend.client.submit(folder / "long.wav" if (folder / "long.wav").exists() else demo_files["wav"],
-                                checkpoint=folder / "busy.pt")
+    busy = folder / "busy.wav"
+    sf.write(busy, np.tile(sf.read(demo_files["ogg"])[0], 8), 22050)  # 5 minutes: seconds of work
+    job = backend.client.submit(busy, checkpoint=folder / "busy.pt")
     while backend.client.job(job["id"])["state"] == "queued":
         time.sleep(0.01)
     latencies = []
