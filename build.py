@@ -23,6 +23,9 @@ VENV = ROOT / ".venv"
 PY = VENV / "bin" / "python"
 STAMP = VENV / ".baton-setup"
 DEMO_DIR = ROOT / "out" / "demo"
+# Debian packages the project uses outside Python: score rendering for the conductor's evaluation and the
+# training corpus (fluidsynth + a General MIDI soundfont, MIT). Checked by the file each one provides.
+DEBIAN_PACKAGES = {"fluidsynth": "/usr/bin/fluidsynth", "fluid-soundfont-gm": "/usr/share/sounds/sf2/FluidR3_GM.sf2"}
 
 
 def run(*cmd: str | Path, **kw) -> None:
@@ -41,7 +44,21 @@ def find_python311() -> str:
     sys.exit("error: Python 3.11 is needed (bpy 5.0 is built for it); install python3.11 and retry")
 
 
+def debian_packages() -> None:
+    missing = [pkg for pkg, path in DEBIAN_PACKAGES.items() if not Path(path).exists()]
+    if not missing:
+        return
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        sys.exit(f"error: Debian packages missing: {' '.join(missing)}; install them with "
+                 f"`sudo apt-get install -y {' '.join(missing)}` and retry")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    if subprocess.run(["apt-get", "install", "-y", "-q", *missing], env=env).returncode != 0:
+        run("apt-get", "update", "-q", env=env)
+        run("apt-get", "install", "-y", "-q", *missing, env=env)
+
+
 def setup() -> None:
+    debian_packages()
     want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if PY.exists() and STAMP.exists() and STAMP.read_text().strip() == want:
         print("setup: .venv is up to date")
