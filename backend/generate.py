@@ -126,7 +126,7 @@ class InferenceGenerator:
                 kind = "identity" if block.res_conv is None else "conv"
             if kind == "conv":
                 rc = fuse_conv_bn_eval(block.res_conv, block.res_bn)
-                rw, rb = rc.weight.detach().contiguous(memory_format=cl), rc.bias.detach()
+                rw, rb = rc.weight.detach()[:, :, 0, 0].t().contiguous(), rc.bias.detach()  # (Cin, Cout)
             pool = model.encoder.pools.get(i)
             pool = (pool.kernel_size, pool.stride, pool.padding) if pool is not None else None
             self.layers.append(_EncoderLayer(conv.weight.detach().contiguous(memory_format=cl),
@@ -163,8 +163,9 @@ class InferenceGenerator:
         n, t, f = mel.shape
         p = F.pad(mel.unsqueeze(1), (1, 1, 1, 1), mode="reflect")[:, 0]
         taps = torch.stack([p[:, dh:dh + t, dw:dw + f] for dh in range(3) for dw in range(3)], dim=-1)
-        h = torch.addmm(self.first_b, taps.reshape(-1, 9), self.first_w).view(n, t, f, -1)
-        h = h.permute(0, 3, 1, 2).relu_()  # (N, C, T, F) in channels-last memory
+        # mm then add_: addmm would first broadcast-copy the bias into the output, a slow strided copy
+        h = torch.mm(taps.reshape(-1, 9), self.first_w).add_(self.first_b).relu_().view(n, t, f, -1)
+        h = h.permute(0, 3, 1, 2)  # (N, C, T, F) in channels-last memory
         for layer in self.layers:
             if reflect_time:
                 out = F.conv2d(F.pad(h, (1, 1, 1, 1), mode="reflect"), layer.weight, layer.bias)
@@ -176,8 +177,9 @@ class InferenceGenerator:
             out = out.relu_()
             if layer.residual == "identity":
                 out.add_(h)
-            elif layer.residual == "conv":
-                out.add_(F.conv2d(h, layer.res_weight, layer.res_bias))
+            elif layer.residual == "conv":  # the 1×1 conv as one in-place matrix product on (N·T·F, C)
+                flat = out.permute(0, 2, 3, 1).view(-1, out.shape[1])
+                flat.addmm_(h.permute(0, 2, 3, 1).reshape(-1, h.shape[1]), layer.res_weight).add_(layer.res_bias)
             if layer.pool is not None:
                 out = _max_pool_nhwc(out, *layer.pool)
             h = out
