@@ -1,4 +1,4 @@
-"""`python -m backend …`: generate a take from music, or describe a take.
+"""`python -m backend …`: generate a take from music, describe a take, serve, or batch-render.
 
 Every failure a user can cause exits non-zero with one line on stderr saying what and why.
 """
@@ -60,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m backend", description="Baton: music in, conducting motion out.")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the local HTTP service (see `serve --help`)")
+    sub.add_parser("render", help="conduct and render pieces to MP4 videos (see `render --help`)")
     g = sub.add_parser("generate", help="conduct a piece of music into a take (.npz or .json)")
     g.add_argument("music", help="audio file (WAV, FLAC, OGG, MP3, …)")
     g.add_argument("-o", "--output", required=True, action="append",
@@ -127,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["serve"]:  # the service has its own options (backend/service.py)
         from .service import serve
         return serve(argv[1:])
+    if argv[:1] == ["render"]:  # batch rendering has its own options too (backend/batch.py)
+        from .batch import main as render
+        return render(argv[1:])
     args = _parser().parse_args(argv)
     progress = _Progress(enabled=not args.json)
     try:

@@ -51,9 +51,12 @@ def demo_piece(sr: int = 22050, bars: int = BARS, seed: int = 7) -> DemoPiece:
     total = LEAD_IN + n_beats * beat_s + 3.0
     out = np.zeros(int(total * sr), dtype=np.float32)
     beats = LEAD_IN + np.arange(n_beats) * beat_s
-    # Dynamics per beat: crescendo to ff over most of the piece, subito piano for the last 2 bars.
-    dyn = np.clip(0.15 + 0.85 * np.arange(n_beats) / (n_beats - 2 * BEATS_PER_BAR), 0.15, 1.0)
-    dyn[-2 * BEATS_PER_BAR:] = 0.3
+    # Dynamics per beat: crescendo to ff over most of the piece, subito piano for the last 2 bars
+    # (a piece of 4 bars or fewer is one crescendo).
+    subito = 2 * BEATS_PER_BAR if bars > 4 else 0
+    dyn = np.clip(0.15 + 0.85 * np.arange(n_beats) / max(1, n_beats - subito), 0.15, 1.0)
+    if subito:
+        dyn[-subito:] = 0.3
 
     def add(start: float, sig: np.ndarray, gain: float) -> None:
         i = int(round(start * sr))

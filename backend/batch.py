@@ -1,0 +1,346 @@
+"""`python -m backend render MUSIC...`: one MP4 per piece, unattended.
+
+Each piece runs in its own process (backend/render_piece.py) — `--jobs N` of them at once — so a
+piece that fails, or crashes Blender, stops nothing else. Outputs are idempotent: a piece whose MP4
+exists is skipped (`--force` redoes it), each piece leaves a record beside its video, and
+`manifest.json` is rebuilt from all records under a file lock, so several invocations (one piece
+each, from a render-farm manager or a cluster scheduler) can share one output folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import hashlib
+import json
+import os
+import selectors
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import BatonError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 3, 2
+MANIFEST = "manifest.json"
+RECORD_SUFFIX = ".record.json"
+# --render-engine names → Blender's engine identifiers (5.0)
+RENDER_ENGINES = {"workbench": "BLENDER_WORKBENCH", "eevee": "BLENDER_EEVEE", "cycles": "CYCLES"}
+
+
+@dataclass
+class Piece:
+    music: Path
+    stem: str
+    out: Path
+    state: str = "pending"  # pending → running → rendered | failed; or skipped
+    stage: str = ""
+    progress: tuple[int, int, float] | None = None  # frames done, total, seconds left
+    error: str | None = None
+    proc: subprocess.Popen | None = None
+    events: object = None
+    buffer: str = ""
+    started: float = 0.0
+    spec_dir: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+
+    def path(self, suffix: str) -> Path:
+        return self.out / f"{self.stem}{suffix}"
+
+
+def _resolution(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give WIDTHxHEIGHT, e.g. 1280x720") from None
+    if not (16 <= w <= 8192 and 16 <= h <= 8192) or w % 2 or h % 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: width and height must be even, 16 … 8192 (H.264)")
+    return w, h
+
+
+def _frames(text: str) -> tuple[int, int]:
+    try:
+        a, b = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give FIRST:LAST scene frames, e.g. 1:240") from None
+    if a > b:
+        raise argparse.ArgumentTypeError(f"{text!r}: the first frame is after the last")
+    return a, b
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+        return value
+    return parse
+
+
+def parser() -> argparse.ArgumentParser:
+    from .cli import _seed
+    from .engine import ENGINES
+
+    p = argparse.ArgumentParser(prog="python -m backend render",
+                                description="Conduct and render pieces of music: one MP4 (H.264 + AAC) per piece.")
+    p.add_argument("music", nargs="+", help="audio files (WAV, FLAC, OGG, MP3, …)")
+    p.add_argument("--scene", type=Path, help="your .blend (its armature, camera and settings); default: Baton's stage")
+    p.add_argument("--armature", help="armature object in --scene (default: the only one)")
+    p.add_argument("--out", type=Path, default=Path("renders"), help="output folder (default: ./renders)")
+    p.add_argument("--engine", choices=ENGINES, help="conducting engine (default: as `generate`)")
+    p.add_argument("--checkpoint", help="generator checkpoint for the m2sgan engine")
+    p.add_argument("--seed", type=_seed, default=0, help="conductor seed, the same for every piece (default 0)")
+    p.add_argument("--frames", type=_frames, help="scene frames FIRST:LAST to render (default: the whole piece)")
+    p.add_argument("--resolution", type=_resolution, help="WIDTHxHEIGHT (default: 1280x720, or the scene's own)")
+    p.add_argument("--fps", type=_positive(float), help="frame rate (default: 30, or the scene's own)")
+    p.add_argument("--render-engine", choices=sorted(RENDER_ENGINES), default="workbench")
+    p.add_argument("--samples", type=_positive(int), help="render samples (EEVEE, Cycles)")
+    p.add_argument("--jobs", type=_positive(int), default=1, help="pieces rendered at once, each in its own process")
+    p.add_argument("--force", action="store_true", help="redo pieces whose video already exists")
+    p.add_argument("--save-blend", action="store_true", help="also save each piece's scene as .blend")
+    p.add_argument("--preview", action="store_true",
+                   help="cheap check: a stick-figure video with the audio (seconds, no Blender render)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quiet", action="store_true", help="print only failures and the summary")
+    mode.add_argument("--json", action="store_true", help="progress and summary as JSON lines on stdout")
+    return p
+
+
+def plan(music: list[Path], out: Path, preview: bool) -> list[Piece]:
+    """One piece per file, named after it; files that share a name get a short hash of their path."""
+    stems = [m.stem for m in music]
+    pieces = []
+    for m, stem in zip(music, stems):
+        if stems.count(stem) > 1:
+            stem = f"{stem}-{hashlib.sha256(str(m.resolve()).encode()).hexdigest()[:8]}"
+        pieces.append(Piece(m, stem + (".preview" if preview else ""), out))
+    return pieces
+
+
+class Reporter:
+    """Progress on the terminal (a line per change, at most one a second per piece), quiet, or JSON."""
+
+    def __init__(self, mode: str, total: int):
+        self.mode, self.total = mode, total
+        self.last: dict[str, float] = {}
+
+    def emit(self, piece: Piece, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self.last.get(piece.stem, 0.0) < 1.0:
+            return
+        self.last[piece.stem] = now
+        if self.mode == "json":
+            event = {"piece": piece.stem, "music": str(piece.music), "state": piece.state, "stage": piece.stage}
+            if piece.progress:
+                event |= dict(zip(("frame", "frames", "left_s"), piece.progress))
+            if piece.error:
+                event["error"] = piece.error
+            print(json.dumps(event), flush=True)
+        elif self.mode == "quiet":
+            if piece.state == "failed":
+                print(f"failed: {piece.music}: {piece.error}", file=sys.stderr, flush=True)
+        else:
+            if piece.state == "running" and piece.progress:
+                done, total, left = piece.progress
+                what = f"frame {done}/{total} ({100 * done / total:.0f}%), {_clock(left)} left"
+            elif piece.state == "running":
+                what = {"": "starting", "take": "conducting", "scene": "staging", "preview": "drawing the preview",
+                        "done": "finishing"}.get(piece.stage, piece.stage)
+            elif piece.state == "failed":
+                what = f"FAILED: {piece.error}"
+            else:
+                what = piece.state
+            print(f"{piece.stem}: {what}", file=sys.stderr, flush=True)
+
+    def overall(self, pieces: list[Piece]) -> None:
+        if self.mode != "human":
+            return
+        counts = {s: sum(p.state == s for p in pieces) for s in ("rendered", "skipped", "failed", "running", "pending")}
+        print("overall: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" of {self.total}",
+              file=sys.stderr, flush=True)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _spec(piece: Piece, args, threads: int) -> dict:
+    return {"music": str(piece.music), "video": str(piece.path(".mp4")), "take": str(piece.path(".take.npz")),
+            "blend": str(piece.path(".blend")) if args.save_blend and not args.preview else None,
+            "record": str(Path(piece.spec_dir.name) / "record.json"),
+            "engine": args.engine, "seed": args.seed, "checkpoint": args.checkpoint,
+            "scene": str(args.scene.resolve()) if args.scene else None, "armature": args.armature,
+            "frames": list(args.frames) if args.frames else None,
+            "resolution": list(args.resolution) if args.resolution else (None if args.scene else [1280, 720]),
+            "fps": args.fps if (args.fps or args.scene) else 30.0,
+            "render_engine": args.render_engine, "samples": args.samples, "preview": args.preview,
+            "threads": threads}
+
+
+def _start(piece: Piece, args, threads: int) -> None:
+    piece.spec_dir = tempfile.TemporaryDirectory(prefix="baton-render-")
+    spec_path = Path(piece.spec_dir.name) / "spec.json"
+    spec_path.write_text(json.dumps(_spec(piece, args, threads)))
+    read_fd, write_fd = os.pipe()
+    log = open(piece.path(".log"), "w")
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MALLOC_ARENA_MAX="2")
+    piece.proc = subprocess.Popen([sys.executable, "-m", "backend.render_piece", str(spec_path), str(write_fd)],
+                                  stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=(write_fd,),
+                                  env=env, cwd=Path(__file__).resolve().parents[1])
+    log.close()
+    os.close(write_fd)
+    piece.events = os.fdopen(read_fd, "r")
+    piece.state, piece.started = "running", time.monotonic()
+
+
+def _finish(piece: Piece, args) -> None:
+    code = piece.proc.wait()
+    record = {"music": str(piece.music.resolve()), "video": piece.path(".mp4").name, "log": piece.path(".log").name,
+              "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                           if k not in ("music", "out", "quiet", "json", "force")},
+              "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    made = Path(piece.spec_dir.name) / "record.json"
+    if code == 0 and made.exists():
+        record |= json.loads(made.read_text())
+        record |= {"status": "rendered", "take": piece.path(".take.npz").name,
+                   "music_sha256": record.get("provenance", {}).get("audio_sha256")}
+        if args.save_blend and not args.preview:
+            record["blend"] = piece.path(".blend").name
+        piece.state = "rendered"
+    else:
+        piece.error = piece.error or _log_tail(piece.path(".log")) or f"exited with status {code}"
+        record |= {"status": "failed", "error": piece.error}
+        piece.state = "failed"
+    piece.path(RECORD_SUFFIX).write_text(json.dumps(record, indent=1))
+    piece.spec_dir.cleanup()
+    piece.events.close()
+
+
+def _log_tail(log: Path) -> str:
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:300] if lines else ""
+
+
+def _read_events(piece: Piece, until_eof: bool = False) -> None:
+    """Take the child's progress lines: what is there now, or (once it has exited) all up to EOF."""
+    while True:
+        chunk = os.read(piece.events.fileno(), 65536).decode(errors="replace")
+        piece.buffer += chunk if chunk else "\n"
+        *lines, piece.buffer = piece.buffer.split("\n")
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if "error" in event:
+                piece.error = event["error"]
+            if "stage" in event:
+                piece.stage = event["stage"]
+                piece.progress = (event["done"], event["total"], event["left_s"]) if "done" in event else None
+        if not (until_eof and chunk):
+            return
+
+
+def write_manifest(out: Path) -> Path:
+    """manifest.json from every piece record in `out`, under a lock so concurrent invocations agree."""
+    with open(out / ".manifest.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        pieces = {}
+        for rec in sorted(out.glob("*" + RECORD_SUFFIX)):
+            try:
+                pieces[rec.name[: -len(RECORD_SUFFIX)]] = json.loads(rec.read_text())
+            except ValueError:
+                continue
+        manifest = {"format": "baton-render-manifest", "version": 1,
+                    "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"), "pieces": pieces}
+        tmp = out / f".{MANIFEST}.{os.getpid()}"
+        tmp.write_text(json.dumps(manifest, indent=1))
+        os.replace(tmp, out / MANIFEST)
+    return out / MANIFEST
+
+
+def run(args) -> int:
+    if args.scene is not None and not args.scene.is_file():
+        raise BatonError(f"--scene {args.scene}: no such .blend file")
+    if args.armature and not args.scene:
+        raise BatonError("--armature needs --scene (Baton's own stage has its own conductor)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    pieces = plan([Path(m) for m in args.music], args.out, args.preview)
+    mode = "json" if args.json else "quiet" if args.quiet else "human"
+    report = Reporter(mode, len(pieces))
+    for piece in pieces:
+        if not piece.music.is_file():
+            piece.state, piece.error = "failed", f"{piece.music}: no such file"
+            piece.path(RECORD_SUFFIX).write_text(json.dumps({"music": str(piece.music), "status": "failed",
+                                                             "error": piece.error}, indent=1))
+            report.emit(piece, final=True)
+        elif piece.path(".mp4").exists() and not args.force:
+            piece.state = "skipped"
+            report.emit(piece, final=True)
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    todo = [p for p in pieces if p.state == "pending"]
+    running: list[Piece] = []
+    sel = selectors.DefaultSelector()
+    try:
+        while todo or running:
+            while todo and len(running) < args.jobs:
+                piece = todo.pop(0)
+                _start(piece, args, threads)
+                sel.register(piece.events, selectors.EVENT_READ, piece)
+                running.append(piece)
+                report.emit(piece, final=True)
+            for key, _ in sel.select(timeout=1.0):
+                piece = key.data
+                _read_events(piece)
+                report.emit(piece)
+            for piece in [p for p in running if p.proc.poll() is not None]:
+                _read_events(piece, until_eof=True)
+                sel.unregister(piece.events)
+                _finish(piece, args)
+                running.remove(piece)
+                report.emit(piece, final=True)
+                report.overall(pieces)
+    except KeyboardInterrupt:
+        for piece in running:
+            piece.proc.terminate()
+        for piece in running:
+            try:
+                piece.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                piece.proc.kill()
+        raise
+    manifest = write_manifest(args.out)
+    failed = [p for p in pieces if p.state == "failed"]
+    summary = {"rendered": [p.stem for p in pieces if p.state == "rendered"],
+               "skipped": [p.stem for p in pieces if p.state == "skipped"],
+               "failed": {p.stem: p.error for p in failed}, "manifest": str(manifest)}
+    if mode == "json":
+        print(json.dumps({"summary": summary}), flush=True)
+    else:
+        print(f"{len(summary['rendered'])} rendered, {len(summary['skipped'])} skipped (already done), "
+              f"{len(failed)} failed — videos and {MANIFEST} in {args.out}", file=sys.stderr)
+        for p in failed:
+            print(f"  failed: {p.music}: {p.error}", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return run(args)
+    except BatonError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

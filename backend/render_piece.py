@@ -1,0 +1,117 @@
+"""One piece of a batch render, in its own process: `python -m backend.render_piece SPEC.json FD`.
+
+The parent (backend/batch.py) writes the spec; this process generates the take, stages it in
+Blender (or draws the stick-figure preview), renders the MP4 to a temporary name and renames it
+when complete, so an MP4 under its final name is always a finished one. Progress and the final
+error go to file descriptor FD as JSON lines; Blender's own chatter goes to stdout (the piece's log).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .errors import BatonError
+
+
+class Events:
+    def __init__(self, fd: int):
+        self.sink = os.fdopen(fd, "w", buffering=1)
+
+    def __call__(self, **event) -> None:
+        self.sink.write(json.dumps(event) + "\n")
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.stem}.partial{path.suffix}")
+
+
+def run(spec: dict, emit: Events) -> dict:
+    from .engine import generate_take
+
+    timings = {}
+    t0 = time.perf_counter()
+    emit(stage="take")
+    music = Path(spec["music"])
+    take = generate_take(music, engine=spec["engine"], seed=spec["seed"], checkpoint=spec["checkpoint"])
+    take.save(spec["take"])
+    timings["take_s"] = round(time.perf_counter() - t0, 3)
+    out = Path(spec["video"])
+    tmp = _tmp(out)
+    record = {"frames": None, "fps": None}
+    if spec["preview"]:
+        from .preview import render_preview
+
+        t1 = time.perf_counter()
+        emit(stage="preview")
+        render_preview(take, music, tmp, size=spec["resolution"][1] if spec["resolution"] else 480)
+        timings["render_s"] = round(time.perf_counter() - t1, 3)
+        record.update(frames=[0, take.n_frames - 1], fps=take.fps)
+    else:
+        record.update(_render_in_blender(spec, take, music, tmp, emit, timings))
+    os.replace(tmp, out)
+    if spec["blend"]:
+        import bpy
+
+        bpy.ops.wm.save_as_mainfile(filepath=str(spec["blend"]), copy=True)
+    timings["total_s"] = round(time.perf_counter() - t0, 3)
+    return record | {"timings": timings, "provenance": take.provenance,
+                     "beats": int(len(take.beats)), "duration_s": round(take.duration, 3)}
+
+
+def _render_in_blender(spec: dict, take, music: Path, tmp: Path, emit: Events, timings: dict) -> dict:
+    import math
+
+    from . import stage
+
+    t1 = time.perf_counter()
+    emit(stage="scene")
+    if spec["scene"]:
+        scene, armature = stage.open_user_scene(Path(spec["scene"]), spec["armature"])
+    else:
+        scene, armature = stage.build_default_stage()
+    if spec["fps"]:
+        scene.render.fps, scene.render.fps_base = stage.fps_pair(spec["fps"])
+    fps = stage.scene_fps(scene)
+    first = scene.frame_start
+    stage.apply_take(scene, armature, take, first_frame=first)
+    stage.place_music(scene, music, take, first)
+    last_heard = first + max(1, math.ceil(take.duration * fps)) - 1
+    frames = tuple(spec["frames"]) if spec["frames"] else (first, last_heard)
+    if frames[0] > frames[1]:
+        raise BatonError(f"--frames {frames[0]}:{frames[1]}: the first frame is after the last")
+    stage.configure_output(scene, tmp, resolution=spec["resolution"], render_engine=spec["render_engine"],
+                           samples=spec["samples"], frames=frames, threads=spec["threads"])
+    timings["setup_s"] = round(time.perf_counter() - t1, 3)
+    t2 = time.perf_counter()
+    stage.render(scene, lambda done, total, left: emit(stage="render", done=done, total=total, left_s=round(left, 1)))
+    timings["render_s"] = round(time.perf_counter() - t2, 3)
+    n = frames[1] - frames[0] + 1
+    timings["render_fps"] = round(n / max(timings["render_s"], 1e-9), 2)
+    return {"frames": list(frames), "fps": fps, "armature": armature.name, "scene": scene.name}
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(Path(argv[0]).read_text())
+    emit = Events(int(argv[1]))
+    try:
+        record = run(spec, emit)
+    except BatonError as e:
+        emit(error=str(e))
+        return 3
+    except Exception as e:  # a bug: one line for the summary, the traceback for the log
+        import traceback
+
+        traceback.print_exc()
+        emit(error=f"internal error ({type(e).__name__}: {e})")
+        return 1
+    Path(spec["record"]).write_text(json.dumps(record))
+    emit(stage="done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
