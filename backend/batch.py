@@ -129,10 +129,12 @@ class Reporter:
     def __init__(self, mode: str, total: int):
         self.mode, self.total = mode, total
         self.last: dict[str, float] = {}
+        # a line a second at a terminal; a log file gets one every 15 s per piece
+        self.every = 1.0 if mode != "human" or sys.stderr.isatty() else 15.0
 
     def emit(self, piece: Piece, final: bool = False) -> None:
         now = time.monotonic()
-        if not final and now - self.last.get(piece.stem, 0.0) < 1.0:
+        if not final and now - self.last.get(piece.stem, 0.0) < self.every:
             return
         self.last[piece.stem] = now
         if self.mode == "json":
@@ -231,8 +233,9 @@ def _log_tail(log: Path) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def _read_events(piece: Piece, until_eof: bool = False) -> None:
-    """Take the child's progress lines: what is there now, or (once it has exited) all up to EOF."""
+def _read_events(piece: Piece, until_eof: bool = False) -> bool:
+    """Take the child's progress lines: what is there now, or (once it has exited) all up to EOF.
+    False once the child has closed its end."""
     while True:
         chunk = os.read(piece.events.fileno(), 65536).decode(errors="replace")
         piece.buffer += chunk if chunk else "\n"
@@ -248,7 +251,7 @@ def _read_events(piece: Piece, until_eof: bool = False) -> None:
                 piece.stage = event["stage"]
                 piece.progress = (event["done"], event["total"], event["left_s"]) if "done" in event else None
         if not (until_eof and chunk):
-            return
+            return bool(chunk)
 
 
 def write_manifest(out: Path) -> Path:
@@ -301,11 +304,13 @@ def run(args) -> int:
                 report.emit(piece, final=True)
             for key, _ in sel.select(timeout=1.0):
                 piece = key.data
-                _read_events(piece)
+                if not _read_events(piece):
+                    sel.unregister(piece.events)  # closed: the child is on its way out
                 report.emit(piece)
             for piece in [p for p in running if p.proc.poll() is not None]:
+                if piece.events.fileno() in sel.get_map():
+                    sel.unregister(piece.events)
                 _read_events(piece, until_eof=True)
-                sel.unregister(piece.events)
                 _finish(piece, args)
                 running.remove(piece)
                 report.emit(piece, final=True)

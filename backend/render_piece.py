@@ -77,7 +77,7 @@ def _render_in_blender(spec: dict, take, music: Path, tmp: Path, emit: Events, t
         scene.render.fps, scene.render.fps_base = stage.fps_pair(spec["fps"])
     fps = stage.scene_fps(scene)
     first = scene.frame_start
-    stage.apply_take(scene, armature, take, first_frame=first)
+    report = stage.apply_take(scene, armature, take, first, name=f"{music.stem} · seed {spec['seed']}")
     stage.place_music(scene, music, take, first)
     last_heard = first + max(1, math.ceil(take.duration * fps)) - 1
     frames = tuple(spec["frames"]) if spec["frames"] else (first, last_heard)
@@ -91,7 +91,8 @@ def _render_in_blender(spec: dict, take, music: Path, tmp: Path, emit: Events, t
     timings["render_s"] = round(time.perf_counter() - t2, 3)
     n = frames[1] - frames[0] + 1
     timings["render_fps"] = round(n / max(timings["render_s"], 1e-9), 2)
-    return {"frames": list(frames), "fps": fps, "armature": armature.name, "scene": scene.name}
+    return {"frames": list(frames), "fps": fps, "armature": armature.name, "scene": scene.name,
+            "action": report.action, "rig_convention": report.convention, "keys": report.keys}
 
 
 def main(argv: list[str]) -> int:

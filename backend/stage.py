@@ -67,15 +67,14 @@ def build_default_stage() -> tuple[object, object]:
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     scene.name = "Baton stage"
-    armature = create_default_conductor(scene)
-    armature.location.z += PODIUM_HEIGHT
+    armature = create_default_conductor(scene.collection, location=(0.0, 0.0, PODIUM_HEIGHT))
     _box("Podium", (1.2, 1.0, PODIUM_HEIGHT), (0.0, 0.0, PODIUM_HEIGHT / 2), _material("Podium", (0.25, 0.12, 0.06, 1)))
     _box("Floor", (12.0, 12.0, 0.02), (0.0, 0.0, -0.01), _material("Floor", (0.08, 0.08, 0.09, 1), 0.9))
 
     cam = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
     cam.data.lens = 50
-    cam.location = Vector((0.6, -5.2, 1.75))
-    _look_at(cam, Vector((0.0, 0.0, 1.45 + PODIUM_HEIGHT)))
+    cam.location = Vector((0.45, -3.4, 1.3 + PODIUM_HEIGHT))  # a little below the eyes, like the players
+    _look_at(cam, Vector((0.0, 0.0, 1.4 + PODIUM_HEIGHT)))
     scene.collection.objects.link(cam)
     scene.camera = cam
     for name, kind, energy, loc in (("Key", "AREA", 600.0, (-2.5, -3.0, 4.0)), ("Fill", "AREA", 200.0, (3.0, -2.5, 2.5)),
@@ -87,7 +86,7 @@ def build_default_stage() -> tuple[object, object]:
         _look_at(light, Vector((0.0, 0.0, 1.4)))
         scene.collection.objects.link(light)
     world = bpy.data.worlds.new("Stage")
-    world.color = (0.02, 0.02, 0.025)
+    world.color = (0.06, 0.06, 0.07)
     scene.world = world
     scene.display.shading.light = "STUDIO"
     scene.display.shading.color_type = "MATERIAL"
@@ -120,6 +119,18 @@ def open_user_scene(path: Path, armature_name: str | None) -> tuple[object, obje
     return scene, armature
 
 
+def apply_take(scene, armature, take: Take, first_frame: int, name: str):
+    """The take as a new action on the armature (its bone map detected), heard from `first_frame`."""
+    from blender_addon.errors import RigError
+    from blender_addon.keyframes import apply_take as write_take
+
+    try:
+        return write_take(armature, take.keypoints_3d, take.fps, take.start, take.beats, scene_fps=scene_fps(scene),
+                          frame_offset=first_frame, name=name, verify_frames=0)
+    except RigError as e:
+        raise BatonError(f"armature {armature.name!r}: {e}") from None
+
+
 def place_music(scene, music: Path, take: Take, first_frame: int):
     """The take's slice of the music as a sound strip starting at `first_frame`, on a free channel,
     so the video carries the audio the conductor hears."""
@@ -139,9 +150,10 @@ def configure_output(scene, out: Path, *, resolution: tuple[int, int] | None, re
                      samples: int | None, frames: tuple[int, int], threads: int | None) -> None:
     r = scene.render
     engine = RENDER_ENGINES[render_engine]
-    if engine not in {item.identifier for item in r.bl_rna.properties["engine"].enum_items}:
-        raise BatonError(f"--render-engine {render_engine}: not available in this Blender")
-    r.engine = engine
+    try:
+        r.engine = engine
+    except TypeError:  # the engine list is built at run time: an engine missing from this build
+        raise BatonError(f"--render-engine {render_engine}: not available in this Blender") from None
     if engine == "CYCLES":
         scene.cycles.device = "CPU"
         if samples is not None:
