@@ -231,6 +231,7 @@ class Track:
     work_id: str
     mel: np.ndarray  # (3·frames, 128)
     motion: np.ndarray  # (frames, 13, 2)
+    key: str | None = None  # names the music, for pair_accuracy's cache
 
     @property
     def frames(self) -> int:
@@ -287,26 +288,44 @@ def pair_batch(tracks: list, pairs: list, frames: int) -> tuple[torch.Tensor, to
     crops = [tracks[i].crop(s, frames) for i, s, _, _, _ in pairs] + [tracks[j].crop(s, frames) for _, _, j, s, _ in pairs]
     mel = torch.from_numpy(np.stack([m for m, _ in crops]))
     motion = torch.from_numpy(np.stack([x for _, x in crops]))
-    b = torch.arange(len(pairs))
-    index = torch.cat([torch.stack([b, b], 1), torch.stack([b + len(pairs), b + len(pairs)], 1),
-                       torch.stack([b, b + len(pairs)], 1), torch.stack([b + len(pairs), b], 1)])
-    labels = torch.cat([torch.ones(2 * len(pairs)), torch.zeros(2 * len(pairs))])
-    return mel, motion, index, labels
+    return (mel, motion) + _pairings(len(pairs))[2:]
+
+
+def _pairings(b: int) -> tuple[None, None, torch.Tensor, torch.Tensor]:
+    """Index (4b, 2) into [anchors; partners] and labels (4b,) of the four pairings per anchor."""
+    r = torch.arange(b)
+    index = torch.cat([torch.stack([r, r], 1), torch.stack([r + b, r + b], 1),
+                       torch.stack([r, r + b], 1), torch.stack([r + b, r], 1)])
+    return None, None, index, torch.cat([torch.ones(2 * b), torch.zeros(2 * b)])
 
 
 @torch.no_grad()
 def pair_accuracy(net: M2SNet, tracks: list, frames: int, n: int = 200, seed: int = 0, batch: int = 16,
-                  shift_min: float = 0.5, shift_max: float = 5.0, device: torch.device | str = "cpu") -> dict:
+                  shift_min: float = 0.5, shift_max: float = 5.0, device: torch.device | str = "cpu",
+                  music_cache: dict | None = None) -> dict:
     """Sync accuracy on a fixed draw of n anchors (half with hard, half with easy partners): the
-    share of the 4n pairings judged right (probability > 0.5), and per kind of pairing."""
+    share of the 4n pairings judged right (probability > 0.5), and per kind of pairing.
+
+    `music_cache` (a dict the caller keeps) holds the music features of each crop, keyed by the
+    tracks' `key`: judging many conductors on the same music encodes it once."""
     was_training = net.training
     net.eval()
     pairs = draw_pairs(np.random.default_rng([seed, 7]), tracks, n, frames, 0.5, shift_min, shift_max)
     right = {"sync": [], "hard": [], "easy": []}
     for k in range(0, len(pairs), batch):
         chunk = pairs[k:k + batch]
-        mel, motion, index, labels = pair_batch(tracks, chunk, frames)
-        p = sync_probability(net(mel.to(device), motion.to(device), index.to(device))).cpu()
+        crops = [(i, s) for i, s, _, _, _ in chunk] + [(j, s) for _, _, j, s, _ in chunk]
+        motion = torch.from_numpy(np.stack([tracks[i].crop(s, frames)[1] for i, s in crops])).to(device)
+        keys = [(getattr(tracks[i], "key", None), s, frames) for i, s in crops]
+        if music_cache is not None and all(key[0] is not None and key in music_cache for key in keys):
+            music = torch.stack([music_cache[key] for key in keys]).to(device)
+        else:
+            mel = torch.from_numpy(np.stack([tracks[i].crop(s, frames)[0] for i, s in crops])).to(device)
+            music = net.music_encoder(mel)
+            if music_cache is not None:
+                music_cache.update({key: f.cpu() for key, f in zip(keys, music) if key[0] is not None})
+        _, _, index, labels = _pairings(len(chunk))
+        p = sync_probability(net.fuse(music[index[:, 0]], net.motion_encoder(motion)[index[:, 1]])).cpu()
         ok = ((p > 0.5).float() == labels).tolist()
         m = len(chunk)
         right["sync"] += ok[:2 * m]
