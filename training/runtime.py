@@ -79,6 +79,18 @@ def all_mean(values: dict[str, float], d: Dist) -> dict[str, float]:
     return dict(zip(values, (t / d.world).tolist()))
 
 
+def replicas_agree(model: torch.nn.Module, d: Dist) -> bool:
+    """Whether every rank holds the same weights (what DistributedDataParallel must guarantee)."""
+    if d.world == 1:
+        return True
+    with torch.no_grad():
+        v = torch.cat([p.detach().flatten().double() for p in model.parameters()])
+        lo, hi = v.clone(), v.clone()
+        dist.all_reduce(lo, op=dist.ReduceOp.MIN)
+        dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+    return bool(torch.equal(lo, hi))
+
+
 def step_rngs(seed: int, step: int, rank: int, device: torch.device) -> tuple[np.random.Generator, torch.Generator]:
     """The randomness of one step on one rank (crops, pairings, noise), derived from the seed alone,
     so a resumed run continues exactly as an uninterrupted one."""

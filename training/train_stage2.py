@@ -42,7 +42,7 @@ from backend.model import MOTION_FPS, N_JOINTS, Generator
 from .dataset import Corpus
 from .m2snet import load_m2snet
 from .runtime import (MetricsLog, all_mean, check_resumable, command_line, config_from_args, load_state,
-                      save_state, setup, step_rngs, teardown, versions)
+                      replicas_agree, save_state, setup, step_rngs, teardown, versions)
 
 
 @dataclass
@@ -256,7 +256,11 @@ def main(argv: list[str] | None = None) -> dict:
         if step % cfg.save_every == 0 or step == cfg.max_steps:
             save(final=step == cfg.max_steps)
     bar.close()
+    in_sync = replicas_agree(gen, d) and replicas_agree(critic, d)
+    log.write(step=step, kind="end", world=d.world, replicas_in_sync=in_sync)
     teardown()
+    if not in_sync:
+        raise SystemExit("error: the processes' weights differ at the end (distributed training is broken)")
     return last_eval
 
 
