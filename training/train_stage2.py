@@ -17,8 +17,9 @@ per clip and adds a hinge on their seed diversity (the distance between the two 
 the real motion's spread around its mean pose, the metric itself): below `div_target` it pushes the
 draws apart, above it does nothing, so it cannot trade realism for randomness.
 
-The frozen music encoder runs without gradients (and in eval mode, so its batch-norm statistics stay
-stage 1's): on a CPU that is most of a step saved. The run folder holds `state.pt` (resume by
+The frozen music encoder runs once per clip, without gradients and in eval mode (its batch-norm
+statistics stay stage 1's): its features are cached and cropped (EncodedCorpus), which halves a
+CPU step. The run folder holds `state.pt` (resume by
 re-running the command), `log.jsonl` and `generator.pt` — a Baton checkpoint (backend.checkpoint)
 with metadata: corpus, stage-1 file, config, command, versions and held-out evaluation numbers.
 """
@@ -37,7 +38,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from backend.checkpoint import save_checkpoint
-from backend.model import MOTION_FPS, N_JOINTS, Generator
+from backend.model import ENCODER_REACH_MEL, MOTION_FPS, N_JOINTS, Generator
 
 from .dataset import Corpus
 from .m2snet import load_m2snet
@@ -101,19 +102,50 @@ class Critic(nn.Module):
 
 class Draws(nn.Module):
     """The generator run on K noises per clip in one call (one forward per step, as DDP needs):
-    mel (B, T90, 128), noise (B, K, s, d) → motion (B, K, T30, 13, 2). The music is encoded once."""
+    music (B, T90, 128) mel when the encoder trains, else its features (B, T30, C) from
+    EncodedCorpus; noise (B, K, s, d) → motion (B, K, T30, 13, 2)."""
 
     def __init__(self, gen: Generator, train_encoder: bool):
         super().__init__()
         self.gen, self.train_encoder = gen, train_encoder
 
-    def forward(self, mel: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    def forward(self, music: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         b, k = noise.shape[:2]
-        with torch.set_grad_enabled(self.train_encoder and torch.is_grad_enabled()):
-            h = self.gen.encoder(mel)
+        h = self.gen.encoder(music) if self.train_encoder else music
         z = self.gen.noise(noise.flatten(0, 1))
         y = self.gen.decoder(torch.cat([h.repeat_interleave(k, 0), z], dim=2))
         return y.view(b, k, y.shape[1], N_JOINTS, 2)
+
+
+class EncodedCorpus:
+    """The frozen music encoder's features of each clip, computed once over the whole clip (in tiles
+    with halos that cover the encoder's reach, so exactly as one pass) and cropped per batch. The
+    encoder is about half of a step's cost on a CPU, and whole-clip features are what inference
+    sees: no reflect padding at crop edges that the engine never produces."""
+
+    TILE = 60 * 90  # mel frames per tile (a multiple of 3, as the halo)
+
+    def __init__(self, encoder: nn.Module, corpus: Corpus, device: torch.device):
+        self.encoder, self.corpus, self.device = encoder, corpus, device
+        self.features: dict[int, torch.Tensor] = {}
+
+    def crops(self, crops: list[tuple[int, int]], frames: int) -> torch.Tensor:
+        for i, _ in crops:
+            if i not in self.features:
+                self.features[i] = self._encode(self.corpus.clips[i])
+        return torch.stack([self.features[i][s:s + frames] for i, s in crops])
+
+    @torch.no_grad()
+    def _encode(self, clip) -> torch.Tensor:
+        n = 3 * clip.frames
+        mel = torch.from_numpy(np.array(clip.mel[:n], dtype=np.float32)).to(self.device)
+        out = []
+        for a in range(0, n, self.TILE):
+            b = min(n, a + self.TILE)
+            lo, hi = max(0, a - ENCODER_REACH_MEL), min(n, b + ENCODER_REACH_MEL)
+            h = self.encoder(mel[lo:hi][None])[0]
+            out.append(h[(a - lo) // 3:(b - lo) // 3])
+        return torch.cat(out)
 
 
 def seed_diversity(a: torch.Tensor, b: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
@@ -157,6 +189,7 @@ def main(argv: list[str] | None = None) -> dict:
         opt_d.load_state_dict(state["opt_d"])
         step, resumed = state["step"], True
     draws = Draws(gen, cfg.train_encoder)
+    encoded = None if cfg.train_encoder else EncodedCorpus(gen.encoder, train, d.device)
     g_net = DDP(draws) if d.world > 1 else draws
     d_net = DDP(critic) if d.world > 1 else critic
     log = MetricsLog(out / "log.jsonl", step if resumed else None, enabled=d.main)
@@ -195,11 +228,12 @@ def main(argv: list[str] | None = None) -> dict:
     train_mode()
     while step < cfg.max_steps:
         rng, g = step_rngs(cfg.seed, step, d.rank, d.device)
-        mel, real = train.batch(train.sample_crops(rng, cfg.batch_size, frames), frames)
+        crops = train.sample_crops(rng, cfg.batch_size, frames)
+        mel, real = train.batch(crops, frames)
         mel, real = mel.to(d.device, non_blocking=True), real.to(d.device, non_blocking=True)
         b = len(real)
         noise = torch.randn(b, 2, cfg.seconds, gen.cfg.noise_dim, generator=g, device=d.device)
-        fake2 = g_net(mel, noise)
+        fake2 = g_net(mel if encoded is None else encoded.crops(crops, frames), noise)
         fake = fake2[:, 0]
 
         for _ in range(cfg.n_critic):  # critic: real, fake and interpolates in one call
@@ -279,7 +313,7 @@ def quick_eval(gen: Generator, judge, held: Corpus, cfg: Stage2Config) -> dict:
     mel, real = mel.to(dev), real.to(dev)
     g = torch.Generator(device=dev).manual_seed(cfg.seed)
     noise = torch.randn(len(mel), 2, cfg.seconds, gen.cfg.noise_dim, generator=g, device=dev)
-    fake2 = Draws(gen, False)(mel, noise)
+    fake2 = Draws(gen, True)(mel, noise)  # the held-out crop encoded as it is
     feat = judge.motion_encoder(fake2[:, 0])
     return {"perc": float(F.l1_loss(feat, judge.motion_encoder(real))),
             "sync_prob": float(sync_probability(judge.fuse(judge.music_encoder(mel), feat)).mean()),
