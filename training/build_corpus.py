@@ -191,6 +191,10 @@ def build(cfg: BuildConfig, progress: bool = True) -> dict:
         todo = todo[: cfg.limit]
     next_n = {s: 1 + max([int(d.name) for d in (out / s).glob("*") if d.name.isdigit()], default=-1) for s in SPLITS}
     staging = out / ".staging"
+
+    def stage(job: PieceJob) -> Path:  # a flat, safe folder name whatever the item id holds
+        return staging / hashlib.sha256(job.item_id.encode()).hexdigest()[:20]
+
     failures: dict[str, str] = {}
     built_s = 0.0
     t0 = time.perf_counter()
@@ -209,23 +213,23 @@ def build(cfg: BuildConfig, progress: bool = True) -> dict:
             n = next_n[split]
             next_n[split] += 1
             (out / split).mkdir(exist_ok=True)
-            (staging / job.item_id / str(k)).rename(out / split / str(n))
+            (stage(job) / str(k)).rename(out / split / str(n))
             folders.append(n)
         rec = {"item_id": job.item_id, "work_id": job.work_id, "split": split, "folders": folders,
                "seconds": result["seconds"], "render_s": round(result["render_s"], 3)}
         with open(out / "index.jsonl", "a") as f:
             f.write(json.dumps(rec) + "\n")
         index[job.item_id] = rec
-        shutil.rmtree(staging / job.item_id, ignore_errors=True)
+        shutil.rmtree(stage(job), ignore_errors=True)
         built_s += result["render_s"]
 
     if cfg.jobs <= 1:
         for job in todo:
-            commit(job, _run_item(job, staging / job.item_id, cfg))
+            commit(job, _run_item(job, stage(job), cfg))
     else:  # forkserver: workers start clean whatever this process has loaded (torch, OpenMP)
         ctx = multiprocessing.get_context("forkserver")
         with ProcessPoolExecutor(cfg.jobs, mp_context=ctx) as pool:
-            futures = [pool.submit(_run_item, job, staging / job.item_id, cfg) for job in todo]
+            futures = [pool.submit(_run_item, job, stage(job), cfg) for job in todo]
             for job, fut in zip(todo, futures):  # commit in the source's order: stable numbering
                 commit(job, fut.result())
     bar.close()
