@@ -1,0 +1,247 @@
+"""Training end to end on a tiny corpus: building it (parallel, resumable, split by work), both
+stages for a few steps (resuming gives the same continuation; two processes through torchrun with
+gloo), the evaluation table, and the generator loading into the engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from backend.checkpoint import load_generator
+from training.build_corpus import BuildConfig, build, read_index
+from training.dataset import Corpus, CorpusError
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ["works=6", "bars=4"]
+S1 = ["--clip-seconds", "3", "--batch-size", "3", "--easy-steps", "1", "--eval-pairs", "4", "--log-every", "1",
+      "--shift-max", "2", "--eval-every", "100", "--save-every", "2"]
+S2 = ["--seconds", "3", "--batch-size", "2", "--n-critic", "2", "--eval-every", "100", "--eval-crops", "2",
+      "--save-every", "2", "--log-every", "1", "--final-eval-items", "0"]
+
+
+def _cfg(out: Path, **kw) -> BuildConfig:
+    return BuildConfig(out=str(out), source="demo", source_opt=SOURCE, clip_seconds=10, min_clip_seconds=5,
+                       val_fraction=0.2, test_fraction=0.3, **kw)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("corpus")
+    summary = build(_cfg(out, jobs=2), progress=False)
+    assert not summary["last_run"]["failures"]
+    return out
+
+
+@pytest.fixture(scope="module")
+def stage1(corpus, tmp_path_factory) -> Path:
+    from training import train_stage1
+    out = tmp_path_factory.mktemp("stage1")
+    train_stage1.main(["--corpus", str(corpus), "--out-dir", str(out), "--max-steps", "4"] + S1)
+    return out
+
+
+def _run_stage2(corpus: Path, stage1: Path, out: Path, steps: int, extra: list[str] = ()) -> None:
+    from training import train_stage2
+    train_stage2.main(["--corpus", str(corpus), "--stage1", str(stage1 / "m2snet.pt"), "--out-dir", str(out),
+                       "--max-steps", str(steps)] + S2 + list(extra))
+
+
+def _state(path: Path, key: str) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)[key]
+
+
+# -- corpus -------------------------------------------------------------------------------------------
+
+def test_corpus_layout_splits_by_work(corpus):
+    index = read_index(corpus)
+    assert len(index) == 12
+    split_of_work = {}
+    for rec in index.values():
+        assert split_of_work.setdefault(rec["work_id"], rec["split"]) == rec["split"], "a work spans two splits"
+    assert {"train", "val", "test"} <= set(split_of_work.values())
+    for split in ("train", "val", "test"):
+        c = Corpus(corpus, split)
+        for clip in c.clips:
+            mel, motion = np.load(clip.path / "mel.npy"), np.load(clip.path / "motion.npy")
+            assert mel.shape[1] == 128 and motion.shape[1:] == (13, 2)
+            assert len(mel) == 3 * len(motion) and len(motion) % 30 == 0  # whole seconds, aligned
+            assert 0.3 < motion[..., 0].mean() < 0.7 and 0.0 <= mel.min() and mel.max() <= 1.0
+            assert clip.motion_3d().shape == (len(motion), 13, 3)
+            beats, downbeats = clip.beats()
+            assert len(beats) >= 2 and np.all((beats >= 0) & (beats < len(motion) / 30))
+            assert set(np.round(downbeats, 6)) <= set(np.round(beats, 6))
+            assert clip.provenance["work_id"] == clip.work_id
+            assert split_of_work[clip.work_id] == split
+
+
+def test_corpus_build_resumes_to_the_same_corpus(corpus, tmp_path):
+    """An interrupted build (here: limited to 5 items) finished later equals a build in one go,
+    and re-running a finished build does nothing."""
+    partial = tmp_path / "c"
+    assert build(_cfg(partial, limit=5), progress=False)["splits"]["train"]["items"] < 12
+    (partial / ".staging" / "junk").mkdir(parents=True)  # what a killed worker leaves
+    build(_cfg(partial), progress=False)
+    strip = lambda d: {k: {f: v for f, v in r.items() if f != "render_s"} for k, r in d.items()}
+    assert strip(read_index(partial)) == strip(read_index(corpus))
+    assert not (partial / ".staging").exists()
+    for rel in ("train/3/mel.npy", "test/1/motion.npy"):
+        assert (partial / rel).read_bytes() == (corpus / rel).read_bytes()
+    mtime = (partial / "train/0/mel.npy").stat().st_mtime_ns
+    again = build(_cfg(partial), progress=False)
+    assert again["runs"] == 3 and (partial / "train/0/mel.npy").stat().st_mtime_ns == mtime
+    assert len((partial / "index.jsonl").read_text().splitlines()) == 12
+
+
+def test_corpus_errors_name_the_problem(tmp_path, corpus):
+    with pytest.raises(CorpusError, match="no such corpus folder"):
+        Corpus(tmp_path / "nowhere", "train")
+    with pytest.raises(CorpusError, match="no 'bogus' split.*test, train, val"):
+        Corpus(corpus, "bogus")
+    bad = tmp_path / "bad" / "train" / "0"
+    bad.mkdir(parents=True)
+    np.save(bad / "mel.npy", np.zeros((90, 64), np.float32))
+    np.save(bad / "motion.npy", np.zeros((30, 13, 2), np.float32))
+    with pytest.raises(CorpusError, match=r"mel.npy: shape \(90, 64\), expected \(T, 128\)"):
+        Corpus(tmp_path / "bad", "train")
+
+
+def test_conductormotion100_layout_loads_without_our_extras(tmp_path):
+    """The real data set: 60 s clips with only mel.npy and motion.npy, no work ids."""
+    for n in range(2):
+        d = tmp_path / "cm100" / "train" / str(n)
+        d.mkdir(parents=True)
+        np.save(d / "mel.npy", np.random.rand(5400, 128).astype(np.float32))
+        np.save(d / "motion.npy", (0.5 + 0.1 * np.random.rand(1800, 13, 2)).astype(np.float32))
+    c = Corpus(tmp_path / "cm100", "train")
+    assert len(c) == 2 and c.hours == pytest.approx(2 / 60) and c.clips[0].beats() is None
+    assert c.clips[0].work_id != c.clips[1].work_id
+    mel, motion = c.batch(c.sample_crops(np.random.default_rng(0), 3, 300), 300)
+    assert mel.shape == (3, 900, 128) and motion.shape == (3, 300, 13, 2)
+
+
+# -- stage 1 ------------------------------------------------------------------------------------------
+
+def test_pairs_are_the_papers_easy_and_hard_negatives(corpus):
+    from training.m2snet import draw_pairs
+    clips = Corpus(corpus, "train").clips
+    pairs = draw_pairs(np.random.default_rng(0), clips, 400, 90, 0.5, 0.5, 2.0)
+    kinds = [p[4] for p in pairs]
+    assert 120 < kinds.count("hard") < 280
+    for i, a, j, b, kind in pairs:
+        assert 0 <= a <= clips[i].frames - 90 and 0 <= b <= clips[j].frames - 90
+        if kind == "hard":
+            assert i == j and 15 <= abs(a - b) <= 60
+        else:
+            assert clips[i].work_id != clips[j].work_id
+
+
+def test_stage1_trains_logs_and_resumes_exactly(corpus, stage1, tmp_path):
+    log = [json.loads(x) for x in (stage1 / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if r["kind"] == "train"] == [1, 2, 3, 4]
+    assert any(r["kind"] == "eval" and 0 <= r["acc"] <= 1 for r in log)
+    assert all(np.isfinite(r["loss"]) for r in log if r["kind"] == "train")
+    from training import train_stage1
+    from training.m2snet import load_m2snet
+    part = tmp_path / "s1"
+    train_stage1.main(["--corpus", str(corpus), "--out-dir", str(part), "--max-steps", "2"] + S1)
+    train_stage1.main(["--corpus", str(corpus), "--out-dir", str(part), "--max-steps", "4"] + S1)
+    a, b = _state(stage1 / "state.pt", "model"), _state(part / "state.pt", "model")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    exported = load_m2snet(part / "m2snet.pt").model.state_dict()  # what stage 2 loads
+    assert all(torch.equal(b[k], exported[k]) for k in b)
+    with pytest.raises(SystemExit, match="lr=0.001, not 0.5"):
+        train_stage1.main(["--corpus", str(corpus), "--out-dir", str(part), "--max-steps", "5", "--lr", "0.5"] + S1)
+
+
+# -- stage 2 ------------------------------------------------------------------------------------------
+
+def test_stage2_resumes_exactly_and_ships_a_checkpoint_the_engine_loads(corpus, stage1, tmp_path, demo_files):
+    from backend.engine import generate_take
+    from training.m2snet import load_m2snet
+    full, part = tmp_path / "full", tmp_path / "part"
+    _run_stage2(corpus, stage1, full, 4, ["--final-eval-items", "2"])
+    _run_stage2(corpus, stage1, part, 2)
+    _run_stage2(corpus, stage1, part, 4)
+    for key in ("generator", "critic"):
+        a, b = _state(full / "state.pt", key), _state(part / "state.pt", key)
+        assert all(torch.equal(a[k], b[k]) for k in a), key
+    # the generator starts from stage 1's music encoder, which stays frozen
+    enc = load_m2snet(stage1 / "m2snet.pt").model.music_encoder.state_dict()
+    loaded = load_generator(full / "generator.pt")
+    assert loaded.kind == "baton"
+    assert all(torch.equal(v, loaded.model.encoder.state_dict()[k]) for k, v in enc.items())
+    meta = loaded.meta
+    assert meta["trained_on"]["train"]["split"] == "train" and meta["trained_on"]["corpus_summary"]["hours"] > 0
+    assert meta["step"] == 4 and "torch" in meta["versions"] and "train_stage2" in meta["command"]
+    row = meta["evaluation"]["row"]
+    assert meta["evaluation"]["pieces"] == 2 and 0 <= row["F"] <= 1 and row["jitter"] > 0 and "sync:stage1" in row
+    log = [json.loads(x) for x in (full / "log.jsonl").read_text().splitlines()]
+    train = [r for r in log if r["kind"] == "train"]
+    assert len(train) == 4 and all(np.isfinite(r["loss_g"]) and r["gp"] >= 0 for r in train)
+    take = generate_take(demo_files["wav"], engine="m2sgan", checkpoint=full / "generator.pt", seed=3)
+    assert take.provenance["checkpoint_sha256"] == loaded.sha256
+    assert take.keypoints_2d.shape[1:] == (13, 2) and np.isfinite(take.keypoints_3d).all()
+
+
+def test_stage2_refuses_the_papers_stage1(corpus, tmp_path):
+    official = ROOT.parent / "shared" / "reference" / "official" / "m2snet.pt"
+    if not official.exists():
+        pytest.skip("../shared is absent")
+    from training import train_stage2
+    with pytest.raises(SystemExit, match="research use only"):
+        train_stage2.main(["--corpus", str(corpus), "--stage1", str(official), "--out-dir", str(tmp_path)] + S2)
+
+
+def test_two_processes_with_gloo(corpus, stage1, tmp_path):
+    """torchrun, two CPU processes: both stages run, log once, and end with identical replicas."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    for module, args in (("training.train_stage1", S1 + ["--batch-size", "2"]),
+                         ("training.train_stage2", S2 + ["--stage1", str(stage1 / "m2snet.pt")])):
+        out = tmp_path / module
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", module,
+               "--corpus", str(corpus), "--out-dir", str(out), "--max-steps", "2"] + args
+        r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        log = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+        assert [x["step"] for x in log if x["kind"] == "train"] == [1, 2]
+        assert log[-1] == {"step": 2, "kind": "end", "world": 2, "replicas_in_sync": True}
+
+
+# -- evaluation ---------------------------------------------------------------------------------------
+
+def test_evaluate_prints_the_table_and_stores_it(corpus, stage1, tmp_path, capsys):
+    from training import evaluate
+    _run_stage2(corpus, stage1, tmp_path / "s2", 2)
+    ckpt = tmp_path / "s2" / "generator.pt"
+    sha = load_generator(ckpt).sha256
+    assert evaluate.main(["--corpus", str(corpus), "--split", "test", "--max-items", "2", "--checkpoint", str(ckpt),
+                          "--stage1", str(stage1 / "m2snet.pt"), "--sync-pairs", "4", "--store",
+                          "--json", str(tmp_path / "t.json")]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.lstrip().startswith("F "))
+    for col in ("F", "chance", "downb", "pattern", "dyn r", "jitter", "seam", "div", "RDE", "SCE", "SDP%"):
+        assert col in header
+    rows = json.loads((tmp_path / "t.json").read_text())
+    (table,) = rows.values()
+    assert {"data", "rules", "generator"} <= set(table["rows"])
+    if (evaluate.OFFICIAL / "m2sgan_generator.pt").exists():
+        assert "official" in table["rows"] and "sync:official" in table["rows"]["rules"]
+    rules, data = table["rows"]["rules"], table["rows"]["data"]
+    # the rule-based conductor on the demo music: on the beat, far above chance
+    assert rules["F"] > 0.8 and rules["F"] > rules["chance"] + 0.4 and data["F"] > 0.8
+    assert rules["div"] > 0 and data["div"] is None and rules["seam"] is None
+    stored = load_generator(ckpt)
+    assert stored.sha256 == sha and stored.meta["evaluation_table"] == rows
+
+
+def test_evaluate_names_a_bad_corpus(tmp_path, capsys):
+    from training import evaluate
+    assert evaluate.main(["--corpus", str(tmp_path / "none"), "--official", "none", "--official-stage1", "none"]) == 2
+    assert "no such corpus folder" in capsys.readouterr().err

@@ -1,0 +1,429 @@
+"""One table for any generator checkpoint, the rule-based conductor and the paper's weights
+(../shared/metrics.md), on held-out works of a corpus and on recordings.
+
+    python -m training.evaluate --corpus data/corpus --split test --checkpoint runs/stage2/generator.pt \\
+        --stage1 runs/stage1/m2snet.pt
+    python -m training.evaluate --audio a.flac --audio b.ogg --checkpoint runs/stage2/generator.pt
+
+Rows: `data` (the corpus's own motion, where there is one), `rules` (the rule-based conductor planned
+from audio: the engine's beat tracker on the mel), each checkpoint, and `official` (the paper's
+released generator, from ../shared/reference/official when present). Generators run as the engine
+runs them (windowed inference, 6 Hz zero-phase smoothing; --no-smooth for raw output).
+
+Reference beats: the plan's (the score's exact beats) for corpus clips; for recordings and clips
+without a plan, librosa's dynamic-programming tracker on the engine's onset envelope (a tracker other
+than the engine's own). Columns, averaged over pieces:
+
+  F / chance    ictus F-measure (±70 ms, lag 0, better of the two metrical levels) and its chance level
+  downbeat      share of bars whose largest downward stroke lands on the first beat (needs downbeats)
+  pattern       share of bars whose every ictus-to-ictus move is within 60° of the standard pattern's
+                (the rule-based conductor's templates, backend.rules.PATTERNS) (needs downbeats)
+  dyn r / c95   Pearson r of 2 s averages of baton-hand speed and loudness (dB), and the 95th
+                percentile of r under circular shifts of ≥ 10 s (its chance level)
+  jitter, seam  smoothness; seam at the generator's window joins (the others have none: a conductor's
+                crisp ictus is a large single-frame step by design, not a seam)
+  div           seed diversity between seeds 0 and 1
+  RDE SCE SDP   the paper's rhythm-density and strength-contour errors and std ratio vs the real motion
+  sync:<net>    stage-1 sync accuracy of (music, this motion) against shifted and mismatched pairings
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.ndimage import uniform_filter1d
+from scipy.signal import welch
+
+from backend import metrics as M
+from backend.model import MOTION_FPS
+from backend.skeleton import R_WRIST
+
+from .dataset import Corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+OFFICIAL = ROOT.parent / "shared" / "reference" / "official"
+FPS = MOTION_FPS
+
+
+@dataclass
+class Piece:
+    """A piece to evaluate on: its features, loudness, reference beats and (maybe) real motion."""
+
+    name: str
+    work_id: str
+    mel: np.ndarray  # (3T, 128)
+    loudness_db: np.ndarray  # (T,) at 30 fps
+    beats: np.ndarray
+    downbeats: np.ndarray | None
+    real: np.ndarray | None  # (T, 13, 2)
+
+    @property
+    def frames(self) -> int:
+        return len(self.mel) // 3
+
+
+# -- pieces -----------------------------------------------------------------------------------------
+
+def loudness_from_audio(samples: np.ndarray, sr: int, frames: int) -> np.ndarray:
+    """RMS level in dB at 30 fps (centred 2048-sample windows)."""
+    x2 = np.concatenate([[0.0], np.cumsum(np.asarray(samples, dtype=np.float64) ** 2)])
+    centres = (np.arange(frames) * sr / FPS).astype(int)
+    lo, hi = np.clip(centres - 1024, 0, len(samples)), np.clip(centres + 1024, 0, len(samples))
+    rms = np.sqrt((x2[hi] - x2[lo]) / np.maximum(hi - lo, 1))
+    return 20 * np.log10(rms + 1e-10)
+
+
+def loudness_from_mel(mel: np.ndarray, frames: int) -> np.ndarray:
+    """Level in dB (re the clip's loudest) from the scaled mel, when there is no audio."""
+    level = 10 * np.log10(np.mean(10.0 ** ((np.asarray(mel[: 3 * frames], np.float64) - 1.0) * 8.0), axis=1) + 1e-10)
+    return level.reshape(frames, 3).mean(axis=1)
+
+
+def tracker_beats(mel: np.ndarray) -> np.ndarray:
+    """librosa's beat tracker on the engine's onset envelope (90 Hz), shifted by the envelope's
+    known latency like the engine's own beats."""
+    import librosa
+
+    from backend.beats import ONSET_LATENCY, onset_envelope
+    _, frames = librosa.beat.beat_track(onset_envelope=onset_envelope(np.asarray(mel)), sr=22050, hop_length=245)
+    return frames / 90.0 + ONSET_LATENCY
+
+
+def pieces_from_corpus(corpus: Corpus, max_items: int = 0) -> list[Piece]:
+    import soundfile as sf
+
+    out = []
+    for clip in corpus.clips[: max_items or None]:
+        t = clip.frames
+        mel = np.asarray(clip.mel[: 3 * t], dtype=np.float32)
+        audio = clip.audio_path()
+        if audio is not None:
+            samples, sr = sf.read(audio, dtype="float32")
+            loud = loudness_from_audio(samples, sr, t)
+        else:
+            loud = loudness_from_mel(mel, t)
+        beats = clip.beats()
+        ref, down = (beats[0], beats[1] if len(beats[1]) else None) if beats else (tracker_beats(mel), None)
+        out.append(Piece(f"{corpus.split}/{clip.path.name}", clip.work_id, mel, loud, ref, down,
+                         np.asarray(clip.motion[:t], dtype=np.float32)))
+    return out
+
+
+def pieces_from_audio(paths: list[str]) -> list[Piece]:
+    from backend.audio import load_audio
+    from backend.features import mel_features
+
+    out = []
+    for p in paths:
+        audio = load_audio(p)
+        mel = mel_features(audio.samples)
+        t = len(mel) // 3
+        out.append(Piece(Path(p).name, Path(p).name, mel[: 3 * t], loudness_from_audio(audio.samples, audio.sr, t),
+                         tracker_beats(mel), None, None))
+    return out
+
+
+# -- what conducts ------------------------------------------------------------------------------------
+
+class GeneratorConductor:
+    """A generator as the engine runs it: windowed inference, noise from the seed, smoothing."""
+
+    seeded = True
+
+    def __init__(self, model, smooth: bool = True):
+        from backend.generate import InferenceGenerator
+        self.gen, self.smooth = InferenceGenerator(model), smooth
+
+    def __call__(self, piece: Piece, seed: int) -> np.ndarray:
+        from backend.engine import smooth_motion
+        from backend.generate import make_noise, noise_seconds
+        mel = piece.mel
+        y = self.gen(mel, make_noise(seed, noise_seconds(len(mel)), self.gen.cfg.noise_dim))[: piece.frames]
+        return smooth_motion(y) if self.smooth else y
+
+    def joins(self, frames: int) -> np.ndarray | None:
+        return self.gen.window_joins(frames)
+
+
+class RulesConductor:
+    """The rule-based conductor planned from audio (the engine's beats), front view."""
+
+    seeded = True
+
+    def __call__(self, piece: Piece, seed: int) -> np.ndarray:
+        from backend.beats import track_beats
+        from backend.rules import conduct
+        from backend.skeleton import project_front
+        return project_front(conduct(piece.mel, track_beats(piece.mel), piece.frames, FPS, seed)).astype(np.float32)
+
+    def joins(self, frames: int) -> None:
+        return None
+
+
+class DataConductor:
+    """The corpus's own motion."""
+
+    seeded = False
+
+    def __call__(self, piece: Piece, seed: int) -> np.ndarray:
+        return piece.real
+
+    def joins(self, frames: int) -> None:
+        return None
+
+
+# -- metrics ------------------------------------------------------------------------------------------
+
+def dynamics_correlation(motion: np.ndarray, loudness_db: np.ndarray, shifts: int = 20, seed: int = 0):
+    """(r, 95th percentile of r under circular shifts of the loudness by ≥ 10 s, or None)."""
+    speed = np.linalg.norm(np.diff(motion[:, R_WRIST], axis=0, prepend=motion[:1, R_WRIST]), axis=-1) * FPS
+    a, b = uniform_filter1d(speed, 2 * FPS, mode="nearest"), uniform_filter1d(loudness_db, 2 * FPS, mode="nearest")
+    if a.std() < 1e-9 or b.std() < 1e-9:
+        return 0.0, None
+    r = float(np.corrcoef(a, b)[0, 1])
+    n, min_shift = len(a), 10 * FPS
+    if n < 2 * min_shift:
+        return r, None
+    rng = np.random.default_rng(seed)
+    rs = [np.corrcoef(a, np.roll(b, int(rng.integers(min_shift, n - min_shift + 1))))[0, 1] for _ in range(shifts)]
+    return r, float(np.percentile(rs, 95))
+
+
+def _bars(beats: np.ndarray, downbeats: np.ndarray) -> list[np.ndarray]:
+    """Indices into beats of each bar's beats (first = downbeat), bars with a beat before them only."""
+    first = [int(np.argmin(np.abs(beats - t))) for t in downbeats if np.min(np.abs(beats - t)) < 0.05]
+    bars = [np.arange(a, b) for a, b in zip(first, first[1:]) if a > 0]
+    return [b for b in bars if len(b) > 1]
+
+
+def downbeat_accuracy(motion: np.ndarray, beats: np.ndarray, downbeats: np.ndarray) -> float | None:
+    """Share of bars whose largest downward stroke (rise of image y from the stroke's top to its
+    beat) lands on the bar's first beat."""
+    y = motion[:, R_WRIST, 1]
+    idx = np.clip(np.round(beats * FPS).astype(int), 0, len(y) - 1)
+    hits = []
+    for bar in _bars(beats, downbeats):
+        drops = [y[idx[k]] - y[idx[k - 1]: idx[k] + 1].min() for k in bar]
+        hits.append(int(np.argmax(drops)) == 0)
+    return float(np.mean(hits)) if hits else None
+
+
+def pattern_accuracy(motion: np.ndarray, beats: np.ndarray, downbeats: np.ndarray) -> float | None:
+    """Share of bars (of a metre with a standard pattern) whose every move from one beat point to
+    the next is within 60° of the pattern's."""
+    from backend.rules import PATTERNS
+
+    p = motion[:, R_WRIST] * np.array([1.0, -1.0])  # (x to the conductor's left, up), as the templates
+    idx = np.clip(np.round(beats * FPS).astype(int), 0, len(p) - 1)
+    hits = []
+    for bar in _bars(beats, downbeats):
+        if len(bar) not in PATTERNS:
+            continue
+        tpl = np.asarray(PATTERNS[len(bar)], dtype=np.float64)
+        ok = True
+        for j, k in enumerate(bar):
+            want = tpl[j] - tpl[j - 1]
+            got = p[idx[k]] - p[idx[k - 1]]
+            cos = want @ got / max(np.linalg.norm(want) * np.linalg.norm(got), 1e-12)
+            ok &= bool(cos > 0.5)
+        hits.append(ok)
+    return float(np.mean(hits)) if hits else None
+
+
+def _windows(x: np.ndarray, size: int = 30 * FPS) -> list[np.ndarray]:
+    return [x[a:a + size] for a in range(0, max(len(x) - size, 0) + 1, size)] or [x]
+
+
+def rde(real: np.ndarray, gen: np.ndarray) -> float:
+    """Rhythm density error on 30 s windows, averaged (metrics.md)."""
+    vals = []
+    for r, g in zip(_windows(real), _windows(gen)):
+        nper = min(256, len(r))
+        pr = welch(r.reshape(len(r), -1), fs=FPS, nperseg=nper, axis=0)[1].mean(axis=1)
+        pg = welch(g.reshape(len(g), -1), fs=FPS, nperseg=nper, axis=0)[1].mean(axis=1)
+        vals.append(math.log1p(1e7 * np.mean((pr[6:26] - pg[6:26]) ** 2)))
+    return float(np.mean(vals))
+
+
+def sce(real: np.ndarray, gen: np.ndarray) -> float:
+    """Strength contour error on 30 s windows, averaged (metrics.md)."""
+    def contour(x: np.ndarray) -> np.ndarray:
+        v = np.zeros(len(x))
+        v[1:] = (x[:-1] - x[1:]).reshape(len(x) - 1, -1).mean(axis=1)
+        v = np.abs(v)
+        return np.array([v[a:a + 60].mean() for a in range(0, len(v) - 60 + 1, 30)]) if len(v) >= 60 else v.mean(keepdims=True)
+    return float(np.mean([math.log1p(1e7 * np.mean((contour(g) - contour(r)) ** 2))
+                          for r, g in zip(_windows(real), _windows(gen))]))
+
+
+def sdp(real: np.ndarray, gen: np.ndarray) -> float:
+    return float(100 * gen.reshape(len(gen), -1).std(axis=0).mean() / max(real.reshape(len(real), -1).std(axis=0).mean(), 1e-12))
+
+
+def _mean(values: list) -> float | None:
+    v = [x for x in values if x is not None]
+    return float(np.mean(v)) if v else None
+
+
+def row(conductor, pieces: list[Piece], judges: dict | None = None, sync_pairs: int = 32) -> dict:
+    """The table's columns for one conductor, averaged over the pieces."""
+    cols: dict[str, list] = {k: [] for k in ("F", "chance", "downbeat", "pattern", "dyn_r", "dyn_c95", "jitter",
+                                             "seam", "div", "RDE", "SCE", "SDP")}
+    motions = []
+    for piece in pieces:
+        m = conductor(piece, 0)
+        if m is None:
+            return {}
+        motions.append(m)
+        ictus = M.ictus_times(m, FPS)
+        cols["F"].append(M.ictus_f(ictus, piece.beats) if len(piece.beats) else None)
+        cols["chance"].append(M.ictus_f_chance(ictus, piece.beats) if len(piece.beats) > 1 else None)
+        if piece.downbeats is not None:
+            cols["downbeat"].append(downbeat_accuracy(m, piece.beats, piece.downbeats))
+            cols["pattern"].append(pattern_accuracy(m, piece.beats, piece.downbeats))
+        r, c = dynamics_correlation(m, piece.loudness_db)
+        cols["dyn_r"].append(r)
+        cols["dyn_c95"].append(c)
+        cols["jitter"].append(M.jitter(m))
+        joins = conductor.joins(len(m))
+        cols["seam"].append(None if joins is None else M.seam(m, joins))
+        if conductor.seeded:
+            cols["div"].append(M.seed_diversity(m, conductor(piece, 1)))
+        if piece.real is not None and not isinstance(conductor, DataConductor):
+            cols["RDE"].append(rde(piece.real, m))
+            cols["SCE"].append(sce(piece.real, m))
+            cols["SDP"].append(sdp(piece.real, m))
+    out = {k: _mean(v) for k, v in cols.items()}
+    for name, net in (judges or {}).items():
+        out[f"sync:{name}"] = sync_accuracy(net, pieces, motions, sync_pairs)
+    return out
+
+
+_MUSIC_CACHE: dict = {}  # (judge, piece, crop) → music features: every row judges the same music
+
+
+def sync_accuracy(net, pieces: list[Piece], motions: list[np.ndarray], n: int) -> float | None:
+    """Stage-1 accuracy on (music, motion) pairings of up to 10 s: in sync, shifted, mismatched."""
+    from .m2snet import Track, pair_accuracy
+    tracks = [Track(p.work_id, p.mel, m, key=p.name) for p, m in zip(pieces, motions)]
+    frames = min(10 * FPS, min(t.frames for t in tracks))
+    if frames < FPS or n <= 0:
+        return None
+    shift_max = max(0.5, min(5.0, (max(t.frames for t in tracks) - frames) / FPS))
+    device = next(net.parameters()).device
+    cache = _MUSIC_CACHE.setdefault(id(net), {})
+    return pair_accuracy(net, tracks, frames, n, seed=0, shift_max=shift_max, device=device, music_cache=cache)["acc"]
+
+
+def evaluate_checkpoint_model(gen, corpus: Corpus, max_items: int, judge=None, sync_pairs: int = 32) -> dict:
+    """The table's row for a generator in training (stage 2 stores it in the checkpoint)."""
+    import copy
+    pieces = pieces_from_corpus(corpus, max_items)
+    model = copy.deepcopy(gen).cpu().eval()
+    judges = {"stage1": copy.deepcopy(judge).cpu()} if judge is not None else None
+    pairs = min(sync_pairs, 4 * len(pieces))
+    return {"split": corpus.split, "pieces": len(pieces), "row": row(GeneratorConductor(model), pieces, judges, pairs)}
+
+
+# -- the table ---------------------------------------------------------------------------------------
+
+COLUMNS = [("F", "F", 3), ("chance", "chance", 3), ("downbeat", "downb", 2), ("pattern", "pattern", 2),
+           ("dyn_r", "dyn r", 2), ("dyn_c95", "c95", 2), ("jitter", "jitter", 2), ("seam", "seam", 2),
+           ("div", "div", 3), ("RDE", "RDE", 3), ("SCE", "SCE", 3), ("SDP", "SDP%", 1)]
+
+
+def format_table(title: str, rows: dict[str, dict]) -> str:
+    extra = sorted({k for r in rows.values() for k in r if k.startswith("sync:")})
+    cols = COLUMNS + [(k, k, 3) for k in extra]
+    width = max([5] + [len(n) for n in rows])
+    head = f"{'':{width}s} " + " ".join(f"{label:>{max(len(label), 6)}s}" for _, label, _ in cols)
+    lines = [title, head, "-" * len(head)]
+    for name, r in rows.items():
+        cells = []
+        for key, label, digits in cols:
+            v = r.get(key)
+            cells.append(f"{'—' if v is None else f'{v:.{digits}f}':>{max(len(label), 6)}s}")
+        lines.append(f"{name:{width}s} " + " ".join(cells))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", help="corpus folder (our build or ConductorMotion100)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--max-items", type=int, default=0, help="clips of the split to use (0: all)")
+    p.add_argument("--audio", action="append", default=[], help="a recording (repeatable)")
+    p.add_argument("--checkpoint", action="append", default=[], help="a generator checkpoint (repeatable)")
+    p.add_argument("--rules", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--official", default="auto", help="the paper's generator: auto (from ../shared), PATH or none")
+    p.add_argument("--stage1", action="append", default=[], help="a stage-1 network to judge sync (repeatable)")
+    p.add_argument("--official-stage1", default="auto", help="the paper's M2S-Net as a judge: auto, PATH or none")
+    p.add_argument("--sync-pairs", type=int, default=32, help="anchors per stage-1 judgement (4 pairings each)")
+    p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--json", help="also write the tables here")
+    p.add_argument("--store", action="store_true", help="store the corpus table in each Baton checkpoint's metadata")
+    args = p.parse_args(argv)
+    if not args.corpus and not args.audio:
+        p.error("give --corpus and/or --audio")
+
+    from backend.checkpoint import load_generator, save_checkpoint
+    from backend.errors import BatonError
+
+    from .m2snet import load_m2snet
+
+    torch.set_grad_enabled(False)
+    try:
+        conductors: dict[str, object] = {}
+        if args.rules:
+            conductors["rules"] = RulesConductor()
+        loaded = {}
+        for path in args.checkpoint:
+            lg = load_generator(path)
+            name = Path(path).stem if Path(path).stem not in conductors else path
+            loaded[name] = lg
+            conductors[name] = GeneratorConductor(lg.model, args.smooth)
+        official = OFFICIAL / "m2sgan_generator.pt" if args.official == "auto" else args.official
+        if official != "none" and Path(official).is_file():
+            conductors["official"] = GeneratorConductor(load_generator(official).model, args.smooth)
+        judges = {Path(s).parent.name or Path(s).stem: load_m2snet(s).model for s in args.stage1}
+        off_s1 = OFFICIAL / "m2snet.pt" if args.official_stage1 == "auto" else args.official_stage1
+        if off_s1 != "none" and Path(off_s1).is_file():
+            judges["official"] = load_m2snet(off_s1).model
+        sets = {}
+        if args.corpus:
+            sets[f"held-out works: {args.corpus} [{args.split}]"] = (pieces_from_corpus(Corpus(args.corpus, args.split), args.max_items), True)
+        if args.audio:
+            sets["recordings (reference beats: librosa's tracker)"] = (pieces_from_audio(args.audio), False)
+    except (BatonError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    tables = {}
+    for title, (pieces, with_data) in sets.items():
+        rows = {}
+        if with_data:
+            rows["data"] = row(DataConductor(), pieces, judges, args.sync_pairs)
+        for name, c in conductors.items():
+            rows[name] = row(c, pieces, judges, args.sync_pairs)
+        rows = {k: v for k, v in rows.items() if v}
+        tables[title] = {"pieces": len(pieces), "seconds": round(sum(x.frames for x in pieces) / FPS, 1), "rows": rows}
+        print(format_table(f"{title} — {len(pieces)} pieces, {tables[title]['seconds']:.0f} s", rows) + "\n")
+    if args.json:
+        Path(args.json).write_text(json.dumps(tables, indent=1))
+    if args.store:
+        for name, lg in loaded.items():
+            if lg.kind == "baton":
+                meta = dict(lg.meta, evaluation_table=tables)
+                save_checkpoint(lg.model, lg.path, meta)
+                print(f"stored the table in {lg.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

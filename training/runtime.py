@@ -1,0 +1,159 @@
+"""What both training stages share: config from the command line, devices and torchrun, seeded
+per-step randomness, resumable training state, and the JSONL metrics log.
+
+Distributed runs use PyTorch's own launcher: `torchrun --nproc_per_node=N -m training.train_stage1 …`
+sets RANK/WORLD_SIZE/LOCAL_RANK; each rank draws its own crops (seeded by step and rank) and
+DistributedDataParallel averages the gradients (NCCL on GPUs, gloo on CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+
+def config_from_args(cls, argv: list[str] | None = None, description: str = ""):
+    """A dataclass instance from --field-name flags (bools as --x / --no-x); defaults from the class."""
+    p = argparse.ArgumentParser(description=description)
+    for f in fields(cls):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        if f.type in ("bool", bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        else:
+            kind = {"int": int, "float": float, int: int, float: float}.get(f.type, str)
+            p.add_argument(flag, type=kind, default=default, metavar=kind.__name__.upper())
+    return cls(**vars(p.parse_args(argv)))
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup(device: str = "auto") -> Dist:
+    """Start torch.distributed when launched by torchrun; pick the device ('auto': CUDA if any)."""
+    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    d = Dist()
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        d.rank, d.world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+        d.local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    if use_cuda:
+        torch.cuda.set_device(d.local_rank)
+        d.device = torch.device("cuda", d.local_rank)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    return d
+
+
+def teardown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_mean(values: dict[str, float], d: Dist) -> dict[str, float]:
+    """Average scalars over ranks (for logging)."""
+    if d.world == 1:
+        return values
+    t = torch.tensor(list(values.values()), dtype=torch.float64, device=d.device)
+    dist.all_reduce(t)
+    return dict(zip(values, (t / d.world).tolist()))
+
+
+def replicas_agree(model: torch.nn.Module, d: Dist) -> bool:
+    """Whether every rank holds the same weights (what DistributedDataParallel must guarantee)."""
+    if d.world == 1:
+        return True
+    with torch.no_grad():
+        v = torch.cat([p.detach().flatten().double() for p in model.parameters()])
+        lo, hi = v.clone(), v.clone()
+        dist.all_reduce(lo, op=dist.ReduceOp.MIN)
+        dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+    return bool(torch.equal(lo, hi))
+
+
+def step_rngs(seed: int, step: int, rank: int, device: torch.device) -> tuple[np.random.Generator, torch.Generator]:
+    """The randomness of one step on one rank (crops, pairings, noise), derived from the seed alone,
+    so a resumed run continues exactly as an uninterrupted one."""
+    rng = np.random.default_rng([seed, step, rank])
+    g = torch.Generator(device=device)
+    g.manual_seed(int(rng.integers(1 << 62)))
+    return rng, g
+
+
+def save_state(path: Path, state: dict) -> None:
+    """Atomic write of a training state (models, optimisers, step, RNG, config)."""
+    state = dict(state, torch_rng=torch.get_rng_state(), numpy_rng=np.random.get_state())
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def load_state(path: Path) -> dict:
+    state = torch.load(path, map_location="cpu", weights_only=False)  # our own file: optimiser state, RNG
+    torch.set_rng_state(state["torch_rng"])
+    np.random.set_state(state["numpy_rng"])
+    if "cuda_rng" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    return state
+
+
+def check_resumable(stored: dict, current: dict, free: tuple[str, ...]) -> None:
+    """Refuse to resume a run whose settings differ, except the ones that may change (`free`)."""
+    diff = [k for k in current if k not in free and stored.get(k) != current[k]]
+    if diff:
+        k = diff[0]
+        raise SystemExit(f"error: the run folder holds a run with {k}={stored.get(k)!r}, not {current[k]!r}; "
+                         "use another --out-dir, or --fresh to start over")
+
+
+class MetricsLog:
+    """One JSON object per line. On resume, lines beyond the resumed step are dropped: they belong
+    to steps that will be run again."""
+
+    def __init__(self, path: Path, resume_step: int | None, enabled: bool = True):
+        self.path, self.enabled = path, enabled
+        if not enabled:
+            return
+        if resume_step is None:
+            path.write_text("")
+        elif path.exists():
+            keep = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln).get("step", 0) <= resume_step]
+            path.write_text("".join(ln + "\n" for ln in keep))
+
+    def write(self, **record) -> None:
+        if self.enabled:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+
+def versions() -> dict:
+    from backend import __version__
+    return {"baton": __version__, "torch": str(torch.__version__), "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+def command_line(module: str, argv: list[str] | None) -> str:
+    """How this run was started, for the checkpoint's metadata."""
+    return " ".join(["python", "-m", module] + list(sys.argv[1:] if argv is None else argv))

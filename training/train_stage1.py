@@ -1,0 +1,143 @@
+"""Stage 1: M2S-Net learns to tell music and motion in sync from shifted or mismatched pairs.
+
+    python -m training.train_stage1 --corpus data/corpus --out-dir runs/stage1
+    torchrun --standalone --nproc_per_node=4 -m training.train_stage1 --corpus data/corpus --out-dir runs/stage1
+
+Each step draws `batch_size` anchor crops per rank (music a with its motion a). Each anchor gets a
+partner crop b: from the same clip shifted by shift_min..shift_max seconds (a hard negative: same
+music, same conductor, wrong time) or from another work (an easy negative: mismatched). Four pairings
+per anchor are scored, as in the paper: (a, a) and (b, b) in sync, (music a, motion b) and
+(music b, motion a) not. The first `easy_steps` use easy partners only — the paper pre-trains on them
+because hard negatives are hard to learn from scratch — then `hard_fraction` of partners are hard.
+
+Every `eval_every` steps the sync accuracy on a fixed draw of held-out pairs (`eval_split`: works
+never trained on) goes to the log. The run folder holds `state.pt` (model, optimiser, step, RNG:
+re-running the same command resumes), `log.jsonl` and `m2snet.pt` (the network stage 2 loads).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
+from tqdm import tqdm
+
+from .dataset import Corpus
+from .m2snet import M2SNet, M2SNetConfig, draw_pairs, pair_accuracy, pair_batch, save_m2snet, sync_probability
+from .runtime import (MetricsLog, all_mean, check_resumable, command_line, config_from_args, load_state,
+                      replicas_agree, save_state, setup, step_rngs, teardown, versions)
+
+
+@dataclass
+class Stage1Config:
+    corpus: str = "data/corpus"
+    out_dir: str = "runs/stage1"
+    train_split: str = "train"
+    eval_split: str = "val"
+    clip_seconds: float = 10.0  # length of each crop (the paper's)
+    batch_size: int = 10  # anchors per rank and step (4 pairings each)
+    max_steps: int = 20000
+    lr: float = 1e-3
+    easy_steps: int = 1000
+    hard_fraction: float = 0.5
+    shift_min: float = 0.5  # seconds
+    shift_max: float = 5.0
+    eval_every: int = 500
+    eval_pairs: int = 200
+    save_every: int = 500
+    log_every: int = 10
+    seed: int = 1337
+    device: str = "auto"  # auto, cpu or cuda
+    fresh: bool = False  # ignore a saved state in out_dir and start over
+
+
+FREE = ("max_steps", "eval_every", "eval_pairs", "save_every", "log_every", "device", "fresh")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    cfg = config_from_args(Stage1Config, argv, __doc__.split("\n\n")[0])
+    d = setup(cfg.device)
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    train, held = Corpus(cfg.corpus, cfg.train_split), Corpus(cfg.corpus, cfg.eval_split)
+    frames = round(cfg.clip_seconds * 30)
+
+    model = M2SNet(M2SNetConfig()).to(d.device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    step, resumed = 0, False
+    if (out / "state.pt").exists() and not cfg.fresh:
+        state = load_state(out / "state.pt")
+        check_resumable(state["config"], asdict(cfg), FREE)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, resumed = state["step"], True
+    net = DDP(model) if d.world > 1 else model
+    log = MetricsLog(out / "log.jsonl", step if resumed else None, enabled=d.main)
+    if d.main:
+        print(f"stage 1: train {train.describe()}, held out {held.describe()}, {d.world} process(es) on {d.device}"
+              + (f", resuming at step {step}" if resumed else ""))
+
+    def save() -> None:
+        if not d.main:
+            return
+        save_state(out / "state.pt", {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                                      "config": asdict(cfg)})
+        save_m2snet(model, out / "m2snet.pt", {"step": step, "train": train.describe(), "held_out": held.describe(),
+                                               "held_out_sync": last_eval, "config": asdict(cfg),
+                                               "command": command_line("training.train_stage1", argv),
+                                               "versions": versions()})
+
+    last_eval: dict = {}
+    bar = tqdm(total=cfg.max_steps, initial=step, desc="stage 1", disable=not d.main)
+    t_last, window = time.perf_counter(), []
+    model.train()
+    while step < cfg.max_steps:
+        rng, _ = step_rngs(cfg.seed, step, d.rank, d.device)
+        hard = cfg.hard_fraction if step >= cfg.easy_steps else 0.0
+        pairs = draw_pairs(rng, train.clips, cfg.batch_size, frames, hard, cfg.shift_min, cfg.shift_max)
+        mel, motion, index, labels = pair_batch(train.clips, pairs, frames)
+        mel, motion = mel.to(d.device, non_blocking=True), motion.to(d.device, non_blocking=True)
+        index, labels = index.to(d.device), labels.to(d.device)
+        logits = net(mel, motion, index)
+        loss = F.binary_cross_entropy_with_logits(logits, labels[:, None].expand_as(logits))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        with torch.no_grad():
+            acc = ((sync_probability(logits) > 0.5).float() == labels).float().mean()
+        window.append((loss.detach(), acc))
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.max_steps:
+            now = time.perf_counter()
+            stats = all_mean({"loss": float(torch.stack([x for x, _ in window]).mean()),
+                              "acc": float(torch.stack([y for _, y in window]).mean())}, d)
+            stats["step_s"] = (now - t_last) / len(window)
+            t_last, window = now, []
+            bar.set_postfix(loss=f"{stats['loss']:.4f}", acc=f"{stats['acc']:.3f}")
+            log.write(step=step, kind="train", hard_fraction=hard, **stats)
+        if d.main and (step % cfg.eval_every == 0 or step == cfg.max_steps):
+            last_eval = pair_accuracy(model, held.clips, frames, cfg.eval_pairs, cfg.seed, cfg.batch_size,
+                                      cfg.shift_min, cfg.shift_max, d.device)
+            bar.write(f"step {step}: held-out sync accuracy {last_eval['acc']:.3f} "
+                      f"(in sync {last_eval.get('acc_sync', 0):.3f}, shifted {last_eval.get('acc_hard', float('nan')):.3f}, "
+                      f"mismatched {last_eval.get('acc_easy', float('nan')):.3f})")
+            log.write(step=step, kind="eval", split=cfg.eval_split, **last_eval)
+        if step % cfg.save_every == 0 or step == cfg.max_steps:
+            save()
+    bar.close()
+    in_sync = replicas_agree(model, d)
+    log.write(step=step, kind="end", world=d.world, replicas_in_sync=in_sync)
+    teardown()
+    if not in_sync:
+        raise SystemExit("error: the processes' weights differ at the end (distributed training is broken)")
+    return last_eval
+
+
+if __name__ == "__main__":
+    main()

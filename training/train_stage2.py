@@ -1,0 +1,339 @@
+"""Stage 2: M2S-GAN — the generator learns to conduct, judged by a critic and by stage 1.
+
+    python -m training.train_stage2 --corpus data/corpus --stage1 runs/stage1/m2snet.pt --out-dir runs/stage2
+    torchrun --standalone --nproc_per_node=4 -m training.train_stage2 --corpus … --stage1 … --out-dir …
+
+As in the paper: the generator (backend.model.Generator) starts from the stage-1 music encoder, kept
+frozen by default; a temporal-convolution critic scores motion; Wasserstein loss with gradient
+penalty (WGAN-GP, `n_critic` critic updates per generator update on the same batch); and the
+perceptual ("sync") loss, the L1 distance between the frozen stage-1 motion encoder's features of
+generated and real motion. Optional: `w_mse` (plain regression to the real motion, 0 in the paper)
+and `w_sync` (the frozen stage-1 network's verdict that music and generated motion are in sync).
+
+One addition, so that the noise matters (`w_div`): the paper's generator ignores its noise — two
+seeds differ by 0.5% of the motion's spread — because nothing in its losses rewards using it, and
+the perceptual loss against one real motion rewards ignoring it. Each step therefore draws two noises
+per clip and adds a hinge on their seed diversity (the distance between the two motions per joint ÷
+the real motion's spread around its mean pose, the metric itself): below `div_target` it pushes the
+draws apart, above it does nothing, so it cannot trade realism for randomness.
+
+The frozen music encoder runs once per clip, without gradients and in eval mode (its batch-norm
+statistics stay stage 1's): its features are cached and cropped (EncodedCorpus), which halves a
+CPU step. The run folder holds `state.pt` (resume by
+re-running the command), `log.jsonl` and `generator.pt` — a Baton checkpoint (backend.checkpoint)
+with metadata: corpus, stage-1 file, config, command, versions and held-out evaluation numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import autograd, nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+from tqdm import tqdm
+
+from backend.checkpoint import save_checkpoint
+from backend.model import ENCODER_REACH_MEL, MOTION_FPS, N_JOINTS, Generator
+
+from .dataset import Corpus
+from .m2snet import load_m2snet
+from .runtime import (MetricsLog, all_mean, check_resumable, command_line, config_from_args, load_state,
+                      replicas_agree, save_state, setup, step_rngs, teardown, versions)
+
+
+@dataclass
+class Stage2Config:
+    corpus: str = "data/corpus"
+    stage1: str = "runs/stage1/m2snet.pt"
+    out_dir: str = "runs/stage2"
+    train_split: str = "train"
+    eval_split: str = "val"
+    seconds: int = 30  # crop length (the paper's); whole seconds, one noise vector each
+    batch_size: int = 20  # clips per rank and step
+    max_steps: int = 20000
+    lr_g: float = 1e-4
+    lr_d: float = 1e-4
+    n_critic: int = 5
+    w_adv: float = 1.0
+    w_gp: float = 10.0
+    w_perc: float = 0.05
+    w_mse: float = 0.0
+    w_sync: float = 0.0
+    w_div: float = 1.0
+    div_target: float = 0.5
+    train_encoder: bool = False
+    eval_every: int = 500
+    eval_crops: int = 8
+    final_eval_items: int = 20  # held-out clips evaluated into the checkpoint's metadata (0: none)
+    save_every: int = 500
+    log_every: int = 10
+    seed: int = 1337
+    device: str = "auto"
+    fresh: bool = False
+
+
+FREE = ("max_steps", "eval_every", "eval_crops", "final_eval_items", "save_every", "log_every", "device", "fresh")
+
+
+class Critic(nn.Module):
+    """(N, T, 13, 2) → (N,) Wasserstein scores: three conv(k5) + LeakyReLU + max-pool stages over
+    time (÷3, ÷2, ÷2), a per-frame MLP, and the mean over frames (the paper's critic; no batch norm,
+    which the gradient penalty forbids)."""
+
+    def __init__(self, channels: int = 64):
+        super().__init__()
+        c = channels
+        layers: list[nn.Module] = []
+        for cin, stride in ((2 * N_JOINTS, 3), (c, 2), (c, 2)):
+            layers += [nn.Conv1d(cin, c, 5, padding=2), nn.LeakyReLU(0.2), nn.MaxPool1d(5, stride)]
+        self.convs = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Linear(c, c // 2), nn.LeakyReLU(0.2), nn.Linear(c // 2, c // 2),
+                                  nn.LeakyReLU(0.2), nn.Linear(c // 2, 1))
+
+    def forward(self, motion: torch.Tensor) -> torch.Tensor:
+        h = self.convs(motion.flatten(2).transpose(1, 2))
+        return self.head(h.transpose(1, 2)).mean(dim=(1, 2))
+
+
+class Draws(nn.Module):
+    """The generator run on K noises per clip in one call (one forward per step, as DDP needs):
+    music (B, T90, 128) mel when the encoder trains, else its features (B, T30, C) from
+    EncodedCorpus; noise (B, K, s, d) → motion (B, K, T30, 13, 2)."""
+
+    def __init__(self, gen: Generator, train_encoder: bool):
+        super().__init__()
+        self.gen, self.train_encoder = gen, train_encoder
+
+    def forward(self, music: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        b, k = noise.shape[:2]
+        h = self.gen.encoder(music) if self.train_encoder else music
+        z = self.gen.noise(noise.flatten(0, 1))
+        y = self.gen.decoder(torch.cat([h.repeat_interleave(k, 0), z], dim=2))
+        return y.view(b, k, y.shape[1], N_JOINTS, 2)
+
+
+class EncodedCorpus:
+    """The frozen music encoder's features of each clip, computed once over the whole clip (in tiles
+    with halos that cover the encoder's reach, so exactly as one pass) and cropped per batch. The
+    encoder is about half of a step's cost on a CPU, and whole-clip features are what inference
+    sees: no reflect padding at crop edges that the engine never produces."""
+
+    TILE = 60 * 90  # mel frames per tile (a multiple of 3, as the halo)
+
+    def __init__(self, encoder: nn.Module, corpus: Corpus, device: torch.device):
+        self.encoder, self.corpus, self.device = encoder, corpus, device
+        self.features: dict[int, torch.Tensor] = {}
+
+    def crops(self, crops: list[tuple[int, int]], frames: int) -> torch.Tensor:
+        for i, _ in crops:
+            if i not in self.features:
+                self.features[i] = self._encode(self.corpus.clips[i])
+        return torch.stack([self.features[i][s:s + frames] for i, s in crops])
+
+    @torch.no_grad()
+    def _encode(self, clip) -> torch.Tensor:
+        n = 3 * clip.frames
+        mel = torch.from_numpy(np.array(clip.mel[:n], dtype=np.float32)).to(self.device)
+        out = []
+        for a in range(0, n, self.TILE):
+            b = min(n, a + self.TILE)
+            lo, hi = max(0, a - ENCODER_REACH_MEL), min(n, b + ENCODER_REACH_MEL)
+            h = self.encoder(mel[lo:hi][None])[0]
+            out.append(h[(a - lo) // 3:(b - lo) // 3])
+        return torch.cat(out)
+
+
+def seed_diversity(a: torch.Tensor, b: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """(B,) mean per-joint distance between two draws ÷ the real motion's mean distance from its
+    mean pose (metrics.md's seed diversity, with the real spread as the yardstick)."""
+    between = (a - b).norm(dim=-1).mean(dim=(1, 2))
+    spread = (real - real.mean(dim=1, keepdim=True)).norm(dim=-1).mean(dim=(1, 2))
+    return between / spread.clamp_min(1e-6)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    cfg = config_from_args(Stage2Config, argv, __doc__.split("\n\n")[0])
+    if cfg.seconds < 3:
+        raise SystemExit("error: --seconds must be at least 3 (the decoder's widest dilation needs 65 frames)")
+    d = setup(cfg.device)
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    train, held = Corpus(cfg.corpus, cfg.train_split), Corpus(cfg.corpus, cfg.eval_split)
+    frames = cfg.seconds * MOTION_FPS
+
+    s1 = load_m2snet(cfg.stage1)
+    if s1.kind != "baton":
+        raise SystemExit(f"error: {cfg.stage1} is the paper's M2S-Net (research use only): "
+                         "train stage 1 with training.train_stage1 and pass its m2snet.pt")
+    judge = s1.model.to(d.device).eval().requires_grad_(False)
+    gen = Generator(s1.model.cfg.generator_config())
+    gen.encoder.load_state_dict(s1.model.music_encoder.state_dict())
+    gen.encoder.requires_grad_(cfg.train_encoder)
+    gen.to(d.device)
+    critic = Critic().to(d.device)
+    opt_g = torch.optim.Adam([p for p in gen.parameters() if p.requires_grad], lr=cfg.lr_g, betas=(0.5, 0.9))
+    opt_d = torch.optim.Adam(critic.parameters(), lr=cfg.lr_d, betas=(0.5, 0.9))
+    step, resumed = 0, False
+    if (out / "state.pt").exists() and not cfg.fresh:
+        state = load_state(out / "state.pt")
+        check_resumable(state["config"], asdict(cfg), FREE)
+        gen.load_state_dict(state["generator"])
+        critic.load_state_dict(state["critic"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        step, resumed = state["step"], True
+    draws = Draws(gen, cfg.train_encoder)
+    encoded = None if cfg.train_encoder else EncodedCorpus(gen.encoder, train, d.device)
+    g_net = DDP(draws) if d.world > 1 else draws
+    d_net = DDP(critic) if d.world > 1 else critic
+    log = MetricsLog(out / "log.jsonl", step if resumed else None, enabled=d.main)
+    if d.main:
+        print(f"stage 2: train {train.describe()}, held out {held.describe()}, {d.world} process(es) on {d.device}"
+              + (f", resuming at step {step}" if resumed else ""))
+
+    def train_mode() -> None:
+        gen.train()
+        if not cfg.train_encoder:
+            gen.encoder.eval()
+
+    last_eval: dict = {}
+
+    def save(final: bool) -> None:
+        if not d.main:
+            return
+        save_state(out / "state.pt", {"generator": gen.state_dict(), "critic": critic.state_dict(),
+                                      "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
+                                      "config": asdict(cfg)})
+        meta = {"trained_on": {"train": train.describe(), "held_out": held.describe(),
+                               "corpus_summary": _corpus_summary(cfg.corpus)},
+                "stage1": {"path": cfg.stage1, "file_sha256": _sha256(cfg.stage1),
+                           **{k: s1.meta[k] for k in ("step", "held_out_sync") if k in s1.meta}},
+                "step": step, "config": asdict(cfg), "command": command_line("training.train_stage2", argv),
+                "versions": versions(), "held_out_quick": last_eval}
+        gen.eval()
+        if final and cfg.final_eval_items:
+            from .evaluate import evaluate_checkpoint_model
+            meta["evaluation"] = evaluate_checkpoint_model(gen, held, cfg.final_eval_items, judge)
+        save_checkpoint(gen, out / "generator.pt", meta)
+        train_mode()
+
+    bar = tqdm(total=cfg.max_steps, initial=step, desc="stage 2", disable=not d.main)
+    t_last, window = time.perf_counter(), []
+    train_mode()
+    while step < cfg.max_steps:
+        rng, g = step_rngs(cfg.seed, step, d.rank, d.device)
+        crops = train.sample_crops(rng, cfg.batch_size, frames)
+        mel, real = train.batch(crops, frames)
+        mel, real = mel.to(d.device, non_blocking=True), real.to(d.device, non_blocking=True)
+        b = len(real)
+        noise = torch.randn(b, 2, cfg.seconds, gen.cfg.noise_dim, generator=g, device=d.device)
+        fake2 = g_net(mel if encoded is None else encoded.crops(crops, frames), noise)
+        fake = fake2[:, 0]
+
+        for _ in range(cfg.n_critic):  # critic: real, fake and interpolates in one call
+            alpha = torch.rand(b, 1, 1, 1, generator=g, device=d.device)
+            mix = (alpha * real + (1 - alpha) * fake.detach()).requires_grad_(True)
+            s_real, s_fake, s_mix = d_net(torch.cat([real, fake.detach(), mix])).split(b)
+            grad, = autograd.grad(s_mix.sum(), mix, create_graph=True)
+            gp = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+            loss_d = s_fake.mean() - s_real.mean() + cfg.w_gp * gp
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+
+        critic.requires_grad_(False)  # the generator's step reads the critic without training it
+        both = fake2.flatten(0, 1)
+        real2 = real.repeat_interleave(2, 0)
+        with torch.no_grad():
+            feat_real = judge.motion_encoder(real2)
+        feat_fake = judge.motion_encoder(both)
+        losses = {"adv": -critic(both).mean(), "perc": F.l1_loss(feat_fake, feat_real)}
+        if cfg.w_mse:
+            losses["mse"] = F.mse_loss(both, real2)
+        if cfg.w_sync:
+            with torch.no_grad():
+                music = judge.music_encoder(mel).repeat_interleave(2, 0)
+            logits = judge.fuse(music, feat_fake)
+            losses["sync"] = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+        div = seed_diversity(fake2[:, 0], fake2[:, 1], real)
+        losses["div"] = F.relu(cfg.div_target - div).mean()
+        weights = {"adv": cfg.w_adv, "perc": cfg.w_perc, "mse": cfg.w_mse, "sync": cfg.w_sync, "div": cfg.w_div}
+        loss_g = sum(weights[k] * v for k, v in losses.items())
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        critic.requires_grad_(True)
+        step += 1
+
+        window.append({"loss_d": loss_d.detach(), "w_dist": (s_real.mean() - s_fake.mean()).detach(), "gp": gp.detach(),
+                       "loss_g": loss_g.detach(), "diversity": div.mean().detach(),
+                       **{k: v.detach() for k, v in losses.items()}})
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.max_steps:
+            now = time.perf_counter()
+            stats = all_mean({k: float(torch.stack([w[k] for w in window]).mean()) for k in window[0]}, d)
+            stats["step_s"] = (now - t_last) / len(window)
+            t_last, window = now, []
+            bar.set_postfix(w=f"{stats['w_dist']:.3f}", perc=f"{stats['perc']:.4f}", div=f"{stats['diversity']:.3f}")
+            log.write(step=step, kind="train", **stats)
+        if d.main and (step % cfg.eval_every == 0 or step == cfg.max_steps):
+            last_eval = quick_eval(gen, judge, held, cfg)
+            bar.write(f"step {step}: held-out " + ", ".join(f"{k} {v:.4f}" for k, v in last_eval.items()))
+            log.write(step=step, kind="eval", split=cfg.eval_split, **last_eval)
+            train_mode()
+        if step % cfg.save_every == 0 or step == cfg.max_steps:
+            save(final=step == cfg.max_steps)
+    bar.close()
+    in_sync = replicas_agree(gen, d) and replicas_agree(critic, d)
+    log.write(step=step, kind="end", world=d.world, replicas_in_sync=in_sync)
+    teardown()
+    if not in_sync:
+        raise SystemExit("error: the processes' weights differ at the end (distributed training is broken)")
+    return last_eval
+
+
+@torch.no_grad()
+def quick_eval(gen: Generator, judge, held: Corpus, cfg: Stage2Config) -> dict:
+    """On fixed held-out crops: perceptual distance to the real motion, stage 1's sync probability
+    for the generated motion, and the seed diversity between two noises."""
+    from .m2snet import sync_probability
+
+    gen.eval()
+    frames = cfg.seconds * MOTION_FPS
+    if not held.long_enough(frames):
+        return {}
+    dev = next(gen.parameters()).device
+    mel, real = held.batch(held.sample_crops(np.random.default_rng([cfg.seed, 99]), cfg.eval_crops, frames), frames)
+    mel, real = mel.to(dev), real.to(dev)
+    g = torch.Generator(device=dev).manual_seed(cfg.seed)
+    noise = torch.randn(len(mel), 2, cfg.seconds, gen.cfg.noise_dim, generator=g, device=dev)
+    fake2 = Draws(gen, True)(mel, noise)  # the held-out crop encoded as it is
+    feat = judge.motion_encoder(fake2[:, 0])
+    return {"perc": float(F.l1_loss(feat, judge.motion_encoder(real))),
+            "sync_prob": float(sync_probability(judge.fuse(judge.music_encoder(mel), feat)).mean()),
+            "diversity": float(seed_diversity(fake2[:, 0], fake2[:, 1], real).mean())}
+
+
+def _corpus_summary(root: str) -> dict:
+    """What build_corpus recorded about the corpus (hours, works, sources), if it built it."""
+    import json
+    p = Path(root) / "corpus.json"
+    if not p.exists():
+        return {}
+    s = json.loads(p.read_text())
+    return {k: s[k] for k in ("splits", "hours", "source", "source_opt") if k in s}
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+if __name__ == "__main__":
+    main()
