@@ -106,3 +106,46 @@ def test_bad_options_are_refused_with_one_line(tmp_path):
     assert proc.returncode == 2 and "even" in proc.stderr
     proc = render(tmp_path / "x.wav", "--scene", tmp_path / "none.blend", check=False)
     assert proc.returncode == 2 and "none.blend" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_default_stage_video_has_the_music_and_moves_on_the_beats(short_piece, tmp_path):
+    music, piece = short_piece
+    out = tmp_path / "out"
+    render(music, "--out", out, "--resolution", "192x108", "--quiet", "--save-blend")
+    video = out / "two_bars.mp4"
+    info = probe(video)
+    assert info["video"][0] == ("h264", "192", "108") and info["audio"] == ["aac"]
+    assert abs(info["duration"] - len(piece.samples) / piece.sr) < 0.1
+    record = json.loads((out / "manifest.json").read_text())["pieces"]["two_bars"]
+    assert record["armature"] == "Conductor" and record["keys"] > 0 and (out / record["blend"]).exists()
+    around, still = motion_at_beats(gray_frames(video), 30.0, piece.beats)
+    assert around > 5 * max(still, 0.01), (around, still)
+
+
+def test_user_scene_with_a_rigify_armature(short_piece, tmp_path):
+    music, piece = short_piece
+    scene = tmp_path / "user.blend"
+    script = (f"import bpy, sys; from mathutils import Vector\n"
+              f"bpy.ops.wm.read_factory_settings(use_empty=True)\n"
+              f"from rigs.test_rigs import build_rig\n"
+              f"build_rig('rigify_metarig', with_mesh=True, fit=True)\n"
+              f"sc = bpy.context.scene; sc.render.fps = 25\n"
+              f"cam = bpy.data.objects.new('Cam', bpy.data.cameras.new('Cam')); sc.collection.objects.link(cam)\n"
+              f"sc.camera = cam; cam.location = (0.3, -3.4, 1.4)\n"
+              f"cam.rotation_euler = (Vector((0, 0, 1.35)) - cam.location).to_track_quat('-Z', 'Y').to_euler()\n"
+              f"bpy.ops.wm.save_as_mainfile(filepath={str(scene)!r})\n")
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True, capture_output=True, timeout=300)
+    out = tmp_path / "out"
+    render(music, "--scene", scene, "--out", out, "--resolution", "192x108", "--frames", "1:150", "--quiet")
+    video = out / "two_bars.mp4"
+    info = probe(video)
+    assert info["video"] and info["audio"] == ["aac"] and abs(info["duration"] - 150 / 25) < 0.1
+    record = json.loads((out / "manifest.json").read_text())["pieces"]["two_bars"]
+    assert record["rig_convention"] == "rigify_metarig" and record["fps"] == 25.0 and record["frames"] == [1, 150]
+    around, still = motion_at_beats(gray_frames(video), 25.0, piece.beats[piece.beats < 5.5])
+    assert around > 5 * max(still, 0.01), (around, still)
+
+    proc = render(music, "--scene", scene, "--armature", "Nobody", "--out", tmp_path / "o2", "--json", check=False)
+    assert proc.returncode == 3
+    error = json.loads(proc.stdout.splitlines()[-1])["summary"]["failed"]["two_bars"]
+    assert "Nobody" in error and "rigify_metarig" in error
