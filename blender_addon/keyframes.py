@@ -39,6 +39,7 @@ class TakeReport:
     action: str
     slot: str
     convention: str
+    matched: str                          # what the bone map found, e.g. "Mixamo: 16 of 16 slots matched"
     bones: dict[str, str]                 # slot → bone keyed
     held_at_rest: list[str]               # unmapped bones between mapped ones, keyed once at rest
     frame_start: int
@@ -139,6 +140,7 @@ def _write(channelbag, ch: _Channel, frames: np.ndarray, keep: np.ndarray) -> li
     path = _data_path(ch.bone, ch.prop)
     curves = []
     co = np.empty((len(keep), 2), dtype=np.float32)
+    unselected = np.zeros(len(keep), dtype=bool)
     co[:, 0] = frames[keep]
     for i in range(ch.values.shape[1]):
         fc = channelbag.fcurves.find(path, index=i)
@@ -146,8 +148,11 @@ def _write(channelbag, ch: _Channel, frames: np.ndarray, keep: np.ndarray) -> li
             channelbag.fcurves.remove(fc)
         fc = channelbag.fcurves.new(path, index=i, group_name=ch.bone)
         co[:, 1] = ch.values[keep, i]
-        fc.keyframe_points.add(len(keep))
-        fc.keyframe_points.foreach_set("co", co.ravel())
+        points = fc.keyframe_points
+        points.add(len(keep))
+        points.foreach_set("co", co.ravel())
+        for flag in ("select_control_point", "select_left_handle", "select_right_handle"):
+            points.foreach_set(flag, unselected[: len(keep)])  # a whole take selected is a trap in the Graph Editor
         fc.update()
         curves.append(fc)
     return curves
@@ -216,7 +221,10 @@ def apply_take(armature_obj, keypoints_3d, fps: float, start: float = 0.0, beats
         raise RigError(f"fps must be a positive number, got {fps!r}")
     if not (isinstance(start, (int, float)) and math.isfinite(start) and start >= 0):
         raise RigError(f"start must be a non-negative number of seconds, got {start!r}")
-    beats = np.asarray(beats, dtype=np.float64).reshape(-1) if len(beats) else np.zeros(0)
+    try:
+        beats = np.zeros(0) if beats is None else np.asarray(beats, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise RigError("beats must be a sequence of times in seconds") from None
     if not np.all(np.isfinite(beats)):
         raise RigError("beats must be finite times in seconds")
     if density not in DENSITIES:
@@ -321,7 +329,7 @@ def apply_take(armature_obj, keypoints_3d, fps: float, start: float = 0.0, beats
                 worst = max(segments, key=segments.get)
                 warnings.append(f"the rig does not follow its keys (FK check {ev_mean:.1f}° mean, worst: "
                                 f"{worst}); is an IK/FK switch or a constraint overriding the mapped bones?")
-    return TakeReport(action=action.name, slot=slot.identifier, convention=bm.convention, bones=dict(
+    return TakeReport(action=action.name, slot=slot.identifier, convention=bm.convention, matched=bm.summary(), bones=dict(
         (s, bm.bones[s]) for s in result.quats), held_at_rest=held, frame_start=int(frames[0]), frame_end=int(frames[-1]),
         scene_fps=float(scene_fps), frame_offset=float(frame_offset), density=density, keys=n_keys,
         keys_every_frame=n_every, max_error_deg=max_err, fk_mean_deg=fk_mean, fk_max_deg=fk_max,

@@ -64,6 +64,9 @@ def test_a_take_becomes_one_new_slotted_action(rig, rules_take):
         got.append(co[1::2].copy())
     got = np.array(got).T
     assert np.abs(got - expected).max() < 1e-6
+    selected = np.ones(n, bool)
+    rotation_curves[0].keyframe_points.foreach_get("select_control_point", selected)
+    assert not selected.any()  # a whole take left selected would be a trap when editing by hand
     assert np.all(np.sum(got[1:] * got[:-1], axis=1) > 0)
     assert report.max_error_deg < 0.01 and report.fk_evaluated_mean_deg < 0.1
     assert action_name({"provenance": t["take"].provenance}) == "demo · seed 2"
