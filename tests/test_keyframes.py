@@ -226,6 +226,9 @@ def test_bad_input_gives_one_line_errors(rig, rules_take):
              ((rig, kp, 0.0), {}, "fps must be a positive number"),
              ((rig, kp, 30.0), {"density": "sparse"}, "density must be one of all, reduced"),
              ((rig, kp, 30.0), {"scene_fps": -1.0}, "scene_fps must be a positive number"),
+             ((rig, kp, 30.0, -2.0), {}, "start must be a non-negative number of seconds"),
+             ((rig, kp, 30.0), {"tolerance_deg": "1"}, "tolerance_deg must be a positive angle"),
+             ((rig, kp, 30.0, 0.0, ["x"]), {}, "beats must be a sequence of times"),
              ((rig, kp, 30.0), {"bone_map": {"hips": "nope"}}, r"no bone for hips \(nope\)")]
     for args, kw, message in cases:
         with pytest.raises(RigError, match=message) as e:
