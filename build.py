@@ -25,7 +25,9 @@ STAMP = VENV / ".baton-setup"
 DEMO_DIR = ROOT / "out" / "demo"
 # Debian packages the project uses outside Python: score rendering for the conductor's evaluation and the
 # training corpus (fluidsynth + a General MIDI soundfont, MIT). Checked by the file each one provides.
-DEBIAN_PACKAGES = {"fluidsynth": "/usr/bin/fluidsynth", "fluid-soundfont-gm": "/usr/share/sounds/sf2/FluidR3_GM.sf2"}
+# Also real motion-capture skeletons (BVH, BSD-3) for the retargeting tests.
+DEBIAN_PACKAGES = {"fluidsynth": "/usr/bin/fluidsynth", "fluid-soundfont-gm": "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+                   "assimp-testmodels": "/usr/share/assimp/models/BVH/01_01.bvh"}
 
 
 def run(*cmd: str | Path, **kw) -> None:
