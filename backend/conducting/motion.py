@@ -55,6 +55,13 @@ def _ramp(t: np.ndarray, a: float, b: float) -> np.ndarray:
     return _smoothstep((t - a) / max(b - a, 1e-6))
 
 
+def beaten_strokes(plan: Plan) -> np.ndarray:
+    """(N,) bool: the strokes the baton beats. Every sounding stroke, and the strokes of a short
+    rest (under a bar or 2 s) between sounding ones, beaten small; not the strokes of a long rest,
+    before the first sound or after the last (the conductor stands still), nor those a hold swallows."""
+    return _Strokes(plan).beaten
+
+
 class _Strokes:
     """The strokes the right hand actually beats, grouped into passages that each start with a
     preparation and end with a cut-off (or run into the end)."""
@@ -84,7 +91,8 @@ class _Strokes:
         idx = np.flatnonzero(beaten)
         passages, cur = [], []
         for i in idx:
-            if cur and (i != cur[-1] + 1 or plan.hold[cur[-1]] > 0):
+            # a passage ends at a gap (a long rest) or a fermata; a short rest is beaten through
+            if cur and (i != cur[-1] + 1 or (plan.hold[cur[-1]] > 0 and plan.fermata[cur[-1]])):
                 passages.append(cur)
                 cur = []
             cur.append(int(i))
