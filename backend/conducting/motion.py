@@ -139,7 +139,7 @@ class _Conductor:
     # ---- geometry of one stroke -------------------------------------------------------------
     def width(self, k: int) -> float:
         p = self.plan
-        w = self.style.size * (0.31 + 0.66 * p.level[k]) * (1 + 0.15 * p.accent[k])
+        w = self.style.size * (0.34 + 0.72 * p.level[k]) * (1 + 0.15 * p.accent[k])
         return min(w, 0.85) * (1.0 if p.sounding[k] else 0.5)
 
     def ictus_point(self, k: int) -> np.ndarray:
@@ -160,15 +160,23 @@ class _Conductor:
         """Height the hand rises over the stroke from a to b, above the higher of the two points."""
         p = self.plan
         period = self.tau[b] - self.tau[a]
-        h = self.style.rebound * (0.085 + 0.24 * p.level[a]) * np.clip(period / 0.6, 0.5, 1.4) ** 0.6
+        h = self.style.rebound * (0.095 + 0.26 * p.level[a]) * np.clip(period / 0.6, 0.5, 1.4) ** 0.6
         h *= 1 + 0.4 * p.accent[b]
         if p.beat[b] == 0 and p.sub[b] == 0:
             h *= 1.5  # the rise before the downbeat is the largest
         elif p.sub[b] > 0:
             h *= 0.5
-        if not (p.sounding[a] and p.sounding[b]):
-            h *= 0.45  # passive beats in a short rest
+        if not p.sounding[b]:
+            h *= 0.45  # a passive beat in a short rest; the stroke into the next sound is its preparation
         return float(h)
+
+    def apex(self, high: float, h: float, k: int) -> float:
+        """Top of a stroke: `h` above the higher ictus, eased below a ceiling at the forehead
+        (softly, so a higher stroke stays higher than a lower one)."""
+        ceiling = SHOULDER_Z + 0.22 + 0.10 * self.plan.level[k]
+        knee = 0.15
+        x = high + h
+        return x if x < ceiling - knee else ceiling - knee + knee * np.tanh((x - ceiling + knee) / knee)
 
     def ready_point(self, k: int) -> np.ndarray:
         """Where the hand waits before a preparation: at the ictus before stroke k, a little up."""
@@ -206,7 +214,8 @@ class _Conductor:
             # other than the downbeat rises less (it stands for the previous beat's rebound)
             h = self.rebound(first, first)
             down = p.beat[first] == 0 and p.sub[first] == 0
-            apex = max(here[2] + 0.25 * h, p0[2] + (1.1 if down else 0.7) * h)
+            lift = (1.1 if down else 0.7) * h
+            apex = self.apex(max(here[2] + 0.25 * h - lift, p0[2]), lift, first)
             self._stroke(prep_start, self.tau[first], here, p0, apex, 0.0, 0.6, from_rest=True,
                          pos=pos, legato=legato, active=active)
             dx_in = 0.0
@@ -218,7 +227,7 @@ class _Conductor:
                 if into_down:
                     lateral = 0.0  # the downbeat falls straight down
                 # a sideways stroke arches less: it travels more than it rises
-                apex = max(pa[2], pb[2]) + self.rebound(a, b) * (1 - 0.2 * lateral)
+                apex = self.apex(max(pa[2], pb[2]), self.rebound(a, b) * (1 - 0.2 * lateral), a)
                 from_down = bool(p.beat[a] == 0 and p.sub[a] == 0)
                 hook = 0.0 if from_down else 0.10 * self.width(a) * np.sign(dx_in) * (1 - p.staccato[a])
                 self._stroke(self.tau[a], self.tau[b], pa, pb, apex, p.staccato[a], 1 - p.staccato[a],
@@ -273,18 +282,22 @@ class _Conductor:
         period = p.period(k)
         rise = 0.3 * self.rebound(k, k) + 0.02
         s = pk + np.array([-0.03 * self.width(k), 0.0, rise])  # sustain point, a little outward
-        # the held sound is kept alive: the hand travels on slowly, faster and further when loud
-        travel = min((0.03 + 0.10 * p.level[k]) * hold, 0.06 + 0.14 * p.level[k]) * self.style.size
-        drift = travel * np.array([-0.8, 0.0, 0.6])
+        # the held sound is kept alive: the hand sways slowly out and back while it keeps rising
+        # (never dipping, which would read as a beat), wider and faster when loud
+        radius = (0.04 + 0.10 * p.level[k]) * self.style.size
+        speed = (0.06 + 0.30 * p.level[k]) * self.style.size  # metres a second
         flows_on = nxt is not None and self.tau[nxt] - tc < 1.3 * p.period(nxt)
         end_t = tc if flows_on else tc + 0.12 * period + 0.1
         m = (t >= ta) & (t < end_t)
         if m.any():
             tt = t[m]
-            r = min(0.6 * hold, 0.7 * period)
+            r = min(0.35 * hold, 0.35 * period)  # a quick rebound, then the slow sustain
             up = 1 - (1 - np.clip((tt - ta) / max(r, 1e-6), 0, 1)) ** 2
-            drift_w = _smoothstep((tt - ta - r) / max(tc - ta - r, 1e-6))
-            path = pk + (s - pk) * up[:, None] + drift * drift_w[:, None]
+            since = np.maximum(tt - ta - r, 0.0)
+            theta = speed / radius * (since - 0.3 * (1 - np.exp(-since / 0.3)))  # eased start
+            lift = 0.5 * radius * (1 - np.exp(-since / max(hold, 1e-6)))
+            circle = np.column_stack([-radius * (1 - np.cos(theta)), np.zeros(len(tt)), lift])
+            path = pk + (s - pk) * up[:, None] + circle
             if not flows_on:  # cut-off: a small loop up and in, then a click down that stops dead
                 loop = _ramp(tt, tc - 0.35 * period, tc - 0.12 * period)
                 click = np.clip((tt - (tc - 0.12 * period)) / (0.12 * period), 0, 1)

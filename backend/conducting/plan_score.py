@@ -415,9 +415,12 @@ def plan_from_score(info: ScoreInfo, perf: Performance) -> Plan:
     detached = np.where(np.isnan(detached), 0.0, detached)
     stac = np.maximum(stac, detached)
     stac = np.convolve(np.pad(stac, 1, mode="edge"), np.ones(3) / 3, mode="valid")
-    # dynamics: the loudest sounding part, nudged by how full the texture is
+    # dynamics: the mean level of the sounding parts, nudged by how full the texture is, smoothed
+    # over neighbouring strokes (a conductor shapes the whole, not each part's entry)
     lv = np.stack([perf.level(j, q) for j in range(n_parts)], axis=1)
-    dyn = np.where(sounding_parts.any(1), np.where(sounding_parts, lv, -1).max(1), lv.mean(1))
+    counts = sounding_parts.sum(1)
+    dyn = np.where(counts > 0, (lv * sounding_parts).sum(1) / np.maximum(counts, 1), lv.mean(1))
+    dyn = np.convolve(np.pad(dyn, 1, mode="edge"), [0.25, 0.5, 0.25], mode="valid")
     level = np.clip(dyn + 0.12 * (tutti - 0.5), 0.0, 1.0)
     for j, p in enumerate(info.parts):  # sf, fz … are accents
         for o, v in p.dynamics:
