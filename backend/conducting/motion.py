@@ -140,7 +140,7 @@ class _Conductor:
     def width(self, k: int) -> float:
         p = self.plan
         w = self.style.size * (0.34 + 0.72 * p.level[k]) * (1 + 0.15 * p.accent[k])
-        return min(w, 0.85) * (1.0 if p.sounding[k] else 0.5)
+        return min(w, 0.95) * (1.0 if p.sounding[k] else 0.5)
 
     def ictus_point(self, k: int) -> np.ndarray:
         p = self.plan
@@ -298,13 +298,12 @@ class _Conductor:
             lift = 0.5 * radius * (1 - np.exp(-since / max(hold, 1e-6)))
             circle = np.column_stack([-radius * (1 - np.cos(theta)), np.zeros(len(tt)), lift])
             path = pk + (s - pk) * up[:, None] + circle
-            if not flows_on:  # cut-off: a small loop up and in, then a click down that stops dead
+            if not flows_on:  # cut-off: a small loop up and in, then a click down that stops dead on the cut
                 loop = _ramp(tt, tc - 0.35 * period, tc - 0.12 * period)
                 click = np.clip((tt - (tc - 0.12 * period)) / (0.12 * period), 0, 1)
-                bounce = np.clip((tt - tc) / (0.12 * period + 0.1), 0, 1)
-                h = 0.04 + 0.05 * p.level[k]
+                h = 0.05 + 0.07 * p.level[k]
                 path[:, 0] += 0.03 * loop
-                path[:, 2] += h * loop - h * 1.4 * click ** 2 + 0.015 * np.sin(np.pi * bounce) * (bounce > 0)
+                path[:, 2] += h * loop - h * 1.5 * click ** 2
             pos[m] = path
             legato[m] = 1.0
             active[m] = np.where(tt < tc - 0.35 * period, 0.5, 1.0)
@@ -329,17 +328,12 @@ class _Conductor:
         if act > 0.15:
             hp = np.interp(self.t, self.tau, p.hairpin)
             on = sm((np.abs(hp) > 0.3).astype(float) * (active > 0), 0.4)
-            # progress through each hairpin run: cumulative time inside it
+            # progress through each hairpin, signed: 0 → 1 through a crescendo, 0 → −1 through a diminuendo
             prog = np.zeros(self.n)
-            run, sign = 0.0, 0.0
-            for i in range(self.n):
-                if abs(hp[i]) > 0.3 and np.sign(hp[i]) == sign:
-                    run += 1 / self.fps
-                elif abs(hp[i]) > 0.3:
-                    sign, run = np.sign(hp[i]), 0.0
-                else:
-                    sign, run = 0.0, 0.0
-                prog[i] = sign * min(run / 4.0, 1.0)
+            for sign in (1.0, -1.0):
+                d = np.diff(np.concatenate([[0], (sign * hp > 0.3).astype(int), [0]]))
+                for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
+                    prog[a:b] = sign * np.arange(1, b - a + 1) / (b - a)
             shape_z = SHOULDER_Z - 0.30 + 0.28 * np.where(prog >= 0, prog, 1 + prog)
             shape_w = on * min(1.0, 0.4 + act) * (1 - mirror_w)
         shaped = np.column_stack([np.full(self.n, 0.24), np.full(self.n, -0.36), shape_z])
@@ -355,6 +349,7 @@ class _Conductor:
             d = np.array(FAMILY_DIRECTION[fam])
             d = d / np.linalg.norm(d)
             target = np.array([0.05, -0.05, SHOULDER_Z - 0.10]) + 0.50 * d
+            target[0] = max(target[0], -0.02)  # toward the right side the left hand points, the eyes do the rest
             per = p.period(k)
             w = _ramp(self.t, self.tau[k] - 1.3 * per, self.tau[k] - 0.4 * per) * \
                 (1 - _ramp(self.t, self.tau[k] + 0.8 * per, self.tau[k] + 1.8 * per))
@@ -414,7 +409,9 @@ class _Conductor:
             off = np.column_stack([v[0] * ct - vz * stt, vy, v[0] * stt + vz * ct])
             p3[:, joint] = sh_c + sk.rot_z(off, head_yaw)
         lw = lw + micro * np.array([1.0, 1.0, 1.0])
-        rw = rw + micro[:, [2, 1, 0]] * np.array([1.0, 1.0, 0.0]) * 0.7  # never vertically: the ictus is the baton's
+        # the baton hand settles only while it moves, and never vertically: the ictus is the baton's
+        moving = gaussian_filter1d(active, 0.05 * self.fps, mode="nearest")[:, None]
+        rw = rw + micro[:, [2, 1, 0]] * np.array([1.0, 1.0, 0.0]) * 0.7 * moving
         for sh, el, wr, wrist, side in ((sk.L_SHOULDER, sk.L_ELBOW, sk.L_WRIST, lw, 1.0),
                                         (sk.R_SHOULDER, sk.R_ELBOW, sk.R_WRIST, rw, -1.0)):
             p3[:, el], p3[:, wr] = _ik_elbow(p3[:, sh], wrist, side, st.elbow_out)

@@ -43,8 +43,9 @@ def salience(mel: np.ndarray) -> np.ndarray:
     return onset_envelope(mel) + LOW_WEIGHT * onset_envelope(mel[:, -LOW_BANDS:])
 
 
-def tempo_curve(env: np.ndarray, fps: float = MEL_FPS) -> np.ndarray:
-    """(len(env),) local beat period in frames."""
+def tempo_curve(env: np.ndarray, fps: float = MEL_FPS) -> tuple[np.ndarray, float]:
+    """((len(env),) local beat period in frames, pulse clarity). The clarity is the median over the
+    windows of the onset autocorrelation at the chosen period (1 = perfectly periodic, ~0 = no pulse)."""
     n = len(env)
     min_lag = int(fps * 60 / MAX_BPM)
     max_lag = int(fps * 60 / MIN_BPM)
@@ -54,6 +55,7 @@ def tempo_curve(env: np.ndarray, fps: float = MEL_FPS) -> np.ndarray:
     prior = -0.5 * (np.log2(bpm / PRIOR_BPM) / PRIOR_OCTAVES) ** 2
     centres = np.arange(0, max(n, 1), hop)
     sal = np.zeros((len(centres), len(lags)))
+    raw = np.zeros((len(centres), len(lags)))
     for i, c in enumerate(centres):
         a, b = max(0, c - win // 2), min(n, c + win // 2)
         seg = env[a:b] - env[a:b].mean()
@@ -63,8 +65,8 @@ def tempo_curve(env: np.ndarray, fps: float = MEL_FPS) -> np.ndarray:
         ac = np.fft.irfft(spec * np.conj(spec))[: max_lag * 2 + 2]
         ac = ac / max(ac[0], 1e-9)
         # a period is confirmed by its double (the bar level) — this favours the beat over its subdivisions
-        s = ac[lags] + 0.5 * ac[np.minimum(2 * lags, len(ac) - 1)]
-        sal[i] = s
+        raw[i] = ac[lags]
+        sal[i] = ac[lags] + 0.5 * ac[np.minimum(2 * lags, len(ac) - 1)]
     sal = np.maximum(sal, 0)
     sal = sal / np.maximum(sal.max(axis=1, keepdims=True), 1e-9)
     obs = np.log(sal + 0.05) + prior
@@ -82,16 +84,17 @@ def tempo_curve(env: np.ndarray, fps: float = MEL_FPS) -> np.ndarray:
     for i in range(len(centres) - 1, 0, -1):
         path[i - 1] = back[i, path[i]]
     period = lags[path].astype(float)
-    return np.interp(np.arange(n), centres, period)
+    clarity = float(np.median(raw[np.arange(len(centres)), path]))
+    return np.interp(np.arange(n), centres, period), clarity
 
 
-def track(mel: np.ndarray, fps: float = MEL_FPS) -> tuple[np.ndarray, np.ndarray]:
-    """(beat times in seconds, local period in seconds at each beat)."""
+def track(mel: np.ndarray, fps: float = MEL_FPS) -> tuple[np.ndarray, np.ndarray, float]:
+    """(beat times in seconds, local period in seconds at each beat, pulse clarity)."""
     env = salience(mel)
     n = len(env)
     if n < fps or not np.any(env > 0):
-        return np.zeros(0), np.zeros(0)
-    period = tempo_curve(env, fps)
+        return np.zeros(0), np.zeros(0), 0.0
+    period, clarity = tempo_curve(env, fps)
     w = np.arange(-8, 9)
     local = np.convolve(env, np.exp(-0.5 * (w / 2.5) ** 2), mode="same")
     # relative to the running level of the music's accents, less a floor: a beat placed where
@@ -122,7 +125,7 @@ def track(mel: np.ndarray, fps: float = MEL_FPS) -> tuple[np.ndarray, np.ndarray
     is_max = np.r_[False, (score[1:-1] > score[:-2]) & (score[1:-1] >= score[2:]), False]
     maxima = np.flatnonzero(is_max)
     if len(maxima) == 0:
-        return np.zeros(0), np.zeros(0)
+        return np.zeros(0), np.zeros(0), clarity
     med = np.median(score[maxima])
     t = int(maxima[score[maxima] * 2 > med].max())
     frames = []
@@ -134,4 +137,4 @@ def track(mel: np.ndarray, fps: float = MEL_FPS) -> tuple[np.ndarray, np.ndarray
         strength = np.convolve(np.maximum(local[frames] + FLOOR, 0), np.hanning(5), mode="same")
         keep = np.flatnonzero(strength >= 0.4 * np.sqrt(np.mean(strength ** 2)))
         frames = frames[keep[0]: keep[-1] + 1] if len(keep) else frames[:0]
-    return frames / fps + ONSET_LATENCY + ATTACK_LATENCY, period[frames] / fps
+    return frames / fps + ONSET_LATENCY + ATTACK_LATENCY, period[frames] / fps, clarity
