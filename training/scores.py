@@ -38,8 +38,13 @@ TAIL_S = 2.0  # seconds after the last note: reverb and room for the release ges
 
 
 def find_soundfont(path: str | Path | None = None) -> Path:
-    for cand in ([path] if path else SOUNDFONTS):
-        if cand and Path(cand).is_file():
+    """The soundfont to render with: `path`, else the first General MIDI one installed."""
+    if path is not None:
+        if not Path(path).is_file():
+            raise BatonError(f"soundfont {path} not found")
+        return Path(path)
+    for cand in SOUNDFONTS:
+        if Path(cand).is_file():
             return Path(cand)
     raise BatonError("no General MIDI soundfont found: install Debian's fluid-soundfont-gm "
                      f"(looked for {', '.join(SOUNDFONTS)})")
