@@ -4,6 +4,7 @@
     r.audio, r.sr            # mono float32
     r.beats, r.downbeats     # exact seconds of the notated beats and bars in r.audio
     r.plan                   # backend.conducting.Plan, times in r.audio's seconds
+    kp3d, kp2d = r.motion(style_seed=7)   # a conductor drawn from the seed beating it, 30 fps
 
 A performance is drawn from the seed: the base tempo (or the given one; the score's metronome marks
 only set relative changes, since many corpus marks are missing or odd), rubato (a slow random tempo
@@ -67,6 +68,14 @@ class Rendered:
         """Motion frames for this audio, as the engine counts them (mel frames at 90 Hz ÷ 3 at 30 fps)."""
         mel_frames = int(len(self.audio) / self.sr * 90)
         return int(np.ceil(mel_frames * fps / 90))
+
+    def motion(self, style_seed: int, fps: float = 30.0) -> tuple[np.ndarray, np.ndarray]:
+        """((T, 13, 3) metres, (T, 13, 2) image units) of the conductor drawn from `style_seed`
+        beating this render's plan: the motion half of a training pair."""
+        from backend.conducting import conduct_plan, sample_style
+        from backend.skeleton import project_front
+        kp3d = conduct_plan(self.plan, sample_style(style_seed), self.n_frames(fps), fps)
+        return kp3d, project_front(kp3d)
 
 
 def _smooth_noise(rng: np.random.Generator, x: np.ndarray, corr: float) -> np.ndarray:
@@ -259,6 +268,6 @@ def render_score(source, first_bar: int | None = None, n_bars: int | None = None
             "tempo_bpm": float(60.0 / perf.spq[0]), "rubato": float(rubato),
             "programs": dict(zip([p.name for p in info.parts], programs)),
             "families": sorted({p.family for p in info.parts}),
-            "metres": sorted({f"{info.bars[i].numerator}/{info.bars[i].denominator}" for i in range(a, b)}),
-            "patterns": sorted(set(plan.pattern.tolist()))}
+            "metres": list(dict.fromkeys(f"{info.bars[i].numerator}/{info.bars[i].denominator}" for i in range(a, b))),
+            "patterns": list(dict.fromkeys(plan.pattern.tolist()))}
     return Rendered(audio, sr, np.array(beats), np.array(downbeats), plan, meta)

@@ -163,7 +163,7 @@ class _Conductor:
         h = self.style.rebound * (0.095 + 0.26 * p.level[a]) * np.clip(period / 0.6, 0.5, 1.4) ** 0.6
         h *= 1 + 0.4 * p.accent[b]
         if p.beat[b] == 0 and p.sub[b] == 0:
-            h *= 1.5  # the rise before the downbeat is the largest
+            h *= 1.65 if p.phrase[b] else 1.5  # the rise before the downbeat is the largest; more to start a phrase
         elif p.sub[b] > 0:
             h *= 0.5
         if not p.sounding[b]:
