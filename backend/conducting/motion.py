@@ -31,7 +31,6 @@ from .style import Style
 
 SW = sk.SHOULDER_WIDTH_M
 SHOULDER_Z = sk.HIP_HEIGHT + sk.TORSO * SW
-CHEST = np.array([0.0, -0.05, SHOULDER_Z - 0.12])
 # Where each family sits, as a direction from the conductor's chest: strings to the left (+X),
 # woodwinds in the centre, brass and percussion right and back, voices behind at the centre, the
 # keyboard (continuo, piano) centre-left.
@@ -190,7 +189,7 @@ class _Conductor:
     # ---- the baton hand -------------------------------------------------------------------
     def right_hand(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(T, 3) wrist path, (T,) legato weight, (T,) activity (0 when the hand is still)."""
-        p, t, st = self.plan, self.t, self.style
+        p, t = self.plan, self.t
         pos = np.full((self.n, 3), np.nan)
         legato = np.full(self.n, 0.5)
         active = np.zeros(self.n)
@@ -313,7 +312,7 @@ class _Conductor:
     # ---- left hand, body, head ---------------------------------------------------------------
     def left_hand(self, rw: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(T, 3) left wrist and (T,) gaze yaw (radians, + toward the conductor's left)."""
-        p, t, st = self.plan, self.t, self.style
+        p, st = self.plan, self.style
         rest = REST_POSES[st.left_rest]
         act = st.left_activity
         sm = lambda x, s=0.35: gaussian_filter1d(x, s * self.fps, mode="nearest")

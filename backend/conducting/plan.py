@@ -61,11 +61,6 @@ class Plan:
         return len(self.times)
 
     @property
-    def main(self) -> np.ndarray:
-        """Mask of the main beats (not subdivisions)."""
-        return self.sub == 0
-
-    @property
     def downbeats(self) -> np.ndarray:
         return self.times[(self.beat == 0) & (self.sub == 0)]
 
@@ -113,12 +108,6 @@ class Plan:
     def from_arrays(cls, d) -> "Plan":
         kw = {f.name: d[f.name] for f in fields(cls) if f.name not in ("source", "meta")}
         return cls(**kw, source=str(d["source"])).validate()
-
-    def shifted(self, seconds: float) -> "Plan":
-        """The same plan with every time moved by `seconds` (e.g. for an excerpt of the audio)."""
-        arr = {f.name: getattr(self, f.name) for f in fields(self)}
-        arr["times"] = self.times + seconds
-        return Plan(**arr)
 
 
 def grid_plan(pattern: str, bpm: float, bars: int, start: float = 1.0, level=0.5, staccato: float = 0.0,

@@ -263,5 +263,6 @@ def plan_from_audio(mel: np.ndarray, fps: float = MEL_FPS) -> Plan:
                 tempo=60.0 / np.maximum([r[6] for r in rows], 1e-3), level=level, accent=accent,
                 staccato=stacc, hairpin=hairpin, phrase=phrase, section=section, entries=entries,
                 tutti=tutti, sounding=sounding, hold=s_hold, fermata=s_ferm, source="audio",
-                meta={"first_sound": float(first_sound), "last_sound": float(last_sound)})
+                meta={"first_sound": float(first_sound), "last_sound": float(last_sound),
+                      "pulse_clarity": clarity})
     return plan.validate()

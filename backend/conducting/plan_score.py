@@ -134,7 +134,7 @@ def load_score(source):
 
 def read_score(source) -> ScoreInfo:
     """Everything the plan and the renderer need from a score, as plain data."""
-    from music21 import articulations, bar, dynamics, expressions, meter, stream, tempo
+    from music21 import dynamics, expressions, meter, stream, tempo
     score = load_score(source)
     parts = list(score.parts)
     if not parts:
