@@ -32,14 +32,15 @@ class Beats:
     tempo: float  # beats per minute (global estimate); 0 when the audio has no beat
 
 
-def onset_envelope(mel: np.ndarray) -> np.ndarray:
-    """(T90,) mean positive rise in dB per frame, normalised to unit standard deviation."""
+def onset_envelope(mel: np.ndarray, normalise: bool = True) -> np.ndarray:
+    """(T90,) mean positive rise in dB per frame, normalised to unit standard deviation (or left in
+    dB, to tell real onsets from the ripple of a steady sound)."""
     rise = np.diff(mel, axis=0, prepend=mel[:1]) * TOP_DB
     env = np.maximum(rise, 0.0).mean(axis=1)
     env = env - np.convolve(env, np.ones(MEL_FPS) / MEL_FPS, mode="same")  # remove slow loudness drift
     env = np.maximum(env, 0.0)
     sd = env.std()
-    return env / sd if sd > 0 else env
+    return env / sd if sd > 0 and normalise else env
 
 
 def estimate_tempo(env: np.ndarray, fps: float = MEL_FPS) -> float:

@@ -1,7 +1,7 @@
 """One request, end to end: audio file → features → beats → motion → 2D and 3D → take.
 
 The engines:
-* `rules` — the rule-based conductor (rules.py), the default until trained weights ship;
+* `rules` — the rule-based conductor (rules.py → conducting/), the default until trained weights ship;
 * `m2sgan` — any generator checkpoint: the project's own or the paper's released file.
 
 Loaded generators are cached by path and modification time, so a long-lived process (the service)
@@ -27,7 +27,7 @@ from .features import mel_features
 from .generate import InferenceGenerator, ProgressFn, make_noise, noise_seconds
 from .lift3d import lift_to_3d
 from .model import MOTION_FPS
-from .rules import conduct
+from .rules import conduct, plan_beats
 from .skeleton import project_front
 from .take import Take
 
@@ -93,7 +93,7 @@ def generate_take(audio_path: str | Path, engine: str | None = None, seed: int =
     audio = load_audio(audio_path, start, duration)
     report(0.05, "mel features")
     mel = mel_features(audio.samples)
-    beats = track_beats(mel)
+    beats = None if engine == "rules" else track_beats(mel)  # the rules engine hears its own
     timings["features_s"] = time.perf_counter() - t0
     n_frames = math.ceil(len(mel) / 3)
     provenance = {"engine": engine, "seed": int(seed), "audio": audio.path, "audio_sha256": audio.sha256,
@@ -102,8 +102,9 @@ def generate_take(audio_path: str | Path, engine: str | None = None, seed: int =
     t1 = time.perf_counter()
     if engine == "rules":
         report(0.1, "conducting")
-        kp3d = conduct(mel, beats, n_frames, MOTION_FPS, seed)
+        kp3d, plan = conduct(mel, n_frames, MOTION_FPS, seed)
         kp2d = project_front(kp3d)
+        beats = plan_beats(plan)
     else:
         gen, loaded = get_generator(checkpoint)
         provenance |= {"checkpoint": loaded.path, "checkpoint_kind": loaded.kind,

@@ -112,3 +112,129 @@ def ripple_ratio(motion: np.ndarray, fps: float = 30.0) -> float:
     spec = np.abs(np.fft.rfft(v - v.mean(0), axis=0)) ** 2
     f = np.fft.rfftfreq(len(v), 1 / fps)
     return float(spec[(f >= 8) & (f <= 12)].sum() / max(spec.sum(), 1e-12))
+
+
+# ---- conducting patterns (../shared/metrics.md: pattern and downbeat accuracy) ----------------------
+# Each bar's main beats read as: D — beat 1, the bar's largest fall; L / R — an ictus placed to the
+# conductor's left / right of the previous one; U — the last beat, after which the hand rises highest.
+# The standard patterns as the conductor sees them (kept here, apart from the generator, as the judge's copy).
+STANDARD_PATTERNS = {"1": "D", "2": "DU", "3": "DRU", "4": "DLRU", "6": "DLLRRU", "5:3+2": "DLLRU",
+                     "5:2+3": "DLRRU", "7:3+2+2": "DLLRRRU", "7:2+2+3": "DLLLRRU", "9": "DLLRRRLLU",
+                     "12": "DLLLLLRRRLLU"}
+
+
+def _bar_strokes(motion_2d: np.ndarray, beats: np.ndarray, next_down: float, fps: float):
+    """Frames of the lowest point near each main beat, and the fall into / rise after each."""
+    y = savgol_filter(motion_2d[:, R_WRIST, 1].astype(np.float64), 5, 2) if len(motion_2d) >= 5 else \
+        motion_2d[:, R_WRIST, 1].astype(np.float64)
+    n = len(y)
+    w = max(1, int(round(ICTUS_WINDOW * fps)))
+    period = float(np.median(np.diff(np.append(beats, next_down))))
+    frames = []
+    for b in np.append(beats, next_down):
+        c = int(round(b * fps))
+        lo, hi = max(0, c - w), min(n, c + w + 1)
+        frames.append(lo + int(np.argmax(y[lo:hi])) if hi > lo else min(max(c, 0), n - 1))
+    prev = max(0, int(round((beats[0] - period) * fps)))
+    frames = np.array(frames)
+    starts = np.concatenate([[prev], frames[:-1]])
+    drop = np.array([y[f] - y[min(s, f):f + 1].min() for s, f in zip(starts[:-1], frames[:-1])])
+    rise = np.array([y[f] - y[f:max(g, f + 1)].min() for f, g in zip(frames[:-1], frames[1:])])
+    return frames[:-1], drop, rise
+
+
+def bar_labels(motion_2d: np.ndarray, beats: np.ndarray, next_down: float, fps: float = 30.0) -> str:
+    """How a bar's strokes read (D/L/R/U, S for in place, '-' for a beat that is neither D nor U where
+    it should be): beat 1 is D when its fall is the bar's largest, the last beat U when the rise after
+    it is the largest, the others L or R by where their ictus lies relative to the previous one."""
+    frames, drop, rise = _bar_strokes(motion_2d, beats, next_down, fps)
+    x = savgol_filter(motion_2d[:, R_WRIST, 0].astype(np.float64), 5, 2) if len(motion_2d) >= 5 else \
+        motion_2d[:, R_WRIST, 0].astype(np.float64)
+    xs = x[frames]
+    tau = max(0.05 * float(np.ptp(xs)), 1e-4)
+    m = len(beats)
+    out = []
+    for j in range(m):
+        if j == 0:
+            out.append("D" if int(np.argmax(drop)) == 0 else "-")
+        elif j == m - 1:
+            out.append("U" if int(np.argmax(rise)) == m - 1 else "-")
+        else:
+            dx = xs[j] - xs[j - 1]  # image x grows toward the conductor's left
+            out.append("L" if dx > tau else "R" if dx < -tau else "S")
+    return "".join(out)
+
+
+def pattern_accuracy(motion_2d: np.ndarray, bars, fps: float = 30.0) -> float:
+    """Fraction of bars (with two or more beats) whose strokes read as the standard pattern.
+    `bars`: list of (main beat times, time of the next downbeat, pattern key of STANDARD_PATTERNS)."""
+    ok = [bar_labels(motion_2d, np.asarray(b), nd, fps) == STANDARD_PATTERNS[key.split("/")[0]]
+          for b, nd, key in bars if len(b) >= 2]
+    return float(np.mean(ok)) if ok else float("nan")
+
+
+def downbeat_accuracy(motion_2d: np.ndarray, bars, fps: float = 30.0) -> float:
+    """Fraction of bars (with two or more beats) whose largest downward stroke lands on beat 1.
+    `bars` as for pattern_accuracy (the key is not used)."""
+    ok = []
+    for b, nd, *_ in bars:
+        if len(b) >= 2:
+            _, drop, _ = _bar_strokes(motion_2d, np.asarray(b), nd, fps)
+            ok.append(int(np.argmax(drop)) == 0)
+    return float(np.mean(ok)) if ok else float("nan")
+
+
+# ---- expression ------------------------------------------------------------------------------------
+def rms_db(samples: np.ndarray, sr: int, fps: float = 30.0, floor_db: float = 80.0) -> np.ndarray:
+    """Audio RMS level in dB at `fps`, floored `floor_db` below the loudest frame."""
+    hop = sr / fps
+    n = int(len(samples) / hop)
+    idx = (np.arange(n)[:, None] * hop + np.arange(int(hop))[None, :]).astype(int)
+    rms = np.sqrt(np.mean(np.asarray(samples, np.float64)[np.minimum(idx, len(samples) - 1)] ** 2, axis=1))
+    db = 20 * np.log10(np.maximum(rms, 1e-10))
+    return np.maximum(db, db.max() - floor_db) if n else db
+
+
+def hand_speed(motion: np.ndarray, fps: float = 30.0, joint: int = R_WRIST) -> np.ndarray:
+    """(T,) speed of a joint in motion units per second (the first frame repeats the second)."""
+    v = np.linalg.norm(np.diff(motion[:, joint], axis=0), axis=-1) * fps
+    return np.concatenate([v[:1], v]) if len(v) else np.zeros(len(motion))
+
+
+def dynamics_correlation(motion: np.ndarray, samples: np.ndarray, sr: int, fps: float = 30.0,
+                         shifts: int = 20, seed: int = 0) -> tuple[float, float]:
+    """(r, chance): Pearson r between the 2 s moving averages of the baton hand's speed and of the
+    audio's RMS level in dB; chance = the 95th percentile of r with the loudness circularly shifted
+    by at least 10 s (20 shifts)."""
+    return loudness_correlation(motion, rms_db(samples, sr, fps), fps, shifts, seed)
+
+
+def loudness_correlation(motion: np.ndarray, loud_db: np.ndarray, fps: float = 30.0,
+                         shifts: int = 20, seed: int = 0) -> tuple[float, float]:
+    """dynamics_correlation for a loudness curve (dB, one value per motion frame) already at hand."""
+    from scipy.ndimage import uniform_filter1d
+    speed = hand_speed(motion, fps)
+    n = min(len(loud_db), len(speed))
+    if n < 3:
+        return float("nan"), float("nan")
+    win = int(round(2 * fps))
+    a = uniform_filter1d(speed[:n], win, mode="nearest")
+    b = uniform_filter1d(np.asarray(loud_db[:n], np.float64), win, mode="nearest")
+    if a.std() < 1e-9 or b.std() < 1e-9:
+        return 0.0, float("nan")
+    r = float(np.corrcoef(a, b)[0, 1])
+    lo = int(10 * fps)
+    if n <= 2 * lo:
+        return r, float("nan")
+    rng = np.random.default_rng(seed)
+    chance = [np.corrcoef(a, np.roll(b, int(rng.integers(lo, n - lo))))[0, 1] for _ in range(shifts)]
+    return r, float(np.percentile(chance, 95))
+
+
+def mean_wrist_speed(motion_2d: np.ndarray, fps: float = 30.0, shoulder_width: float | None = None,
+                     mask: np.ndarray | None = None) -> float:
+    """Mean baton-hand speed in shoulder widths per second (over `mask` frames if given)."""
+    from .skeleton import L_SHOULDER, R_SHOULDER
+    sw = shoulder_width or float(np.median(np.linalg.norm(motion_2d[:, L_SHOULDER] - motion_2d[:, R_SHOULDER], axis=-1)))
+    v = hand_speed(motion_2d, fps) / max(sw, 1e-9)
+    return float(v[mask].mean() if mask is not None else v.mean())

@@ -1,15 +1,33 @@
-"""Beats found in real audio, and the rule-based conductor marking them."""
+"""Beats found in real audio, and the rule-based conductor marking them: patterns, ictus timing,
+dynamics, articulation, preparation, holds, silences, release, cues and styles."""
 
 import math
 
 import numpy as np
+import pytest
 
 from backend import metrics
-from backend.beats import track_beats
-from backend.features import mel_features
-from backend.rules import choose_metre, conduct, loudness_curve
 from backend import skeleton as sk
-from backend.skeleton import R_WRIST, SHOULDER_WIDTH_M, project_front
+from backend.beats import track_beats
+from backend.conducting import FAMILIES, Plan, Style, conduct_plan, grid_plan, sample_style
+from backend.conducting.motion import beaten_strokes
+from backend.conducting.plan_audio import plan_from_audio
+from backend.errors import BatonError
+from backend.features import mel_features
+from backend.rules import conduct
+from backend.skeleton import L_WRIST, R_WRIST, SHOULDER_WIDTH_M, project_front
+
+FPS = 30.0
+
+
+def motion_of(plan, style=None, extra_s=3.0):
+    n = int((plan.end + extra_s) * FPS)
+    return conduct_plan(plan, style or Style(), n, FPS)
+
+
+def bars(plan):
+    from training.eval_conductor import bars_of
+    return bars_of(plan, beaten_strokes(plan))
 
 
 def test_beat_tracker_finds_the_demo_beats(demo):
@@ -31,51 +49,56 @@ def test_beat_tracker_copes_with_short_clips(demo):
                 assert len(beats.times) >= 2 and beats.tempo > 0
 
 
-def test_metre_and_downbeat_of_the_demo(demo):
-    mel = mel_features(demo.samples)
-    beats = track_beats(mel)
-    metre, first = choose_metre(mel, beats.times)
-    assert metre == 4
-    downbeats = beats.times[first::metre]
+def test_the_audio_plan_hears_the_demo_in_four(demo):
+    plan = plan_from_audio(mel_features(demo.samples))
+    main = plan.times[plan.sub == 0]
+    assert metrics.f_measure(main, demo.beats) >= 0.95
+    assert set(plan.pattern) == {"4"} and set(plan.metre) == {"4"}
+    downbeats = plan.times[(plan.beat == 0) & (plan.sub == 0)]
     assert np.mean([np.abs(demo.downbeats - d).min() < 0.07 for d in downbeats]) >= 0.9
+    assert plan.start < demo.beats[0] + 0.07 and plan.end > demo.beats[-1]  # first sound, release after the last beat
+    # the demo grows from pianissimo to fortissimo, then drops to a sudden piano
+    first, peak = plan.level[:8].mean(), plan.level.max()
+    assert peak - first > 0.3
 
 
 def test_rules_put_an_ictus_on_every_beat(demo):
     mel = mel_features(demo.samples)
-    kp2d = project_front(conduct(mel, track_beats(mel), math.ceil(len(mel) / 3)))
-    ictus = metrics.ictus_times(kp2d)
+    kp3d, plan = conduct(mel, math.ceil(len(mel) / 3))
+    ictus = metrics.ictus_times(project_front(kp3d))
     f, chance = metrics.ictus_f(ictus, demo.beats), metrics.ictus_f_chance(ictus, demo.beats)
-    assert f >= 0.9 and f > chance + 0.5
+    assert f >= 0.95 and f > chance + 0.5
 
 
 def test_louder_music_gives_bigger_gestures(demo):
     mel = mel_features(demo.samples)
     n = math.ceil(len(mel) / 3)
-    kp3d = conduct(mel, track_beats(mel), n)
-    loud = loudness_curve(mel, n)
-    t = np.arange(n) / 30
+    kp3d, plan = conduct(mel, n)
+    t = np.arange(n) / FPS
     sizes, levels = [], []
     for a, b in zip(demo.downbeats[:-1], demo.downbeats[1:]):  # per bar: the metric's gesture size
         m = (t >= a) & (t < b)
         sizes.append(np.linalg.norm(np.ptp(kp3d[m, R_WRIST][:, [0, 2]], axis=0)) / SHOULDER_WIDTH_M)
-        levels.append(loud[m].mean())
+        levels.append(plan.level[(plan.times >= a) & (plan.times < b)].mean())
     assert np.corrcoef(sizes, levels)[0, 1] > 0.8
     assert max(sizes) > 1.4 * min(sizes)
 
 
-def test_seeds_vary_the_gesture_but_not_the_beat(demo):
+def test_seeds_give_other_conductors_beating_as_precisely(demo):
     mel = mel_features(demo.samples)
-    beats = track_beats(mel)
     n = math.ceil(len(mel) / 3)
-    a, b = (project_front(conduct(mel, beats, n, seed=s)) for s in (1, 2))
-    assert metrics.seed_diversity(a, b) > 0.05
-    for m in (a, b):
-        assert metrics.ictus_f(metrics.ictus_times(m), demo.beats) >= 0.9
+    a, b = (project_front(conduct(mel, n, seed=s)[0]) for s in (1, 2))
+    assert metrics.seed_diversity(a, b) >= 0.3
+    fa, fb = (metrics.ictus_f(metrics.ictus_times(m), demo.beats) for m in (a, b))
+    assert fa >= 0.95 and fb >= 0.95 and abs(fa - fb) <= 0.03
+    styles = [sample_style(s) for s in range(20)]
+    assert len({(s.size, s.left_rest, s.sharpness) for s in styles}) == 20  # every seed its own conductor
+    assert all(s.lead_s == 0.0 for s in styles)
 
 
 def test_rules_motion_is_in_the_engines_3d_conventions(demo):
     mel = mel_features(demo.samples)
-    p = conduct(mel, track_beats(mel), math.ceil(len(mel) / 3))
+    p, _ = conduct(mel, math.ceil(len(mel) / 3))
     hips = p[:, [sk.L_HIP, sk.R_HIP]].mean(1)
     assert np.allclose(hips, [0.0, 0.0, sk.HIP_HEIGHT], atol=1e-6)  # metres, mid-hip at (0, 0, 1)
     assert (p[:, sk.NOSE, 2] > p[:, sk.L_SHOULDER, 2]).all()  # Z up
@@ -83,3 +106,172 @@ def test_rules_motion_is_in_the_engines_3d_conventions(demo):
     chest_y = p[:, [sk.L_SHOULDER, sk.R_SHOULDER], 1].mean(1)
     assert (p[:, sk.R_WRIST, 1] < chest_y).all() and (p[:, sk.NOSE, 1] < chest_y).all()  # facing −Y
     assert metrics.bone_length_cv(p) < 1e-3  # a rigid skeleton
+    kp2d = project_front(p)
+    sw = np.linalg.norm(kp2d[:, sk.L_SHOULDER] - kp2d[:, sk.R_SHOULDER], axis=1)
+    assert 0.17 < np.median(sw) < 0.2 and np.allclose(kp2d[:, [sk.L_HIP, sk.R_HIP]].mean(1), [0.5, 0.75], atol=1e-6)
+
+
+@pytest.mark.parametrize("pattern,bpm", [("1", 70), ("2", 100), ("3", 100), ("4", 90), ("6", 120), ("5:2+3", 110),
+                                         ("5:3+2", 110), ("7:2+2+3", 120), ("7:3+2+2", 120), ("9", 120),
+                                         ("12", 120), ("4/2", 84), ("3/2", 84)])
+def test_each_metre_draws_its_standard_pattern_with_every_ictus_on_its_beat(pattern, bpm):
+    plan = grid_plan(pattern, bpm, 5, level=0.5)
+    for seed in (3, 4):
+        m = project_front(motion_of(plan, sample_style(seed)))
+        assert metrics.ictus_f(metrics.ictus_times(m), plan.times) == 1.0
+        b = bars(plan)
+        if pattern != "1":
+            assert metrics.pattern_accuracy(m, b) == 1.0 and metrics.downbeat_accuracy(m, b) == 1.0
+        # and the ictus is exactly on the beat: the hand's lowest point within a frame of it
+        y = m[:, R_WRIST, 1]
+        for t in plan.times[2:-2]:
+            i = int(round(t * FPS))
+            assert abs(int(np.argmax(y[i - 4:i + 5])) - 4) <= 1
+
+
+def test_a_bar_drawn_wrong_is_caught():
+    """The judge is not fooled: a four-pattern judged as a three, or mirrored, fails."""
+    plan = grid_plan("4", 90, 4)
+    m = project_front(motion_of(plan))
+    b = bars(plan)
+    assert metrics.pattern_accuracy(m, b) == 1.0
+    mirrored = m.copy()
+    mirrored[..., 0] = 1.0 - mirrored[..., 0]
+    assert metrics.pattern_accuracy(mirrored, b) == 0.0
+    assert metrics.pattern_accuracy(m, [(t[:3], t[3], "3") for t, _, _ in b]) == 0.0
+
+
+def test_a_chosen_lead_moves_every_ictus_ahead_of_its_beat():
+    plan = grid_plan("3", 90, 6)
+    ictus = metrics.ictus_times(project_front(motion_of(plan, Style(lead_s=0.1))))
+    d = np.array([ictus[np.abs(ictus - t).argmin()] - t for t in plan.times])
+    assert abs(np.median(d) + 0.1) <= 1 / FPS
+
+
+def test_staccato_stops_between_beats_and_legato_keeps_moving():
+    def still_fraction(stacc):
+        plan = grid_plan("4", 80, 4, staccato=stacc)
+        m = motion_of(plan)
+        v = metrics.hand_speed(m)
+        t = np.arange(len(m)) / FPS
+        inside = (t > plan.times[1]) & (t < plan.times[-2])
+        return np.mean(v[inside] < 0.08 * v[inside].max())
+    assert still_fraction(1.0) > 0.15 and still_fraction(0.0) < 0.05
+
+
+def test_a_crescendo_grows_the_gesture_and_raises_the_left_hand():
+    plan = grid_plan("4", 90, 8, level=lambda k: 0.1 + 0.45 * k / 32)  # p to mf: the left hand shapes it
+    plan.hairpin[:] = 1.0
+    m = motion_of(plan, Style(left_activity=1.0))
+    t = np.arange(len(m)) / FPS
+    sizes = []
+    for a, b in zip(plan.downbeats[:-1], plan.downbeats[1:]):
+        w = m[(t >= a) & (t < b), R_WRIST]
+        sizes.append(np.linalg.norm(np.ptp(w[:, [0, 2]], axis=0)))
+    assert np.all(np.diff(sizes) > 0)  # gradually, bar by bar
+    left = m[:, L_WRIST, 2]
+    assert left[int(plan.times[-3] * FPS)] > left[int(plan.times[4] * FPS)] + 0.1
+    plan.hairpin[:] = -1.0
+    plan.level[:] = plan.level[::-1]
+    left = motion_of(plan, Style(left_activity=1.0))[:, L_WRIST, 2]
+    assert left[int(plan.times[-3] * FPS)] < left[int(plan.times[4] * FPS)] - 0.1
+
+
+def test_preparation_before_the_first_sound_and_release_at_the_end():
+    plan = grid_plan("4", 90, 3, start=2.0)
+    m = motion_of(plan, extra_s=4.0)
+    v = metrics.hand_speed(m)
+    period = 60 / 90
+    t = np.arange(len(m)) / FPS
+    assert v[t < 2.0 - period - 0.2].max() < 1e-3  # still at the ready (under a millimetre a second)
+    prep = (t > 2.0 - period) & (t < 2.0)
+    assert v[prep].mean() > 0.3  # one beat of preparation
+    end = plan.end
+    vz = np.gradient(m[:, R_WRIST, 2], 1 / FPS)
+    assert vz[(t > end - 0.12) & (t < end - 0.03)].min() < -0.3  # the cut-off clicks down …
+    assert np.abs(vz[(t > end + 0.07) & (t < end + 0.4)]).max() < 0.03  # … and stops dead when the sound stops
+    late = t > end + 2.5
+    assert v[late].max() < 1e-3  # then stillness, hands down
+    assert m[-1, R_WRIST, 2] < sk.HIP_HEIGHT + 0.15 and m[-1, L_WRIST, 2] < sk.HIP_HEIGHT + 0.15
+
+
+def _with(plan: Plan, **changes) -> Plan:
+    arrays = {f: getattr(plan, f) for f in plan.__dataclass_fields__}
+    arrays.update(changes)
+    return Plan(**arrays).validate()
+
+
+def test_a_fermata_is_held_without_a_beat_and_the_music_resumes_with_a_preparation():
+    g = grid_plan("4", 90, 4)
+    # beat 3 of bar 2 held for 2.5 s; the strokes the hold covers are dropped, the rest move later
+    k = 10
+    times = g.times.copy()
+    times[k + 1:] += 2.5 - 60 / 90
+    hold = g.hold.copy()
+    hold[k] = 2.2
+    ferm = np.zeros(g.n, bool)
+    ferm[k] = True
+    plan = _with(g, times=times, hold=hold, fermata=ferm)
+    m = motion_of(plan)
+    ictus = metrics.ictus_times(project_front(m))
+    assert metrics.ictus_f(ictus, plan.times) == 1.0  # nothing beaten inside the hold
+    t = np.arange(len(m)) / FPS
+    inside = (t > times[k] + 0.4) & (t < times[k] + 2.0)
+    v = metrics.hand_speed(m)
+    assert v[inside].mean() > 0.05  # the held sound is kept alive, not frozen
+
+
+def test_a_long_rest_stands_still_and_a_short_one_is_beaten():
+    g = grid_plan("3", 100, 8)
+    sounding = g.sounding.copy()
+    sounding[9:15] = False  # two bars of rest (3.6 s): still
+    sounding[18] = False  # one beat of rest: beaten small
+    hold = g.hold.copy()
+    hold[8] = 0.3
+    plan = _with(g, sounding=sounding, hold=hold)
+    beaten = beaten_strokes(plan)
+    assert not beaten[9:15].any() and beaten[18]
+    m = motion_of(plan)
+    t = np.arange(len(m)) / FPS
+    v = metrics.hand_speed(m)
+    rest = (t > plan.times[9] + 0.4) & (t < plan.times[15] - 0.8)
+    assert v[rest].max() < 1e-3
+    assert v[(t > plan.times[15] - 0.6) & (t < plan.times[15])].mean() > 0.3  # the preparation
+    ictus = metrics.ictus_times(project_front(m))
+    assert np.abs(ictus - plan.times[18]).min() < 0.07
+
+
+def test_a_cue_turns_the_left_hand_and_the_eyes_toward_the_entering_family():
+    g = grid_plan("4", 90, 6)
+    for family, side in (("strings", 1.0), ("brass", -1.0)):
+        entries = np.zeros_like(g.entries)
+        entries[12, FAMILIES.index(family)] = True
+        plan = _with(g, entries=entries)
+        m = motion_of(plan, Style(left_activity=1.0))
+        quiet = motion_of(g, Style(left_activity=1.0))
+        i = int(plan.times[12] * FPS)
+        head = m[i, sk.NOSE, 0] - m[i, [sk.L_SHOULDER, sk.R_SHOULDER], 0].mean()
+        head0 = quiet[i, sk.NOSE, 0] - quiet[i, [sk.L_SHOULDER, sk.R_SHOULDER], 0].mean()
+        assert side * (head - head0) > 0.01  # gaze toward the section
+        lift = m[i, L_WRIST, 2] - quiet[i, L_WRIST, 2]
+        assert lift > 0.1  # the left hand comes up to cue
+        if side > 0:
+            assert m[i, L_WRIST, 0] > quiet[i, L_WRIST, 0] + 0.1  # out to the left, where the strings sit
+
+
+def test_bad_plans_and_silence_give_clear_errors():
+    g = grid_plan("4", 90, 2)
+    with pytest.raises(BatonError, match="strictly increase"):
+        _with(g, times=g.times[::-1].copy())
+    with pytest.raises(BatonError, match="no beats"):
+        empty = {f: np.zeros(0) for f in Plan.__dataclass_fields__ if f not in ("source", "meta")}
+        conduct_plan(Plan(**(empty | {"entries": np.zeros((0, len(FAMILIES)))})), Style(), 10)
+    with pytest.raises(BatonError, match="rows"):
+        conduct_plan(_with(g, level=g.level[:-1]), Style(), 10)
+    with pytest.raises(BatonError, match="silent"):
+        plan_from_audio(np.zeros((900, 128), np.float32))
+    with pytest.raises(BatonError, match="too short"):
+        plan_from_audio(np.zeros((1, 128), np.float32))
+    t = np.arange(10 * 22050) / 22050  # a steady tone: sound, but no beat to be found
+    with pytest.raises(BatonError, match="no beat"):
+        plan_from_audio(mel_features((0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)))

@@ -16,8 +16,8 @@ than the engine's own). Columns, averaged over pieces:
 
   F / chance    ictus F-measure (±70 ms, lag 0, better of the two metrical levels) and its chance level
   downbeat      share of bars whose largest downward stroke lands on the first beat (needs downbeats)
-  pattern       share of bars whose every ictus-to-ictus move is within 60° of the standard pattern's
-                (the rule-based conductor's templates, backend.rules.PATTERNS) (needs downbeats)
+  pattern       share of bars whose strokes read as the metre's standard pattern (backend.metrics)
+                (needs downbeats)
   dyn r / c95   Pearson r of 2 s averages of baton-hand speed and loudness (dB), and the 95th
                 percentile of r under circular shifts of ≥ 10 s (its chance level)
   jitter, seam  smoothness; seam at the generator's window joins (the others have none: a conductor's
@@ -38,12 +38,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.ndimage import uniform_filter1d
 from scipy.signal import welch
 
 from backend import metrics as M
 from backend.model import MOTION_FPS
-from backend.skeleton import R_WRIST
 
 from .dataset import Corpus
 
@@ -158,10 +156,9 @@ class RulesConductor:
     seeded = True
 
     def __call__(self, piece: Piece, seed: int) -> np.ndarray:
-        from backend.beats import track_beats
         from backend.rules import conduct
         from backend.skeleton import project_front
-        return project_front(conduct(piece.mel, track_beats(piece.mel), piece.frames, FPS, seed)).astype(np.float32)
+        return project_front(conduct(piece.mel, piece.frames, FPS, seed)[0]).astype(np.float32)
 
     def joins(self, frames: int) -> None:
         return None
@@ -181,60 +178,16 @@ class DataConductor:
 
 # -- metrics ------------------------------------------------------------------------------------------
 
-def dynamics_correlation(motion: np.ndarray, loudness_db: np.ndarray, shifts: int = 20, seed: int = 0):
-    """(r, 95th percentile of r under circular shifts of the loudness by ≥ 10 s, or None)."""
-    speed = np.linalg.norm(np.diff(motion[:, R_WRIST], axis=0, prepend=motion[:1, R_WRIST]), axis=-1) * FPS
-    a, b = uniform_filter1d(speed, 2 * FPS, mode="nearest"), uniform_filter1d(loudness_db, 2 * FPS, mode="nearest")
-    if a.std() < 1e-9 or b.std() < 1e-9:
-        return 0.0, None
-    r = float(np.corrcoef(a, b)[0, 1])
-    n, min_shift = len(a), 10 * FPS
-    if n < 2 * min_shift:
-        return r, None
-    rng = np.random.default_rng(seed)
-    rs = [np.corrcoef(a, np.roll(b, int(rng.integers(min_shift, n - min_shift + 1))))[0, 1] for _ in range(shifts)]
-    return r, float(np.percentile(rs, 95))
-
-
-def _bars(beats: np.ndarray, downbeats: np.ndarray) -> list[np.ndarray]:
-    """Indices into beats of each bar's beats (first = downbeat), bars with a beat before them only."""
-    first = [int(np.argmin(np.abs(beats - t))) for t in downbeats if np.min(np.abs(beats - t)) < 0.05]
-    bars = [np.arange(a, b) for a, b in zip(first, first[1:]) if a > 0]
-    return [b for b in bars if len(b) > 1]
-
-
-def downbeat_accuracy(motion: np.ndarray, beats: np.ndarray, downbeats: np.ndarray) -> float | None:
-    """Share of bars whose largest downward stroke (rise of image y from the stroke's top to its
-    beat) lands on the bar's first beat."""
-    y = motion[:, R_WRIST, 1]
-    idx = np.clip(np.round(beats * FPS).astype(int), 0, len(y) - 1)
-    hits = []
-    for bar in _bars(beats, downbeats):
-        drops = [y[idx[k]] - y[idx[k - 1]: idx[k] + 1].min() for k in bar]
-        hits.append(int(np.argmax(drops)) == 0)
-    return float(np.mean(hits)) if hits else None
-
-
-def pattern_accuracy(motion: np.ndarray, beats: np.ndarray, downbeats: np.ndarray) -> float | None:
-    """Share of bars (of a metre with a standard pattern) whose every move from one beat point to
-    the next is within 60° of the pattern's."""
-    from backend.rules import PATTERNS
-
-    p = motion[:, R_WRIST] * np.array([1.0, -1.0])  # (x to the conductor's left, up), as the templates
-    idx = np.clip(np.round(beats * FPS).astype(int), 0, len(p) - 1)
-    hits = []
-    for bar in _bars(beats, downbeats):
-        if len(bar) not in PATTERNS:
-            continue
-        tpl = np.asarray(PATTERNS[len(bar)], dtype=np.float64)
-        ok = True
-        for j, k in enumerate(bar):
-            want = tpl[j] - tpl[j - 1]
-            got = p[idx[k]] - p[idx[k - 1]]
-            cos = want @ got / max(np.linalg.norm(want) * np.linalg.norm(got), 1e-12)
-            ok &= bool(cos > 0.5)
-        hits.append(ok)
-    return float(np.mean(hits)) if hits else None
+def bar_list(beats: np.ndarray, downbeats: np.ndarray) -> list[tuple[np.ndarray, float, str]]:
+    """The bars backend.metrics judges: (beat times, next downbeat, pattern key) for each bar that has
+    a downbeat on both sides and a standard pattern for its number of beats."""
+    from backend.metrics import STANDARD_PATTERNS
+    bars = []
+    for d0, d1 in zip(downbeats, downbeats[1:]):
+        b = beats[(beats >= d0 - 0.05) & (beats < d1 - 0.05)]
+        if len(b) >= 2 and str(len(b)) in STANDARD_PATTERNS:
+            bars.append((b, float(d1), str(len(b))))
+    return bars
 
 
 def _windows(x: np.ndarray, size: int = 30 * FPS) -> list[np.ndarray]:
@@ -286,9 +239,11 @@ def row(conductor, pieces: list[Piece], judges: dict | None = None, sync_pairs: 
         cols["F"].append(M.ictus_f(ictus, piece.beats) if len(piece.beats) else None)
         cols["chance"].append(M.ictus_f_chance(ictus, piece.beats) if len(piece.beats) > 1 else None)
         if piece.downbeats is not None:
-            cols["downbeat"].append(downbeat_accuracy(m, piece.beats, piece.downbeats))
-            cols["pattern"].append(pattern_accuracy(m, piece.beats, piece.downbeats))
-        r, c = dynamics_correlation(m, piece.loudness_db)
+            bars = bar_list(piece.beats, piece.downbeats)
+            cols["downbeat"].append(M.downbeat_accuracy(m, bars, FPS) if bars else None)
+            cols["pattern"].append(M.pattern_accuracy(m, bars, FPS) if bars else None)
+        r, c = M.loudness_correlation(m, piece.loudness_db, FPS)
+        c = None if c != c else c  # NaN: too short for a chance level
         cols["dyn_r"].append(r)
         cols["dyn_c95"].append(c)
         cols["jitter"].append(M.jitter(m))

@@ -81,22 +81,25 @@ def demo_jobs(works: int = 4, versions: int = 2, bars: int = 8, seed: int = 0) -
 
 def render_demo(work: int, bars: int, tempo: float, style_seed: int) -> Piece:
     """The demo piece played `tempo` times faster (pitch follows, as with tape), conducted by the
-    rule-based conductor on its exact beats."""
+    rule-based conductor on its exact beats (a steady 4/4 plan: the demo has no tempo changes)."""
     import soxr
 
-    from backend.beats import Beats
+    from backend.conducting.motion import conduct_plan
+    from backend.conducting.plan import grid_plan
+    from backend.conducting.style import sample_style
     from backend.demo_music import BEATS_PER_BAR, BPM, demo_piece
     from backend.features import mel_features
-    from backend.rules import conduct
 
     piece = demo_piece(bars=bars, seed=work)
     audio = soxr.resample(piece.samples, piece.sr * tempo, piece.sr).astype(np.float32)
     beats = piece.beats / tempo
     mel = mel_features(audio, piece.sr)
     n_frames = int(np.ceil(len(mel) / 3))
-    motion = conduct(mel, Beats(beats, BPM * tempo), n_frames, MOTION_FPS, style_seed)
+    conducted = grid_plan(str(BEATS_PER_BAR), BPM * tempo, bars, start=float(beats[0]), level=0.6)
+    motion = conduct_plan(conducted, sample_style(style_seed), n_frames, MOTION_FPS)
     plan = {"beats": beats.tolist(), "downbeats": beats[::BEATS_PER_BAR].tolist(),
             "beats_per_bar": BEATS_PER_BAR, "tempo_bpm": BPM * tempo}
     prov = {"music": "backend.demo_music.demo_piece", "bars": bars, "tempo_factor": tempo,
-            "conductor": "backend.rules.conduct", "conductor_seed": style_seed}
+            "conductor": "backend.conducting.conduct_plan (grid plan on the exact beats)",
+            "conductor_seed": style_seed}
     return Piece(audio, piece.sr, motion, plan, prov)

@@ -1,0 +1,268 @@
+"""The conducting plan from audio alone: pulse, metre, loudness, articulation, entries, silences.
+
+From the engine's mel features (90 frames/s, 128 bands in [0, 1], row 0 = highest band):
+
+* pulse — beats that follow a moving tempo and hold through fermatas (pulse.py);
+* silence — stretches quieter than SILENCE_DB below the piece's loud passages for SILENCE_S or
+  more: no beats there; the conductor cuts the sound off, stands still and prepares the next entry;
+* metre — a Viterbi path over (beats per bar, position in the bar) for 2, 3, 4 and 6, scoring each
+  bar by how much its first beat stands out (the bass, a change of harmony, the onset) against the
+  others; it may change metre between bars at a price;
+* how to beat it — the same rule as for scores (patterns.bar_scheme): fast music in one or two,
+  very slow music subdivided;
+* per stroke — dynamic level from loudness, accents from onset strength, staccato from how far
+  the sound decays between strokes, crescendo/diminuendo from the loudness trend, phrase and
+  section starts after holds and silences and at changes of sound, entries from a register band
+  (low, middle, high) waking after a rest. Audio does not say which instruments play, so entries
+  are named by register: high → strings (the violins, to the left), middle → woodwind (centre),
+  low → brass (right and back, where cellos and basses also sit).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..beats import onset_envelope
+from ..errors import BatonError
+from ..features import MEL_FPS, TOP_DB
+from . import patterns, pulse
+from .plan import FAMILIES, Plan
+
+SILENCE_DB = 45.0  # below the loud passages: silence
+SILENCE_S = 0.7  # shortest silence that stops the beat
+# Median onset strength at the beats below which there is no beat at all: music measured here gives
+# 0.27 dB and more, a steady tone 0.02 and white noise 0.12.
+MIN_ONSET_DB = 0.15
+DYNAMIC_RANGE_DB = 24.0  # loudness range mapped onto level 0..1 (roughly pp to ff)
+METRES = (2, 3, 4, 6)
+METRE_PRIOR = {2: 0.0, 3: 0.0, 4: 0.0, 6: -1.0}  # per bar: six only when clear
+METRE_SWITCH = 4.0  # price of changing metre between bars
+BANDS = {"high": (0, 40), "mid": (40, 100), "low": (100, 128)}  # mel rows (row 0 = highest)
+BAND_FAMILY = {"high": "strings", "mid": "woodwind", "low": "brass"}
+
+
+def _db_frames(mel: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
+    """Power-mean level in dB (relative to the clip's loudest bin) per mel frame."""
+    return 10 * np.log10(np.mean(10.0 ** ((mel[:, rows] - 1.0) * TOP_DB / 10), axis=1) + 1e-10)
+
+
+def _smooth(x: np.ndarray, n: int) -> np.ndarray:
+    if n <= 1 or len(x) == 0:
+        return x
+    k = np.ones(n) / n
+    return np.convolve(np.pad(x, n, mode="edge"), k, mode="same")[n:-n]
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of each run of True."""
+    d = np.diff(np.concatenate([[0], mask.astype(int), [0]]))
+    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
+
+
+def estimate_metre(accent: np.ndarray, allow_six: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(beats per bar, position in bar) per beat from a downbeat-likeness score per beat; six (a
+    compound bar of two threes) only where the pulse is fast enough to be its eighths."""
+    n = len(accent)
+    if n == 0:
+        return np.zeros(0, int), np.zeros(0, int)
+    d = (accent - accent.mean()) / (accent.std() + 1e-9)
+    metres = [m for m in METRES if allow_six or m != 6]
+    states = [(m, p) for m in metres for p in range(m)]
+    idx = {s: i for i, s in enumerate(states)}
+
+    def emit(k: int, m: int, p: int) -> float:
+        if m == 6:  # compound: the bar's first beat, a little its fourth, against the rest
+            w = 2.5 if p == 0 else 0.5 if p == 3 else -0.75
+        else:
+            w = m / 2 if p == 0 else -(m / 2) / (m - 1)
+        return w * d[k] + (METRE_PRIOR[m] if p == 0 else 0.0)
+
+    score = np.array([emit(0, m, p) for m, p in states])
+    back = np.zeros((n, len(states)), int)
+    for k in range(1, n):
+        new = np.full(len(states), -np.inf)
+        for j, (m, p) in enumerate(states):
+            if p > 0:
+                prev = [idx[(m, p - 1)]]
+                cost = [0.0]
+            else:
+                prev = [idx[(mm, mm - 1)] for mm in metres]
+                cost = [0.0 if mm == m else -METRE_SWITCH for mm in metres]
+            cand = [score[i] + c for i, c in zip(prev, cost)]
+            b = int(np.argmax(cand))
+            back[k, j] = prev[b]
+            new[j] = cand[b] + emit(k, m, p)
+        score = new
+    path = [int(np.argmax(score))]
+    for k in range(n - 1, 0, -1):
+        path.append(back[k, path[-1]])
+    path = path[::-1]
+    return np.array([states[i][0] for i in path]), np.array([states[i][1] for i in path])
+
+
+def plan_from_audio(mel: np.ndarray, fps: float = MEL_FPS) -> Plan:
+    """The plan of a piece heard through its mel features. Raises BatonError when there is no
+    music to conduct (silence, or no pulse at all)."""
+    mel = np.asarray(mel, dtype=np.float32)
+    if mel.ndim != 2 or mel.shape[0] < 2:
+        raise BatonError("the audio is too short to conduct")
+    if not np.all(np.isfinite(mel)):
+        raise BatonError("the mel features contain non-finite values")
+    db = _db_frames(mel)
+    smooth_db = _smooth(db, int(0.1 * fps))
+    top = float(np.percentile(smooth_db, 98))
+    if np.ptp(mel) < 1e-6 or top < -TOP_DB + 1:
+        raise BatonError("the audio is silent: there is nothing to conduct")
+    t = np.arange(len(db)) / fps
+    silent = smooth_db < top - SILENCE_DB
+    silences = [(a / fps, b / fps) for a, b in _runs(silent) if (b - a) / fps >= SILENCE_S]
+    beats, period, clarity = pulse.track(mel, fps)
+    keep = np.array([not any(a <= b < e for a, e in silences) for b in beats], bool)
+    beats, period = beats[keep], period[keep]
+    sound = np.flatnonzero(~silent)
+    first_sound, last_sound = t[sound[0]], t[sound[-1]]
+    keep = (beats >= first_sound - 0.1) & (beats <= last_sound)
+    beats, period = beats[keep], period[keep]
+    raw = onset_envelope(mel, normalise=False)
+    fr = np.clip(np.round((beats - pulse.ONSET_LATENCY - pulse.ATTACK_LATENCY) * fps).astype(int), 0, len(db) - 1)
+    support = np.median([raw[max(0, f - 4): f + 5].max() for f in fr]) if len(fr) else 0.0
+    if len(beats) < 2 or support < MIN_ONSET_DB:
+        raise BatonError("no beat could be found in the audio (a steady sound, too short, or too free)")
+    local_p = np.array([np.median(period[max(0, k - 4): k + 5]) for k in range(len(beats))])
+
+    # downbeat-likeness per beat: the bass's onset, the change of sound, the onset itself
+    env = onset_envelope(mel)
+    low = onset_envelope(mel[:, -pulse.LOW_BANDS:])
+    near = lambda x: np.array([x[max(0, f - 4): f + 5].max() for f in fr])
+    onset_k, low_k = near(env), near(low)
+    spec = mel[:, 40:].astype(np.float64)  # below ~2.5 kHz: where harmony lives
+    seg = [spec[a:max(a + 1, b)].mean(0) for a, b in zip(fr, np.append(fr[1:], len(spec)))]
+    change = np.zeros(len(beats))
+    for k in range(1, len(beats)):
+        u, v = seg[k - 1] - seg[k - 1].mean(), seg[k] - seg[k].mean()
+        change[k] = 1 - (u @ v) / (np.linalg.norm(u) * np.linalg.norm(v) + 1e-9)
+    z = lambda x: (x - x.mean()) / (x.std() + 1e-9)
+    metre, pos = estimate_metre(z(np.log1p(low_k)) + z(change) + z(np.log1p(onset_k)),
+                                allow_six=bool(np.median(local_p) < 0.5))
+
+    # holds: a gap of more than 1.7 local periods, or a silence, after a beat
+    n = len(beats)
+    hold = np.zeros(n)
+    fermata = np.zeros(n, bool)
+    for k in range(n):
+        nxt = beats[k + 1] if k + 1 < n else None
+        sil = [a for a, e in silences if a > beats[k] and (nxt is None or a < nxt)]
+        if sil:
+            hold[k] = sil[0] - beats[k]
+        elif nxt is not None and nxt - beats[k] > 1.7 * local_p[k]:
+            fermata[k] = True
+            # the cut-off: where the held sound falls away before the next beat, else just before it
+            m = (t > beats[k]) & (t < nxt - 0.05)
+            held = smooth_db[m]
+            drop = np.flatnonzero(held < held.max() - 12) if len(held) else []
+            hold[k] = (t[m][drop[0]] - beats[k]) if len(drop) else nxt - 0.25 * local_p[k] - beats[k]
+        elif nxt is None:
+            hold[k] = max(min(last_sound - beats[k], 6.0), 0.3 * local_p[k])
+
+    # how each bar is beaten: group the beats into bars, choose the scheme at the bar's tempo
+    rows = []  # (time, bar, beat, sub, pattern, metre, period)
+    bar = -1
+    k = 0
+    while k < n:
+        m = int(metre[k])
+        start = k - int(pos[k])  # a bar may begin before the first beat (an upbeat)
+        end = min(n, start + m)
+        bar += 1
+        p = float(np.median(local_p[max(0, k):end]))
+        if m == 6:
+            scheme = patterns.bar_scheme(6, 8, 2 * p)
+            unit = 0.5
+        else:
+            scheme = patterns.bar_scheme(m, 4, p)
+            unit = 1.0
+        offs = list(scheme.offsets) + [m * unit]
+        for s_i, (off, beat, sub) in enumerate(zip(scheme.offsets, scheme.beat, scheme.sub)):
+            x = start + off / unit  # fractional beat index
+            i = int(np.floor(x + 1e-9))
+            if i < k or i >= end:
+                continue
+            if sub == 0 and abs(x - i) < 1e-6:
+                time = beats[i]
+            else:  # a subdivision between two beats
+                j = min(i + 1, n - 1)
+                nxt = beats[j] if j > i and hold[i] == 0 else beats[i] + local_p[i]
+                time = beats[i] + (x - i) * (nxt - beats[i])
+            rows.append((time, bar, beat, sub, scheme.pattern, str(m), (offs[s_i + 1] - off) / unit * p))
+        k = end
+    times = np.array([r[0] for r in rows])
+    order = np.argsort(times, kind="stable")
+    rows = [rows[i] for i in order]
+    times = times[order]
+    keep = np.r_[True, np.diff(times) > 0.05]
+    rows = [r for r, kk in zip(rows, keep) if kk]
+    times = times[keep]
+    ns = len(rows)
+    # per-stroke features
+    beat_of = np.clip(np.searchsorted(beats, times + 1e-6) - 1, 0, n - 1)
+    s_hold = np.zeros(ns)
+    s_ferm = np.zeros(ns, bool)
+    for i in range(ns):  # a beat's hold moves to its last stroke
+        k = beat_of[i]
+        if hold[k] > 0 and (i == ns - 1 or beat_of[i + 1] != k):
+            s_hold[i] = max(beats[k] + hold[k] - times[i], 0.05)
+            s_ferm[i] = fermata[k]
+    lvl_db = np.interp(times + 0.15, t, _smooth(db, int(0.5 * fps)))
+    level = np.clip(1 - (top - lvl_db) / DYNAMIC_RANGE_DB, 0, 1)
+    fr_s = np.clip(np.round(times * fps).astype(int), 0, len(db) - 1)
+    strength = np.array([env[max(0, f - 4): f + 5].max() for f in fr_s])
+    med = np.array([np.median(strength[max(0, i - 8): i + 9]) for i in range(ns)])
+    accent = np.clip((strength / (med + 1e-9) - 2.0) / 3.0, 0, 1)
+    stacc = np.zeros(ns)
+    for i in range(ns):
+        a = fr_s[i]
+        b = fr_s[i + 1] if i + 1 < ns else a + int(0.5 * fps)
+        if b - a >= 4:
+            seg_db = smooth_db[a:b]
+            head = seg_db[: max(2, (b - a) // 4)].max()
+            stacc[i] = np.clip((head - seg_db.min() - 6.0) / 12.0, 0, 1)
+    stacc = _smooth(stacc, 3)
+    trend = _smooth(db, int(2 * fps))
+    slope = np.gradient(trend, 1 / fps)
+    hairpin = np.clip(np.interp(times, t, _smooth(slope, int(fps))) / 3.0, -1, 1)
+    # register bands: tutti and entries
+    band_db = {b: _smooth(_db_frames(mel, slice(*r)), int(0.2 * fps)) for b, r in BANDS.items()}
+    band_top = {b: float(np.percentile(v, 98)) for b, v in band_db.items()}
+    active = np.array([[np.interp(x, t, band_db[b]) > band_top[b] - 18 for b in BANDS] for x in times + 0.1])
+    tutti = active.mean(1) if ns else np.zeros(0)
+    entries = np.zeros((ns, len(FAMILIES)), bool)
+    for j, b in enumerate(BANDS):
+        quiet_since = None
+        for i in range(ns):
+            if not active[i, j]:
+                quiet_since = times[i] if quiet_since is None else quiet_since
+                continue
+            bar_s = rows[i][6] * max(1, patterns.n_beats(rows[i][4]))
+            if quiet_since is not None and times[i] - quiet_since >= max(2.0, bar_s) and i > 0:
+                entries[i, FAMILIES.index(BAND_FAMILY[b])] = True
+            quiet_since = None
+    # phrases and sections: after holds and silences, and at big changes of sound on a downbeat
+    phrase = np.zeros(ns, bool)
+    section = np.zeros(ns, bool)
+    phrase[0] = section[0] = True
+    phrase[1:] |= s_hold[:-1] > 0
+    section[1:] |= np.array([any(times[i - 1] < a < times[i] for a, _ in silences) for i in range(1, ns)])
+    chg = np.interp(times, beats, change)
+    down = np.array([r[2] == 0 and r[3] == 0 for r in rows])
+    if down.sum() > 2:
+        thr = np.percentile(chg[down], 85)
+        section |= down & (chg >= thr) & (chg > 0.3)
+    phrase |= section
+    sounding = ~np.array([any(a <= x < e for a, e in silences) for x in times])
+    plan = Plan(times=times, bar=[r[1] for r in rows], beat=[r[2] for r in rows], sub=[r[3] for r in rows],
+                pattern=[r[4] for r in rows], metre=[r[5] for r in rows],
+                tempo=60.0 / np.maximum([r[6] for r in rows], 1e-3), level=level, accent=accent,
+                staccato=stacc, hairpin=hairpin, phrase=phrase, section=section, entries=entries,
+                tutti=tutti, sounding=sounding, hold=s_hold, fermata=s_ferm, source="audio",
+                meta={"first_sound": float(first_sound), "last_sound": float(last_sound),
+                      "pulse_clarity": clarity})
+    return plan.validate()

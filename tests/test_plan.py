@@ -1,0 +1,166 @@
+"""Plans from scores and from their rendered audio: real music21 scores, rendered with fluidsynth
+and a General MIDI soundfont, whose every beat is known."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from backend import metrics
+from backend.conducting import conduct_plan, patterns, sample_style
+from backend.conducting.motion import beaten_strokes
+from backend.conducting.plan import FAMILIES
+from backend.errors import BatonError
+from backend.features import mel_features
+from backend.skeleton import project_front
+
+music21 = pytest.importorskip("music21", reason="music21 (the train extra) is needed to read scores")
+from backend.conducting.plan_score import (instrument_for, make_performance, plan_from_score,  # noqa: E402
+                                           read_score)
+from training.eval_conductor import bars_of  # noqa: E402
+from training.scores import find_soundfont, render_score  # noqa: E402
+
+FPS = 30.0
+
+
+def _have_fluidsynth() -> bool:
+    try:
+        find_soundfont()
+    except BatonError:
+        return False
+    return shutil.which("fluidsynth") is not None
+
+
+needs_synth = pytest.mark.skipif(not _have_fluidsynth(),
+                                 reason="fluidsynth and a GM soundfont (Debian fluidsynth fluid-soundfont-gm) are needed")
+
+
+@pytest.fixture(scope="module")
+def chorale():
+    """Bach's orchestral chorale with fermatas: trumpets, timpani, oboes, strings, voices, continuo."""
+    return read_score("bach/bwv190.7-inst")
+
+
+@pytest.fixture(scope="module")
+def chorale_render(chorale):
+    return render_score(None, first_bar=1, n_bars=5, tempo_bpm=80, rubato=0.6, seed=4, info=chorale,
+                        max_seconds=20)
+
+
+def test_parts_get_instruments_from_their_names_not_their_midi_programs(chorale):
+    fams = {p.name: p.family for p in chorale.parts}
+    assert fams["Trumpet 1"] == "brass" and fams["Timpani"] == "percussion" and fams["Oboe 1"] == "woodwind"
+    assert fams["Violin 1"] == "strings" and fams["Soprano"] == "voices" and fams["Continuo"] == "keyboard"
+    assert instrument_for("Violoncello")[1] == (42,) and instrument_for("Trumpet in D")[1] == (56,)
+    assert instrument_for("Contrabass")[0] == "strings" and instrument_for(None, lowest=36)[1][0] == 42
+
+
+@needs_synth
+def test_a_rendered_score_has_exact_beats_and_the_plan_beats_them(chorale_render):
+    r = chorale_render
+    plan = r.plan
+    assert r.sr == 22050 and r.audio.dtype == np.float32 and r.duration <= 20.0 + 1e-6
+    assert set(plan.pattern) == {"4"} and set(plan.metre) == {"4/4"}
+    # the fermatas are held: the strokes they cover are dropped, the hold outlasts a beat
+    assert plan.fermata.sum() >= 1
+    k = np.flatnonzero(plan.fermata)[0]
+    assert plan.hold[k] > 1.3 * plan.period(k)
+    assert plan.times[k + 1] - plan.times[k] > plan.hold[k]  # a breath after the cut-off
+    # every stroke not under a fermata is a notated beat, at its exact time
+    for t in plan.times:
+        assert np.abs(r.beats - t).min() < 1e-6
+    # rubato: the beat moves, yet the notes sound on the beats (the bass's onsets are on them)
+    ioi = np.diff(plan.times)[~plan.fermata[:-1]]
+    assert np.std(ioi) / np.mean(ioi) > 0.02
+    from backend.beats import onset_envelope
+    env = onset_envelope(mel_features(r.audio))
+    at_beats = [env[max(0, int(t * 90) - 2): int(t * 90) + 8].max() for t in plan.times]
+    between = [env[int((a + 0.5 * (b - a)) * 90) - 2: int((a + 0.5 * (b - a)) * 90) + 3].max()
+               for a, b in zip(plan.times[:-1], plan.times[1:])]
+    assert np.median(at_beats) > 2 * np.median(between)
+
+
+@needs_synth
+def test_the_score_plan_conducted_puts_every_ictus_on_its_beat_in_the_standard_pattern(chorale_render):
+    r = chorale_render
+    plan = r.plan
+    beaten = beaten_strokes(plan)
+    for seed in (1, 2):
+        m = project_front(conduct_plan(plan, sample_style(seed), r.n_frames(), FPS))
+        ictus = metrics.ictus_times(m)
+        assert metrics.ictus_f(ictus, plan.times[beaten]) >= 0.95
+        bars = bars_of(plan, beaten)
+        assert len(bars) >= 2 and metrics.pattern_accuracy(m, bars) == 1.0
+        r_dyn, chance = metrics.dynamics_correlation(m, r.audio, r.sr)
+        assert r_dyn > 0.3 or not np.isfinite(chance)
+
+
+@needs_synth
+def test_the_audio_plan_hears_the_rendered_beats(chorale_render):
+    from backend.rules import conduct
+    r = chorale_render
+    mel = mel_features(r.audio)
+    kp3d, plan = conduct(mel, int(np.ceil(len(mel) / 3)))
+    ictus = metrics.ictus_times(project_front(kp3d))
+    ref = r.plan.times[beaten_strokes(r.plan)]
+    f, chance = metrics.ictus_f(ictus, ref), metrics.ictus_f_chance(ictus, ref)
+    assert f >= 0.6 and f > chance + 0.4
+    assert plan.fermata.any()  # a fermata is heard as a hold, not filled with invented beats
+
+
+def test_metre_changes_tempo_marks_and_hairpins_come_from_the_score():
+    handel = read_score("handel/rinaldo/Lascia_chio_pianga")
+    a, b = handel.bar_range(11, 4)  # 4/4 into 3/4 at bar 13
+    plan = plan_from_score(handel, make_performance(handel, (a, b), tempo_bpm=66))
+    assert list(dict.fromkeys(plan.metre)) == ["4/4", "3/4"] and list(dict.fromkeys(plan.pattern)) == ["4", "3"]
+    change = np.flatnonzero(plan.metre == "3/4")[0]
+    assert plan.section[change] and plan.beat[change] == 0
+    assert np.allclose(np.diff(plan.times[plan.sub == 0]), 60 / 66, atol=1e-6)  # strict tempo: no rubato asked
+    # Haydn's menuetto: a crescendo hairpin raises the level stroke by stroke and is flagged
+    minuet = read_score("haydn/opus74no1/movement3")
+    a, b = minuet.bar_range(1, 40)
+    plan = plan_from_score(minuet, make_performance(minuet, (a, b), tempo_bpm=132))
+    cresc = np.flatnonzero(plan.hairpin > 0.5)
+    assert len(cresc) >= 3
+    run = cresc[: np.argmax(np.diff(cresc) > 1) + 1] if np.any(np.diff(cresc) > 1) else cresc
+    assert plan.level[run[-1]] > plan.level[run[0]]
+    assert np.all(np.diff(plan.level[run]) >= -0.02)
+
+
+def test_how_a_bar_is_beaten_depends_on_its_tempo():
+    haydn = read_score("haydn/opus1no1/movement1")  # 6/8
+    bars = haydn.bar_range(1, 4)
+    slow = plan_from_score(haydn, make_performance(haydn, bars, tempo_bpm=60))  # eighths at 120: in six
+    fast = plan_from_score(haydn, make_performance(haydn, bars, tempo_bpm=140))  # dotted quarters at 93: in two
+    assert set(slow.pattern) == {"6"} and set(fast.pattern) == {"2"}
+    assert len(slow.times) == 3 * len(fast.times) - 2 * (fast.beat[0] != 0)
+    assert patterns.bar_scheme(3, 4, 60 / 240).pattern == "1"  # a scherzo: in one
+    assert patterns.bar_scheme(4, 4, 60 / 40).pattern == "4/2"  # an adagio: subdivided
+    assert patterns.bar_scheme(5, 8, 60 / 300, (3, 2)).pattern == "2"  # a fast five: in its two groups
+    assert patterns.bar_scheme(7, 4, 60 / 100, (2, 2, 3)).pattern == "7:2+2+3"
+
+
+@needs_synth
+def test_entries_after_a_rest_are_found_for_their_family():
+    r = render_score("bach/bwv248.64-6", first_bar=9, n_bars=6, tempo_bpm=84, seed=2, max_seconds=25)
+    plan = r.plan
+    voices = plan.entries[:, FAMILIES.index("voices")]
+    assert voices.any()  # the choir comes in after the ritornello
+    k = np.flatnonzero(voices)[0]
+    assert plan.times[k] > plan.start + 2.0
+
+
+def test_bad_scores_and_ranges_give_clear_errors(chorale, tmp_path):
+    with pytest.raises(BatonError, match="cannot read the score"):
+        read_score("no/such/piece-anywhere")
+    with pytest.raises(BatonError, match="no bar 999"):
+        chorale.bar_range(999, 2)
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<not-a-score/>")
+    with pytest.raises(BatonError, match="bad.xml"):
+        read_score(bad)
+    with pytest.raises(BatonError, match="soundfont"):
+        find_soundfont(tmp_path / "missing.sf2")
+    if _have_fluidsynth():
+        with pytest.raises(BatonError, match="longer than"):
+            render_score(None, first_bar=1, n_bars=2, tempo_bpm=40, info=chorale, max_seconds=3)
