@@ -1,0 +1,36 @@
+"""Baton for Blender: select a sound strip, press Conduct, get a conductor as ordinary keyframes.
+
+The pieces, in the order a run goes through them:
+  preferences.py   where the engine's Python is, start it or connect to one, engine defaults
+  backend_life.py  the engine process: found, started when first needed, health-checked,
+                   restarted after a crash, stopped with Blender
+  client.py        the service's HTTP API (standard library only; the service's tests use it too)
+  timeline.py      which slice of which file the strip plays, and from which frame
+  conduct.py       one run: a worker thread does the talking, the main thread writes the take
+  rig_link.py      the one place that calls the rig library (bonemap, keyframes, conductor_rig)
+  takes.py         takes as actions: naming, listing, switching, deleting, keeping what was there
+  operators.py, ui.py, properties.py   what the animator clicks
+
+The rig library (bonemap.py, retarget.py, keyframes.py, conductor_rig.py, …) is plain numpy/bpy.
+Nothing here imports `backend` or torch (Blender's Python has neither), imports inside the package are
+relative (it is installed as an extension under `bl_ext.<repo>.baton`), and `bpy` is imported only
+from register(), so tools and tests can use client.py or the rig math without Blender.
+"""
+
+_MODULES = ("preferences", "properties", "operators", "ui")
+
+
+def register() -> None:
+    import importlib
+    for name in _MODULES:
+        importlib.import_module(f".{name}", __package__).register()
+    from . import backend_life
+    backend_life.on_register()
+
+
+def unregister() -> None:
+    import importlib
+    from . import backend_life
+    backend_life.on_unregister()
+    for name in reversed(_MODULES):
+        importlib.import_module(f".{name}", __package__).unregister()
