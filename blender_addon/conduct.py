@@ -204,15 +204,22 @@ def apply_run(context, run: Run):
     # frame 0 of the take is heard at file time take.start: the window's first frame, moved by any
     # rounding of the slice start the service made, and led by the lead time
     offset = w.first_frame + (take.start - w.start) * w.fps - p.lead
+    actions, shown = set(bpy.data.actions), takes.current(obj)
     try:
         takes.keep_existing(obj)
         action, report = rig_link.write_take(obj, take, offset, w.fps, takes.take_name(w.name, p.seed), p.density)
-    except RigError as e:
+        takes.record(action, obj, p, take)
+        if w.strip is None:
+            timeline.add_strip(scene, w, take.n_frames)
+    except Exception as e:  # leave the scene as it was: no half-written take
+        for a in set(bpy.data.actions) - actions:
+            bpy.data.actions.remove(a)
         if created is not None:
             rig_link.remove_conductor(created)
-        raise ConductError(str(e)) from None
-    takes.record(action, obj, p, take)
-    if w.strip is None:
-        timeline.add_strip(scene, w, take.n_frames)
+        elif takes.current(obj) != shown:
+            takes.switch(obj, shown)
+        if isinstance(e, RigError):
+            raise ConductError(str(e)) from None
+        raise
     scene.baton.armature = obj
     return action, report

@@ -62,6 +62,7 @@ def record(action, obj, plan, take) -> None:
         "engine": plan.engine, "audio": str(w.path) if w.path else "(packed)", "slice_start": w.start,
         "slice_duration": take.duration, "first_frame": w.first_frame - plan.lead, "lead": plan.lead,
         "fps": w.fps, "density": plan.density, "tempo": take.tempo, "created": time.time(),
+        "beats": [round(take.start + b, 4) for b in take.beats.tolist()],  # seconds into the audio file
         "audio_sha256": str(take.provenance.get("audio_sha256") or ""),
         "checkpoint_sha256": str(take.provenance.get("checkpoint_sha256") or ""),
     }
