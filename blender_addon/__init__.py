@@ -11,7 +11,11 @@ The pieces, in the order a run goes through them:
   takes.py         takes as actions: naming, listing, switching, deleting, keeping what was there
   operators.py, ui.py, properties.py   what the animator clicks
 
-The rig library (bonemap.py, retarget.py, keyframes.py, conductor_rig.py, …) is plain numpy/bpy.
+The rig library: bone maps (bonemap.py, rigs/bonemaps/), retargeting a take onto any armature
+(retarget.py, rotations.py: plain numpy, tested without Blender's UI), writing it as keyframes
+(keyframes.py, armature.py) and the default conductor (conductor_rig.py); they use only bpy,
+mathutils and numpy.
+
 Nothing here imports `backend` or torch (Blender's Python has neither), imports inside the package are
 relative (it is installed as an extension under `bl_ext.<repo>.baton`), and `bpy` is imported only
 from register(), so tools and tests can use client.py or the rig math without Blender.

@@ -1,0 +1,371 @@
+"""A take becomes keyframes: one new action per take, written in bulk, on any armature.
+
+`apply_take` is the entry point the add-on and batch rendering use. It maps the take onto the
+scene's clock (any frame rate, any start frame — keys sit on whole scene frames whose values are
+the take sampled at exactly those frames' music times), retargets it (retarget.py), writes the
+rotations through the slotted-action API (Blender 4.4+/5.x: action → slot → channelbag → F-curves,
+`keyframe_points.add` + `foreach_set`, ~5 M keys/s where `keyframe_insert` manages ~0.1 M), and
+either makes the new action active or pushes it onto a new NLA track. Nothing else is touched:
+other actions and NLA tracks stay as they were, and an action that was active keeps a fake user so
+it survives saving.
+
+Key density: 'all' keys every scene frame; 'reduced' keeps the frames that matter for hand editing —
+the beats and the wrists' turning points (ictus and rebound tops) — plus whatever each bone needs for
+its Bézier curves to stay within `tolerance_deg` of the full take, checked by evaluating the written
+F-curves the way Blender will.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .armature import bone_map_for, evaluated_errors, intermediate_bones, require_armature, rig_rest
+from .errors import RigError
+from .retarget import L_WRIST, R_WRIST, check_keypoints, retarget
+from .rotations import (angle_between_quats, continuous_euler, euler_to_mat, mat_to_euler, mat_to_quat,
+                        quat_to_mat, unit)
+
+DENSITIES = ("all", "reduced")
+KEY_PASSES = 40  # refinement passes of the reduced density (each adds the worst frame of every gap)
+
+
+@dataclass
+class TakeReport:
+    """What apply_take did. Angles in degrees, times in seconds, frames are scene frames."""
+    action: str
+    slot: str
+    convention: str
+    bones: dict[str, str]                 # slot → bone keyed
+    held_at_rest: list[str]               # unmapped bones between mapped ones, keyed once at rest
+    frame_start: int
+    frame_end: int
+    scene_fps: float
+    frame_offset: float                   # scene frame at which the take's frame 0 is heard
+    density: str
+    keys: int                             # keyframes written (rotation and location channels)
+    keys_every_frame: int                 # what 'all' would write
+    max_error_deg: float                  # worst angle between a keyed bone's curve and the take
+    fk_mean_deg: float                    # forward-kinematics check, numpy, every frame
+    fk_max_deg: float
+    fk_evaluated_mean_deg: float | None   # the same check as Blender evaluates the rig (sampled)
+    fk_evaluated_max_deg: float | None
+    fk_segments_deg: dict[str, float]     # mean per segment (evaluated when available)
+    nla_track: str | None
+    kept_action: str | None               # the previously active action, given a fake user
+    settings: list[str]
+    timings: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        fk = self.fk_evaluated_mean_deg if self.fk_evaluated_mean_deg is not None else self.fk_mean_deg
+        return (f"{self.action}: {len(self.bones)} bones ({self.convention}), frames {self.frame_start}–"
+                f"{self.frame_end}, {self.keys} keys ({self.density}; every frame would be "
+                f"{self.keys_every_frame}), max error {self.max_error_deg:.2f}°, FK check {fk:.2f}° mean")
+
+
+# -- time -----------------------------------------------------------------------------------------
+def scene_frames(n_frames: int, fps: float, scene_fps: float, frame_offset: float) -> tuple[np.ndarray, np.ndarray]:
+    """The whole scene frames the take covers and, for each, its position in take frames: take
+    frame i is heard at scene frame frame_offset + i·scene_fps/fps."""
+    last = frame_offset + (n_frames - 1) * scene_fps / fps
+    first_f, last_f = math.ceil(frame_offset - 1e-6), math.floor(last + 1e-6)
+    frames = np.arange(first_f, last_f + 1) if last_f >= first_f else np.array([round(frame_offset)])
+    u = np.clip((frames - frame_offset) * fps / scene_fps, 0.0, n_frames - 1)
+    return frames.astype(np.int64), u
+
+
+def sample(kp: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Keypoints at fractional take frames u, linearly between the two nearest."""
+    i0 = np.floor(u).astype(np.int64)
+    i1 = np.minimum(i0 + 1, len(kp) - 1)
+    w = (u - i0)[:, None, None]
+    return kp[i0] * (1 - w) + kp[i1] * w
+
+
+def frame_offset_for_strip(strip, take_start: float, scene_fps: float) -> float:
+    """The scene frame at which file time `take_start` (a take's `start`) plays in a sound strip:
+    the strip shows file time s at frame_start + (s − sound_offset)·fps."""
+    return float(strip.frame_start) + (float(take_start) - float(strip.sound_offset)) * float(scene_fps)
+
+
+def scene_fps_of(scene) -> float:
+    return scene.render.fps / scene.render.fps_base
+
+
+# -- channels -------------------------------------------------------------------------------------
+@dataclass
+class _Channel:
+    """One bone's rotation (or the hips' location) in the bone's own mode, per scene frame."""
+    slot: str
+    bone: str
+    prop: str               # rotation_quaternion | rotation_euler | rotation_axis_angle | location
+    values: np.ndarray      # (F, C)
+    quats: np.ndarray | None  # (F, 4) the true rotation, for error measurement
+    mode: str
+
+
+def _rotation_channel(slot: str, bone: str, mode: str, q: np.ndarray) -> _Channel:
+    if mode == "QUATERNION":
+        return _Channel(slot, bone, "rotation_quaternion", q, q, mode)
+    if mode == "AXIS_ANGLE":
+        half = np.arccos(np.clip(q[:, 0], -1.0, 1.0))
+        axis = np.where((np.sin(half) > 1e-9)[:, None], q[:, 1:] / np.maximum(np.sin(half), 1e-12)[:, None],
+                        np.array([0.0, 1.0, 0.0]))
+        return _Channel(slot, bone, "rotation_axis_angle", np.column_stack([2 * half, axis]), q, mode)
+    e = continuous_euler(mat_to_euler(quat_to_mat(q), mode))
+    return _Channel(slot, bone, "rotation_euler", e, q, mode)
+
+
+def _to_quats(values: np.ndarray, mode: str) -> np.ndarray:
+    if mode == "QUATERNION":
+        return unit(values)
+    if mode == "AXIS_ANGLE":
+        half = values[:, 0] / 2
+        return np.column_stack([np.cos(half), unit(values[:, 1:]) * np.sin(half)[:, None]])
+    return mat_to_quat(euler_to_mat(values, mode))
+
+
+def _data_path(bone: str, prop: str) -> str:
+    import bpy
+    return f'pose.bones["{bpy.utils.escape_identifier(bone)}"].{prop}'
+
+
+def _write(channelbag, ch: _Channel, frames: np.ndarray, keep: np.ndarray) -> list:
+    """(Re)write a channel's F-curves with keys at frames[keep]; returns the F-curves."""
+    path = _data_path(ch.bone, ch.prop)
+    curves = []
+    co = np.empty((len(keep), 2), dtype=np.float32)
+    co[:, 0] = frames[keep]
+    for i in range(ch.values.shape[1]):
+        fc = channelbag.fcurves.find(path, index=i)
+        if fc is not None:
+            channelbag.fcurves.remove(fc)
+        fc = channelbag.fcurves.new(path, index=i, group_name=ch.bone)
+        co[:, 1] = ch.values[keep, i]
+        fc.keyframe_points.add(len(keep))
+        fc.keyframe_points.foreach_set("co", co.ravel())
+        fc.update()
+        curves.append(fc)
+    return curves
+
+
+def _float32_error(ch: _Channel) -> float:
+    """The angle lost by storing the values as float32 (the error of keys on every frame)."""
+    stored = ch.values.astype(np.float32).astype(np.float64)
+    return float(np.degrees(angle_between_quats(ch.quats, _to_quats(stored, ch.mode))).max())
+
+
+def _evaluated_error(curves, ch: _Channel, frames: np.ndarray) -> np.ndarray:
+    vals = np.array([[fc.evaluate(float(f)) for fc in curves] for f in frames])
+    return np.degrees(angle_between_quats(ch.quats, _to_quats(vals, ch.mode)))
+
+
+def _refine(keep: np.ndarray, err: np.ndarray, tol: float) -> np.ndarray:
+    """Add, in every gap between kept frames, the worst frame if it is over `tol`."""
+    seg = np.searchsorted(keep, np.arange(len(err)), side="right") - 1
+    worst = np.maximum.reduceat(err, keep)
+    over = (err > tol) & (err >= worst[seg])
+    _, first = np.unique(seg[over], return_index=True)
+    return np.union1d(keep, np.flatnonzero(over)[first])
+
+
+def _moves(ch: _Channel, tol: float) -> bool:
+    """Whether the bone ever turns more than tol away from its first pose."""
+    return bool(np.degrees(angle_between_quats(ch.quats, ch.quats[:1])).max() > tol)
+
+
+def _turning_points(z: np.ndarray) -> np.ndarray:
+    dz = np.diff(z)
+    return np.flatnonzero(dz[:-1] * dz[1:] < 0) + 1
+
+
+# -- the entry point ------------------------------------------------------------------------------
+def apply_take(armature_obj, keypoints_3d, fps: float, start: float = 0.0, beats=(), *,
+               scene_fps: float | None = None, frame_offset: float | None = None, name: str | None = None,
+               density: str = "all", tolerance_deg: float = 1.0, bone_map=None, root_motion: bool = False,
+               push_nla: bool = False, verify_frames: int = 8) -> TakeReport:
+    """Retarget a take onto `armature_obj` and write it as keyframes in a new action.
+
+    armature_obj   an armature object (in a scene, for the evaluated check).
+    keypoints_3d   (T, 13, 3) float, the take's keypoints (metres, Z up, facing −Y; backend/take.py).
+    fps            the take's frames per second; `start` its frame 0's time in the audio file
+                   (seconds); `beats` beat times in seconds from frame 0 (used by density='reduced').
+    scene_fps      the scene's frames per second (default: the armature's scene, fps / fps_base).
+    frame_offset   the scene frame at which the take's frame 0 is heard, may be fractional (default:
+                   the scene's frame_start + start·scene_fps, i.e. the audio file starts at frame_start;
+                   for a sound strip use frame_offset_for_strip).
+    name           the new action's name (default "Baton take"; Blender adds .001 … if taken).
+    density        'all' (a key on every scene frame) or 'reduced' (beats, turning points, and what
+                   keeps every keyed bone within tolerance_deg of the full take).
+    bone_map       None (detect the rig's convention), a convention's name, a dict slot → bone name,
+                   or a path to a JSON bone map (see bonemap.py).
+    root_motion    also key the hips' location (the take's hip sway, scaled to the rig); off by default.
+    push_nla       put the action on a new NLA track instead of making it the active action.
+    verify_frames  how many frames to check as Blender evaluates the rig (0: skip).
+
+    Returns a TakeReport; raises RigError with a one-line reason for anything it cannot use.
+    """
+    t0 = time.perf_counter()
+    require_armature(armature_obj)
+    kp = check_keypoints(keypoints_3d)
+    if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+        raise RigError(f"fps must be a positive number, got {fps!r}")
+    if not (isinstance(start, (int, float)) and math.isfinite(start) and start >= 0):
+        raise RigError(f"start must be a non-negative number of seconds, got {start!r}")
+    beats = np.asarray(beats, dtype=np.float64).reshape(-1) if len(beats) else np.zeros(0)
+    if not np.all(np.isfinite(beats)):
+        raise RigError("beats must be finite times in seconds")
+    if density not in DENSITIES:
+        raise RigError(f"density must be one of {', '.join(DENSITIES)}, not {density!r}")
+    if not (math.isfinite(tolerance_deg) and tolerance_deg > 0):
+        raise RigError(f"tolerance_deg must be a positive angle, got {tolerance_deg!r}")
+    scene = armature_obj.users_scene[0] if armature_obj.users_scene else None
+    if scene_fps is None:
+        if scene is None:
+            raise RigError(f"armature {armature_obj.name!r} is in no scene: pass scene_fps and frame_offset")
+        scene_fps = scene_fps_of(scene)
+    if not (math.isfinite(scene_fps) and scene_fps > 0):
+        raise RigError(f"scene_fps must be a positive number, got {scene_fps!r}")
+    if frame_offset is None:
+        if scene is None:
+            raise RigError(f"armature {armature_obj.name!r} is in no scene: pass frame_offset")
+        frame_offset = scene.frame_start + start * scene_fps
+    if not math.isfinite(frame_offset):
+        raise RigError(f"frame_offset must be a finite frame number, got {frame_offset!r}")
+    ad = armature_obj.animation_data
+    if ad is not None and ad.use_tweak_mode:
+        raise RigError(f"armature {armature_obj.name!r} is in NLA tweak mode; leave it before applying a take")
+
+    bm = bone_map_for(armature_obj, bone_map)
+    rig = rig_rest(armature_obj, bm)
+    frames, u = scene_frames(len(kp), fps, scene_fps, frame_offset)
+    kp_scene = sample(kp, u)
+    result = retarget(kp_scene, rig, root_motion=root_motion)
+    t_retarget = time.perf_counter() - t0
+
+    channels = []
+    for slot, q in result.quats.items():
+        bone = bm.bones[slot]
+        channels.append(_rotation_channel(slot, bone, armature_obj.pose.bones[bone].rotation_mode, q))
+    if result.location is not None:
+        channels.append(_Channel("hips", bm.bones["hips"], "location", result.location, None, "LOCATION"))
+    held = intermediate_bones(armature_obj, bm, rig)
+    rest_q = np.tile([1.0, 0.0, 0.0, 0.0], (len(frames), 1))
+    rests = [_rotation_channel("", b, armature_obj.pose.bones[b].rotation_mode, rest_q) for b in held]
+
+    import bpy
+    from bpy_extras import anim_utils
+    action = bpy.data.actions.new(name or "Baton take")
+    slot = action.slots.new(id_type="OBJECT", name=armature_obj.name)
+    bag = anim_utils.action_ensure_channelbag_for_slot(action, slot)
+    warnings: list[str] = []
+    F = len(frames)
+    every = np.arange(F)
+    max_err = 0.0
+    if density == "all":
+        for ch in channels:
+            _write(bag, ch, frames, every)
+            if ch.quats is not None:
+                max_err = max(max_err, _float32_error(ch))
+    else:
+        beat_idx = np.round(frame_offset + beats * scene_fps).astype(np.int64) - frames[0]
+        arm_cand = np.union1d(_turning_points(kp_scene[:, R_WRIST, 2]), _turning_points(kp_scene[:, L_WRIST, 2]))
+        beat_idx = beat_idx[(beat_idx >= 0) & (beat_idx < F)]
+        for ch in channels:
+            if ch.quats is None:  # root motion: the beats and a key every sixth of a second
+                _write(bag, ch, frames, np.union1d(np.union1d(beat_idx, [0, F - 1]),
+                                                  every[:: max(1, int(round(scene_fps / 6)))]).astype(np.int64))
+                continue
+            keep = np.array([0, F - 1])
+            if _moves(ch, tolerance_deg):  # a still bone keeps its two ends
+                keep = np.union1d(keep, beat_idx)
+                if ch.slot.startswith(("upper_arm", "forearm")):
+                    keep = np.union1d(keep, arm_cand)
+            keep = keep.astype(np.int64)
+            for _ in range(KEY_PASSES):
+                curves = _write(bag, ch, frames, keep)
+                err = _evaluated_error(curves, ch, frames)
+                grown = _refine(keep, err, tolerance_deg)
+                if len(grown) == len(keep):
+                    break
+                keep = grown
+            max_err = max(max_err, float(err.max()))
+    for ch in rests:  # one key at rest: constant curves
+        _write(bag, ch, frames, np.array([0]))
+    settings = _apply_settings(armature_obj, bm, bag, frames[0], warnings)
+    n_keys = sum(len(fc.keyframe_points) for fc in bag.fcurves)
+    n_every = F * sum(ch.values.shape[1] for ch in channels) + len(settings) + sum(
+        ch.values.shape[1] for ch in rests)
+    t_write = time.perf_counter() - t0 - t_retarget
+
+    kept, track_name = _assign(armature_obj, action, slot, frames[0], push_nla)
+    fk_mean, fk_max = result.fk_summary()
+    segments = {k: float(v.mean()) for k, v in result.fk_deg.items()}
+    ev_mean = ev_max = None
+    if verify_frames > 0:
+        if scene is None:
+            warnings.append("not in a scene: the evaluated FK check was skipped")
+        else:
+            pick = np.unique(np.linspace(0, F - 1, min(verify_frames, F)).round().astype(np.int64))
+            ev = evaluated_errors(armature_obj, bm, rig, kp_scene[pick], frames[pick])
+            allv = np.concatenate(list(ev.values()))
+            ev_mean, ev_max = float(allv.mean()), float(allv.max())
+            segments = {k: float(v.mean()) for k, v in ev.items()}
+            if ev_mean > 3.0:
+                worst = max(segments, key=segments.get)
+                warnings.append(f"the rig does not follow its keys (FK check {ev_mean:.1f}° mean, worst: "
+                                f"{worst}); is an IK/FK switch or a constraint overriding the mapped bones?")
+    return TakeReport(action=action.name, slot=slot.identifier, convention=bm.convention, bones=dict(
+        (s, bm.bones[s]) for s in result.quats), held_at_rest=held, frame_start=int(frames[0]), frame_end=int(frames[-1]),
+        scene_fps=float(scene_fps), frame_offset=float(frame_offset), density=density, keys=n_keys,
+        keys_every_frame=n_every, max_error_deg=max_err, fk_mean_deg=fk_mean, fk_max_deg=fk_max,
+        fk_evaluated_mean_deg=ev_mean, fk_evaluated_max_deg=ev_max, fk_segments_deg=segments,
+        nla_track=track_name, kept_action=kept, settings=settings,
+        timings={"retarget_s": t_retarget, "write_s": t_write, "total_s": time.perf_counter() - t0},
+        warnings=warnings)
+
+
+def _apply_settings(obj, bm, bag, frame: int, warnings: list[str]) -> list[str]:
+    """Set the bone map's rig settings (e.g. Rigify's IK/FK switch) and key them once in the take's
+    action, so the action carries them wherever it is played."""
+    import bpy
+    done = []
+    for s in bm.settings:
+        pb = obj.pose.bones.get(s["bone"])
+        if pb is None or s["property"] not in pb.keys():
+            warnings.append(f"setting {s['bone']}[{s['property']!r}] not found on this rig")
+            continue
+        pb[s["property"]] = s["value"]
+        path = f'pose.bones["{bpy.utils.escape_identifier(s["bone"])}"]["{bpy.utils.escape_identifier(s["property"])}"]'
+        fc = bag.fcurves.new(path, index=0, group_name=s["bone"])
+        fc.keyframe_points.add(1)
+        fc.keyframe_points.foreach_set("co", [float(frame), float(s["value"])])
+        fc.keyframe_points[0].interpolation = "CONSTANT"
+        fc.update()
+        done.append(f"{s['bone']}[{s['property']!r}] = {s['value']}")
+    return done
+
+
+def _assign(obj, action, slot, first_frame: int, push_nla: bool) -> tuple[str | None, str | None]:
+    """Make the take's action active (keeping the old one alive with a fake user), or put it on a new
+    NLA track on top of the others. Returns (kept action's name, new track's name)."""
+    ad = obj.animation_data or obj.animation_data_create()
+    if push_nla:
+        track = ad.nla_tracks.new()
+        track.name = action.name
+        strip = track.strips.new(action.name, int(first_frame), action)
+        strip.action_slot = slot
+        return None, track.name
+    kept = None
+    old = ad.action
+    if old is not None and old != action:
+        if not old.use_fake_user:
+            old.use_fake_user = True
+        kept = old.name
+    ad.action = action
+    ad.action_slot = slot
+    return kept, None
