@@ -117,9 +117,10 @@ for args in (["build", "--source-dir", source, "--output-filepath", zip_path], [
 
 
 def build_addon(dist: Path = DIST, python: Path = PY) -> Path:
-    """dist/baton-<version>.zip from blender_addon/, the bone maps (rigs/bonemaps/ → rigs/bonemaps/ in
-    the zip, where the rig library looks first) and build_info.json (version, source repository and
-    commit: the add-on finds the repository's .venv through it); built and validated by bpy's tooling."""
+    """dist/baton-<version>.zip from blender_addon/, the rig data (rigs/bonemaps/ and rigs/conductor/ →
+    the same paths in the zip, where the rig library looks first) and build_info.json (version, source
+    repository and commit: the add-on finds the repository's .venv through it); built and validated by
+    bpy's own extension tooling."""
     manifest = (ROOT / "blender_addon" / "blender_manifest.toml").read_text()
     version = re.search(r'^version\s*=\s*"([^"]+)"', manifest, re.M).group(1)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
@@ -129,8 +130,8 @@ def build_addon(dist: Path = DIST, python: Path = PY) -> Path:
     with tempfile.TemporaryDirectory(prefix="baton-addon-") as tmp:
         stage = Path(tmp) / "baton"
         shutil.copytree(ROOT / "blender_addon", stage, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        if (ROOT / "rigs" / "bonemaps").is_dir():
-            shutil.copytree(ROOT / "rigs" / "bonemaps", stage / "rigs" / "bonemaps")
+        for data in ("bonemaps", "conductor"):
+            shutil.copytree(ROOT / "rigs" / data, stage / "rigs" / data)
         (stage / "build_info.json").write_text(json.dumps({"version": version, "source": str(ROOT),
                                                            "commit": commit or None}, indent=1) + "\n")
         run(python, "-c", _EXTENSION_TOOL, stage, zip_path.resolve())

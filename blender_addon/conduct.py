@@ -199,7 +199,7 @@ def apply_run(context, run: Run):
         if obj is None:
             raise ConductError(f"armature {p.armature!r} was removed while conducting")
     else:
-        obj = created = rig_link.add_default_conductor(context, scene)
+        obj = created = rig_link.add_default_conductor(scene)
     w, take = p.window, run.take
     # frame 0 of the take is heard at file time take.start: the window's first frame, moved by any
     # rounding of the slice start the service made, and led by the lead time

@@ -42,19 +42,18 @@ def write_take(obj, take: Take, frame_offset: float, scene_fps: float, name: str
     return bpy.data.actions[report.action], report
 
 
-def add_default_conductor(context, scene):
-    """The default conductor rig, added to `scene`."""
+def add_default_conductor(scene):
+    """The default conductor (armature, skinned body, baton), added to `scene`; returns the armature."""
     from .conductor_rig import create_default_conductor
-    return create_default_conductor(scene)
+    return create_default_conductor(scene.collection)
 
 
 def remove_conductor(obj) -> None:
     """Undo add_default_conductor (a run that failed after adding it)."""
     import bpy
-    data = obj.data
-    for child in list(obj.children):
-        bpy.data.objects.remove(child)
-    bpy.data.objects.remove(obj)
-    if data is not None and data.users == 0:
-        bpy.data.armatures.remove(data)
+    for o in [*obj.children_recursive, obj]:
+        data, kind = o.data, ("armatures" if o.type == "ARMATURE" else "meshes")
+        bpy.data.objects.remove(o)
+        if data is not None and data.users == 0:
+            getattr(bpy.data, kind).remove(data)
 
