@@ -42,8 +42,7 @@ def _material(name: str):
         mat = bpy.data.materials.new(key)
         mat.diffuse_color = (*colour, 1.0)
         mat.roughness = rough
-        mat.use_nodes = True
-        bsdf = mat.node_tree.nodes.get("Principled BSDF")
+        bsdf = mat.node_tree.nodes.get("Principled BSDF") if mat.node_tree else None  # 5.0: nodes by default
         if bsdf is not None:
             bsdf.inputs["Base Color"].default_value = (*colour, 1.0)
             bsdf.inputs["Roughness"].default_value = rough

@@ -45,7 +45,7 @@ HIP_HEIGHT = 1.0  # the take's mean mid-hip height (backend/skeleton.py)
 FACE = {NOSE: (0.0, 0.30, 0.45), L_EYE: (0.08, 0.24, 0.56), R_EYE: (-0.08, 0.24, 0.56),
         L_EAR: (0.22, 0.0, 0.52), R_EAR: (-0.22, 0.0, 0.52)}
 NECK_SHARE = 0.5  # of the head's turn relative to the chest, taken by the neck
-STRAIGHT_ARM_DEG = (5.0, 20.0)  # elbow bends over which the take's arm plane fades in
+STRAIGHT_ARM_DEG = (5.0, 35.0)  # elbow bends over which the take's arm plane fades in
 REST_BEND_MIN_DEG = 5.0  # a rest elbow bent less than this gives no hinge: use the anatomical one
 AXIS_SNAP_DEG = 25.0
 FORWARD = np.array([0.0, -1.0, 0.0])  # the conductor's forward in the take's frame
@@ -233,6 +233,21 @@ def _rest_hinge(r_ua: np.ndarray, r_fa: np.ndarray) -> np.ndarray:
     return unit(anatomical - (anatomical @ unit(r_ua)) * unit(r_ua))
 
 
+def _blend_branch(phi: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The twist angle from the untwisted hinge to the arm's plane, kept continuous wherever it is
+    blended (0 < w < 1): unwrapped in time within each such run of frames and moved to the run's
+    nearest whole turn, so a plane opposite the untwisted one never flips w·φ from +π·w to −π·w.
+    Where w is 0 or 1 the branch does not matter (no twist, or the full turn)."""
+    out = np.unwrap(phi)
+    blending = (w > 0) & (w < 1)
+    starts = np.flatnonzero(blending & ~np.concatenate([[False], blending[:-1]]))
+    run = np.cumsum(np.isin(np.arange(len(w)), starts))
+    for r in np.unique(run[blending]):
+        sel = blending & (run == r)
+        out[sel] -= 2 * np.pi * np.round(np.median(out[sel]) / (2 * np.pi))
+    return out
+
+
 def retarget(keypoints_3d, rig: RigRest, root_motion: bool = False) -> Retarget:
     """Local rotations for every driven slot of `rig` that make it strike the take's poses."""
     kp = check_keypoints(keypoints_3d)
@@ -297,16 +312,19 @@ def retarget(keypoints_3d, rig: RigRest, root_motion: bool = False) -> Retarget:
         r_ua = unit(rig.h[fa] - rig.h[ua])
         r_fa = unit(rig.wrist[x] - rig.h[fa])
         hinge = _rest_hinge(r_ua, r_fa)
+        # the untwisted hinge: the rest hinge carried to a neutral arm (forward and down), then swung
+        # with the arm onto the take's upper arm; the swing is singular only for an arm pointing up,
+        # back and across the body, where a conductor's arm never goes
+        neutral = unit(np.array([0.35 if x == "l" else -0.35, -0.6, -0.72]))
+        neutral_hinge = swing(r_ua, neutral) @ hinge
         par = D[rig.parent[ua]]
-        # the hinge with no twist: the rest arm swung (as carried by its parent) onto the take's
-        carried_ua, carried_hinge = _apply(par, r_ua), _apply(par, hinge)
-        untwisted = _apply(swing(carried_ua, d_ua), carried_hinge)
+        untwisted = _apply(swing(_apply(par, neutral), d_ua), _apply(par, neutral_hinge))
         bend = angle_between(d_ua, d_fa)
         plane = unit(np.cross(d_ua, d_fa))
         w = np.clip((bend - lo) / (hi - lo), 0.0, 1.0)
         w = w * w * (3 - 2 * w)
         phi = np.arctan2(np.sum(d_ua * np.cross(untwisted, plane), -1), np.sum(untwisted * plane, -1))
-        hinge_now = _apply(axis_angle_matrix(d_ua, w * phi), untwisted)
+        hinge_now = _apply(axis_angle_matrix(d_ua, w * _blend_branch(phi, w)), untwisted)
         D[ua] = frame(d_ua, hinge_now) @ frame(r_ua, hinge).T
         D[fa] = frame(d_fa, hinge_now) @ frame(r_fa, hinge).T
         if hand in rig.head:

@@ -110,14 +110,20 @@ def _place(spec: dict, mesh: BaseMesh) -> np.ndarray:
     raise ValueError(f"unknown joint strategy {s!r}")
 
 
+@lru_cache(maxsize=8)
+def _rig_doc(name: str) -> dict:
+    doc = json.loads((data_dir() / "rigs" / "standard" / f"rig.{name}.json").read_text())
+    return doc.get("bones", doc)
+
+
 def skeleton(name: str, mesh: BaseMesh) -> dict[str, Bone]:
     """One of SKELETONS fitted to `mesh` (joint positions from its joint cubes and vertices)."""
-    doc = json.loads((data_dir() / "rigs" / "standard" / f"rig.{name}.json").read_text())
-    bones = doc.get("bones", doc)
+    bones = _rig_doc(name)
     return {n: Bone(_place(b["head"], mesh), _place(b["tail"], mesh), float(b.get("roll", 0.0)),
                     b.get("parent") or None, bool(b.get("use_connect", False))) for n, b in bones.items()}
 
 
+@lru_cache(maxsize=8)
 def weights(name: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Skin weights: bone → (vertex indices, weights). `name`: default, game_engine, mixamo, cmu_mb,
     makehuman (the default skeleton's finer set)."""

@@ -204,7 +204,7 @@ def _split(bones, weights, verts, name: str, parts: list[str]):
 
 def _mpfb_rig(kind: str, mesh: mpfb.BaseMesh):
     bones = mpfb.skeleton({"makehuman": "default"}.get(kind, kind), mesh)
-    weights = mpfb.weights({"makehuman": "default"}.get(kind, kind))
+    weights = dict(mpfb.weights({"makehuman": "default"}.get(kind, kind)))  # a copy: the cache is shared
     return bones, weights
 
 

