@@ -13,7 +13,6 @@ import json
 import math
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -78,15 +77,6 @@ def read_take(data: bytes, suffix: str, where: str = "take") -> Take:
     if doc.get("n_frames") != take.n_frames:
         raise TakeFileError(f"{where}: the header says {doc.get('n_frames')} frames, the take holds {take.n_frames}")
     return take
-
-
-def load_take(path: str | Path) -> Take:
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise TakeFileError(f"{path}: cannot read the take ({e.strerror or e})") from None
-    return read_take(data, path.suffix, str(path))
 
 
 def _check(take: Take, where: str) -> None:

@@ -19,7 +19,7 @@ ORIGINAL_KEY = "baton_original_action"
 
 def take_name(source: str, seed: int) -> str:
     """Named after strip (or file) and seed; Blender adds .001, … when the name is taken."""
-    return f"{source[:48]} seed {seed}"
+    return f"{source[:48]} · seed {seed}"
 
 
 def is_take(action) -> bool:

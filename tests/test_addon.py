@@ -217,7 +217,7 @@ def test_rigify_at_24fps_on_an_offset_trimmed_strip_keeps_the_existing_action(ad
     conduct(addon)
 
     take = arm.animation_data.action
-    assert take != walk and take.name == "music seed 3" and addon.takes.is_take(take)
+    assert take != walk and take.name == "music · seed 3" and addon.takes.is_take(take)
     record = addon.takes.info(take)
     assert record["slice_start"] == pytest.approx(2.5) and record["first_frame"] == 148 and record["fps"] == 24
     # the animator's action: still there, same keys, saved with the file, reachable from the takes list
@@ -256,15 +256,23 @@ def test_default_conductor_at_25fps_second_take_and_hand_edits_kept(addon, scene
     assert conduct(addon) == arm
     second = arm.animation_data.action
     assert second != first and addon.takes.takes_of(arm) == [first, second]
-    assert second.name == "music seed 2" and addon.takes.info(second)["seed"] == 2
+    assert second.name == "music · seed 2" and addon.takes.info(second)["seed"] == 2
     assert all(np.array_equal(edited[k], v) for k, v in keys_of(first).items())  # never overwritten
     assert not all(np.array_equal(keys_of(second)[k], v) for k, v in edited.items())  # another performance
 
-    # the takes list: picking a row shows that take; deleting the shown one shows the other
+    # re-conduct the shown take with a new seed: a third take of the same strip
+    scene.sequence_editor.active_strip = None
+    assert bpy.ops.baton.reconduct() == {"FINISHED"}
+    third = arm.animation_data.action
+    assert addon.takes.takes_of(arm) == [first, second, third]
+    assert addon.takes.info(third)["seed"] not in (1, 2) and addon.takes.info(third)["strip"] == "music"
+    assert scene.sequence_editor.active_strip == strip
+
+    # the takes list: picking a row shows that take; deleting the shown one shows the newest other
     arm.baton_take = bpy.data.actions.find(first.name)
     assert arm.animation_data.action == first and arm.baton_take == bpy.data.actions.find(first.name)
     assert bpy.ops.baton.delete_take() == {"FINISHED"}
-    assert "music seed 1" not in bpy.data.actions and arm.animation_data.action == second
+    assert "music · seed 1" not in bpy.data.actions and arm.animation_data.action == third
 
 
 def test_fractional_fps_and_a_moved_strip_is_followed(addon, scene, music):
@@ -280,7 +288,7 @@ def test_fractional_fps_and_a_moved_strip_is_followed(addon, scene, music):
     strip.channel = 4
     conduct(addon)
     moved = keys_of(arm.animation_data.action)
-    assert arm.animation_data.action.name == "music seed 5.001"
+    assert arm.animation_data.action.name == "music · seed 5.001"
     path = next(iter(first))
     assert moved[path][0, 0] == first[path][0, 0] + 37
     assert np.allclose(moved[path][:, 1], first[path][:, 1], atol=1e-5)  # same seed, same slice: same motion
@@ -445,3 +453,145 @@ def test_scenes_that_cannot_be_conducted_are_refused_before_any_work(addon, scen
     scene.baton.add_conductor = True
     scene.baton.engine = "m2sgan"
     refused("needs a checkpoint")
+
+
+def test_scene_settings_show_the_preferences_defaults_until_changed(addon, scene):
+    p = addon.prefs
+    p.default_seed, p.default_engine = 11, "m2sgan"
+    try:
+        assert scene.baton.seed == 11 and scene.baton.engine == "m2sgan"
+        scene.baton.seed, scene.baton.engine = 4, "rules"
+        p.default_seed = 12
+        assert scene.baton.seed == 4 and scene.baton.engine == "rules"
+        assert bpy.data.scenes.new("Untouched").baton.seed == 12
+        assert bpy.ops.baton.roll_seed() == {"FINISHED"} and scene.baton.seed != 4
+    finally:
+        p.default_seed, p.default_engine = 0, "rules"
+
+
+def test_an_engine_error_shows_its_message_and_the_log(addon, scene, music, tmp_path):
+    sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=0.0, frames=24 * 5)
+    arm = rigify_metarig(scene)
+    scene.baton.armature, scene.baton.engine = arm, "m2sgan"
+    bad = tmp_path / "weights.pt"
+    bad.write_bytes(b"not a checkpoint")
+    addon.prefs.checkpoint = str(bad)
+    try:
+        error = conduct_refused(addon)  # the engine restarts to read the checkpoint's folder, then fails
+    finally:
+        addon.prefs.checkpoint = ""
+    assert error.startswith("the engine could not conduct music:") and "weights.pt" in error
+    assert "The engine's log ends:" in error and "failed" in error.split("The engine's log ends:")[1]
+    assert addon.backend_life.manager.allows(tmp_path, folder=True)
+    assert arm.animation_data is None
+
+
+class Layout:
+    """Stands in for Blender's UILayout, which bpy as a module cannot make (no window to draw in): it
+    records what a panel's draw function shows and checks that every property, operator, icon and
+    list it names exists."""
+
+    ICONS = set(bpy.types.UILayout.bl_rna.functions["label"].parameters["icon"].enum_items.keys())
+
+    def __init__(self, log):
+        self.log, self.alert, self.enabled = log, False, True
+
+    def row(self, **_):
+        return Layout(self.log)
+
+    column = box = row
+
+    def separator(self, **_):
+        pass
+
+    def label(self, text="", icon="NONE", **_):
+        assert icon in self.ICONS, icon
+        self.log.append(text)
+
+    def prop(self, data, name, **_):
+        assert name in data.bl_rna.properties, name
+        self.log.append(f"prop {name}")
+
+    def operator(self, idname, icon="NONE", **_):
+        module, name = idname.split(".")
+        assert icon in self.ICONS and getattr(getattr(bpy.ops, module), name).get_rna_type(), idname
+        self.log.append(f"op {idname}")
+
+    def progress(self, factor=0.0, type="BAR", text=""):
+        assert 0 <= factor <= 1 and type in ("BAR", "RING")
+        self.log.append(f"progress {text}")
+
+    def template_list(self, list_type, list_id, data, propname, active_data, active_propname, **_):
+        assert hasattr(bpy.types, list_type) and hasattr(data, propname) and hasattr(active_data, active_propname)
+        self.log.append(f"list {list_type}")
+
+
+def draw(function, *args) -> list[str]:
+    log = []
+    function(Layout(log), *args)
+    return log
+
+
+def test_the_panels_and_preferences_draw_what_the_animator_needs(addon, scene, music):
+    ui, ops = importlib.import_module(f"{PKG}.ui"), addon.operators
+    scene.render.fps, scene.render.fps_base = 24, 1.001
+    shown = draw(ui.draw_conduct, bpy.context)
+    assert "select one in the sequencer" in " ".join(shown) and "prop add_conductor" in shown
+    assert "op baton.conduct" in shown and "op baton.roll_seed" in shown
+
+    sound_strip(scene, music.path, frame_start=100, trim_frames=48, offset_s=0.5, frames=240)
+    arm = rigify_metarig(scene)
+    scene.baton.armature = arm
+    shown = draw(ui.draw_conduct, bpy.context)
+    assert "music" in shown and "Frames 148–387 at 23.976 fps" in shown and "File 2.50–12.51 s" in shown
+    assert any(line.startswith(addon.armature.bone_map_for(arm).label) for line in shown)
+    assert {"prop engine", "prop seed", "prop lead_frames", "prop density", "prop armature"} <= set(shown)
+
+    ops.active = ops.Session(ops._start(bpy.context, None))  # while a run goes on: its progress
+    try:
+        assert any(line.startswith("progress Baton: music") for line in draw(ui.draw_conduct, bpy.context))
+        assert ops.active.run.wait(120)
+    finally:
+        ops.active = None
+    ops.last_error = "the engine could not conduct music: boom\nThe engine's log ends:\nline one"
+    assert "line one" in draw(ui.draw_conduct, bpy.context)
+
+    conduct(addon)
+    assert draw(ui.draw_takes, bpy.context) == ["list BATON_UL_takes", "op baton.reconduct", "op baton.delete_take"]
+    flags, order = ui.BATON_UL_takes.filter_items(SimpleNamespace(bitflag_filter_item=1 << 30), bpy.context,
+                                                   bpy.data, "actions")
+    listed = [a for a, f in zip(bpy.data.actions, flags) if f]
+    assert listed == [arm.animation_data.action] and sorted(order) == list(range(len(bpy.data.actions)))
+
+    class Prefs:  # the preferences' draw, with the stand-in layout
+        layout = Layout([])
+
+        def __getattr__(self, name):
+            return getattr(addon.prefs, name)
+
+    prefs = Prefs()
+    type(addon.prefs).draw(prefs, bpy.context)
+    assert any(line.startswith(f"Using {ROOT / '.venv' / 'bin' / 'python'}") for line in prefs.layout.log)
+    assert any(line.startswith("Engine: running") for line in prefs.layout.log)
+
+
+EXIT_SCRIPT = """
+import importlib, sys, tempfile
+import bpy
+prefs = bpy.context.preferences
+prefs.use_preferences_save = False
+prefs.extensions.repos.new(name="exit test", module="baton_exit", custom_directory=tempfile.mkdtemp())
+bpy.ops.extensions.package_install_files(repo="baton_exit", filepath=sys.argv[1], enable_on_install=False)
+bpy.ops.preferences.addon_enable(module="bl_ext.baton_exit.baton")
+life = importlib.import_module("bl_ext.baton_exit.baton.backend_life")
+life.manager.client(importlib.import_module("bl_ext.baton_exit.baton.preferences").backend_settings())
+print("ENGINE", life.manager.backend.process.pid, flush=True)
+"""  # and quits, disabling nothing itself
+
+
+def test_the_engine_stops_when_blender_quits(addon_zip):
+    run = __import__("subprocess").run([sys.executable, "-c", EXIT_SCRIPT, str(addon_zip)], capture_output=True,
+                                       text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    pid = int(run.stdout.split("ENGINE ")[1].split()[0])
+    assert not Path(f"/proc/{pid}").exists()
