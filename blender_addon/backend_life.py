@@ -82,8 +82,9 @@ class BackendManager:
         self._lock = threading.RLock()
         self._backend: Backend | None = None
         self._allowed: list[Path] = []
-        self.crash: str | None = None     # what happened to the last engine, when it died on its own
-        self.restarts = 0
+        self.starting = False
+        self.note: str | None = None      # why no engine runs: it crashed, or could not start
+        self.restarts = 0                 # engines replaced after dying on their own
 
     # -- state the UI shows -----------------------------------------------------------------------
     @property
@@ -91,13 +92,15 @@ class BackendManager:
         return self._backend
 
     def status(self) -> str:
-        with self._lock:
-            b = self._backend
-            if b is None:
-                return "stopped after a crash (restarts on the next run)" if self.crash else "not started"
-            if b.process.poll() is not None:
-                return f"exited with code {b.process.returncode} (restarts on the next run)"
-            return f"running (process {b.process.pid}, port {b.client.base.rsplit(':', 1)[1]})"
+        """One line for the preferences (never waits for the lock: a start can take a minute)."""
+        b = self._backend
+        if self.starting:
+            return "starting…"
+        if b is None:
+            return self.note or "not started (starts with the first run)"
+        if b.process.poll() is not None:
+            return f"exited with code {b.process.returncode} (restarts on the next run)"
+        return f"running (process {b.process.pid}, port {b.client.base.rsplit(':', 1)[1]})"
 
     def log_file(self) -> Path | None:
         return self._backend.log_file if self._backend else None
@@ -123,13 +126,20 @@ class BackendManager:
                 stop_backend(b.process)
                 self._backend = None
                 if crashed:
-                    self.crash = f"exit code {b.process.returncode}; log: {b.log_file}"
+                    self.note = f"stopped unexpectedly (exit code {b.process.returncode}; log: {b.log_file})"
                     self.restarts += 1
             python, _ = find_python(settings.python)
             self._allowed = list(dict.fromkeys([*self._allowed, *needs, *([audio_dir] if audio_dir else [])]))
             source = build_info().get("source")
-            cwd = source if source and Path(source).is_dir() else None
-            self._backend = start_backend(str(python), self._allowed, cwd=cwd, timeout=START_TIMEOUT)
+            self.starting = True
+            try:
+                self._backend = start_backend(str(python), self._allowed, timeout=START_TIMEOUT,
+                                              cwd=source if source and Path(source).is_dir() else None)
+            except BackendError as e:
+                self.note = f"could not start: {str(e).splitlines()[0]}"
+                raise
+            finally:
+                self.starting = False
             return self._backend.client
 
     def allows(self, path: Path, folder: bool = False) -> bool:
@@ -174,8 +184,8 @@ class BackendManager:
         def start():
             try:
                 self.client(settings)
-            except BackendError as e:
-                self.crash = str(e).splitlines()[0]
+            except BackendError:
+                pass  # kept in self.note; the next run tries again and reports it
         threading.Thread(target=start, name="baton-start", daemon=True).start()
 
 

@@ -162,7 +162,7 @@ class Run:
         w = self.plan.window
         if w.packed is not None:
             with tempfile.TemporaryDirectory(prefix="baton-packed-") as tmp:
-                f = Path(tmp) / w.name.replace("/", "_")
+                f = Path(tmp) / (w.filename or w.name).replace("/", "_")
                 f.write_bytes(w.packed)
                 return client.upload(f)
         if self.settings.mode == "AUTO" and self.manager.allows(w.path):

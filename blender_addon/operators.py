@@ -21,7 +21,7 @@ active: "Session | None" = None
 last_error: str | None = None
 
 
-def _start(context, seed: int | None) -> conduct.Run:
+def start_run(context, seed: int | None) -> conduct.Run:
     plan = conduct.plan_run(context, seed)
     return conduct.Run(plan, backend_settings(), manager)
 
@@ -71,10 +71,12 @@ class Session:
         return f"Baton: {r.plan.window.name} · {r.stage} {r.progress * 100:.0f}%"
 
     def show(self, context) -> None:
+        """Progress in the status bar (set again each tick: that redraws it) and the panels."""
         workspace = getattr(context, "workspace", None)
-        if workspace is not None and workspace != self.workspace:
-            self._clear()
-            self.workspace = workspace
+        if workspace is not None:
+            if workspace != self.workspace:
+                self._clear()
+                self.workspace = workspace
             workspace.status_text_set(self._draw_status)
         _redraw(context)
 
@@ -104,7 +106,7 @@ class Session:
 def _redraw(context) -> None:
     screen = getattr(context, "screen", None)
     for area in screen.areas if screen else ():
-        if area.type in ("SEQUENCE_EDITOR", "VIEW_3D", "STATUSBAR"):
+        if area.type in ("SEQUENCE_EDITOR", "VIEW_3D"):
             area.tag_redraw()
 
 
@@ -132,7 +134,7 @@ class BATON_OT_conduct(bpy.types.Operator):
 
     def execute(self, context):
         try:
-            run = _start(context, self._seed())
+            run = start_run(context, self._seed())
         except conduct.ConductError as e:
             return self._report(finish_error(str(e)))
         try:
@@ -147,7 +149,7 @@ class BATON_OT_conduct(bpy.types.Operator):
         if context.window is None:
             return self.execute(context)
         try:
-            run = _start(context, self._seed())
+            run = start_run(context, self._seed())
         except conduct.ConductError as e:
             return self._report(finish_error(str(e)))
         self._session = active = Session(run)

@@ -32,6 +32,7 @@ class AudioWindow:
     first_frame: int          # scene frame at which `start` is heard
     fps: float                # the scene's frame rate
     strip: str | None = None  # the strip's name (None: a file to be added as a strip)
+    filename: str = ""        # a packed sound's original file name (its suffix tells the engine the format)
 
 
 def scene_fps(scene) -> float:
@@ -64,7 +65,8 @@ def strip_window(scene, strip, read_packed: bool = True) -> AudioWindow:
     if duration < 1.0:
         raise TimelineError(f"sound strip {strip.name!r} plays {max(duration, 0):.2f} s of its file; "
                             f"conducting needs at least 1 s")
-    return AudioWindow(strip.name, path, packed, max(0.0, start + skip / fps), duration, first + skip, fps, strip.name)
+    return AudioWindow(strip.name, path, packed, max(0.0, start + skip / fps), duration, first + skip, fps, strip.name,
+                       Path(bpy.path.basename(strip.sound.filepath)).name if pf else "")
 
 
 def file_window(scene, filepath: str) -> AudioWindow:

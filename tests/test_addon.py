@@ -318,7 +318,7 @@ def test_modal_session_shows_progress_passes_events_through_and_applies(addon, s
     arm = rigify_metarig(scene)
     scene.baton.armature = arm
     ops = addon.operators
-    run = ops._start(bpy.context, None)
+    run = ops.start_run(bpy.context, None)
     ops.active = session = ops.Session(run)
     assert not bpy.ops.baton.conduct.poll()  # one run at a time
     seen = []
@@ -342,7 +342,7 @@ def test_esc_cancels_the_engine_job_and_leaves_the_scene_unchanged(addon, scene,
     scene.baton.armature = arm
     actions, objects = set(bpy.data.actions), set(bpy.data.objects)
     ops = addon.operators
-    run = ops._start(bpy.context, None)
+    run = ops.start_run(bpy.context, None)
     ops.active = session = ops.Session(run)
     deadline = time.monotonic() + 120
     while run.state != "running" and time.monotonic() < deadline:
@@ -362,7 +362,7 @@ def test_a_crashed_engine_is_reported_with_its_log_and_restarted_on_the_next_run
     arm = rigify_metarig(scene)
     scene.baton.armature = arm
     ops, manager = addon.operators, addon.backend_life.manager
-    run = ops._start(bpy.context, None)
+    run = ops.start_run(bpy.context, None)
     deadline = time.monotonic() + 120
     while run.state != "running" and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -547,7 +547,7 @@ def test_the_panels_and_preferences_draw_what_the_animator_needs(addon, scene, m
     assert any(line.startswith(addon.armature.bone_map_for(arm).label) for line in shown)
     assert {"prop engine", "prop seed", "prop lead_frames", "prop density", "prop armature"} <= set(shown)
 
-    ops.active = ops.Session(ops._start(bpy.context, None))  # while a run goes on: its progress
+    ops.active = ops.Session(ops.start_run(bpy.context, None))  # while a run goes on: its progress
     try:
         assert any(line.startswith("progress Baton: music") for line in draw(ui.draw_conduct, bpy.context))
         assert ops.active.run.wait(120)
