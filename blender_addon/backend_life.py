@@ -195,7 +195,10 @@ atexit.register(manager.stop)  # Blender quits without unregistering add-ons
 
 def on_register() -> None:
     from .preferences import backend_settings
-    settings = backend_settings()
+    try:
+        settings = backend_settings()
+    except KeyError:  # enabled without a preferences entry (addon_utils.enable without default_set)
+        return
     if settings.start_on_enable and settings.mode == "AUTO":
         manager.start_in_background(settings)
 

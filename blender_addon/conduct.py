@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import tempfile
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import bpy
 
 from . import rig_link, takes, timeline
 from .backend_life import BackendManager, BackendSettings
@@ -70,17 +71,12 @@ def plan_run(context, seed: int | None = None) -> Plan:
             rig_link.check_rig(arm)
         except RigError as e:
             raise ConductError(str(e)) from None
-    checkpoint = bpy_abspath(prefs().checkpoint) if prefs().checkpoint else None
+    checkpoint = bpy.path.abspath(prefs().checkpoint) if prefs().checkpoint else None
     if s.engine == "m2sgan" and not checkpoint:
         raise ConductError("the M2S-GAN engine needs a checkpoint: set one in Preferences > Add-ons > Baton")
     return Plan(scene.name, window, s.seed if seed is None else seed, s.engine,
                 checkpoint if s.engine == "m2sgan" else None, arm.name if arm else None,
                 s.lead_frames, s.density)
-
-
-def bpy_abspath(path: str) -> str:
-    import bpy
-    return bpy.path.abspath(path)
 
 
 class Run:
@@ -93,7 +89,6 @@ class Run:
         self.take: Take | None = None
         self.error: str | None = None
         self.job_id: str | None = None
-        self.started = time.monotonic()
         self._cancel = threading.Event()
         self._thread = threading.Thread(target=self._work, name="baton-run", daemon=True)
         self._thread.start()
@@ -188,7 +183,6 @@ def apply_run(context, run: Run):
     """Write a finished run's take into the scene (main thread): a new action on the armature (the
     default conductor when none was chosen), the take's record, and for a chosen file its sound
     strip. Returns (action, the rig library's report)."""
-    import bpy
     p = run.plan
     scene = bpy.data.scenes.get(p.scene)
     if scene is None:

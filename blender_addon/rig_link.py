@@ -5,6 +5,12 @@ Kept small on purpose: the rig library is developed alongside, and every call in
 
 from __future__ import annotations
 
+import bpy
+
+from .armature import bone_map_for
+from .bonemap import detect
+from .conductor_rig import create_default_conductor
+from .keyframes import apply_take
 from .take_file import Take
 
 DENSITY_ITEMS = [
@@ -18,7 +24,6 @@ _conventions: dict[tuple, str] = {}
 
 def convention(obj) -> str:
     """The detected rig convention of an armature, as the panel shows it (cached per bone set)."""
-    from .bonemap import detect
     names = tuple(b.name for b in obj.data.bones)
     key = (obj.name, hash(names))
     if key not in _conventions:
@@ -28,15 +33,12 @@ def convention(obj) -> str:
 
 def check_rig(obj) -> None:
     """RigError (naming the missing bones) before any work, when no bone map can drive `obj`."""
-    from .armature import bone_map_for
     bone_map_for(obj)
 
 
 def write_take(obj, take: Take, frame_offset: float, scene_fps: float, name: str, density: str):
     """The take as a new action on `obj`, frame 0 heard at scene frame `frame_offset`; made active,
     the action it had kept with a fake user. Returns (action, report)."""
-    import bpy
-    from .keyframes import apply_take
     report = apply_take(obj, take.keypoints_3d, take.fps, take.start, take.beats, scene_fps=scene_fps,
                         frame_offset=frame_offset, name=name, density=density)
     return bpy.data.actions[report.action], report
@@ -44,13 +46,11 @@ def write_take(obj, take: Take, frame_offset: float, scene_fps: float, name: str
 
 def add_default_conductor(scene):
     """The default conductor (armature, skinned body, baton), added to `scene`; returns the armature."""
-    from .conductor_rig import create_default_conductor
     return create_default_conductor(scene.collection)
 
 
 def remove_conductor(obj) -> None:
     """Undo add_default_conductor (a run that failed after adding it)."""
-    import bpy
     for o in [*obj.children_recursive, obj]:
         data, kind = o.data, ("armatures" if o.type == "ARMATURE" else "meshes")
         bpy.data.objects.remove(o)

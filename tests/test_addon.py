@@ -294,6 +294,12 @@ def test_fractional_fps_and_a_moved_strip_is_followed(addon, scene, music):
     assert np.allclose(moved[path][:, 1], first[path][:, 1], atol=1e-5)  # same seed, same slice: same motion
     assert_ictus_on_beats(addon, scene, arm, strip, music.beats)
 
+    scene.baton.lead_frames, scene.baton.density = 3, "reduced"  # gestures 3 frames ahead, fewer keys
+    conduct(addon)
+    led = keys_of(arm.animation_data.action)
+    assert led[path][0, 0] == moved[path][0, 0] - 3 and led[path][-1, 0] == moved[path][-1, 0] - 3
+    assert sum(map(len, led.values())) < sum(map(len, moved.values())) / 2
+
 
 def test_one_undo_step_undoes_a_run(addon, scene, music):
     sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=2.0, frames=24 * 5)
