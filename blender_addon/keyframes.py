@@ -236,6 +236,8 @@ def apply_take(armature_obj, keypoints_3d, fps: float, start: float = 0.0, beats
         frame_offset = scene.frame_start + start * scene_fps
     if not math.isfinite(frame_offset):
         raise RigError(f"frame_offset must be a finite frame number, got {frame_offset!r}")
+    if armature_obj.mode == "EDIT":
+        raise RigError(f"armature {armature_obj.name!r} is in edit mode; leave it before applying a take")
     ad = armature_obj.animation_data
     if ad is not None and ad.use_tweak_mode:
         raise RigError(f"armature {armature_obj.name!r} is in NLA tweak mode; leave it before applying a take")

@@ -69,8 +69,8 @@ def _neutral_face_frame() -> np.ndarray:
 @dataclass
 class RigRest:
     """What the math needs of an armature's rest pose, in armature space (Blender's `bone.head_local`,
-    `tail_local` and the 3×3 of `matrix_local`), per mapped slot. `world_up` is unused by the math
-    (the rig's own frame is used) but recorded for reports."""
+    `tail_local` and the 3×3 of `matrix_local`), per mapped slot, plus the thighs' heads (the hip
+    joints) where the map names them."""
     head: dict[str, np.ndarray]
     tail: dict[str, np.ndarray]
     rest: dict[str, np.ndarray]

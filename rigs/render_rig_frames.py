@@ -109,10 +109,17 @@ def render_all(frame_time: float, rigs: list[str]) -> dict[str, dict]:
         scene.frame_set(int(frame))
         scene.render.filepath = str(DOCS / f"{kind}.png")
         bpy.ops.render.render(write_still=True)
+        _shrink(DOCS / f"{kind}.png")
         results[kind] = {"convention": report.convention, "fk_mean_deg": report.fk_evaluated_mean_deg,
                          "fk_max_deg": report.fk_evaluated_max_deg, "frame": int(frame)}
         print(f"{kind}: {report.summary()}", flush=True)
     return results
+
+
+def _shrink(path: Path) -> None:
+    """A 256-colour palette keeps each committed PNG small."""
+    from PIL import Image
+    Image.open(path).convert("RGB").quantize(colors=256, dither=Image.Dither.NONE).save(path, optimize=True)
 
 
 def contact_sheet(rigs: list[str]) -> None:
@@ -125,7 +132,8 @@ def contact_sheet(rigs: list[str]) -> None:
         ImageDraw.Draw(im).text((8, 8), LABELS[kind], fill=(255, 255, 255))
         sheet.paste(im, ((i % cols) * SIZE[0], (i // cols) * SIZE[1]))
     sheet = sheet.resize((sheet.width * 2 // 3, sheet.height * 2 // 3))
-    sheet.save(DOCS / "rigs.png", optimize=True)
+    sheet.save(DOCS / "rigs.png")
+    _shrink(DOCS / "rigs.png")
 
 
 def write_note(results: dict[str, dict], frame_time: float) -> None:

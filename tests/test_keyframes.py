@@ -243,6 +243,10 @@ def test_bad_input_gives_one_line_errors(rig, rules_take):
         rig.animation_data.use_tweak_mode = False
     assert len(bpy.data.actions) == n_actions  # nothing was made
     bpy.data.objects.remove(mesh)
+    from rigs.test_rigs import edit_mode
+    with edit_mode(rig):
+        with pytest.raises(RigError, match="is in edit mode"):
+            apply_take(rig, kp, 30.0)
 
 
 def test_scene_frames_cover_the_take():

@@ -2,6 +2,8 @@
 3° on average), elbows bend as hinges, straight arms do not spin, the conventions shared with the
 engine agree, and bad keypoints are refused clearly."""
 
+from pathlib import Path
+
 import bpy
 import mathutils  # Blender's, importable once bpy is
 import numpy as np
@@ -148,3 +150,37 @@ def test_a_collapsed_arm_is_named(blender_rigs):
     kp[5, rt.R_ELBOW] = kp[5, rt.R_SHOULDER]
     with pytest.raises(RigError, match="the right upper arm has zero length at frame 5"):
         rt.check_keypoints(kp)
+
+
+BVH = Path("/usr/share/assimp/models/BVH")  # Debian's assimp-testmodels: real motion-capture skeletons
+BOXING_MAP = {"hips": "Hips", "spine": "Ab", "chest": "Chest", "neck": "Neck", "head": "Head",
+              "clavicle_l": "LeftCollar", "upper_arm_l": "LeftShoulder", "forearm_l": "LeftElbow", "hand_l": "LeftWrist",
+              "clavicle_r": "RightCollar", "upper_arm_r": "RightShoulder", "forearm_r": "RightElbow", "hand_r": "RightWrist",
+              "thigh_l": "LeftHip", "thigh_r": "RightHip"}
+
+
+@pytest.mark.parametrize("name, bone_map, scale", [("01_01", None, 0.0564), ("Boxing_Toes", BOXING_MAP, 0.01)])
+def test_real_motion_capture_skeletons(rules_take, name, bone_map, scale):
+    """Armatures made by Blender's BVH importer from real mocap files (Euler bones, their own zero
+    rolls, the clip's action): the CMU one is detected, the boxing one ('LeftShoulder' is its upper
+    arm) takes a user map; both follow the take, and the clip's action is kept."""
+    import addon_utils
+    path = BVH / f"{name}.bvh"
+    if not path.exists():
+        pytest.skip("Debian's assimp-testmodels is not installed")
+    addon_utils.enable("io_anim_bvh", default_set=True)
+    before = set(bpy.data.objects)
+    bpy.ops.import_anim.bvh(filepath=str(path), global_scale=scale)
+    obj = next(o for o in bpy.data.objects if o not in before)
+    clip = obj.animation_data.action
+    assert obj.pose.bones["Hips"].rotation_mode != "QUATERNION"
+    if bone_map is None:
+        assert bone_map_for(obj).convention == "cmu"
+    else:
+        with pytest.raises(RigError, match="pass a bone map"):
+            bone_map_for(obj)
+    report = apply_take(obj, rules_take["keypoints_3d"], 30.0, 0.0, bone_map=bone_map, scene_fps=30.0,
+                        frame_offset=1, verify_frames=16)
+    assert report.fk_evaluated_mean_deg <= 3.0, report.fk_segments_deg
+    assert report.kept_action == clip.name and clip.use_fake_user
+    bpy.data.objects.remove(obj)
