@@ -5,6 +5,11 @@ real engine process that the add-on itself finds, starts, loses and restarts.
 
 Runs on the bpy 5.0.1 wheel here and on the newest 4.5 LTS wheel through test_addon_blender45.py.
 One zip and one engine serve the whole session.
+
+Out of reach without a window, so for a person at a real Blender: the modal operator itself (invoke,
+its timer, Esc arriving as an event), the status bar and panels as drawn (here a checking stand-in
+layout runs the draw code), the file browser, Ctrl+Z after a modal run, and 'Start When Enabled' at
+Blender's start-up.
 """
 
 import importlib
