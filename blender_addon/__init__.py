@@ -11,10 +11,11 @@ The pieces, in the order a run goes through them:
   takes.py         takes as actions: naming, listing, switching, deleting, keeping what was there
   operators.py, ui.py, properties.py   what the animator clicks
 
-The rig library: bone maps (bonemap.py, rigs/bonemaps/), retargeting a take onto any armature
-(retarget.py, rotations.py: plain numpy, tested without Blender's UI), writing it as keyframes
-(keyframes.py, armature.py) and the default conductor (conductor_rig.py); they use only bpy,
-mathutils and numpy.
+The rig library: bone maps (bonemap.py, rigs/bonemaps/); retargeting a take onto any armature
+(retarget.py, rotations.py: plain numpy, tested without Blender's UI); writing it as keyframes
+(armature.py, keyframes.py) and the default conductor (conductor_rig.py), with bpy, mathutils and
+numpy only; take files read with numpy alone (takefile.py from a path, take_file.py from the bytes the
+service sends).
 
 Nothing here imports `backend` or torch (Blender's Python has neither), imports inside the package are
 relative (it is installed as an extension under `bl_ext.<repo>.baton`), and `bpy` is imported only

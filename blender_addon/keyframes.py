@@ -18,6 +18,7 @@ F-curves the way Blender will.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 
@@ -39,6 +40,7 @@ class TakeReport:
     action: str
     slot: str
     convention: str
+    matched: str                          # what the bone map found, e.g. "Mixamo: 16 of 16 slots matched"
     bones: dict[str, str]                 # slot → bone keyed
     held_at_rest: list[str]               # unmapped bones between mapped ones, keyed once at rest
     frame_start: int
@@ -139,6 +141,7 @@ def _write(channelbag, ch: _Channel, frames: np.ndarray, keep: np.ndarray) -> li
     path = _data_path(ch.bone, ch.prop)
     curves = []
     co = np.empty((len(keep), 2), dtype=np.float32)
+    unselected = np.zeros(len(keep), dtype=bool)
     co[:, 0] = frames[keep]
     for i in range(ch.values.shape[1]):
         fc = channelbag.fcurves.find(path, index=i)
@@ -146,8 +149,11 @@ def _write(channelbag, ch: _Channel, frames: np.ndarray, keep: np.ndarray) -> li
             channelbag.fcurves.remove(fc)
         fc = channelbag.fcurves.new(path, index=i, group_name=ch.bone)
         co[:, 1] = ch.values[keep, i]
-        fc.keyframe_points.add(len(keep))
-        fc.keyframe_points.foreach_set("co", co.ravel())
+        points = fc.keyframe_points
+        points.add(len(keep))
+        points.foreach_set("co", co.ravel())
+        for flag in ("select_control_point", "select_left_handle", "select_right_handle"):
+            points.foreach_set(flag, unselected[: len(keep)])  # a whole take selected is a trap in the Graph Editor
         fc.update()
         curves.append(fc)
     return curves
@@ -184,6 +190,10 @@ def _turning_points(z: np.ndarray) -> np.ndarray:
 
 
 # -- the entry point ------------------------------------------------------------------------------
+def _real(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+
 def apply_take(armature_obj, keypoints_3d, fps: float, start: float = 0.0, beats=(), *,
                scene_fps: float | None = None, frame_offset: float | None = None, name: str | None = None,
                density: str = "all", tolerance_deg: float = 1.0, bone_map=None, root_motion: bool = False,
@@ -212,29 +222,32 @@ def apply_take(armature_obj, keypoints_3d, fps: float, start: float = 0.0, beats
     t0 = time.perf_counter()
     require_armature(armature_obj)
     kp = check_keypoints(keypoints_3d)
-    if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+    if not (_real(fps) and fps > 0):
         raise RigError(f"fps must be a positive number, got {fps!r}")
-    if not (isinstance(start, (int, float)) and math.isfinite(start) and start >= 0):
+    if not (_real(start) and start >= 0):
         raise RigError(f"start must be a non-negative number of seconds, got {start!r}")
-    beats = np.asarray(beats, dtype=np.float64).reshape(-1) if len(beats) else np.zeros(0)
+    try:
+        beats = np.zeros(0) if beats is None else np.asarray(beats, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise RigError("beats must be a sequence of times in seconds") from None
     if not np.all(np.isfinite(beats)):
         raise RigError("beats must be finite times in seconds")
     if density not in DENSITIES:
         raise RigError(f"density must be one of {', '.join(DENSITIES)}, not {density!r}")
-    if not (math.isfinite(tolerance_deg) and tolerance_deg > 0):
+    if not (_real(tolerance_deg) and tolerance_deg > 0):
         raise RigError(f"tolerance_deg must be a positive angle, got {tolerance_deg!r}")
     scene = armature_obj.users_scene[0] if armature_obj.users_scene else None
     if scene_fps is None:
         if scene is None:
             raise RigError(f"armature {armature_obj.name!r} is in no scene: pass scene_fps and frame_offset")
         scene_fps = scene_fps_of(scene)
-    if not (math.isfinite(scene_fps) and scene_fps > 0):
+    if not (_real(scene_fps) and scene_fps > 0):
         raise RigError(f"scene_fps must be a positive number, got {scene_fps!r}")
     if frame_offset is None:
         if scene is None:
             raise RigError(f"armature {armature_obj.name!r} is in no scene: pass frame_offset")
         frame_offset = scene.frame_start + start * scene_fps
-    if not math.isfinite(frame_offset):
+    if not _real(frame_offset):
         raise RigError(f"frame_offset must be a finite frame number, got {frame_offset!r}")
     if armature_obj.mode == "EDIT":
         raise RigError(f"armature {armature_obj.name!r} is in edit mode; leave it before applying a take")
@@ -282,7 +295,7 @@ def apply_take(armature_obj, keypoints_3d, fps: float, start: float = 0.0, beats
                 _write(bag, ch, frames, np.union1d(np.union1d(beat_idx, [0, F - 1]),
                                                   every[:: max(1, int(round(scene_fps / 6)))]).astype(np.int64))
                 continue
-            keep = np.array([0, F - 1])
+            keep = np.unique([0, F - 1])
             if _moves(ch, tolerance_deg):  # a still bone keeps its two ends
                 keep = np.union1d(keep, beat_idx)
                 if ch.slot.startswith(("upper_arm", "forearm")):
@@ -321,7 +334,7 @@ def apply_take(armature_obj, keypoints_3d, fps: float, start: float = 0.0, beats
                 worst = max(segments, key=segments.get)
                 warnings.append(f"the rig does not follow its keys (FK check {ev_mean:.1f}° mean, worst: "
                                 f"{worst}); is an IK/FK switch or a constraint overriding the mapped bones?")
-    return TakeReport(action=action.name, slot=slot.identifier, convention=bm.convention, bones=dict(
+    return TakeReport(action=action.name, slot=slot.identifier, convention=bm.convention, matched=bm.summary(), bones=dict(
         (s, bm.bones[s]) for s in result.quats), held_at_rest=held, frame_start=int(frames[0]), frame_end=int(frames[-1]),
         scene_fps=float(scene_fps), frame_offset=float(frame_offset), density=density, keys=n_keys,
         keys_every_frame=n_every, max_error_deg=max_err, fk_mean_deg=fk_mean, fk_max_deg=fk_max,

@@ -64,6 +64,9 @@ def test_a_take_becomes_one_new_slotted_action(rig, rules_take):
         got.append(co[1::2].copy())
     got = np.array(got).T
     assert np.abs(got - expected).max() < 1e-6
+    selected = np.ones(n, bool)
+    rotation_curves[0].keyframe_points.foreach_get("select_control_point", selected)
+    assert not selected.any()  # a whole take left selected would be a trap when editing by hand
     assert np.all(np.sum(got[1:] * got[:-1], axis=1) > 0)
     assert report.max_error_deg < 0.01 and report.fk_evaluated_mean_deg < 0.1
     assert action_name({"provenance": t["take"].provenance}) == "demo · seed 2"
@@ -223,6 +226,9 @@ def test_bad_input_gives_one_line_errors(rig, rules_take):
              ((rig, kp, 0.0), {}, "fps must be a positive number"),
              ((rig, kp, 30.0), {"density": "sparse"}, "density must be one of all, reduced"),
              ((rig, kp, 30.0), {"scene_fps": -1.0}, "scene_fps must be a positive number"),
+             ((rig, kp, 30.0, -2.0), {}, "start must be a non-negative number of seconds"),
+             ((rig, kp, 30.0), {"tolerance_deg": "1"}, "tolerance_deg must be a positive angle"),
+             ((rig, kp, 30.0, 0.0, ["x"]), {}, "beats must be a sequence of times"),
              ((rig, kp, 30.0), {"bone_map": {"hips": "nope"}}, r"no bone for hips \(nope\)")]
     for args, kw, message in cases:
         with pytest.raises(RigError, match=message) as e:
