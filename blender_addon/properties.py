@@ -60,7 +60,7 @@ class BatonSettings(bpy.types.PropertyGroup):
     engine: EnumProperty(name="Engine", items=ENGINE_ITEMS, get=_get_engine, set=_set_engine)
     seed: IntProperty(name="Seed", min=0, get=_get_seed, set=_set_seed,
                       description="Another seed, another performance of the same music")
-    lead_frames: IntProperty(name="Lead", min=0, max=48, default=0, subtype="NONE",
+    lead_frames: IntProperty(name="Lead", min=0, max=48, default=0,
                              description="Frames the gestures come before the sound (conductors lead the "
                                          "orchestra slightly); 0: each ictus on the frame its beat is heard")
     density: EnumProperty(name="Keys", items=DENSITY_ITEMS, default="all")
