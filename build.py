@@ -1,21 +1,26 @@
 #!/usr/bin/env python3
-"""The project's one entry point: set-up, tests, the demo (and, later, packaging the add-on).
+"""The project's one entry point: set-up, tests, the demo, packaging the Blender extension.
 
     python3 build.py setup   # .venv in the repository root with everything installed
     python3 build.py test    # setup, then the whole test suite (what CI runs)
     python3 build.py demo    # setup, then conduct the bundled demo music: take + preview video
+    python3 build.py addon   # setup, then dist/baton-<version>.zip, the installable extension
 
 Runs on any Python 3; the project itself runs in .venv on Python 3.11 (bpy 5.0 needs it). Setup is
-idempotent: it reinstalls only when pyproject.toml changed since the last successful setup.
+idempotent: it reinstalls only when pyproject.toml changed since the last successful setup. It also
+keeps .venv-blender45 (the newest Blender 4.5 LTS as a module, for the add-on's tests on 4.5).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -23,6 +28,11 @@ VENV = ROOT / ".venv"
 PY = VENV / "bin" / "python"
 STAMP = VENV / ".baton-setup"
 DEMO_DIR = ROOT / "out" / "demo"
+DIST = ROOT / "dist"
+# The add-on is tested on bpy 5.0.1 (.venv) and on the newest 4.5 LTS wheel, in a venv of its own that
+# holds bpy alone and sees everything else through .venv.
+VENV_LTS = ROOT / ".venv-blender45"
+BPY_LTS = "4.5.15"
 # Debian packages the project uses outside Python: score rendering for the conductor's evaluation and the
 # training corpus (fluidsynth + a General MIDI soundfont, MIT). Checked by the file each one provides.
 # Also real motion-capture skeletons (BVH, BSD-3) for the retargeting tests.
@@ -64,15 +74,70 @@ def setup() -> None:
     want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if PY.exists() and STAMP.exists() and STAMP.read_text().strip() == want:
         print("setup: .venv is up to date")
+    else:
+        if not PY.exists():
+            run(find_python311(), "-m", "venv", VENV)
+        pip = [PY, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+        # torch first and spelled exactly, so pip takes the local CPU wheel and never the CUDA build
+        run(*pip, "torch==2.13.0")
+        run(*pip, "-e", f"{ROOT}[dev,train]")
+        STAMP.write_text(want + "\n")
+        print("setup: done")
+    blender_lts_venv()
+
+
+def _site_packages(python: Path) -> str:
+    return subprocess.check_output([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                                   text=True).strip()
+
+
+def blender_lts_venv() -> None:
+    """.venv-blender45: bpy 4.5 LTS only; a .pth file adds .venv's packages after it (numpy, pytest,
+    the backend), so the add-on's tests run there without a second copy of everything."""
+    py, stamp = VENV_LTS / "bin" / "python", VENV_LTS / ".baton-setup"
+    if py.exists() and stamp.exists() and stamp.read_text().strip() == BPY_LTS:
         return
-    if not PY.exists():
-        run(find_python311(), "-m", "venv", VENV)
-    pip = [PY, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    # torch first and spelled exactly, so pip takes the local CPU wheel and never the CUDA build
-    run(*pip, "torch==2.13.0")
-    run(*pip, "-e", f"{ROOT}[dev,train]")
-    STAMP.write_text(want + "\n")
-    print("setup: done")
+    if not py.exists():
+        run(find_python311(), "-m", "venv", VENV_LTS)
+    run(py, "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps", f"bpy=={BPY_LTS}")
+    Path(_site_packages(py), "zz_baton_venv.pth").write_text(
+        f"import site; site.addsitedir({_site_packages(PY)!r})\n")
+    stamp.write_text(BPY_LTS + "\n")
+    print(f"setup: .venv-blender45 has bpy {BPY_LTS}")
+
+
+# Runs inside bpy: the extension tooling Blender ships (`blender --command extension build|validate`).
+_EXTENSION_TOOL = """
+import sys
+import bpy
+from bl_pkg.bl_extension_cli import cli_extension_handler
+source, zip_path = sys.argv[1:]
+for args in (["build", "--source-dir", source, "--output-filepath", zip_path], ["validate", zip_path]):
+    if cli_extension_handler(args) != 0:
+        sys.exit(f"error: `extension {args[0]}` failed for {source}")
+"""
+
+
+def build_addon(dist: Path = DIST, python: Path = PY) -> Path:
+    """dist/baton-<version>.zip from blender_addon/, the rig data (rigs/bonemaps/ and rigs/conductor/ →
+    the same paths in the zip, where the rig library looks first) and build_info.json (version, source
+    repository and commit: the add-on finds the repository's .venv through it); built and validated by
+    bpy's own extension tooling."""
+    manifest = (ROOT / "blender_addon" / "blender_manifest.toml").read_text()
+    version = re.search(r'^version\s*=\s*"([^"]+)"', manifest, re.M).group(1)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    zip_path = Path(dist) / f"baton-{version}.zip"
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    zip_path.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="baton-addon-") as tmp:
+        stage = Path(tmp) / "baton"
+        shutil.copytree(ROOT / "blender_addon", stage, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for data in ("bonemaps", "conductor"):
+            shutil.copytree(ROOT / "rigs" / data, stage / "rigs" / data)
+        (stage / "build_info.json").write_text(json.dumps({"version": version, "source": str(ROOT),
+                                                           "commit": commit or None}, indent=1) + "\n")
+        run(python, "-c", _EXTENSION_TOOL, stage, zip_path.resolve())
+    return zip_path
 
 
 def test(args: list[str]) -> None:
@@ -90,12 +155,18 @@ def demo() -> None:
     print(f"\ndemo: music, take (.npz and .json) and a preview video are in {DEMO_DIR.relative_to(ROOT)}/")
 
 
+def addon() -> None:
+    setup()
+    print(f"addon: {build_addon().relative_to(ROOT)}")
+
+
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] not in ("setup", "test", "demo"):
+    if not argv or argv[0] not in ("setup", "test", "demo", "addon"):
         sys.exit(__doc__)
     os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     try:
-        {"setup": lambda: setup(), "test": lambda: test(argv[1:]), "demo": lambda: demo()}[argv[0]]()
+        {"setup": lambda: setup(), "test": lambda: test(argv[1:]), "demo": lambda: demo(),
+         "addon": lambda: addon()}[argv[0]]()
     except subprocess.CalledProcessError as e:
         sys.exit(f"error: {' '.join(map(str, e.cmd))} exited with {e.returncode}")
 

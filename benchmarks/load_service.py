@@ -29,10 +29,10 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from backend.checkpoint import save_checkpoint  # noqa: E402
-from backend.client import BackendError, start_backend, stop_backend  # noqa: E402
 from backend.demo_music import demo_piece  # noqa: E402
 from backend.engine import generate_take  # noqa: E402
 from backend.model import Generator  # noqa: E402
+from blender_addon.client import BackendError, start_backend, stop_backend  # noqa: E402
 
 GOOD, BAD = 20, int(sys.argv[2]) if len(sys.argv) > 2 else 200
 ENGINE = sys.argv[1] if len(sys.argv) > 1 else "m2sgan"  # or "rules"

@@ -1,9 +1,41 @@
-"""Baton's Blender side: bone maps, retargeting a take onto an armature, writing it as keyframes,
-and the default conductor.
+"""Baton for Blender: select a sound strip, press Conduct, get a conductor as ordinary keyframes.
 
-The math (retarget.py, rotations.py) is plain numpy so it runs and is tested without Blender's UI;
-the modules that touch Blender (armature.py, keyframes.py, conductor_rig.py) use only bpy, mathutils
-and numpy, which Blender's own Python has, and takefile.py reads take files with numpy alone. Nothing
-here imports `backend` (torch is not in Blender's Python), and imports inside the package are
-relative, because the package is later zipped into an extension.
+The pieces, in the order a run goes through them:
+  preferences.py   where the engine's Python is, start it or connect to one, engine defaults
+  backend_life.py  the engine process: found, started when first needed, health-checked,
+                   restarted after a crash, stopped with Blender
+  client.py        the service's HTTP API (standard library only; the service's tests use it too)
+  timeline.py      which slice of which file the strip plays, and from which frame
+  conduct.py       one run: a worker thread does the talking, the main thread writes the take
+  rig_link.py      the one place that calls the rig library (bonemap, keyframes, conductor_rig)
+  takes.py         takes as actions: naming, listing, switching, deleting, keeping what was there
+  operators.py, ui.py, properties.py   what the animator clicks
+
+The rig library: bone maps (bonemap.py, rigs/bonemaps/); retargeting a take onto any armature
+(retarget.py, rotations.py: plain numpy, tested without Blender's UI); writing it as keyframes
+(armature.py, keyframes.py) and the default conductor (conductor_rig.py), with bpy, mathutils and
+numpy only; take files read with numpy alone (takefile.py from a path, take_file.py from the bytes the
+service sends).
+
+Nothing here imports `backend` or torch (Blender's Python has neither), imports inside the package are
+relative (it is installed as an extension under `bl_ext.<repo>.baton`), and `bpy` is imported only
+from register(), so tools and tests can use client.py or the rig math without Blender.
 """
+
+_MODULES = ("preferences", "properties", "operators", "ui")
+
+
+def register() -> None:
+    import importlib
+    for name in _MODULES:
+        importlib.import_module(f".{name}", __package__).register()
+    from . import backend_life
+    backend_life.on_register()
+
+
+def unregister() -> None:
+    import importlib
+    from . import backend_life
+    backend_life.on_unregister()
+    for name in reversed(_MODULES):
+        importlib.import_module(f".{name}", __package__).unregister()

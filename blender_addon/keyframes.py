@@ -100,6 +100,29 @@ def scene_fps_of(scene) -> float:
 
 # -- channels -------------------------------------------------------------------------------------
 @dataclass
+def _channelbag(action, slot):
+    """The slot's channelbag on the action's (new) keyframe layer: bpy_extras' helper on 5.x, the
+    same steps by hand on 4.4/4.5, which lack it."""
+    from bpy_extras import anim_utils
+    ensure = getattr(anim_utils, "action_ensure_channelbag_for_slot", None)
+    if ensure is not None:
+        return ensure(action, slot)
+    layer = action.layers[0] if len(action.layers) else action.layers.new("Layer")
+    strip = layer.strips[0] if len(layer.strips) else layer.strips.new(type="KEYFRAME")
+    return strip.channelbag(slot, ensure=True)
+
+
+def _new_fcurve(bag, path: str, index: int, group: str):
+    """An F-curve in `group` (the bone's name, as Blender groups keys it inserts itself); 4.x's
+    channelbag.fcurves.new takes no group, so the group is made and assigned there."""
+    try:
+        return bag.fcurves.new(path, index=index, group_name=group)
+    except TypeError:
+        fc = bag.fcurves.new(path, index=index)
+        fc.group = bag.groups.get(group) or bag.groups.new(group)
+        return fc
+
+
 class _Channel:
     """One bone's rotation (or the hips' location) in the bone's own mode, per scene frame."""
     slot: str
@@ -147,7 +170,7 @@ def _write(channelbag, ch: _Channel, frames: np.ndarray, keep: np.ndarray) -> li
         fc = channelbag.fcurves.find(path, index=i)
         if fc is not None:
             channelbag.fcurves.remove(fc)
-        fc = channelbag.fcurves.new(path, index=i, group_name=ch.bone)
+        fc = _new_fcurve(channelbag, path, i, ch.bone)
         co[:, 1] = ch.values[keep, i]
         points = fc.keyframe_points
         points.add(len(keep))
@@ -273,10 +296,9 @@ def apply_take(armature_obj, keypoints_3d, fps: float, start: float = 0.0, beats
     rests = [_rotation_channel("", b, armature_obj.pose.bones[b].rotation_mode, rest_q) for b in held]
 
     import bpy
-    from bpy_extras import anim_utils
     action = bpy.data.actions.new(name or "Baton take")
     slot = action.slots.new(id_type="OBJECT", name=armature_obj.name)
-    bag = anim_utils.action_ensure_channelbag_for_slot(action, slot)
+    bag = _channelbag(action, slot)
     warnings: list[str] = []
     F = len(frames)
     every = np.arange(F)
@@ -356,7 +378,7 @@ def _apply_settings(obj, bm, bag, frame: int, warnings: list[str]) -> list[str]:
             continue
         pb[s["property"]] = s["value"]
         path = f'pose.bones["{bpy.utils.escape_identifier(s["bone"])}"]["{bpy.utils.escape_identifier(s["property"])}"]'
-        fc = bag.fcurves.new(path, index=0, group_name=s["bone"])
+        fc = _new_fcurve(bag, path, 0, s["bone"])
         fc.keyframe_points.add(1)
         fc.keyframe_points.foreach_set("co", [float(frame), float(s["value"])])
         fc.keyframe_points[0].interpolation = "CONSTANT"

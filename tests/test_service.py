@@ -7,7 +7,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from backend.client import BackendError, Client, start_backend, stop_backend
+from blender_addon.client import BackendError, Client, start_backend, stop_backend
 from backend.take import load_take
 from conftest import ROOT
 

@@ -1,12 +1,16 @@
 """A client for Baton's service, standard library only: it runs inside Blender's own Python.
 
+It lives in the add-on (Blender has no `backend` package) and is used by the service's tests too.
 `start_backend` launches `python -m backend serve` on a free loopback port, waits for its health
-check, and on failure raises with the tail of the service's log; `stop_backend` terminates, waits,
-and kills if it must. `Client` talks to a running service with its bearer token.
+check, and on failure raises with the tail of the service's log (or of its output, when it died
+before it could log); `stop_backend` terminates, waits, and kills if it must. `Client` talks to a
+running service with its bearer token.
 """
 
 from __future__ import annotations
 
+import collections
+import http.client
 import json
 import os
 import subprocess
@@ -43,7 +47,7 @@ class Client:
                 payload = resp.read()
         except urllib.error.HTTPError as e:
             raise BackendError(f"{method} {path}: {e.code} {_detail(e.read())}") from None
-        except (urllib.error.URLError, OSError) as e:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
             raise BackendError(f"cannot reach the Baton service at {self.base} ({getattr(e, 'reason', e)})") from None
         return payload if raw else json.loads(payload)
 
@@ -82,6 +86,8 @@ class Client:
                         yield json.loads(line[6:])
         except urllib.error.HTTPError as e:
             raise BackendError(f"events of job {job_id}: {e.code} {_detail(e.read())}") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+            raise BackendError(f"lost the Baton service at {self.base} ({getattr(e, 'reason', e)})") from None
 
     def job(self, job_id: str) -> dict:
         return self._request("GET", f"{API}/jobs/{job_id}")
@@ -91,11 +97,12 @@ class Client:
 
     def take(self, job_id: str, format: str = "json"):
         """The finished take: the JSON document of backend/take.py as a dict, or with "npz" a
-        Take (compact and exact; needs numpy, which Blender's Python has)."""
+        take_file.Take (compact and exact; needs numpy, which Blender's Python has)."""
         if format == "json":
             return self._request("GET", f"{API}/jobs/{job_id}/take?format=json")
-        from .take import Take  # numpy only from here on
-        return Take.from_bytes(self._request("GET", f"{API}/jobs/{job_id}/take?format=npz", raw=True), ".npz")
+        from .take_file import read_take  # numpy only from here on
+        return read_take(self._request("GET", f"{API}/jobs/{job_id}/take?format=npz", raw=True), ".npz",
+                         f"take of job {job_id}")
 
     def wait(self, job_id: str, timeout: float = 600.0, poll: float = 0.1) -> dict:
         """Poll until the job has finished (done, failed or cancelled); returns its status."""
@@ -143,11 +150,12 @@ def start_backend(python: str, allow_dirs: list[str | Path], log_file: str | Pat
     process = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                # two malloc arenas: job and encoder threads otherwise each keep their own
                                env=os.environ | {"PYTHONUNBUFFERED": "1", "MALLOC_ARENA_MAX": "2"})
-    port = _read_port(process, timeout)
+    output: collections.deque[str] = collections.deque(maxlen=20)
+    port = _read_port(process, timeout, output)
     if port is None:
         stop_backend(process)
         raise BackendError(f"the Baton service did not start (exit code {process.returncode}); "
-                           f"its log ends:\n{log_tail(log_file)}")
+                           f"{_last_words(log_file, output)}")
     client = Client(port, token_file.read_text().strip())
     deadline = time.monotonic() + timeout
     while True:
@@ -158,18 +166,28 @@ def start_backend(python: str, allow_dirs: list[str | Path], log_file: str | Pat
             if process.poll() is not None or time.monotonic() > deadline:
                 stop_backend(process)
                 raise BackendError(f"the Baton service on port {port} never became healthy; "
-                                   f"its log ends:\n{log_tail(log_file)}") from None
+                                   f"{_last_words(log_file, output)}") from None
             time.sleep(0.1)
 
 
-def _read_port(process: subprocess.Popen, timeout: float) -> int | None:
+def _last_words(log_file: Path, output: collections.deque) -> str:
+    """The log's tail, or the process's own output when it has no log (it died importing, say)."""
+    tail = log_tail(log_file)
+    if tail.strip() in ("", "(no log)") and output:
+        return "its output ends:\n" + "".join(output).rstrip()
+    return f"its log ends:\n{tail}"
+
+
+def _read_port(process: subprocess.Popen, timeout: float, output: collections.deque) -> int | None:
     """The port from the service's `BATON_PORT=` line, read on a thread so a hung start times out;
-    the thread then keeps draining the pipe so the service can never block writing to it."""
+    the thread then keeps draining the pipe so the service can never block writing to it, keeping
+    the last lines in `output`."""
     found = threading.Event()
     port: list[int] = []
 
     def read() -> None:
         for line in process.stdout:
+            output.append(line)
             if not port and line.startswith("BATON_PORT="):
                 port.append(int(line.split("=", 1)[1]))
                 found.set()

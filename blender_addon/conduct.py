@@ -1,0 +1,219 @@
+"""One run of Conduct: read the scene, let a worker thread talk to the engine, write the take.
+
+Blender's data may only be touched from the main thread, and the engine takes seconds to minutes,
+so a run is split in three:
+  plan_run    (main thread) reads strip, timeline, armature and settings into a Plan;
+  Run         (worker thread) starts or reaches the engine, sends the audio slice, follows the
+              job's progress, fetches the take; it can be cancelled at any moment;
+  apply_run   (main thread) writes the take as a new action (rig_link, takes) — the only step
+              that changes the scene, so a cancelled or failed run leaves the scene as it was.
+The modal operator polls a Run from a timer; the blocking path simply waits for it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import bpy
+
+from . import rig_link, takes, timeline
+from .backend_life import BackendManager, BackendSettings
+from .client import BackendError, log_tail
+from .errors import RigError
+from .take_file import Take, TakeFileError
+
+MAX_FPS = 240  # the service's limit for a take's frame rate
+
+
+class ConductError(ValueError):
+    """A run cannot start or could not finish; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a run needs, read from the scene when it starts (later edits do not change it)."""
+    scene: str
+    window: timeline.AudioWindow
+    seed: int
+    engine: str
+    checkpoint: str | None
+    armature: str | None        # None: add the default conductor
+    lead: int                   # frames the keys come before the sound
+    density: str                # rig_link.DENSITY_ITEMS
+
+
+def plan_run(context, seed: int | None = None) -> Plan:
+    """The Plan for the scene's settings (seed: override, for re-conducting); ConductError when the
+    scene cannot be conducted as it is."""
+    from .preferences import prefs
+    scene = context.scene
+    s = scene.baton
+    try:
+        if s.source == "FILE":
+            window = timeline.file_window(scene, s.audio_file)
+        else:
+            editor = scene.sequence_editor
+            window = timeline.strip_window(scene, editor.active_strip if editor else None)
+    except timeline.TimelineError as e:
+        raise ConductError(str(e)) from None
+    if window.fps > MAX_FPS:
+        raise ConductError(f"the scene runs at {window.fps:g} fps; Baton conducts at up to {MAX_FPS} fps")
+    arm = s.armature
+    if arm is None and not s.add_conductor:
+        raise ConductError("choose an armature to conduct, or tick 'Add Default Conductor'")
+    if arm is not None and arm.type != "ARMATURE":
+        raise ConductError(f"{arm.name!r} is not an armature")
+    if arm is not None:
+        try:
+            rig_link.check_rig(arm)
+        except RigError as e:
+            raise ConductError(str(e)) from None
+    checkpoint = bpy.path.abspath(prefs().checkpoint) if prefs().checkpoint else None
+    if s.engine == "m2sgan" and not checkpoint:
+        raise ConductError("the M2S-GAN engine needs a checkpoint: set one in Preferences > Add-ons > Baton")
+    return Plan(scene.name, window, s.seed if seed is None else seed, s.engine,
+                checkpoint if s.engine == "m2sgan" else None, arm.name if arm else None,
+                s.lead_frames, s.density)
+
+
+class Run:
+    """The engine's side of one run, on a worker thread. Read `state`, `progress`, `stage`;
+    `cancel()` from any thread; `take` once `state == "done"`, `error` once "failed"."""
+
+    def __init__(self, plan: Plan, settings: BackendSettings, manager: BackendManager):
+        self.plan, self.settings, self.manager = plan, settings, manager
+        self.state, self.progress, self.stage = "starting", 0.0, "starting the engine"
+        self.take: Take | None = None
+        self.error: str | None = None
+        self.job_id: str | None = None
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="baton-run", daemon=True)
+        self._thread.start()
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "failed", "cancelled")
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return self.finished
+
+    # -- the worker ---------------------------------------------------------------------------------
+    def _work(self) -> None:
+        try:
+            self._conduct()
+        except BackendError as e:
+            self._fail(str(e))
+        except TakeFileError as e:
+            self._fail(f"the engine sent a take that cannot be read: {e}")
+        except Exception as e:  # a bug: report it rather than leave the run hanging
+            self._fail(f"internal error ({type(e).__name__}: {e})")
+
+    def _conduct(self) -> None:
+        w, p = self.plan.window, self.plan
+        folders = [Path(p.checkpoint).parent] if p.checkpoint else []
+        client = self.manager.client(self.settings, w.path.parent if w.path else None, folders)
+        if self._stopped():
+            return
+        self.stage = "sending the audio"
+        audio = self._audio_path(client)
+        options = {"start": round(w.start, 6), "duration": None if w.duration is None else round(w.duration, 6),
+                   "seed": p.seed, "engine": p.engine, "fps": w.fps}
+        if p.checkpoint:
+            options["checkpoint"] = p.checkpoint
+        job = client.submit(audio, **{k: v for k, v in options.items() if v is not None})
+        self.job_id, self.state, self.stage = job["id"], job["state"], job["stage"]
+        while True:
+            if self._cancel.is_set():
+                client.cancel(self.job_id)
+                self.state, self.stage = "cancelled", "cancelled"
+                return
+            status = client.job(self.job_id)
+            self.state, self.progress, self.stage = status["state"], status["progress"], status["stage"]
+            if status["state"] == "done":
+                break
+            if status["state"] == "failed":
+                raise BackendError(f"the engine could not conduct {w.name}: {status['error']}{self._log()}")
+            if status["state"] == "cancelled":
+                self.stage = "cancelled by the engine"
+                return
+            self._cancel.wait(0.1)
+        self.state, self.stage = "fetching", "fetching the take"
+        take = client.take(self.job_id, "npz")
+        if self._stopped():
+            return
+        self.take, self.progress, self.stage = take, 1.0, "done"
+        self.state = "done"
+
+    def _audio_path(self, client) -> str:
+        """A path the engine may read: the file itself when it lies in a folder the engine may read,
+        else its bytes uploaded (a packed sound, or a service that cannot see the file)."""
+        w = self.plan.window
+        if w.packed is not None:
+            with tempfile.TemporaryDirectory(prefix="baton-packed-") as tmp:
+                f = Path(tmp) / (w.filename or w.name).replace("/", "_")
+                f.write_bytes(w.packed)
+                return client.upload(f)
+        if self.settings.mode == "AUTO" and self.manager.allows(w.path):
+            return str(w.path)
+        return client.upload(w.path)
+
+    def _stopped(self) -> bool:
+        if self._cancel.is_set():
+            self.state, self.stage = "cancelled", "cancelled"
+        return self._cancel.is_set()
+
+    def _log(self) -> str:
+        log = self.manager.log_file() if self.settings.mode == "AUTO" else None
+        return f"\nThe engine's log ends:\n{log_tail(log, 8)}" if log else ""
+
+    def _fail(self, message: str) -> None:
+        if self.settings.mode == "AUTO":
+            message = self.manager.dead_message() or message
+        self.error, self.state, self.stage = message, "failed", "failed"
+
+
+def apply_run(context, run: Run):
+    """Write a finished run's take into the scene (main thread): a new action on the armature (the
+    default conductor when none was chosen), the take's record, and for a chosen file its sound
+    strip. Returns (action, the rig library's report)."""
+    p = run.plan
+    scene = bpy.data.scenes.get(p.scene)
+    if scene is None:
+        raise ConductError(f"scene {p.scene!r} was removed while conducting")
+    created = None
+    if p.armature is not None:
+        obj = bpy.data.objects.get(p.armature)
+        if obj is None:
+            raise ConductError(f"armature {p.armature!r} was removed while conducting")
+    else:
+        obj = created = rig_link.add_default_conductor(scene)
+    w, take = p.window, run.take
+    # frame 0 of the take is heard at file time take.start: the window's first frame, moved by any
+    # rounding of the slice start the service made, and led by the lead time
+    offset = w.first_frame + (take.start - w.start) * w.fps - p.lead
+    actions, shown = set(bpy.data.actions), takes.current(obj)
+    try:
+        takes.keep_existing(obj)
+        action, report = rig_link.write_take(obj, take, offset, w.fps, takes.take_name(w.name, p.seed), p.density)
+        takes.record(action, obj, p, take)
+        if w.strip is None:
+            timeline.add_strip(scene, w, take.n_frames)
+    except Exception as e:  # leave the scene as it was: no half-written take
+        for a in set(bpy.data.actions) - actions:
+            bpy.data.actions.remove(a)
+        if created is not None:
+            rig_link.remove_conductor(created)
+        elif takes.current(obj) != shown:
+            takes.switch(obj, shown)
+        if isinstance(e, RigError):
+            raise ConductError(str(e)) from None
+        raise
+    scene.baton.armature = obj
+    return action, report

@@ -1,0 +1,265 @@
+"""What the animator clicks: Conduct (modal from the UI, blocking from scripts), the seed dice, and
+the takes list's actions (re-conduct with a new seed, delete).
+
+Conduct from a button runs modal: a timer polls the run's worker thread, the status bar shows its
+progress, every other event passes through (the UI never freezes), Esc cancels. Called from a script
+(`bpy.ops.baton.conduct()`) or in the background it runs `execute`, which waits for the same worker.
+Both end in `finish`, the only step that writes to the scene, as one undo step.
+"""
+
+import random
+
+import bpy
+from bpy.props import IntProperty
+
+from . import conduct, takes
+from .backend_life import manager
+from .preferences import backend_settings
+
+# the run in progress (one at a time) and the last failure, for the panels
+active: "Session | None" = None
+last_error: str | None = None
+
+
+def start_run(context, seed: int | None) -> conduct.Run:
+    plan = conduct.plan_run(context, seed)
+    return conduct.Run(plan, backend_settings(), manager)
+
+
+def finish(context, run: conduct.Run) -> tuple[set[str], list[tuple[str, str]]]:
+    """Apply a finished run; returns the operator's result and the reports to show."""
+    global last_error
+    if run.state == "cancelled":
+        return {"CANCELLED"}, [("INFO", "Conduct cancelled; the scene is unchanged")]
+    if run.state == "failed":
+        last_error = run.error
+        return {"CANCELLED"}, [("ERROR", run.error)]
+    try:
+        action, report = conduct.apply_run(context, run)
+    except conduct.ConductError as e:
+        last_error = str(e)
+        return {"CANCELLED"}, [("ERROR", str(e))]
+    last_error = None
+    messages = [("INFO", f"Baton: new take {action.name!r}: {report.summary()}")]
+    messages += [("WARNING", w) for w in report.warnings]
+    return {"FINISHED"}, messages
+
+
+class Session:
+    """The UI side of one modal run: what each event does, kept apart from the operator so that it can
+    be driven without a window (tests, `bpy` as a module, where modal operators cannot run)."""
+
+    def __init__(self, run: conduct.Run):
+        self.run = run
+        self.workspace = None
+
+    def on_event(self, context, event_type: str) -> tuple[set[str], list[tuple[str, str]]]:
+        if event_type == "ESC":
+            self.run.cancel()  # the worker cancels the engine's job; nothing waits for it here
+            self.end(context)
+            return {"CANCELLED"}, [("INFO", "Conduct cancelled; the scene is unchanged")]
+        if event_type != "TIMER":
+            return {"PASS_THROUGH"}, []
+        if not self.run.finished:
+            self.show(context)
+            return {"PASS_THROUGH"}, []
+        self.end(context)
+        return finish(context, self.run)
+
+    def status_text(self) -> str:
+        r = self.run
+        return f"Baton: {r.plan.window.name} · {r.stage} {r.progress * 100:.0f}%"
+
+    def show(self, context) -> None:
+        """Progress in the status bar (set again each tick: that redraws it) and the panels."""
+        workspace = getattr(context, "workspace", None)
+        if workspace is not None:
+            if workspace != self.workspace:
+                self._clear()
+                self.workspace = workspace
+            workspace.status_text_set(self._draw_status)
+        _redraw(context)
+
+    def _draw_status(self, header, _context) -> None:
+        row = header.layout.row(align=True)
+        row.label(text="", icon="SOUND")
+        row.progress(factor=self.run.progress, type="BAR", text=self.status_text())
+        row.separator()
+        row.label(text="Cancel", icon="EVENT_ESC")
+
+    def _clear(self) -> None:
+        if self.workspace is not None:
+            try:
+                self.workspace.status_text_set(None)
+            except ReferenceError:
+                pass  # the workspace was deleted meanwhile
+        self.workspace = None
+
+    def end(self, context) -> None:
+        global active
+        self._clear()
+        if active is self:
+            active = None
+        _redraw(context)
+
+
+def _redraw(context) -> None:
+    screen = getattr(context, "screen", None)
+    for area in screen.areas if screen else ():
+        if area.type in ("SEQUENCE_EDITOR", "VIEW_3D"):
+            area.tag_redraw()
+
+
+class BATON_OT_conduct(bpy.types.Operator):
+    """Conduct the sound strip (or file): a new take on the armature, keys where the music is heard"""
+    bl_idname = "baton.conduct"
+    bl_label = "Conduct"
+    bl_options = {"REGISTER", "UNDO"}
+
+    seed: IntProperty(name="Seed", default=-1, min=-1, options={"SKIP_SAVE"},
+                      description="-1: the scene's seed")
+
+    _session: Session | None = None
+    _timer = None
+
+    @classmethod
+    def poll(cls, context):
+        if active is not None:
+            cls.poll_message_set("Baton is already conducting (Esc cancels)")
+            return False
+        return context.scene is not None
+
+    def _seed(self) -> int | None:
+        return None if self.seed < 0 else self.seed
+
+    def execute(self, context):
+        try:
+            run = start_run(context, self._seed())
+        except conduct.ConductError as e:
+            return self._report(finish_error(str(e)))
+        try:
+            run.wait()
+        except KeyboardInterrupt:
+            run.cancel()
+            run.wait()
+        return self._report(finish(context, run))
+
+    def invoke(self, context, event):
+        global active
+        if context.window is None:
+            return self.execute(context)
+        try:
+            run = start_run(context, self._seed())
+        except conduct.ConductError as e:
+            return self._report(finish_error(str(e)))
+        self._session = active = Session(run)
+        self._timer = context.window_manager.event_timer_add(0.1, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        self._session.show(context)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        result, messages = self._session.on_event(context, event.type)
+        if "PASS_THROUGH" not in result:
+            context.window_manager.event_timer_remove(self._timer)
+        return self._report((result, messages))
+
+    def cancel(self, context):  # Blender ends the operator (window closed, file loaded)
+        self._session.run.cancel()
+        self._session.end(context)
+        context.window_manager.event_timer_remove(self._timer)
+
+    def _report(self, outcome):
+        result, messages = outcome
+        for level, text in messages:
+            self.report({level}, text)
+        return result
+
+
+def finish_error(message: str) -> tuple[set[str], list[tuple[str, str]]]:
+    global last_error
+    last_error = message
+    return {"CANCELLED"}, [("ERROR", message)]
+
+
+class BATON_OT_roll_seed(bpy.types.Operator):
+    """A new random seed: another performance of the same music"""
+    bl_idname = "baton.roll_seed"
+    bl_label = "New Seed"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        context.scene.baton.seed = random.randrange(2 ** 31 - 1)
+        return {"FINISHED"}
+
+
+class BATON_OT_reconduct(bpy.types.Operator):
+    """Conduct the selected take's strip again with a new seed (a new take; this one stays)"""
+    bl_idname = "baton.reconduct"
+    bl_label = "Re-conduct with New Seed"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return active is None and _shown_take(context) is not None
+
+    def invoke(self, context, event):
+        return self._go(context, "INVOKE_DEFAULT")
+
+    def execute(self, context):
+        return self._go(context, "EXEC_DEFAULT")
+
+    def _go(self, context, how: str):
+        obj, action = _shown_take(context)
+        s, info = context.scene.baton, takes.info(action)
+        editor = context.scene.sequence_editor
+        strip = editor.strips_all.get(info.get("strip", "")) if editor and info.get("strip") else None
+        if strip is not None:
+            editor.active_strip, s.source = strip, "STRIP"
+        elif info.get("audio") and info["audio"] != "(packed)":
+            s.source, s.audio_file = "FILE", info["audio"]
+        s.armature = obj
+        s.seed = random.randrange(2 ** 31 - 1)
+        result = bpy.ops.baton.conduct(how)
+        return {"FINISHED"} if "RUNNING_MODAL" in result else result  # the modal Conduct goes on alone
+
+
+class BATON_OT_delete_take(bpy.types.Operator):
+    """Delete the selected take (the armature then shows the newest other take, or its original action)"""
+    bl_idname = "baton.delete_take"
+    bl_label = "Delete Take"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return _shown_take(context) is not None
+
+    def execute(self, context):
+        obj, action = _shown_take(context)
+        name = action.name
+        takes.delete(obj, action)
+        self.report({"INFO"}, f"Deleted take {name!r}")
+        return {"FINISHED"}
+
+
+def _shown_take(context):
+    """(armature, the take it shows) for the panel's armature, or None."""
+    obj = context.scene.baton.armature if context.scene else None
+    action = takes.current(obj) if obj is not None else None
+    return (obj, action) if takes.is_take(action) else None
+
+
+CLASSES = (BATON_OT_conduct, BATON_OT_roll_seed, BATON_OT_reconduct, BATON_OT_delete_take)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister() -> None:
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)
+    if active is not None:
+        active.run.cancel()
+

@@ -1,0 +1,90 @@
+"""The add-on's preferences: where the engine is and how to reach it, and the defaults of a run.
+
+A scene's engine and seed show these defaults until the animator changes them there (properties.py).
+"""
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
+
+from .backend_life import ENV_PYTHON, BackendError, BackendSettings, find_python, manager
+
+ENGINE_ITEMS = [
+    ("rules", "Rules", "Rule-based conductor: an ictus on every tracked beat, gestures sized by loudness"),
+    ("m2sgan", "M2S-GAN", "The paper's generator; needs a checkpoint (Preferences > Checkpoint)"),
+]
+
+
+class BatonPreferences(bpy.types.AddonPreferences):
+    bl_idname = __package__
+
+    backend_python: StringProperty(
+        name="Engine Python", subtype="FILE_PATH",
+        description=f"Python of the environment with Baton's backend (empty: ${ENV_PYTHON}, "
+                    "else the .venv of the Baton repository this add-on was built from)")
+    backend_mode: EnumProperty(
+        name="Engine", default="AUTO",
+        items=[("AUTO", "Start Automatically", "Start the engine in the background when first needed; "
+                                               "stop it when Blender quits"),
+               ("CONNECT", "Connect to Running", "Use a service started by hand "
+                                                 "(python -m backend serve --port … --token-file …)")])
+    start_on_enable: BoolProperty(
+        name="Start When Enabled", default=False,
+        description="Start the engine as soon as the add-on is enabled, so the first run need not wait")
+    port: IntProperty(name="Port", min=0, max=65535, default=0, description="The running service's port")
+    token_file: StringProperty(name="Token File", subtype="FILE_PATH",
+                               description="The file the running service wrote its bearer token to")
+    checkpoint: StringProperty(name="Checkpoint", subtype="FILE_PATH",
+                               description="Generator checkpoint for the M2S-GAN engine")
+    default_engine: EnumProperty(name="Default Engine", items=ENGINE_ITEMS, default="rules")
+    default_seed: IntProperty(name="Default Seed", min=0, default=0)
+
+    def draw(self, context):
+        layout = self.layout
+        layout.prop(self, "backend_mode", expand=True)
+        if self.backend_mode == "AUTO":
+            layout.prop(self, "backend_python")
+            try:
+                python, origin = find_python(self.backend_python)
+                layout.label(text=f"Using {python} (from {origin})", icon="CHECKMARK")
+            except BackendError as e:
+                box = layout.box()
+                box.alert = True
+                for line in wrap_lines(str(e), 90):
+                    box.label(text=line)
+            layout.prop(self, "start_on_enable")
+            row = layout.row()
+            row.label(text=f"Engine: {manager.status()}")
+            if manager.log_file():
+                layout.label(text=f"Log: {manager.log_file()}")
+        else:
+            row = layout.row()
+            row.prop(self, "port")
+            row.prop(self, "token_file")
+        layout.separator()
+        layout.prop(self, "checkpoint")
+        row = layout.row()
+        row.prop(self, "default_engine")
+        row.prop(self, "default_seed")
+
+
+def wrap_lines(text: str, width: int) -> list[str]:
+    import textwrap
+    return [w for line in text.splitlines() for w in (textwrap.wrap(line, width) or [""])]
+
+
+def prefs() -> BatonPreferences:
+    return bpy.context.preferences.addons[__package__].preferences
+
+
+def backend_settings() -> BackendSettings:
+    p = prefs()
+    return BackendSettings(bpy.path.abspath(p.backend_python) if p.backend_python else "", p.backend_mode,
+                           p.port, bpy.path.abspath(p.token_file) if p.token_file else "", p.start_on_enable)
+
+
+def register() -> None:
+    bpy.utils.register_class(BatonPreferences)
+
+
+def unregister() -> None:
+    bpy.utils.unregister_class(BatonPreferences)

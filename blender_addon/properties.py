@@ -1,0 +1,81 @@
+"""A scene's Conduct settings (`scene.baton`) and the takes list's selection (`object.baton_take`).
+
+Engine and seed show the preferences' defaults until they are changed in the scene (get/set
+callbacks keep an explicit value apart from "not set"), so changing a default in the preferences
+reaches every scene that never chose otherwise.
+
+The takes list's active row is not stored: it *is* the action the armature shows (get), and picking
+a row shows that take (set), so the list can never disagree with the armature.
+"""
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, IntProperty, PointerProperty, StringProperty
+
+from . import takes
+from .preferences import ENGINE_ITEMS, prefs
+from .rig_link import DENSITY_ITEMS
+
+
+def _is_armature(_self, obj) -> bool:
+    return obj.type == "ARMATURE"
+
+
+def _get_engine(self) -> int:
+    name = self.get("engine_set") or prefs().default_engine
+    return next(i for i, item in enumerate(ENGINE_ITEMS) if item[0] == name)
+
+
+def _set_engine(self, value: int) -> None:
+    self["engine_set"] = ENGINE_ITEMS[value][0]
+
+
+def _get_seed(self) -> int:
+    return self.get("seed_set", prefs().default_seed)
+
+
+def _set_seed(self, value: int) -> None:
+    self["seed_set"] = value
+
+
+def _get_take(obj) -> int:
+    action = takes.current(obj)
+    return bpy.data.actions.find(action.name) if action is not None else -1
+
+
+def _set_take(obj, index: int) -> None:
+    if 0 <= index < len(bpy.data.actions):
+        action = bpy.data.actions[index]
+        if action in takes.takes_of(obj) or action == takes.original(obj):
+            takes.switch(obj, action)
+
+
+class BatonSettings(bpy.types.PropertyGroup):
+    source: EnumProperty(
+        name="Audio", default="STRIP",
+        items=[("STRIP", "Sound Strip", "Conduct the sequencer's active sound strip, as it plays"),
+               ("FILE", "File", "Conduct an audio file; it is added as a sound strip at the current frame")])
+    audio_file: StringProperty(name="Audio File", subtype="FILE_PATH")
+    armature: PointerProperty(name="Armature", type=bpy.types.Object, poll=_is_armature,
+                              description="The rig that conducts (empty: add the default conductor)")
+    engine: EnumProperty(name="Engine", items=ENGINE_ITEMS, get=_get_engine, set=_set_engine)
+    seed: IntProperty(name="Seed", min=0, get=_get_seed, set=_set_seed,
+                      description="Another seed, another performance of the same music")
+    lead_frames: IntProperty(name="Lead", min=0, max=48, default=0,
+                             description="Frames the gestures come before the sound (conductors lead the "
+                                         "orchestra slightly); 0: each ictus on the frame its beat is heard")
+    density: EnumProperty(name="Keys", items=DENSITY_ITEMS, default="all")
+    add_conductor: BoolProperty(name="Add Default Conductor", default=True,
+                                description="When no armature is chosen, add Baton's default conductor rig")
+
+
+def register() -> None:
+    bpy.utils.register_class(BatonSettings)
+    bpy.types.Scene.baton = PointerProperty(type=BatonSettings)
+    bpy.types.Object.baton_take = IntProperty(name="Take", get=_get_take, set=_set_take,
+                                              description="The take the armature shows")
+
+
+def unregister() -> None:
+    del bpy.types.Object.baton_take
+    del bpy.types.Scene.baton
+    bpy.utils.unregister_class(BatonSettings)

@@ -1,0 +1,145 @@
+"""The Baton panel, in the sequencer's sidebar and in the 3D view's sidebar (same contents), and the
+takes list. While a run goes on the panel shows its progress (the status bar does too, operators.py)."""
+
+import bpy
+
+from . import operators, rig_link, takes, timeline
+from .preferences import wrap_lines
+
+
+def _audio(layout, scene) -> None:
+    s = scene.baton
+    layout.row().prop(s, "source", expand=True)
+    if s.source == "FILE":
+        layout.prop(s, "audio_file", text="")
+        layout.label(text=f"Added as a sound strip at frame {scene.frame_current}", icon="INFO")
+        return
+    editor = scene.sequence_editor
+    try:
+        w = timeline.strip_window(scene, editor.active_strip if editor else None, read_packed=False)
+    except timeline.TimelineError as e:
+        col = layout.column(align=True)
+        col.alert = True
+        for line in wrap_lines(str(e), 40):
+            col.label(text=line)
+        return
+    col = layout.column(align=True)
+    col.label(text=w.name, icon="SOUND")
+    col.label(text=f"Frames {w.first_frame}–{w.first_frame + round(w.duration * w.fps) - 1} at {w.fps:.6g} fps")
+    col.label(text=f"File {w.start:.2f}–{w.start + w.duration:.2f} s")
+
+
+def _armature(layout, scene) -> None:
+    s = scene.baton
+    layout.prop(s, "armature")
+    if s.armature is not None and s.armature.type == "ARMATURE":
+        layout.label(text=rig_link.convention(s.armature), icon="ARMATURE_DATA")
+    else:
+        layout.prop(s, "add_conductor")
+
+
+def draw_conduct(layout, context) -> None:
+    scene = context.scene
+    s = scene.baton
+    _audio(layout.box(), scene)
+    _armature(layout, scene)
+    layout.prop(s, "engine")
+    row = layout.row(align=True)
+    row.prop(s, "seed")
+    row.operator("baton.roll_seed", text="", icon="FILE_REFRESH")
+    row = layout.row(align=True)
+    row.prop(s, "lead_frames")
+    row.prop(s, "density", text="")
+    session = operators.active
+    if session is not None:
+        layout.progress(factor=session.run.progress, type="BAR", text=session.status_text())
+        layout.label(text="Esc cancels", icon="EVENT_ESC")
+    else:
+        layout.operator("baton.conduct", icon="PLAY_SOUND")
+    if operators.last_error:
+        box = layout.box()
+        box.alert = True
+        for line in wrap_lines(operators.last_error, 48)[:14]:
+            box.label(text=line)
+
+
+def draw_takes(layout, context) -> None:
+    obj = context.scene.baton.armature
+    if obj is None:
+        layout.label(text="Choose an armature to see its takes")
+        return
+    layout.template_list("BATON_UL_takes", "", bpy.data, "actions", obj, "baton_take", rows=3)
+    row = layout.row(align=True)
+    row.operator("baton.reconduct", icon="FILE_REFRESH")
+    row.operator("baton.delete_take", text="", icon="TRASH")
+
+
+class BATON_UL_takes(bpy.types.UIList):
+    """The armature's takes (and the action it had before them), oldest first."""
+
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index=0):
+        info = takes.info(item)
+        if info:
+            layout.label(text=item.name, icon="ACTION")
+            layout.label(text=f"{info.get('engine', '')} · {info.get('tempo', 0):.0f} bpm")
+        else:
+            layout.label(text=f"Original: {item.name}", icon="ACTION_TWEAK")
+
+    def filter_items(self, context, data, propname):
+        actions = getattr(data, propname)
+        obj = context.scene.baton.armature
+        mine = set(takes.takes_of(obj)) | {takes.original(obj)} if obj is not None else set()
+        flags = [self.bitflag_filter_item if a in mine else 0 for a in actions]
+        order = sorted(range(len(actions)), key=lambda i: takes.info(actions[i]).get("created", 0.0))
+        position = {item: place for place, item in enumerate(order)}
+        return flags, [position[i] for i in range(len(actions))]
+
+
+class _Panel:
+    bl_region_type = "UI"
+    bl_category = "Baton"
+
+
+class SEQUENCER_PT_baton(_Panel, bpy.types.Panel):
+    bl_space_type = "SEQUENCE_EDITOR"
+    bl_label = "Conduct"
+
+    def draw(self, context):
+        draw_conduct(self.layout, context)
+
+
+class SEQUENCER_PT_baton_takes(_Panel, bpy.types.Panel):
+    bl_space_type = "SEQUENCE_EDITOR"
+    bl_label = "Takes"
+
+    def draw(self, context):
+        draw_takes(self.layout, context)
+
+
+class VIEW3D_PT_baton(_Panel, bpy.types.Panel):
+    bl_space_type = "VIEW_3D"
+    bl_label = "Conduct"
+
+    def draw(self, context):
+        draw_conduct(self.layout, context)
+
+
+class VIEW3D_PT_baton_takes(_Panel, bpy.types.Panel):
+    bl_space_type = "VIEW_3D"
+    bl_label = "Takes"
+
+    def draw(self, context):
+        draw_takes(self.layout, context)
+
+
+CLASSES = (BATON_UL_takes, SEQUENCER_PT_baton, SEQUENCER_PT_baton_takes, VIEW3D_PT_baton, VIEW3D_PT_baton_takes)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister() -> None:
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,608 @@
+"""The Blender extension as an animator gets it: built into its zip, installed into a real `bpy`
+session, enabled, and driven — the blocking Conduct operator, and the modal loop's event handling
+(bpy as a module has no event loop, so its Session is fed TIMER and ESC events directly) — against a
+real engine process that the add-on itself finds, starts, loses and restarts.
+
+Runs on the bpy 5.0.1 wheel here and on the newest 4.5 LTS wheel through test_addon_blender45.py.
+One zip and one engine serve the whole session.
+
+Out of reach without a window, so for a person at a real Blender: the modal operator itself (invoke,
+its timer, Esc arriving as an event), the status bar and panels as drawn (here a checking stand-in
+layout runs the draw code), the file browser, Ctrl+Z after a modal run, and 'Start When Enabled' at
+Blender's start-up.
+"""
+
+import importlib
+import importlib.util
+import os
+import signal
+import socket
+import sys
+import time
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import bpy
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import ROOT
+
+REPO = "baton_tests"
+PKG = f"bl_ext.{REPO}.baton"
+
+
+# -- the installed add-on ---------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def addon_zip(tmp_path_factory) -> Path:
+    spec = importlib.util.spec_from_file_location("baton_build", ROOT / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    return build.build_addon(tmp_path_factory.mktemp("dist"), python=Path(sys.executable))
+
+
+@pytest.fixture(scope="session")
+def addon(addon_zip, tmp_path_factory):
+    import addon_utils
+    prefs = bpy.context.preferences
+    prefs.use_preferences_save = False  # never touch the user's real preferences
+    repo = prefs.extensions.repos.new(name="Baton tests", module=REPO,
+                                      custom_directory=str(tmp_path_factory.mktemp("extensions")))
+    result = bpy.ops.extensions.package_install_files(repo=REPO, filepath=str(addon_zip), enable_on_install=False)
+    assert result == {"FINISHED"} and PKG not in prefs.addons
+    bpy.ops.preferences.addon_enable(module=PKG)
+    addon_utils.enable("rigify", default_set=True)
+    mods = SimpleNamespace(**{m: importlib.import_module(f"{PKG}.{m}") for m in (
+        "backend_life", "bonemap", "conduct", "operators", "preferences", "takes", "timeline", "armature")})
+    mods.dir = Path(repo.directory) / "baton"
+    mods.prefs = prefs.addons[PKG].preferences
+    yield mods
+    backend = mods.backend_life.manager.backend
+    bpy.ops.preferences.addon_disable(module=PKG)
+    assert backend is None or backend.process.poll() is not None  # the engine stops with the add-on
+    prefs.extensions.repos.remove(repo)  # (prints that the add-on is no longer enabled)
+
+
+@pytest.fixture
+def scene(addon):
+    """A fresh scene, shown in the window (operators act on the window's scene)."""
+    s = bpy.data.scenes.new("Test")
+    bpy.context.window.scene = s
+    addon.operators.last_error = None
+    yield s
+
+
+@pytest.fixture(scope="session")
+def music(demo, demo_files):
+    return SimpleNamespace(path=demo_files["wav"], beats=demo.beats)
+
+
+@pytest.fixture(scope="session")
+def long_music(demo, tmp_path_factory) -> Path:
+    """Five minutes: a run that is still going when the test acts on it."""
+    path = tmp_path_factory.mktemp("long") / "long.wav"
+    sf.write(path, np.tile(demo.samples, 8), demo.sr)
+    return path
+
+
+# -- scene building ---------------------------------------------------------------------------------
+def sound_strip(scene, path, frame_start, trim_frames, offset_s, frames, channel=2):
+    """A sound strip starting at frame_start, its first trim_frames cut, sound_offset offset_s, frames long."""
+    editor = scene.sequence_editor or scene.sequence_editor_create()
+    strip = editor.strips.new_sound("music", str(path), channel, frame_start)
+    strip.sound_offset = offset_s
+    strip.frame_offset_start = trim_frames
+    strip.frame_offset_end = strip.frame_duration - trim_frames - frames
+    editor.active_strip = strip
+    return strip
+
+
+def rigify_metarig(scene):
+    bpy.ops.object.armature_human_metarig_add()
+    obj = bpy.context.active_object
+    assert obj.type == "ARMATURE" and obj.name in scene.objects
+    return obj
+
+
+def conduct(addon, **options):
+    result = bpy.ops.baton.conduct(**options)
+    assert result == {"FINISHED"}, addon.operators.last_error
+    return bpy.context.scene.baton.armature
+
+
+def conduct_refused(addon) -> str:
+    """Conduct fails (the operator reports an error, which bpy.ops raises): the message."""
+    with pytest.raises(RuntimeError):
+        bpy.ops.baton.conduct()
+    return addon.operators.last_error
+
+
+def keys_of(action) -> dict:
+    """{(data path, index): keyframe coordinates} of the action's first slot."""
+    from bpy_extras.anim_utils import action_get_channelbag_for_slot
+    bag = action_get_channelbag_for_slot(action, action.slots[0])
+    out = {}
+    for fc in bag.fcurves:
+        co = np.zeros(2 * len(fc.keyframe_points), dtype=np.float32)
+        fc.keyframe_points.foreach_get("co", co)
+        out[(fc.data_path, fc.array_index)] = co.reshape(-1, 2)
+    return out
+
+
+def heard_frames(strip, beats, fps):
+    """Scene frames at which the file's beat times are heard in this strip."""
+    return strip.frame_start + (np.asarray(beats) - strip.sound_offset) * fps
+
+
+def ictus_frames(addon, scene, obj, first, last) -> list[int]:
+    """Frames where the baton hand, as Blender evaluates the rig, falls into the bottom of a stroke and
+    rebounds (lowest within ±3 frames, at least 5 mm below both ends of that span)."""
+    bone = addon.armature.bone_map_for(obj).bones[addon.bonemap.BATON_HAND]
+    frames = np.arange(first, last + 1)
+    z = []
+    for f in frames:
+        scene.frame_set(int(f))
+        z.append((obj.matrix_world @ obj.pose.bones[bone].head).z)
+    z = np.array(z)
+    return [int(frames[i]) for i in range(3, len(z) - 3)
+            if z[i] == z[i - 3:i + 4].min() and min(z[i - 3], z[i + 3]) - z[i] > 0.005]
+
+
+def assert_ictus_on_beats(addon, scene, obj, strip, beats, n=4):
+    """The first ictus is on the frame where its beat is heard: the take's first beat (file seconds)
+    placed through the strip's own geometry, within a frame; that beat is a real beat of the music, and
+    so are the next n-1 ictus'."""
+    fps = scene.render.fps / scene.render.fps_base
+    first_beat = addon.takes.info(obj.animation_data.action)["beats"][0]
+    assert np.abs(np.asarray(beats) - first_beat).min() < 0.03  # the engine found a real beat
+    heard = heard_frames(strip, beats, fps)
+    expected = heard_frames(strip, [first_beat], fps)[0]
+    ictus = ictus_frames(addon, scene, obj, strip.frame_final_start, min(strip.frame_final_end - 1,
+                                                                         int(expected + n * 60 / 96 * fps) + 4))
+    assert abs(ictus[0] - expected) <= 1.0, (ictus, expected)
+    for f in ictus[:n]:
+        assert np.abs(heard - f).min() <= 1.0, (ictus, heard)
+
+
+# -- package ----------------------------------------------------------------------------------------
+def test_the_zip_is_a_valid_extension_carrying_client_and_bone_maps(addon_zip):
+    with zipfile.ZipFile(addon_zip) as z:
+        names = set(z.namelist())
+        sources = {n: z.read(n).decode() for n in names if n.endswith(".py")}
+        manifest = z.read("blender_manifest.toml").decode()
+    assert {"blender_manifest.toml", "__init__.py", "client.py", "take_file.py", "build_info.json"} <= names
+    assert any(n.startswith("rigs/bonemaps/") and n.endswith(".json") for n in names)
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+    assert 'blender_version_min = "4.4.0"' in manifest and addon_zip.name == "baton-0.1.0.zip"
+    for name, text in sources.items():  # Blender's Python has neither torch nor the backend package
+        for line in text.splitlines():
+            assert not line.lstrip().startswith(("import torch", "from backend", "import backend")), (name, line)
+
+
+def test_installed_from_the_zip_enabled_and_finding_the_engine(addon):
+    assert PKG in bpy.context.preferences.addons
+    assert Path(addon.conduct.__file__).parent == addon.dir  # the installed copy, not the source tree
+    assert hasattr(bpy.types, "SEQUENCER_PT_baton") and hasattr(bpy.types, "VIEW3D_PT_baton")
+    python, origin = addon.backend_life.find_python("")
+    assert python == ROOT / ".venv" / "bin" / "python" and origin == "the repository this add-on was built from"
+
+
+def test_a_missing_engine_environment_says_exactly_what_to_do(addon, monkeypatch, tmp_path):
+    life = addon.backend_life
+    with pytest.raises(life.BackendError, match="not an executable file.*build.py setup"):
+        life.find_python(str(tmp_path / "python"))
+    monkeypatch.setenv("BATON_BACKEND_PYTHON", str(tmp_path / "nope"))
+    with pytest.raises(life.BackendError, match=r"\$BATON_BACKEND_PYTHON"):
+        life.find_python("")
+    monkeypatch.delenv("BATON_BACKEND_PYTHON")
+    monkeypatch.setattr(life, "build_info", lambda: {"source": str(tmp_path / "baton")})
+    with pytest.raises(life.BackendError) as e:
+        life.find_python("")
+    message = str(e.value)
+    assert f"{tmp_path / 'baton' / '.venv' / 'bin' / 'python'}" in message
+    assert f"run `python3 build.py setup` in {tmp_path / 'baton'}" in message and "Engine Python" in message
+
+
+# -- conducting -------------------------------------------------------------------------------------
+def test_rigify_at_24fps_on_an_offset_trimmed_strip_keeps_the_existing_action(addon, scene, music):
+    scene.render.fps, scene.render.fps_base = 24, 1.0
+    strip = sound_strip(scene, music.path, frame_start=100, trim_frames=48, offset_s=0.5, frames=24 * 12)
+    arm = rigify_metarig(scene)
+    pb = arm.pose.bones["upper_arm.R"]
+    pb.rotation_mode = "QUATERNION"
+    pb.rotation_quaternion = (0.9, 0.1, 0.2, 0.1)
+    pb.keyframe_insert("rotation_quaternion", frame=7)
+    walk = arm.animation_data.action
+    before = keys_of(walk)
+    strip_state = (strip.frame_start, strip.frame_final_start, strip.frame_final_duration, strip.sound_offset)
+    scene.baton.armature, scene.baton.seed = arm, 3
+
+    conduct(addon)
+
+    take = arm.animation_data.action
+    assert take != walk and take.name == "music · seed 3" and addon.takes.is_take(take)
+    record = addon.takes.info(take)
+    assert record["slice_start"] == pytest.approx(2.5) and record["first_frame"] == 148 and record["fps"] == 24
+    # the animator's action: still there, same keys, saved with the file, reachable from the takes list
+    assert walk.name in bpy.data.actions and walk.use_fake_user and addon.takes.original(arm) == walk
+    assert {k: v.tolist() for k, v in keys_of(walk).items()} == {k: v.tolist() for k, v in before.items()}
+    # keys on every mapped bone, from the strip's first heard frame to its last
+    keys = keys_of(take)
+    for slot, bone in addon.armature.bone_map_for(arm).bones.items():
+        if slot in addon.bonemap.DRIVEN:
+            curves = [v for (path, _), v in keys.items() if path.startswith(f'pose.bones["{bone}"].rotation')]
+            assert curves, f"no keys on {bone} ({slot})"
+            assert curves[0][0, 0] == 148 and curves[0][-1, 0] == 148 + 24 * 12 - 1
+    assert (strip.frame_start, strip.frame_final_start, strip.frame_final_duration, strip.sound_offset) == strip_state
+    assert_ictus_on_beats(addon, scene, arm, strip, music.beats)
+
+
+def test_default_conductor_at_25fps_second_take_and_hand_edits_kept(addon, scene, music):
+    scene.render.fps, scene.render.fps_base = 25, 1.0
+    strip = sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=4.0, frames=25 * 10)
+    scene.baton.armature, scene.baton.add_conductor, scene.baton.seed = None, True, 1
+    n_objects = len(bpy.data.objects)
+
+    arm = conduct(addon)
+
+    assert arm is not None and arm.type == "ARMATURE" and len(bpy.data.objects) > n_objects
+    first = arm.animation_data.action
+    assert_ictus_on_beats(addon, scene, arm, strip, music.beats)
+    # a hand edit in the first take
+    path = next(iter(keys_of(first)))
+    from bpy_extras.anim_utils import action_get_channelbag_for_slot
+    fc = action_get_channelbag_for_slot(first, first.slots[0]).fcurves.find(path[0], index=path[1])
+    fc.keyframe_points[10].co.y += 0.5
+    edited = keys_of(first)
+
+    scene.baton.seed = 2
+    assert conduct(addon) == arm
+    second = arm.animation_data.action
+    assert second != first and addon.takes.takes_of(arm) == [first, second]
+    assert second.name == "music · seed 2" and addon.takes.info(second)["seed"] == 2
+    assert all(np.array_equal(edited[k], v) for k, v in keys_of(first).items())  # never overwritten
+    assert not all(np.array_equal(keys_of(second)[k], v) for k, v in edited.items())  # another performance
+
+    # re-conduct the shown take with a new seed: a third take of the same strip
+    scene.sequence_editor.active_strip = None
+    assert bpy.ops.baton.reconduct() == {"FINISHED"}
+    third = arm.animation_data.action
+    assert addon.takes.takes_of(arm) == [first, second, third]
+    assert addon.takes.info(third)["seed"] not in (1, 2) and addon.takes.info(third)["strip"] == "music"
+    assert scene.sequence_editor.active_strip == strip
+
+    # the takes list: picking a row shows that take; deleting the shown one shows the newest other
+    arm.baton_take = bpy.data.actions.find(first.name)
+    assert arm.animation_data.action == first and arm.baton_take == bpy.data.actions.find(first.name)
+    assert bpy.ops.baton.delete_take() == {"FINISHED"}
+    assert "music · seed 1" not in bpy.data.actions and arm.animation_data.action == third
+
+
+def test_fractional_fps_and_a_moved_strip_is_followed(addon, scene, music):
+    scene.render.fps, scene.render.fps_base = 24, 1.001  # 23.976 fps
+    strip = sound_strip(scene, music.path, frame_start=10, trim_frames=30, offset_s=0.0, frames=240)
+    arm = rigify_metarig(scene)
+    scene.baton.armature, scene.baton.seed = arm, 5
+    conduct(addon)
+    assert_ictus_on_beats(addon, scene, arm, strip, music.beats)
+    first = keys_of(arm.animation_data.action)
+
+    strip.frame_start += 37  # moved along the timeline (and to another channel): the keys follow
+    strip.channel = 4
+    conduct(addon)
+    moved = keys_of(arm.animation_data.action)
+    assert arm.animation_data.action.name == "music · seed 5.001"
+    path = next(iter(first))
+    assert moved[path][0, 0] == first[path][0, 0] + 37
+    assert np.allclose(moved[path][:, 1], first[path][:, 1], atol=1e-5)  # same seed, same slice: same motion
+    assert_ictus_on_beats(addon, scene, arm, strip, music.beats)
+
+    scene.baton.lead_frames, scene.baton.density = 3, "reduced"  # gestures 3 frames ahead, fewer keys
+    conduct(addon)
+    led = keys_of(arm.animation_data.action)
+    assert led[path][0, 0] == moved[path][0, 0] - 3 and led[path][-1, 0] == moved[path][-1, 0] - 3
+    assert sum(map(len, led.values())) < sum(map(len, moved.values())) / 2
+
+
+def test_one_undo_step_undoes_a_run(addon, scene, music):
+    sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=2.0, frames=24 * 5)
+    arm = rigify_metarig(scene)
+    scene.baton.armature = arm
+    name = arm.name
+    bpy.ops.ed.undo_push(message="before conducting")
+    assert bpy.ops.baton.conduct("EXEC_DEFAULT", True) == {"FINISHED"}  # as a button press: with an undo push
+    assert bpy.data.objects[arm.name].animation_data.action is not None
+    window = bpy.context.window_manager.windows[0]
+    with bpy.context.temp_override(window=window, screen=window.screen, area=window.screen.areas[0]):
+        assert bpy.ops.ed.undo() == {"FINISHED"}
+    arm = bpy.data.objects[name]  # undo reloads the data: find it again
+    assert arm.animation_data is None or arm.animation_data.action is None
+    assert not any(addon.takes.info(a).get("armature") == name for a in bpy.data.actions)
+    assert PKG in bpy.context.preferences.addons
+
+
+# -- the modal path's events, the engine's life -----------------------------------------------------
+def test_modal_session_shows_progress_passes_events_through_and_applies(addon, scene, music):
+    sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=0.0, frames=24 * 20)
+    arm = rigify_metarig(scene)
+    scene.baton.armature = arm
+    ops = addon.operators
+    run = ops.start_run(bpy.context, None)
+    ops.active = session = ops.Session(run)
+    assert not bpy.ops.baton.conduct.poll()  # one run at a time
+    seen = []
+    while True:
+        assert session.on_event(bpy.context, "MOUSEMOVE") == ({"PASS_THROUGH"}, [])  # the UI keeps working
+        result, messages = session.on_event(bpy.context, "TIMER")
+        seen.append((run.progress, session.status_text()))
+        if result != {"PASS_THROUGH"}:
+            break
+        time.sleep(0.05)
+    assert result == {"FINISHED"} and messages[0][0] == "INFO" and "new take" in messages[0][1]
+    assert ops.active is None and bpy.ops.baton.conduct.poll()
+    progress = [p for p, _ in seen]
+    assert progress == sorted(progress) and seen[-1][1].endswith("100%")
+    assert addon.takes.is_take(arm.animation_data.action)
+
+
+def test_esc_cancels_the_engine_job_and_leaves_the_scene_unchanged(addon, scene, long_music):
+    sound_strip(scene, long_music, frame_start=1, trim_frames=0, offset_s=0.0, frames=24 * 300)
+    arm = rigify_metarig(scene)
+    scene.baton.armature = arm
+    actions, objects = set(bpy.data.actions), set(bpy.data.objects)
+    ops = addon.operators
+    run = ops.start_run(bpy.context, None)
+    ops.active = session = ops.Session(run)
+    deadline = time.monotonic() + 120
+    while run.state != "running" and time.monotonic() < deadline:
+        assert session.on_event(bpy.context, "TIMER")[0] == {"PASS_THROUGH"}
+        time.sleep(0.02)
+    result, messages = session.on_event(bpy.context, "ESC")
+    assert result == {"CANCELLED"} and "unchanged" in messages[0][1] and ops.active is None
+    assert run.wait(60) and run.state == "cancelled"
+    client = addon.backend_life.manager.backend.client
+    assert client.wait(run.job_id, timeout=60)["state"] == "cancelled"
+    assert set(bpy.data.actions) == actions and set(bpy.data.objects) == objects
+    assert arm.animation_data is None
+
+
+def test_a_crashed_engine_is_reported_with_its_log_and_restarted_on_the_next_run(addon, scene, long_music, music):
+    sound_strip(scene, long_music, frame_start=1, trim_frames=0, offset_s=0.0, frames=24 * 300)
+    arm = rigify_metarig(scene)
+    scene.baton.armature = arm
+    ops, manager = addon.operators, addon.backend_life.manager
+    run = ops.start_run(bpy.context, None)
+    deadline = time.monotonic() + 120
+    while run.state != "running" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(manager.backend.process.pid, signal.SIGKILL)
+    assert run.wait(60) and run.state == "failed"
+    assert "the Baton engine stopped (exit code -9)" in run.error and "restarts on the next run" in run.error
+    assert "Its log ends:" in run.error and "job" in run.error.split("Its log ends:")[1]
+    result, messages = ops.finish(bpy.context, run)
+    assert result == {"CANCELLED"} and messages[0][0] == "ERROR" and ops.last_error == run.error
+    assert arm.animation_data is None
+
+    restarts = manager.restarts
+    scene.sequence_editor.active_strip = sound_strip(scene, music.path, 1, 0, 0.0, 24 * 5, channel=3)
+    conduct(addon)
+    assert manager.restarts == restarts + 1 and "running" in manager.status()
+    assert addon.takes.is_take(arm.animation_data.action)
+
+
+def test_connect_mode_uploads_to_a_running_service_and_a_dead_one_is_a_clear_error(addon, scene, music):
+    sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=1.0, frames=24 * 5)
+    arm = rigify_metarig(scene)
+    scene.baton.armature = arm
+    p, manager = addon.prefs, addon.backend_life.manager
+    conduct(addon)  # make sure the session's engine runs
+    first = arm.animation_data.action
+    b = manager.backend
+    p.backend_mode, p.port, p.token_file = "CONNECT", int(b.client.base.rsplit(":", 1)[1]), str(b.token_file)
+    try:
+        conduct(addon)  # a service that may not read the file: the audio is uploaded
+        second = arm.animation_data.action
+        assert second != first and addon.takes.takes_of(arm) == [first, second]
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            p.port = s.getsockname()[1]  # nothing listens there
+        error = conduct_refused(addon)
+        assert "cannot reach the Baton service" in error and "python -m backend serve" in error
+        p.token_file = str(Path(b.token_file).parent / "missing-token")
+        assert "cannot read the token file" in conduct_refused(addon)
+    finally:
+        p.backend_mode = "AUTO"
+    assert arm.animation_data.action == second
+
+
+def test_a_packed_sound_and_a_chosen_file(addon, scene, music):
+    scene.render.fps = 24
+    strip = sound_strip(scene, music.path, frame_start=20, trim_frames=0, offset_s=3.0, frames=24 * 6, channel=1)
+    strip.sound.pack()
+    arm = rigify_metarig(scene)
+    scene.baton.armature = arm
+    conduct(addon)  # packed: its bytes are sent to the engine
+    assert addon.takes.info(arm.animation_data.action)["audio"] == "(packed)"
+    assert_ictus_on_beats(addon, scene, arm, strip, music.beats)
+
+    scene.baton.source, scene.baton.audio_file = "FILE", str(music.path)
+    scene.frame_current = 100  # channel 1 is taken there: the file goes on channel 2
+    conduct(addon)
+    added = scene.sequence_editor.active_strip
+    assert added != strip and added.frame_final_start == 100 and added.channel == 2
+    assert bpy.path.abspath(added.sound.filepath) == str(music.path)
+    assert keys_of(arm.animation_data.action)[next(iter(keys_of(arm.animation_data.action)))][0, 0] == 100
+    assert_ictus_on_beats(addon, scene, arm, added, music.beats)
+
+
+def test_scenes_that_cannot_be_conducted_are_refused_before_any_work(addon, scene, music):
+    ops = addon.operators
+    before = (set(bpy.data.actions), set(bpy.data.objects))
+
+    def refused(pattern):
+        assert pattern in conduct_refused(addon), ops.last_error
+        assert (set(bpy.data.actions), set(bpy.data.objects)) == before
+
+    refused("select one in the sequencer")  # no strip at all
+    editor = scene.sequence_editor_create()
+    editor.active_strip = editor.strips.new_effect("red", "COLOR", 1, 1, length=10) \
+        if bpy.app.version >= (5, 0) else editor.strips.new_effect("red", "COLOR", 1, 1, frame_end=10)
+    refused("a color strip")
+    strip = sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=0.0, frames=12)
+    refused("at least 1 s")
+    strip.frame_offset_end = 0
+    scene.baton.add_conductor = False
+    refused("choose an armature")
+    odd = bpy.data.objects.new("odd", bpy.data.armatures.new("odd"))
+    scene.collection.objects.link(odd)
+    before = (set(bpy.data.actions), set(bpy.data.objects))
+    scene.baton.armature = odd
+    refused("armature 'odd'")
+    scene.baton.armature = None
+    scene.baton.add_conductor = True
+    scene.baton.engine = "m2sgan"
+    refused("needs a checkpoint")
+
+
+def test_scene_settings_show_the_preferences_defaults_until_changed(addon, scene):
+    p = addon.prefs
+    p.default_seed, p.default_engine = 11, "m2sgan"
+    try:
+        assert scene.baton.seed == 11 and scene.baton.engine == "m2sgan"
+        scene.baton.seed, scene.baton.engine = 4, "rules"
+        p.default_seed = 12
+        assert scene.baton.seed == 4 and scene.baton.engine == "rules"
+        assert bpy.data.scenes.new("Untouched").baton.seed == 12
+        assert bpy.ops.baton.roll_seed() == {"FINISHED"} and scene.baton.seed != 4
+    finally:
+        p.default_seed, p.default_engine = 0, "rules"
+
+
+def test_an_engine_error_shows_its_message_and_the_log(addon, scene, music, tmp_path):
+    sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=0.0, frames=24 * 5)
+    arm = rigify_metarig(scene)
+    scene.baton.armature, scene.baton.engine = arm, "m2sgan"
+    bad = tmp_path / "weights.pt"
+    bad.write_bytes(b"not a checkpoint")
+    addon.prefs.checkpoint = str(bad)
+    try:
+        error = conduct_refused(addon)  # the engine restarts to read the checkpoint's folder, then fails
+    finally:
+        addon.prefs.checkpoint = ""
+    assert error.startswith("the engine could not conduct music:") and "weights.pt" in error
+    assert "The engine's log ends:" in error and "failed" in error.split("The engine's log ends:")[1]
+    assert addon.backend_life.manager.allows(tmp_path, folder=True)
+    assert arm.animation_data is None
+
+
+class Layout:
+    """Stands in for Blender's UILayout, which bpy as a module cannot make (no window to draw in): it
+    records what a panel's draw function shows and checks that every property, operator, icon and
+    list it names exists."""
+
+    ICONS = set(bpy.types.UILayout.bl_rna.functions["label"].parameters["icon"].enum_items.keys())
+
+    def __init__(self, log):
+        self.log, self.alert, self.enabled = log, False, True
+
+    def row(self, **_):
+        return Layout(self.log)
+
+    column = box = row
+
+    def separator(self, **_):
+        pass
+
+    def label(self, text="", icon="NONE", **_):
+        assert icon in self.ICONS, icon
+        self.log.append(text)
+
+    def prop(self, data, name, **_):
+        assert name in data.bl_rna.properties, name
+        self.log.append(f"prop {name}")
+
+    def operator(self, idname, icon="NONE", **_):
+        module, name = idname.split(".")
+        assert icon in self.ICONS and getattr(getattr(bpy.ops, module), name).get_rna_type(), idname
+        self.log.append(f"op {idname}")
+
+    def progress(self, factor=0.0, type="BAR", text=""):
+        assert 0 <= factor <= 1 and type in ("BAR", "RING")
+        self.log.append(f"progress {text}")
+
+    def template_list(self, list_type, list_id, data, propname, active_data, active_propname, **_):
+        assert hasattr(bpy.types, list_type) and hasattr(data, propname) and hasattr(active_data, active_propname)
+        self.log.append(f"list {list_type}")
+
+
+def draw(function, *args) -> list[str]:
+    log = []
+    function(Layout(log), *args)
+    return log
+
+
+def test_the_panels_and_preferences_draw_what_the_animator_needs(addon, scene, music):
+    ui, ops = importlib.import_module(f"{PKG}.ui"), addon.operators
+    scene.render.fps, scene.render.fps_base = 24, 1.001
+    shown = draw(ui.draw_conduct, bpy.context)
+    assert "select one in the sequencer" in " ".join(shown) and "prop add_conductor" in shown
+    assert "op baton.conduct" in shown and "op baton.roll_seed" in shown
+
+    sound_strip(scene, music.path, frame_start=100, trim_frames=48, offset_s=0.5, frames=240)
+    arm = rigify_metarig(scene)
+    scene.baton.armature = arm
+    shown = draw(ui.draw_conduct, bpy.context)
+    assert "music" in shown and "Frames 148–387 at 23.976 fps" in shown and "File 2.50–12.51 s" in shown
+    assert any(line.startswith(addon.armature.bone_map_for(arm).label) for line in shown)
+    assert {"prop engine", "prop seed", "prop lead_frames", "prop density", "prop armature"} <= set(shown)
+
+    ops.active = ops.Session(ops.start_run(bpy.context, None))  # while a run goes on: its progress
+    try:
+        assert any(line.startswith("progress Baton: music") for line in draw(ui.draw_conduct, bpy.context))
+        assert ops.active.run.wait(120)
+    finally:
+        ops.active = None
+    ops.last_error = "the engine could not conduct music: boom\nThe engine's log ends:\nline one"
+    assert "line one" in draw(ui.draw_conduct, bpy.context)
+
+    conduct(addon)
+    assert draw(ui.draw_takes, bpy.context) == ["list BATON_UL_takes", "op baton.reconduct", "op baton.delete_take"]
+    flags, order = ui.BATON_UL_takes.filter_items(SimpleNamespace(bitflag_filter_item=1 << 30), bpy.context,
+                                                   bpy.data, "actions")
+    listed = [a for a, f in zip(bpy.data.actions, flags) if f]
+    assert listed == [arm.animation_data.action] and sorted(order) == list(range(len(bpy.data.actions)))
+
+    class Prefs:  # the preferences' draw, with the stand-in layout
+        layout = Layout([])
+
+        def __getattr__(self, name):
+            return getattr(addon.prefs, name)
+
+    prefs = Prefs()
+    type(addon.prefs).draw(prefs, bpy.context)
+    assert any(line.startswith(f"Using {ROOT / '.venv' / 'bin' / 'python'}") for line in prefs.layout.log)
+    assert any(line.startswith("Engine: running") for line in prefs.layout.log)
+
+
+EXIT_SCRIPT = """
+import importlib, sys, tempfile
+import bpy
+prefs = bpy.context.preferences
+prefs.use_preferences_save = False
+prefs.extensions.repos.new(name="exit test", module="baton_exit", custom_directory=tempfile.mkdtemp())
+bpy.ops.extensions.package_install_files(repo="baton_exit", filepath=sys.argv[1], enable_on_install=False)
+bpy.ops.preferences.addon_enable(module="bl_ext.baton_exit.baton")
+life = importlib.import_module("bl_ext.baton_exit.baton.backend_life")
+life.manager.client(importlib.import_module("bl_ext.baton_exit.baton.preferences").backend_settings())
+print("ENGINE", life.manager.backend.process.pid, flush=True)
+"""  # and quits, disabling nothing itself
+
+
+def test_the_engine_stops_when_blender_quits(addon_zip):
+    run = __import__("subprocess").run([sys.executable, "-c", EXIT_SCRIPT, str(addon_zip)], capture_output=True,
+                                       text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    pid = int(run.stdout.split("ENGINE ")[1].split()[0])
+    assert not Path(f"/proc/{pid}").exists()
