@@ -20,7 +20,7 @@ from scipy.signal import butter, filtfilt
 
 from . import __version__
 from .audio import load_audio
-from .beats import track_beats
+from .beats import Beats, track_beats
 from .checkpoint import load_generator
 from .errors import BatonError, CheckpointError
 from .features import mel_features
@@ -34,6 +34,7 @@ from .take import Take
 ENGINES = ("rules", "m2sgan")
 DEFAULT_ENGINE = "rules"
 BUNDLED_CHECKPOINT = Path(__file__).parent / "weights" / "baton_m2sgan.pt"
+RULES_CONTEXT_S = 4.0  # music heard around a slice by the rule-based conductor
 SMOOTH_HZ = 6.0  # low-pass cut-off: above beat-rate motion, below the 10 Hz pooling ripple
 
 _generators: dict[tuple[str, float], tuple[InferenceGenerator, object]] = {}
@@ -71,6 +72,21 @@ def smooth_motion(kp: np.ndarray, fps: float = MOTION_FPS) -> np.ndarray:
     return filtfilt(b, a, kp, axis=0).astype(kp.dtype)
 
 
+def _rules_context(audio_path, audio) -> tuple[np.ndarray | None, int]:
+    """(the slice with up to RULES_CONTEXT_S of the file's music before and after it, or None when
+    the slice is the whole file; how many motion frames of that context come before the slice).
+
+    A conductor hears a trimmed strip's music in its place in the piece: planned from the slice
+    alone, the beat tracker has no run-up (the first beat lands late or early) and the conductor
+    would prepare and release at the cut edges. The context before the slice is a whole number of
+    motion frames, so the slice's frames stay exactly where they were."""
+    head_s = math.floor(min(RULES_CONTEXT_S, audio.start) * MOTION_FPS) / MOTION_FPS
+    wide = load_audio(audio_path, audio.start - head_s, head_s + audio.duration + RULES_CONTEXT_S)
+    if head_s == 0 and len(wide.samples) <= len(audio.samples):
+        return None, 0
+    return wide.samples, round(head_s * MOTION_FPS)
+
+
 def generate_take(audio_path: str | Path, engine: str | None = None, seed: int = 0,
                   checkpoint: str | Path | None = None, start: float | None = None,
                   duration: float | None = None, noise: np.ndarray | None = None, smooth: bool = True,
@@ -93,18 +109,25 @@ def generate_take(audio_path: str | Path, engine: str | None = None, seed: int =
     audio = load_audio(audio_path, start, duration)
     report(0.05, "mel features")
     mel = mel_features(audio.samples)
-    beats = None if engine == "rules" else track_beats(mel)  # the rules engine hears its own
-    timings["features_s"] = time.perf_counter() - t0
     n_frames = math.ceil(len(mel) / 3)
+    beats = None if engine == "rules" else track_beats(mel)  # the rules engine hears its own
+    heard, head = None, 0
+    if engine == "rules" and (start or duration):  # it plans from the music around a slice too
+        heard, head = _rules_context(audio_path, audio)
+    timings["features_s"] = time.perf_counter() - t0
     provenance = {"engine": engine, "seed": int(seed), "audio": audio.path, "audio_sha256": audio.sha256,
                   "slice": {"start": audio.start, "duration": audio.duration},
                   "software": {"baton": __version__}}
     t1 = time.perf_counter()
     if engine == "rules":
         report(0.1, "conducting")
-        kp3d, plan = conduct(mel, n_frames, MOTION_FPS, seed)
+        mel_heard = mel if heard is None else mel_features(heard)
+        kp3d, plan = conduct(mel_heard, head + n_frames, MOTION_FPS, seed)
+        kp3d = kp3d[head:]
         kp2d = project_front(kp3d)
         beats = plan_beats(plan)
+        keep = (beats.times >= head / MOTION_FPS) & (beats.times < head / MOTION_FPS + audio.duration)
+        beats = Beats(beats.times[keep] - head / MOTION_FPS, beats.tempo)
     else:
         gen, loaded = get_generator(checkpoint)
         provenance |= {"checkpoint": loaded.path, "checkpoint_kind": loaded.kind,

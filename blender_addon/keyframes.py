@@ -99,7 +99,6 @@ def scene_fps_of(scene) -> float:
 
 
 # -- channels -------------------------------------------------------------------------------------
-@dataclass
 def _channelbag(action, slot):
     """The slot's channelbag on the action's (new) keyframe layer: bpy_extras' helper on 5.x, the
     same steps by hand on 4.4/4.5, which lack it."""
@@ -123,6 +122,7 @@ def _new_fcurve(bag, path: str, index: int, group: str):
         return fc
 
 
+@dataclass
 class _Channel:
     """One bone's rotation (or the hips' location) in the bone's own mode, per scene frame."""
     slot: str
