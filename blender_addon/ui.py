@@ -134,12 +134,4 @@ class VIEW3D_PT_baton_takes(_Panel, bpy.types.Panel):
 
 CLASSES = (BATON_UL_takes, SEQUENCER_PT_baton, SEQUENCER_PT_baton_takes, VIEW3D_PT_baton, VIEW3D_PT_baton_takes)
 
-
-def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister() -> None:
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)
