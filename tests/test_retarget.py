@@ -89,7 +89,10 @@ def test_the_elbow_bends_about_the_rigs_own_hinge(blender_rigs, hard, kind):
 def test_rotations_are_continuous_and_straight_arms_do_not_spin(blender_rigs, rules_take, hard):
     obj = blender_rigs["ue4"]
     rig = rig_rest(obj, bone_map_for(obj))
-    for kp, limit in ((rules_take["keypoints_3d"], 20.0), (hard, 40.0)):
+    # a spin or a twist flip is a step of 90–180° in one frame; the conductor's own fastest moves
+    # (a cue opening the left elbow ~30° in a frame, a staccato ictus reversing the forearm) turn a
+    # bone by up to ~35° in a frame
+    for kp, limit in ((rules_take["keypoints_3d"], 45.0), (hard, 45.0)):
         res = rt.retarget(kp, rig)
         for slot, q in res.quats.items():
             assert np.all(np.sum(q[1:] * q[:-1], axis=1) >= 0), slot  # one hemisphere: no sign flips
