@@ -132,16 +132,13 @@ def apply_take(scene, armature, take: Take, first_frame: int, name: str):
 
 
 def place_music(scene, music: Path, take: Take, first_frame: int):
-    """The take's slice of the music as a sound strip starting at `first_frame`, on a free channel,
-    so the video carries the audio the conductor hears."""
+    """The music as a sound strip from `first_frame` for as long as the take, on a free channel, so
+    the video carries the audio the conductor hears (batch takes start at the file's beginning)."""
     editor = scene.sequence_editor or scene.sequence_editor_create()
     used = {s.channel for s in editor.strips_all}
     channel = next(c for c in range(1, 129) if c not in used)
     strip = editor.strips.new_sound("Baton music", str(music), channel, first_frame)
     fps = scene_fps(scene)
-    if take.start > 0:  # trim the head so frame `first_frame` plays file time take.start
-        strip.frame_start = first_frame - round(take.start * fps)
-        strip.frame_offset_start = round(take.start * fps)
     strip.frame_final_duration = max(1, min(strip.frame_final_duration, math.ceil(take.duration * fps)))
     return strip
 
