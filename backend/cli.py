@@ -66,8 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-o", "--output", required=True, action="append",
                    help="take file to write: .npz or .json (repeat for both)")
     g.add_argument("--engine", choices=ENGINES,
-                   help=f"default: m2sgan when --checkpoint is given, else {DEFAULT_ENGINE}")
-    g.add_argument("--checkpoint", help="generator checkpoint for the m2sgan engine (ours or the paper's file)")
+                   help=f"default: {DEFAULT_ENGINE}")
+    g.add_argument("--checkpoint", help="generator checkpoint for the m2sgan engine (default: the bundled one; "
+                   "or another of ours, or the paper's file)")
     g.add_argument("--seed", type=_seed, default=0)
     g.add_argument("--start", type=float, help="slice start, seconds into the file")
     g.add_argument("--duration", type=float, help="slice length in seconds")

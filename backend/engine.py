@@ -1,8 +1,9 @@
 """One request, end to end: audio file → features → beats → motion → 2D and 3D → take.
 
 The engines:
-* `rules` — the rule-based conductor (rules.py → conducting/), the default until trained weights ship;
-* `m2sgan` — any generator checkpoint: the project's own or the paper's released file.
+* `m2sgan` — a generator checkpoint: by default Baton's own, trained with training/ and shipped in
+  backend/weights/baton_m2sgan.pt; or any other, the paper's released file included;
+* `rules` — the rule-based conductor (rules.py → conducting/), which also made the training corpus.
 
 Loaded generators are cached by path and modification time, so a long-lived process (the service)
 pays for loading once.
@@ -32,7 +33,7 @@ from .skeleton import project_front
 from .take import Take
 
 ENGINES = ("rules", "m2sgan")
-DEFAULT_ENGINE = "rules"
+DEFAULT_ENGINE = "m2sgan"
 BUNDLED_CHECKPOINT = Path(__file__).parent / "weights" / "baton_m2sgan.pt"
 RULES_CONTEXT_S = 4.0  # music heard around a slice by the rule-based conductor
 SMOOTH_HZ = 6.0  # low-pass cut-off: above beat-rate motion, below the 10 Hz pooling ripple
@@ -44,8 +45,8 @@ def get_generator(checkpoint: str | Path | None):
     """(InferenceGenerator, LoadedGenerator) for a checkpoint path, cached; None → bundled weights."""
     path = Path(checkpoint) if checkpoint else BUNDLED_CHECKPOINT
     if checkpoint is None and not path.is_file():
-        raise CheckpointError("the m2sgan engine needs a checkpoint: pass --checkpoint PATH "
-                              "(a Baton checkpoint or the paper's m2sgan_generator.pt)")
+        raise CheckpointError(f"Baton's bundled generator {path} is missing (a broken install?): reinstall, "
+                              "pass --checkpoint PATH, or use --engine rules")
     key = (str(path.resolve()), path.stat().st_mtime if path.is_file() else None)
     if key not in _generators:
         loaded = load_generator(path)
@@ -92,7 +93,7 @@ def generate_take(audio_path: str | Path, engine: str | None = None, seed: int =
                   duration: float | None = None, noise: np.ndarray | None = None, smooth: bool = True,
                   fps: float = MOTION_FPS, progress: ProgressFn | None = None) -> Take:
     """Conduct a file (or a slice of it) into a take at `fps` frames per second (the engines work
-    at 30). `engine` None means m2sgan when a checkpoint is given, else the default engine;
+    at 30). `engine` None means the default engine, m2sgan (with `checkpoint`, else the bundled one);
     options that only the generator has are refused for `rules`."""
     engine = engine or ("m2sgan" if checkpoint else DEFAULT_ENGINE)
     if engine not in ENGINES:

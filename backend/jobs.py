@@ -26,8 +26,8 @@ FINISHED = (DONE, FAILED, CANCELLED)
 
 
 def _release_memory() -> None:
-    """Hand the heap a finished job freed back to the system (glibc keeps it otherwise), so a
-    long-lived service's footprint stays that of one job, not of its largest day."""
+    """Hand the heap finished jobs freed back to the system (glibc keeps it otherwise), so a
+    long-lived, idle service's footprint stays that of one job, not of its largest day."""
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
@@ -55,6 +55,11 @@ class Job:
     started: float | None = None
     finished: float | None = None
     cancel_requested: threading.Event = field(default_factory=threading.Event)
+    watchers: list = field(default_factory=list)  # called (from the job's thread) on every change
+
+    def changed(self) -> None:
+        for wake in list(self.watchers):
+            wake()
 
     def summary(self) -> dict:
         return {"id": self.id, "state": self.state, "progress": round(self.progress, 4), "stage": self.stage,
@@ -117,8 +122,10 @@ class JobManager:
             if job.cancel_requested.is_set():
                 raise JobCancelled("cancelled")
             job.progress, job.stage = fraction, stage
+            job.changed()
 
         job.state, job.stage, job.started = RUNNING, "starting", time.time()
+        job.changed()
         try:
             take = generate_take(progress=progress, **job.request)
         except JobCancelled:
@@ -133,12 +140,18 @@ class JobManager:
             job.progress = 1.0
             self._finish(job, DONE, "done")
         finally:
-            _release_memory()
+            if self._idle():  # trimming costs the next job its page faults: only when none waits
+                _release_memory()
+
+    def _idle(self) -> bool:
+        with self._lock:
+            return not any(j.state in (QUEUED, RUNNING) for j in self._jobs.values())
 
     def _finish(self, job: Job, state: str, stage: str) -> None:
         job.state, job.stage, job.finished = state, stage, time.time()
         if state == FAILED:
             job.error = stage
+        job.changed()
         log.info("job %s %s%s", job.id, state, f": {job.error}" if job.error else "")
 
     def _prune(self) -> None:

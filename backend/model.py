@@ -1,7 +1,8 @@
 """The M2S-GAN generator as the project's own PyTorch module.
 
 Architecture (the paper's, see ../shared/reference/README.md): a 2D-convolutional music encoder that
-turns a 90 Hz mel spectrogram into 64 features at 30 Hz, a transposed-convolution noise path that
+turns a 90 Hz mel spectrogram into 64 features at 30 Hz (or Baton's light 1D encoder, `encoder =
+"conv1d"`, about 30× cheaper — what makes training on a CPU possible), a transposed-convolution noise path that
 upsamples one 8-d noise vector per second to 30 Hz, and a non-causal dilated temporal-convolution
 decoder that maps the 128 concatenated features to 13 keypoints × (x, y) in (0, 1).
 
@@ -33,6 +34,7 @@ class GeneratorConfig:
     """Everything needed to rebuild the network; stored in every project checkpoint."""
 
     mel_bins: int = MEL_BINS
+    encoder: str = "conv2d"  # "conv2d": the paper's music encoder; "conv1d": Baton's light one
     noise_dim: int = 8
     encoder_channels: tuple[int, int, int] = (16, 32, 32)
     decoder_channels: int = 64
@@ -63,6 +65,8 @@ class GeneratorConfig:
                 raise ValueError(f"{name} must be an integer in {lo}…{hi}, got {value!r}")
         if cfg.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd (the decoder is centred), got {cfg.kernel_size}")
+        if cfg.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}, got {cfg.encoder!r}")
         if cfg.mel_bins != MEL_BINS:
             raise ValueError(f"mel_bins is {cfg.mel_bins!r}, but the engine's features have {MEL_BINS} bands")
         if not isinstance(cfg.dropout, (int, float)) or not 0 <= cfg.dropout < 1:
@@ -98,6 +102,8 @@ class MusicEncoder(nn.Module):
     """(N, T90, bins) mel → (N, T90 // 3, 64) features. Time stays on the image's height axis; the
     stride-3 time pooling in the second stage is the 90 → 30 Hz step."""
 
+    reach_mel = ENCODER_REACH_MEL
+
     def __init__(self, cfg: GeneratorConfig):
         super().__init__()
         c1, c2, c3 = cfg.encoder_channels
@@ -123,6 +129,56 @@ class MusicEncoder(nn.Module):
         n, c, t, f = h.shape
         h = h.permute(0, 1, 3, 2).reshape(n, c * f, t)  # channel-major flatten, as the paper's code
         return self.proj_bn(self.proj(h)).transpose(1, 2)
+
+
+class ResBlock1d(nn.Module):
+    """Reflect-padded conv → BN → ReLU, plus the input (same width)."""
+
+    def __init__(self, channels: int, kernel: int, dilation: int = 1):
+        super().__init__()
+        self.conv = nn.Conv1d(channels, channels, kernel, padding=(kernel - 1) // 2 * dilation,
+                              dilation=dilation, padding_mode="reflect")
+        self.bn = nn.BatchNorm1d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.bn(self.conv(x))) + x
+
+
+class MusicEncoder1d(nn.Module):
+    """Baton's light music encoder: (N, T90, bins) → (N, ceil(T90/3), 64), the mel bands as the
+    channels of temporal convs. Two 5-tap convs at 90 Hz hear onsets (a spectral flux is a temporal
+    difference per band), a stride-3 conv centred on every third mel frame steps down to 30 Hz, and
+    three dilated convs there gather ±7 frames of rhythm. The paper's 2D encoder spends ~40 GMAC on
+    20 × 10 s of music; this one ~1.4, so both training stages fit a CPU."""
+
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        c1, c2, c3 = cfg.encoder_channels
+        self.inp = nn.Sequential(nn.Conv1d(cfg.mel_bins, c1, 5, padding=2, padding_mode="reflect"),
+                                 nn.BatchNorm1d(c1), nn.ReLU())
+        self.fast = ResBlock1d(c1, 5)
+        self.down = nn.Sequential(nn.Conv1d(c1, c2, 3, stride=3, padding=1), nn.BatchNorm1d(c2), nn.ReLU())
+        self.widen = nn.Conv1d(c2, c3, 1) if c2 != c3 else nn.Identity()
+        self.slow = nn.Sequential(*(ResBlock1d(c3, 3, d) for d in (1, 2, 4)))
+        self.proj = nn.Conv1d(c3, cfg.decoder_channels, 1)
+        self.proj_bn = nn.BatchNorm1d(cfg.decoder_channels)
+
+    # mel frames on each side that reach one output: 2 + 2 at 90 Hz, 1 in the stride-3 conv, and
+    # (1 + 2 + 4) frames at 30 Hz; rounded up to a multiple of 3 so tiles keep the stride's phase.
+    reach_mel = 27
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        h = self.fast(self.inp(mel.transpose(1, 2)))
+        h = self.slow(self.widen(self.down(h)))
+        return self.proj_bn(self.proj(h)).transpose(1, 2)
+
+
+ENCODERS = {"conv2d": MusicEncoder, "conv1d": MusicEncoder1d}
+
+
+def music_encoder(cfg: GeneratorConfig) -> nn.Module:
+    """The music encoder the config names."""
+    return ENCODERS[cfg.encoder](cfg)
 
 
 class NoiseUpsampler(nn.Module):
@@ -193,7 +249,7 @@ class Generator(nn.Module):
     def __init__(self, cfg: GeneratorConfig | None = None):
         super().__init__()
         self.cfg = cfg or GeneratorConfig()
-        self.encoder = MusicEncoder(self.cfg)
+        self.encoder = music_encoder(self.cfg)
         self.noise = NoiseUpsampler(self.cfg)
         self.decoder = PoseDecoder(self.cfg)
 
@@ -211,6 +267,6 @@ class Generator(nn.Module):
     def receptive_field_frames(self) -> int:
         """Frames (30 Hz) on each side that can influence one output frame: the decoder's reach,
         the encoder's convs and pools, and the noise upsampler's reach."""
-        encoder = ENCODER_REACH_MEL // 3
+        encoder = self.encoder.reach_mel // 3
         noise = 2 * MOTION_FPS  # a noise vector reaches about ±2 s through the upsampler
         return self.decoder_reach() + encoder + noise

@@ -84,7 +84,7 @@ class JobRequest(BaseModel):
     start: float | None = Field(None, ge=0, description="slice start, seconds into the file")
     duration: float | None = Field(None, gt=0, le=MAX_SECONDS, description="slice length, seconds")
     seed: int = Field(0, ge=0, le=2 ** 63 - 1)
-    engine: Literal[ENGINES] | None = Field(None, description="default: m2sgan with a checkpoint, else rules")
+    engine: Literal[ENGINES] | None = Field(None, description="default: m2sgan (the bundled generator unless a checkpoint is given)")
     checkpoint: str | None = Field(None, description="generator checkpoint inside an allowed folder")
     smooth: bool = True
     fps: float = Field(30.0, ge=1, le=240, description="frame rate of the take")
@@ -159,15 +159,31 @@ def create_app(token: str, allowed_dirs: list[Path], manager, upload_dir: Path, 
         job = job_or_404(job_id)
 
         async def stream():
-            last = None
-            while True:
-                now = job.summary()
-                if now != last:
-                    yield f"data: {json.dumps(now)}\n\n"
-                    last = now
-                if now["state"] in FINISHED:
-                    return
-                await asyncio.sleep(0.1)
+            # pushed, not polled: the job's thread wakes this stream through the event loop
+            loop, changed, last = asyncio.get_running_loop(), asyncio.Event(), None
+
+            def wake() -> None:
+                try:
+                    loop.call_soon_threadsafe(changed.set)
+                except RuntimeError:  # the loop has closed (shutdown)
+                    pass
+
+            job.watchers.append(wake)
+            try:
+                while True:
+                    changed.clear()
+                    now = job.summary()
+                    if now != last:
+                        yield f"data: {json.dumps(now)}\n\n"
+                        last = now
+                    if now["state"] in FINISHED:
+                        return
+                    try:
+                        await asyncio.wait_for(changed.wait(), timeout=1.0)
+                    except TimeoutError:
+                        pass
+            finally:
+                job.watchers.remove(wake)
 
         return StreamingResponse(stream(), media_type="text/event-stream")
 
@@ -242,7 +258,8 @@ def serve(argv: list[str] | None = None) -> int:
     p.add_argument("--max-queued", type=int, default=32, help="jobs that may wait (beyond: 429)")
     p.add_argument("--max-minutes", type=float, default=MAX_SECONDS / 60, help="longest audio (beyond: 413)")
     p.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload (beyond: 413)")
-    p.add_argument("--checkpoint", type=Path, help="load this generator before reporting ready")
+    p.add_argument("--checkpoint", type=Path, help="load this generator before reporting ready "
+                   "(default: the bundled one)")
     args = p.parse_args(argv)
 
     _logging(args.log_file)
@@ -256,12 +273,13 @@ def serve(argv: list[str] | None = None) -> int:
             f.write(token + "\n")
         os.chmod(args.token_file, 0o600)
     allowed_dirs = [Path(os.path.realpath(d)) for d in (args.allow_dir or [Path.cwd()])]
-    if args.checkpoint:
-        try:
-            get_generator(args.checkpoint)
-        except BatonError as e:
+    try:  # the generator jobs use by default: loaded before the service reports ready
+        get_generator(args.checkpoint)
+    except BatonError as e:
+        if args.checkpoint:
             print(f"error: {e}", file=sys.stderr)
             return 3
+        log.warning("no default generator (%s): jobs must name an engine or a checkpoint", e)
     upload_dir = Path(os.path.realpath(tempfile.mkdtemp(prefix="baton-uploads-")))
     manager = JobManager(max_running=args.max_running, max_queued=args.max_queued)
     app = Guard(create_app(token, allowed_dirs, manager, upload_dir, int(args.max_upload_mb * 2 ** 20),

@@ -72,8 +72,6 @@ def plan_run(context, seed: int | None = None) -> Plan:
         except RigError as e:
             raise ConductError(str(e)) from None
     checkpoint = bpy.path.abspath(prefs().checkpoint) if prefs().checkpoint else None
-    if s.engine == "m2sgan" and not checkpoint:
-        raise ConductError("the M2S-GAN engine needs a checkpoint: set one in Preferences > Add-ons > Baton")
     return Plan(scene.name, window, s.seed if seed is None else seed, s.engine,
                 checkpoint if s.engine == "m2sgan" else None, arm.name if arm else None,
                 s.lead_frames, s.density)

@@ -9,8 +9,8 @@ from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 from .backend_life import ENV_PYTHON, BackendError, BackendSettings, find_python, manager
 
 ENGINE_ITEMS = [
-    ("rules", "Rules", "Rule-based conductor: an ictus on every tracked beat, gestures sized by loudness"),
-    ("m2sgan", "M2S-GAN", "The paper's generator; needs a checkpoint (Preferences > Checkpoint)"),
+    ("m2sgan", "M2S-GAN", "Baton's trained generator (or the checkpoint set in Preferences > Checkpoint)"),
+    ("rules", "Rules", "Rule-based conductor: patterns planned from the beats, metre and dynamics it hears"),
 ]
 
 
@@ -35,7 +35,7 @@ class BatonPreferences(bpy.types.AddonPreferences):
                                description="The file the running service wrote its bearer token to")
     checkpoint: StringProperty(name="Checkpoint", subtype="FILE_PATH",
                                description="Generator checkpoint for the M2S-GAN engine")
-    default_engine: EnumProperty(name="Default Engine", items=ENGINE_ITEMS, default="rules")
+    default_engine: EnumProperty(name="Default Engine", items=ENGINE_ITEMS, default="m2sgan")
     default_seed: IntProperty(name="Default Seed", min=0, default=0)
 
     def draw(self, context):

@@ -61,9 +61,27 @@ def demo_files(demo, tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def random_model():
+    """The paper's architecture with random weights."""
+    return _random_generator()
+
+
+@pytest.fixture(scope="session")
+def light_model():
+    """Baton's light-encoder architecture (the shipped model's) with random weights."""
+    from backend.model import GeneratorConfig
+    return _random_generator(GeneratorConfig(encoder="conv1d", encoder_channels=(64, 64, 64)))
+
+
+@pytest.fixture(scope="session", params=["conv2d", "conv1d"])
+def any_model(request, random_model, light_model):
+    """Each architecture the engine runs."""
+    return random_model if request.param == "conv2d" else light_model
+
+
+def _random_generator(cfg=None):
     from backend.model import Generator
     torch.manual_seed(0)
-    model = Generator()
+    model = Generator(cfg)
     with torch.no_grad():  # give BatchNorm non-trivial statistics so folding is really exercised
         for m in model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):

@@ -465,8 +465,6 @@ def test_scenes_that_cannot_be_conducted_are_refused_before_any_work(addon, scen
     refused("armature 'odd'")
     scene.baton.armature = None
     scene.baton.add_conductor = True
-    scene.baton.engine = "m2sgan"
-    refused("needs a checkpoint")
 
 
 def test_scene_settings_show_the_preferences_defaults_until_changed(addon, scene):
@@ -480,7 +478,7 @@ def test_scene_settings_show_the_preferences_defaults_until_changed(addon, scene
         assert bpy.data.scenes.new("Untouched").baton.seed == 12
         assert bpy.ops.baton.roll_seed() == {"FINISHED"} and scene.baton.seed != 4
     finally:
-        p.default_seed, p.default_engine = 0, "rules"
+        p.default_seed, p.default_engine = 0, "m2sgan"
 
 
 def test_an_engine_error_shows_its_message_and_the_log(addon, scene, music, tmp_path):

@@ -22,7 +22,7 @@ def test_generate_and_info(demo_files, tmp_path):
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["frames"] == load_take(out).n_frames > 1000
-    assert summary["provenance"]["engine"] == "rules" and summary["provenance"]["seed"] == 5
+    assert summary["provenance"]["engine"] == "m2sgan" and summary["provenance"]["seed"] == 5
     r = cli("info", out)
     assert r.returncode == 0 and "30 fps" in r.stdout and "bpm" in r.stdout
 
@@ -65,7 +65,6 @@ def test_a_baton_checkpoint_implies_the_m2sgan_engine(random_model, demo_files, 
     (["generate", "{tmp}/nope.wav", "-o", "{tmp}/t.npz"], "no such file"),
     (["generate", "{tmp}/bad.ogg", "-o", "{tmp}/t.npz"], "not a readable audio file"),
     (["generate", "{ogg}", "-o", "{tmp}/t.txt"], ".npz or .json"),
-    (["generate", "{ogg}", "-o", "{tmp}/t.npz", "--engine", "m2sgan"], "needs a checkpoint"),
     (["generate", "{ogg}", "-o", "{tmp}/t.npz", "--engine", "m2sgan", "--checkpoint", "{tmp}/bad.ogg"], "corrupt"),
     (["generate", "{ogg}", "-o", "{tmp}/t.npz", "--start", "100"], "past the end"),
     (["info", "{tmp}/bad.ogg"], "not a readable take"),
@@ -73,7 +72,8 @@ def test_a_baton_checkpoint_implies_the_m2sgan_engine(random_model, demo_files, 
     (["info", "{tmp}/nokeys.json"], "keypoints_2d"),
     (["generate", "{ogg}", "-o", "{tmp}/dir.npz"], "is a directory"),
     (["generate", "{ogg}", "-o", "{tmp}/t.npz", "--preview", "{tmp}/p.txt"], "is an .mp4 video"),
-    (["generate", "{ogg}", "-o", "{tmp}/t.npz", "--noise", "{tmp}/noise.npy"], "only for the m2sgan engine"),
+    (["generate", "{ogg}", "-o", "{tmp}/t.npz", "--engine", "rules", "--noise", "{tmp}/noise.npy"],
+     "only for the m2sgan engine"),
     (["generate", "{ogg}", "-o", "{tmp}/t.npz", "--checkpoint", "{tmp}/ours.pt", "--noise", "{tmp}/noise.npz"], "several arrays"),
     (["generate", "{ogg}", "-o", "{tmp}/t.npz", "--checkpoint", "{tmp}/ours.pt", "--noise", "{tmp}/nan.npy"], "NaN"),
     (["generate", "{ogg}", "-o", "{tmp}/t.npz", "--start", "nan"], "finite"),

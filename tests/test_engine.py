@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from backend.checkpoint import save_checkpoint
-from backend.engine import generate_take
+from backend.checkpoint import load_generator, save_checkpoint
+from backend.engine import BUNDLED_CHECKPOINT, generate_take
 from backend.errors import BatonError
 
 
@@ -12,16 +12,17 @@ def test_same_seed_same_take_other_seed_other_take(demo_files):
     a, b = (generate_take(demo_files["flac"], seed=3) for _ in range(2))
     c = generate_take(demo_files["flac"], seed=4)
     assert np.array_equal(a.keypoints_3d, b.keypoints_3d) and not np.allclose(a.keypoints_3d, c.keypoints_3d)
-    assert a.provenance["engine"] == "rules" and a.tempo > 0 and len(a.beats) > 40
+    assert a.provenance["engine"] == "m2sgan" and a.tempo > 0 and len(a.beats) > 40
+    assert a.provenance["checkpoint_sha256"] == load_generator(BUNDLED_CHECKPOINT).sha256  # the shipped model
 
 
-def test_a_checkpoint_means_the_generator_and_generator_options_mean_a_checkpoint(random_model, demo_files, tmp_path):
+def test_a_checkpoint_means_the_generator_and_generator_options_are_refused_for_rules(random_model, demo_files, tmp_path):
     save_checkpoint(random_model, tmp_path / "g.pt")
     take = generate_take(demo_files["ogg"], checkpoint=tmp_path / "g.pt", seed=1, start=5, duration=12)
     assert take.provenance["engine"] == "m2sgan" and take.n_frames == 360 and take.start == 5
     again = generate_take(demo_files["ogg"], checkpoint=tmp_path / "g.pt", seed=1, start=5, duration=12)
     assert np.array_equal(take.keypoints_2d, again.keypoints_2d)
-    for kwargs in ({"engine": "rules", "checkpoint": tmp_path / "g.pt"}, {"noise": np.zeros((39, 8))},
-                   {"smooth": False}):
+    for kwargs in ({"engine": "rules", "checkpoint": tmp_path / "g.pt"},
+                   {"engine": "rules", "noise": np.zeros((39, 8))}, {"engine": "rules", "smooth": False}):
         with pytest.raises(BatonError, match="only for the m2sgan engine"):
             generate_take(demo_files["ogg"], **kwargs)

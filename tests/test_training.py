@@ -112,6 +112,32 @@ def test_corpus_errors_name_the_problem(tmp_path, corpus):
         Corpus(tmp_path / "bad", "train")
 
 
+def test_score_source_renders_music21_works_with_their_beats(tmp_path):
+    """The shipped corpus' source: stable jobs over music21's corpus, quartet movements grouped into
+    one work, and a rendered excerpt whose conducted beats are the score's, in the corpus layout."""
+    from training.score_source import corpus_jobs, work_of
+    jobs = list(corpus_jobs())
+    assert len(jobs) > 400 and len({j.item_id for j in jobs}) == len(jobs)
+    assert [j.item_id for j in jobs[:20]] == [j.item_id for j in list(corpus_jobs())[:20]]
+    assert work_of("beethoven/opus18no1/movement3.mxl") == "beethoven/opus18no1"
+    assert work_of("bach/bwv101.7.mxl") == "bach/bwv101.7"
+    chosen = [j for j in jobs if j.item_id.startswith(("bach/bwv101.7@", "ryansMammoth/"))][:2]
+    summary = build(BuildConfig(out=str(tmp_path / "c"), source="training.score_source:corpus_jobs",
+                                source_opt=["works=3"], val_fraction=0, test_fraction=0), progress=False)
+    assert not summary["last_run"]["failures"] and summary["splits"]["train"]["items"] >= 3
+    for clip in Corpus(tmp_path / "c", "train").clips:
+        beats, downbeats = clip.beats()
+        period = np.diff(beats)
+        assert len(beats) > 8 and 0.2 < np.median(period) < 1.6  # beats a conductor beats
+        assert set(np.round(downbeats, 6)) <= set(np.round(beats, 6)) and len(downbeats) >= 2
+        render = clip.provenance["render"]
+        assert render["music"].startswith("music21 corpus: ") and render["soundfont"].endswith(".sf2")
+        assert -4 <= render["transpose"] <= 4 and render["metres"]
+    piece = chosen[0].render()  # the same item renders to the same audio and motion
+    again = chosen[0].render()
+    assert np.array_equal(piece.audio, again.audio) and np.array_equal(piece.motion_3d, again.motion_3d)
+
+
 def test_conductormotion100_layout_loads_without_our_extras(tmp_path):
     """The real data set: 60 s clips with only mel.npy and motion.npy, no work ids."""
     for n in range(2):

@@ -28,7 +28,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from backend.checkpoint import official_to_baton
-from backend.model import N_JOINTS, GeneratorConfig, MusicEncoder
+from backend.model import N_JOINTS, GeneratorConfig, music_encoder
 from backend.skeleton import (L_EAR, L_ELBOW, L_EYE, L_HIP, L_SHOULDER, L_WRIST, NOSE, R_EAR, R_ELBOW,
                               R_EYE, R_HIP, R_SHOULDER, R_WRIST)
 
@@ -41,6 +41,7 @@ EDGES = ((NOSE, L_EYE), (NOSE, R_EYE), (L_EYE, L_EAR), (R_EYE, R_EAR), (NOSE, L_
 
 @dataclass(frozen=True)
 class M2SNetConfig:
+    encoder: str = "conv2d"  # the generator's music encoder: "conv2d" (the paper's) or "conv1d" (light)
     encoder_channels: tuple[int, int, int] = (16, 32, 32)
     feature_dim: int = 64  # per-frame features of both encoders (= the generator's decoder width)
     gcn_channels: int = 32
@@ -49,7 +50,8 @@ class M2SNetConfig:
 
     def generator_config(self) -> GeneratorConfig:
         """The generator whose music encoder is this network's."""
-        return GeneratorConfig(encoder_channels=tuple(self.encoder_channels), decoder_channels=self.feature_dim)
+        return GeneratorConfig(encoder=self.encoder, encoder_channels=tuple(self.encoder_channels),
+                               decoder_channels=self.feature_dim)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -142,7 +144,7 @@ class M2SNet(nn.Module):
         super().__init__()
         self.cfg = cfg or M2SNetConfig()
         d = self.cfg.feature_dim
-        self.music_encoder = MusicEncoder(self.cfg.generator_config())
+        self.music_encoder = music_encoder(self.cfg.generator_config())
         self.motion_encoder = MotionEncoder(self.cfg)
         self.fuse_layer = nn.Sequential(nn.Conv1d(2 * d, d, 1), nn.ReLU(), nn.Conv1d(d, d, 1), nn.ReLU(),
                                         nn.Conv1d(d, 1, 1))

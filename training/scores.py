@@ -167,9 +167,10 @@ def random_performance(info: ScoreInfo, bars: tuple[int, int], rng: np.random.Ge
     return perf
 
 
-def build_midi(info: ScoreInfo, perf: Performance, rng: np.random.Generator, max_seconds: float):
-    """(PrettyMIDI, programs per part) with every note at its performed time; notes after
-    max_seconds are dropped and none lasts beyond it."""
+def build_midi(info: ScoreInfo, perf: Performance, rng: np.random.Generator, max_seconds: float,
+               transpose: int = 0):
+    """(PrettyMIDI, programs per part) with every note at its performed time, `transpose`
+    semitones up; notes after max_seconds are dropped and none lasts beyond it."""
     import pretty_midi
     pm = pretty_midi.PrettyMIDI(resolution=960, initial_tempo=120.0)
     q0 = info.bars[perf.first_bar].offset
@@ -191,7 +192,7 @@ def build_midi(info: ScoreInfo, perf: Performance, rng: np.random.Generator, max
                 continue
             end = min(start + max(length, 0.05), max_seconds)
             vel = 28 + 92 * float(perf.level(j, on)) + (14 if ac else 0) + rng.normal(0, 3)
-            inst.notes.append(pretty_midi.Note(int(np.clip(vel, 1, 127)), int(np.clip(pitch, 0, 127)), start, end))
+            inst.notes.append(pretty_midi.Note(int(np.clip(vel, 1, 127)), int(np.clip(pitch + transpose, 0, 127)), start, end))
         pm.instruments.append(inst)
     return pm, chosen
 
@@ -222,7 +223,8 @@ def fluidsynth_render(midi_path: Path, wav_path: Path, seconds: float, sr: int =
 def render_score(source, first_bar: int | None = None, n_bars: int | None = None,
                  tempo_bpm: float | None = None, rubato: float = 0.0, seed: int = 0,
                  dynamics: str = "auto", max_seconds: float = 40.0, sr: int = SAMPLE_RATE,
-                 soundfont: str | Path | None = None, info: ScoreInfo | None = None) -> Rendered:
+                 soundfont: str | Path | None = None, info: ScoreInfo | None = None,
+                 transpose: int = 0) -> Rendered:
     """Render bars of a score (a music21 corpus name, a file, a music21 Score, or an already read
     ScoreInfo via `info`) with a performance drawn from `seed`. The excerpt is cut at the last bar
     that ends before `max_seconds` (lead-in included); the audio adds a short tail."""
@@ -241,7 +243,7 @@ def render_score(source, first_bar: int | None = None, n_bars: int | None = None
         perf = random_performance(info, (a, b), rng, tempo_bpm, rubato, dynamics)
     plan = plan_from_score(info, perf)
     seconds = float(perf.offset(info.bars[b - 1].offset + info.bars[b - 1].length)) + TAIL_S
-    pm, programs = build_midi(info, perf, rng, seconds)
+    pm, programs = build_midi(info, perf, rng, seconds, transpose)
     if not any(inst.notes for inst in pm.instruments):
         raise BatonError(f"{info.title}: bars {info.bars[a].number}–{info.bars[b - 1].number} have no notes")
     with tempfile.TemporaryDirectory(prefix="baton-render-") as d:

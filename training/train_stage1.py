@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
+from backend.model import GeneratorConfig
+
 from .dataset import Corpus
 from .m2snet import M2SNet, M2SNetConfig, draw_pairs, pair_accuracy, pair_batch, save_m2snet, sync_probability
 from .runtime import (MetricsLog, all_mean, check_resumable, command_line, config_from_args, load_state,
@@ -50,12 +52,32 @@ class Stage1Config:
     eval_pairs: int = 200
     save_every: int = 500
     log_every: int = 10
+    # the network: Baton's light music encoder and a narrower ST-GCN by default (what trains on a
+    # CPU); --encoder conv2d --encoder-channels 16,32,32 --gcn-channels 32 --gcn-layers 10 is the paper's
+    encoder: str = "conv1d"
+    encoder_channels: str = "64,64,64"
+    gcn_channels: int = 16
+    gcn_layers: int = 6
     seed: int = 1337
     device: str = "auto"  # auto, cpu or cuda
     fresh: bool = False  # ignore a saved state in out_dir and start over
 
 
 FREE = ("max_steps", "eval_every", "eval_pairs", "save_every", "log_every", "device", "fresh")
+
+
+def network_config(cfg: Stage1Config) -> M2SNetConfig:
+    """The M2S-Net the config names, or a SystemExit saying which option is wrong."""
+    try:
+        channels = tuple(int(c) for c in cfg.encoder_channels.split(","))
+        net = M2SNetConfig(encoder=cfg.encoder, encoder_channels=channels, gcn_channels=cfg.gcn_channels,
+                           gcn_layers=cfg.gcn_layers)
+        GeneratorConfig.from_dict(net.generator_config().to_dict())
+    except ValueError as e:
+        raise SystemExit(f"error: bad network options ({e})") from None
+    if cfg.gcn_channels < 1 or cfg.gcn_layers < 1:
+        raise SystemExit("error: --gcn-channels and --gcn-layers must be positive")
+    return net
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -67,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
     train, held = Corpus(cfg.corpus, cfg.train_split), Corpus(cfg.corpus, cfg.eval_split)
     frames = round(cfg.clip_seconds * 30)
 
-    model = M2SNet(M2SNetConfig()).to(d.device)
+    model = M2SNet(network_config(cfg)).to(d.device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     step, resumed = 0, False
     if (out / "state.pt").exists() and not cfg.fresh:

@@ -38,7 +38,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from backend.checkpoint import save_checkpoint
-from backend.model import ENCODER_REACH_MEL, MOTION_FPS, N_JOINTS, Generator
+from backend.model import MOTION_FPS, N_JOINTS, Generator
 
 from .dataset import Corpus
 from .m2snet import load_m2snet
@@ -142,7 +142,8 @@ class EncodedCorpus:
         out = []
         for a in range(0, n, self.TILE):
             b = min(n, a + self.TILE)
-            lo, hi = max(0, a - ENCODER_REACH_MEL), min(n, b + ENCODER_REACH_MEL)
+            reach = self.encoder.reach_mel
+            lo, hi = max(0, a - reach), min(n, b + reach)
             h = self.encoder(mel[lo:hi][None])[0]
             out.append(h[(a - lo) // 3:(b - lo) // 3])
         return torch.cat(out)

@@ -1,0 +1,146 @@
+"""The synthetic, score-informed corpus: excerpts of music21's corpus rendered with known beats,
+each conducted by the rule-based conductor planned from the score with a random style.
+
+    python -m training.build_corpus --out data/corpus --source training.score_source:corpus_jobs \
+        --source-opt works=450 --jobs 2
+
+Works come from the corpus collections that carry real metre, tempo and orchestration variety:
+instrumental Bach chorales and four-part chorales, string quartets (Beethoven, Mozart, Haydn,
+Schumann), Corelli, Handel, Joplin, Schubert and others, Monteverdi madrigals and Palestrina
+masses (2/2 and 4/4 polyphony), and Ryan's Mammoth Collection (reels in 2/4, jigs in 6/8, slip
+jigs in 9/8, waltzes, hornpipes). Each work gives one or more *versions*: an excerpt at a random
+bar, a random tempo (60–140 quarters a minute, or around the score's metronome mark), rubato,
+transposition, General MIDI programs among those fitting each part's name, one of two soundfonts
+(FluidR3 and pretty_midi's TimGM6mb, where installed), and the score's dynamics or random phrase
+dynamics. The conductor's style comes from the same seed. The builder then adds room, EQ and noise.
+
+Listing the jobs is cheap (file names only); scores are parsed in the workers. Everything is
+drawn from the job's seed, so a rebuild gives the same corpus.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from .pieces import Piece, PieceJob
+
+# collection → (how many works to take at most, versions per work). Long multi-movement works give
+# several excerpts; one-page chorales and tunes give one.
+COLLECTIONS = {
+    "bach": (160, 1),
+    "ryansMammoth": (120, 1),
+    "monteverdi": (30, 1),
+    "palestrina": (30, 1),
+    "beethoven": (40, 3),
+    "mozart": (20, 3),
+    "haydn": (12, 3),
+    "schumann_robert": (8, 3),
+    "corelli": (2, 2),
+    "handel": (2, 2),
+    "joplin": (2, 3),
+    "schubert": (2, 2),
+    "verdi": (2, 2),
+    "weber": (2, 2),
+    "cpebach": (2, 2),
+    "schumann_clara": (6, 1),
+    "beach": (2, 2),
+    "chopin": (2, 2),
+    "johnson_j_r": (2, 2),
+}
+SKIP_SUFFIXES = (".txt", ".py")  # not scores
+MAX_SECONDS = 40.0
+MIN_BARS_LEFT = 6  # an excerpt starts at least this many bars before the end
+
+
+def _seed(*parts) -> int:
+    return int(hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:8], 16)
+
+
+def corpus_works(works: int = 0) -> list[str]:
+    """music21 corpus names, a stable spread over COLLECTIONS (capped at `works` overall when > 0)."""
+    from music21 import corpus
+    by_collection: dict[str, list[str]] = {}
+    for p in corpus.getCorePaths():
+        rel = str(p).split("/corpus/", 1)[-1]
+        top = rel.split("/", 1)[0]
+        if top in COLLECTIONS and not rel.endswith(SKIP_SUFFIXES):
+            by_collection.setdefault(top, []).append(rel)
+    names = []
+    for top, (cap, _) in COLLECTIONS.items():
+        one_format = {}  # some scores ship in two formats: keep one file per score
+        for rel in sorted(by_collection.get(top, [])):
+            one_format.setdefault(rel.rsplit(".", 1)[0], rel)
+        files = sorted(one_format.values(), key=lambda r: _seed("pick", r))  # a stable shuffle
+        names += files[:cap]
+    if works > 0:
+        names = sorted(names, key=lambda r: _seed("cap", r))[:works]
+    return sorted(names)
+
+
+def corpus_jobs(works: int = 0, versions: int = 0, seed: int = 0) -> Iterable[PieceJob]:
+    """One job per (work, version); `versions` > 0 overrides each collection's count."""
+    for name in corpus_works(works):
+        top = name.split("/", 1)[0]
+        count = versions or COLLECTIONS[top][1]
+        work_id = work_of(name)
+        for v in range(count):
+            render = functools.partial(render_item, name=name, seed=_seed(seed, name, v))
+            yield PieceJob(item_id=f"{name.rsplit('.', 1)[0]}@v{v}", work_id=work_id, render=render)
+
+
+def work_of(name: str) -> str:
+    """The work a corpus file belongs to: the movements of one quartet are one work, so that they
+    land in one split."""
+    stem = name.rsplit(".", 1)[0]
+    head, _, last = stem.rpartition("/")
+    return head if last.startswith("movement") and head.count("/") >= 1 else stem
+
+
+@functools.lru_cache(maxsize=8)
+def _score(name: str):
+    from backend.conducting.plan_score import read_score
+    return read_score(name)
+
+
+def _soundfonts() -> list[str]:
+    """The General MIDI soundfonts installed: Debian's FluidR3 and pretty_midi's TimGM6mb."""
+    import pretty_midi
+
+    from .scores import SOUNDFONTS
+    cands = list(SOUNDFONTS[:1]) + [str(Path(pretty_midi.__file__).parent / "TimGM6mb.sf2")]
+    return [c for c in cands if Path(c).is_file()]
+
+
+def render_item(name: str, seed: int) -> Piece:
+    """An excerpt of `name` performed and conducted as drawn from `seed`."""
+    from backend.conducting.motion import beaten_strokes
+
+    from .scores import render_score
+    rng = np.random.default_rng(seed)
+    info = _score(name)
+    last_start = max(0, len(info.bars) - MIN_BARS_LEFT)
+    first = info.bars[int(rng.integers(0, last_start + 1))].number
+    fonts = _soundfonts()
+    font = fonts[int(rng.integers(len(fonts)))]
+    rubato = float(rng.choice([0.0, 0.0, 0.2, 0.4, 0.6]))
+    dynamics = str(rng.choice(["auto", "auto", "random"]))
+    transpose = int(rng.integers(-4, 5))
+    r = render_score(name, first_bar=first, n_bars=200, rubato=rubato, seed=int(rng.integers(1 << 31)),
+                     dynamics=dynamics, max_seconds=MAX_SECONDS, soundfont=font, info=info, transpose=transpose)
+    style_seed = int(rng.integers(1 << 31))
+    kp3d, _ = r.motion(style_seed)
+    plan = r.plan
+    beaten = beaten_strokes(plan)
+    main = beaten & (plan.beat == 0) & (plan.sub == 0)
+    arrays = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in plan.to_arrays().items()}
+    plan_json = {"beats": plan.times[beaten].tolist(), "downbeats": plan.times[main].tolist(),
+                 "score_beats": r.beats.tolist(), "score_downbeats": r.downbeats.tolist(), "strokes": arrays}
+    prov = {"music": f"music21 corpus: {name}", **r.info, "soundfont": Path(font).name, "transpose": transpose,
+            "dynamics": dynamics, "conductor": "backend.conducting.conduct_plan (plan from the score)",
+            "conductor_seed": style_seed}
+    return Piece(r.audio, r.sr, kp3d, plan_json, prov)
