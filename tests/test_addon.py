@@ -67,9 +67,12 @@ def addon(addon_zip, tmp_path_factory):
 
 @pytest.fixture
 def scene(addon):
-    """A fresh scene, shown in the window (operators act on the window's scene)."""
+    """A fresh scene, shown in the window (operators act on the window's scene), conducted by the
+    rule-based engine, whose every ictus is on a beat: the tests check frame placement to a frame.
+    (test_the_default_engine_is_the_shipped_generator covers the default.)"""
     s = bpy.data.scenes.new("Test")
     bpy.context.window.scene = s
+    s.baton.engine = "rules"
     addon.operators.last_error = None
     yield s
 
@@ -240,6 +243,25 @@ def test_rigify_at_24fps_on_an_offset_trimmed_strip_keeps_the_existing_action(ad
             assert curves[0][0, 0] == 148 and curves[0][-1, 0] == 148 + 24 * 12 - 1
     assert (strip.frame_start, strip.frame_final_start, strip.frame_final_duration, strip.sound_offset) == strip_state
     assert_ictus_on_beats(addon, scene, arm, strip, music.beats)
+
+
+def test_the_default_engine_is_the_shipped_generator(addon, scene, music):
+    """A scene that never chose an engine conducts with the preferences' default: Baton's trained
+    generator, no checkpoint to set; its take keeps time with the music."""
+    del scene.baton["engine_set"]
+    assert scene.baton.engine == "m2sgan" and not addon.prefs.checkpoint
+    strip = sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=0.0, frames=24 * 12)
+    scene.baton.armature, scene.baton.add_conductor = None, True
+    arm = conduct(addon)
+    record = addon.takes.info(arm.animation_data.action)
+    from backend.checkpoint import load_generator
+    from backend.engine import BUNDLED_CHECKPOINT
+    assert record["engine"] == "m2sgan" and record["checkpoint_sha256"] == load_generator(BUNDLED_CHECKPOINT).sha256
+    fps = scene.render.fps / scene.render.fps_base
+    heard = heard_frames(strip, music.beats, fps)
+    ictus = ictus_frames(addon, scene, arm, 1, 24 * 12)
+    on_beat = [np.abs(heard - f).min() <= 2 for f in ictus]
+    assert len(ictus) >= 8 and np.mean(on_beat) >= 0.6, (ictus, heard)
 
 
 def test_default_conductor_at_25fps_second_take_and_hand_edits_kept(addon, scene, music):
@@ -469,6 +491,7 @@ def test_scenes_that_cannot_be_conducted_are_refused_before_any_work(addon, scen
 
 def test_scene_settings_show_the_preferences_defaults_until_changed(addon, scene):
     p = addon.prefs
+    del scene.baton["engine_set"]  # as a scene that never chose
     p.default_seed, p.default_engine = 11, "m2sgan"
     try:
         assert scene.baton.seed == 11 and scene.baton.engine == "m2sgan"
