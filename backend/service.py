@@ -220,7 +220,7 @@ def create_app(token: str, allowed_dirs: list[Path], manager, upload_dir: Path, 
         if job.take is None:
             raise HTTPException(409, f"job {job_id} {job.state}: {job.error or job.stage}")
         media = "application/json" if format == "json" else "application/octet-stream"
-        return Response(job.take.to_bytes(f".{format}"), media_type=media)
+        return Response(job.take.to_bytes(f".{format}", compress=False), media_type=media)
 
     return app
 

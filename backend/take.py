@@ -99,8 +99,9 @@ class Take:
         """A take from the contents of a `.json` or `.npz` file, validated (as load_take)."""
         return _from_bytes(data, suffix, where)
 
-    def to_bytes(self, suffix: str) -> bytes:
-        """The take as the contents of a `.npz` or `.json` file."""
+    def to_bytes(self, suffix: str, compress: bool = True) -> bytes:
+        """The take as the contents of a `.npz` or `.json` file. `compress=False` stores the NPZ's
+        arrays as they are: 10% larger, 20× cheaper to write (the service's loopback answers)."""
         self.validate()
         if suffix == ".json":
             doc = self.header() | {"keypoints_2d": np.round(self.keypoints_2d, 6).tolist(),
@@ -109,7 +110,7 @@ class Take:
             return json.dumps(doc).encode()
         if suffix == ".npz":
             buffer = io.BytesIO()
-            np.savez_compressed(buffer, header=np.array(json.dumps(self.header())),
+            (np.savez_compressed if compress else np.savez)(buffer, header=np.array(json.dumps(self.header())),
                                 keypoints_2d=self.keypoints_2d.astype(np.float32),
                                 keypoints_3d=self.keypoints_3d.astype(np.float32),
                                 beats=np.asarray(self.beats, dtype=np.float64))
