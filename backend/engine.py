@@ -95,7 +95,7 @@ def generate_take(audio_path: str | Path, engine: str | None = None, seed: int =
     """Conduct a file (or a slice of it) into a take at `fps` frames per second (the engines work
     at 30). `engine` None means the default engine, m2sgan (with `checkpoint`, else the bundled one);
     options that only the generator has are refused for `rules`."""
-    engine = engine or ("m2sgan" if checkpoint else DEFAULT_ENGINE)
+    engine = engine or DEFAULT_ENGINE
     if engine not in ENGINES:
         raise BatonError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
     if engine == "rules":
