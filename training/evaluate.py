@@ -8,7 +8,7 @@
 Rows: `data` (the corpus's own motion, where there is one), `rules` (the rule-based conductor planned
 from audio: the engine's beat tracker on the mel), each checkpoint, and `official` (the paper's
 released generator, from ../shared/reference/official when present). Generators run as the engine
-runs them (windowed inference, 6 Hz zero-phase smoothing; --no-smooth for raw output).
+runs them (windowed inference, the engine's 5 Hz zero-phase smoothing; --no-smooth for raw output).
 
 Reference beats: the plan's (the score's exact beats) for corpus clips; for recordings and clips
 without a plan, librosa's dynamic-programming tracker on the engine's onset envelope (a tracker other
