@@ -188,3 +188,45 @@ def test_a_wide_open_service_warns_refuses_long_audio_and_stops_mid_job(demo_fil
         assert stop_backend(b.process) in (0, -15)
     log = b.log_file.read_text()
     assert "stopped" in log and ("cancelled" in log or f"job {job['id']} done" in log)
+
+
+def test_checkpoints_outside_the_folders_or_unreadable_are_refused_and_the_service_keeps_serving(backend, demo_files,
+                                                                                               tmp_path):
+    from backend.checkpoint import save_checkpoint
+    from backend.model import Generator
+    outside = tmp_path / "elsewhere.pt"
+    save_checkpoint(Generator(), outside)
+    with pytest.raises(BackendError, match="403.*outside the folders"):
+        backend.client.submit(demo_files["ogg"], checkpoint=outside)
+    corrupt = demo_files["ogg"].parent / "corrupt.pt"
+    corrupt.write_bytes(b"PK\x03\x04" + bytes(500))
+    status = backend.client.wait(backend.client.submit(demo_files["ogg"], checkpoint=corrupt)["id"])
+    assert status["state"] == "failed" and "corrupt" in status["error"]
+    assert backend.client.wait(backend.client.submit(demo_files["ogg"], duration=5)["id"])["state"] == "done"
+
+
+def test_a_full_queue_is_a_429_and_the_log_rotates(demo_files, random_model, tmp_path):
+    """--max-queued 1: one job runs, one waits, the next is refused; a log at its 2 MB limit rolls over."""
+    import soundfile as sf
+
+    from backend.checkpoint import save_checkpoint
+    folder = demo_files["ogg"].parent
+    save_checkpoint(random_model, folder / "queue.pt")
+    long = folder / "queue.wav"
+    sf.write(long, np.tile(sf.read(demo_files["ogg"])[0], 8), 22050)  # 5 minutes: seconds of work
+    log_file = tmp_path / "service.log"
+    log_file.write_text("x" * (2 << 20))  # an earlier run filled it
+    b = start_backend(sys.executable, [folder], log_file=log_file, cwd=ROOT, extra_args=["--max-queued", "1"])
+    try:
+        running = b.client.submit(long, checkpoint=folder / "queue.pt")
+        waiting = b.client.submit(demo_files["ogg"])
+        with pytest.raises(BackendError, match="429.*try again later"):
+            b.client.submit(demo_files["ogg"])
+        for job in (running, waiting):
+            b.client.cancel(job["id"])
+        assert b.client.wait(b.client.submit(demo_files["ogg"], duration=5)["id"])["state"] == "done"
+    finally:
+        assert stop_backend(b.process) in (0, -15)
+    rolled = log_file.with_name("service.log.1")
+    assert rolled.exists() and rolled.stat().st_size >= 2 << 20
+    assert log_file.stat().st_size < 1 << 20 and "serving on" in log_file.read_text()
