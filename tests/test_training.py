@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from backend.checkpoint import load_generator
+from backend.checkpoint import load_generator, save_checkpoint
+from backend.model import Generator, GeneratorConfig
 from training.build_corpus import BuildConfig, build, read_index
 from training.dataset import Corpus, CorpusError
 
@@ -216,6 +217,31 @@ def test_stage2_resumes_exactly_and_ships_a_checkpoint_the_engine_loads(corpus, 
     take = generate_take(demo_files["wav"], engine="m2sgan", checkpoint=full / "generator.pt", seed=3)
     assert take.provenance["checkpoint_sha256"] == loaded.sha256
     assert take.keypoints_2d.shape[1:] == (13, 2) and np.isfinite(take.keypoints_3d).all()
+
+
+def test_stage2_fine_tunes_from_a_generator_with_the_velocity_loss(corpus, stage1, tmp_path):
+    """--init starts every weight from a Baton generator (the first step's loss is the start's, not a
+    fresh network's); --w-vel adds the velocity term; a mismatched or foreign start is refused."""
+    start = tmp_path / "start"
+    _run_stage2(corpus, stage1, start, 2)
+    tuned = tmp_path / "tuned"
+    _run_stage2(corpus, stage1, tuned, 1, ["--init", str(start / "generator.pt"), "--w-vel", "1",
+                                           "--lr-g", "0", "--lr-d", "0"])
+    a, b = load_generator(start / "generator.pt").model.state_dict(), load_generator(tuned / "generator.pt").model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a if "running" not in k and "num_batches" not in k)
+    first = [json.loads(x) for x in (tuned / "log.jsonl").read_text().splitlines()][0]
+    assert first["vel"] > 0 and np.isfinite(first["loss_g"])
+
+    other = Generator(GeneratorConfig(encoder="conv1d", decoder_layers=5))
+    save_checkpoint(other, tmp_path / "other.pt")
+    with pytest.raises(SystemExit, match="--init .*network; stage 1 makes"):
+        _run_stage2(corpus, stage1, tmp_path / "bad", 1, ["--init", str(tmp_path / "other.pt")])
+    with pytest.raises(SystemExit, match="--init: .*no such checkpoint"):
+        _run_stage2(corpus, stage1, tmp_path / "bad2", 1, ["--init", str(tmp_path / "missing.pt")])
+    official = ROOT.parent / "shared" / "reference" / "official" / "m2sgan_generator.pt"
+    if official.exists():
+        with pytest.raises(SystemExit, match="research use only"):
+            _run_stage2(corpus, stage1, tmp_path / "bad3", 1, ["--init", str(official)])
 
 
 def test_stage2_refuses_the_papers_stage1(corpus, tmp_path):

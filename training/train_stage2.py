@@ -7,8 +7,13 @@ As in the paper: the generator (backend.model.Generator) starts from the stage-1
 frozen by default; a temporal-convolution critic scores motion; Wasserstein loss with gradient
 penalty (WGAN-GP, `n_critic` critic updates per generator update on the same batch); and the
 perceptual ("sync") loss, the L1 distance between the frozen stage-1 motion encoder's features of
-generated and real motion. Optional: `w_mse` (plain regression to the real motion, 0 in the paper)
-and `w_sync` (the frozen stage-1 network's verdict that music and generated motion are in sync).
+generated and real motion. Optional: `w_mse` (plain regression to the real motion, 0 in the paper),
+`w_vel` (regression of the motion's frame-to-frame velocity, in image units per second: the stroke
+styles in a corpus differ in size and shape, but every style reverses the baton hand's direction at
+the ictus, and velocity errors weigh that reversal's timing far more than position errors do),
+`w_sync` (the frozen stage-1 network's verdict that music and generated motion are in sync),
+`train_encoder` (the music encoder learns on, from stage 1's weights) and `init` (fine-tuning: start
+every generator weight from a Baton checkpoint; the critic starts afresh).
 
 One addition, so that the noise matters (`w_div`): the paper's generator ignores its noise — two
 seeds differ by 0.5% of the motion's spread — because nothing in its losses rewards using it, and
@@ -64,9 +69,11 @@ class Stage2Config:
     w_perc: float = 0.05
     w_mse: float = 0.0
     w_sync: float = 0.0
+    w_vel: float = 0.0
     w_div: float = 1.0
     div_target: float = 0.5
     train_encoder: bool = False
+    init: str = ""  # a Baton generator checkpoint to start from (fine-tuning), else stage 1's encoder
     eval_every: int = 500
     eval_crops: int = 8
     final_eval_items: int = 20  # held-out clips evaluated into the checkpoint's metadata (0: none)
@@ -175,6 +182,8 @@ def main(argv: list[str] | None = None) -> dict:
     judge = s1.model.to(d.device).eval().requires_grad_(False)
     gen = Generator(s1.model.cfg.generator_config())
     gen.encoder.load_state_dict(s1.model.music_encoder.state_dict())
+    if cfg.init:
+        _start_from(gen, cfg.init)
     gen.encoder.requires_grad_(cfg.train_encoder)
     gen.to(d.device)
     critic = Critic().to(d.device)
@@ -257,6 +266,8 @@ def main(argv: list[str] | None = None) -> dict:
         losses = {"adv": -critic(both).mean(), "perc": F.l1_loss(feat_fake, feat_real)}
         if cfg.w_mse:
             losses["mse"] = F.mse_loss(both, real2)
+        if cfg.w_vel:  # frame-to-frame motion, per second: where and how sharply each stroke turns
+            losses["vel"] = F.mse_loss(both.diff(dim=1), real2.diff(dim=1)) * MOTION_FPS ** 2
         if cfg.w_sync:
             with torch.no_grad():
                 music = judge.music_encoder(mel).repeat_interleave(2, 0)
@@ -264,7 +275,8 @@ def main(argv: list[str] | None = None) -> dict:
             losses["sync"] = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
         div = seed_diversity(fake2[:, 0], fake2[:, 1], real)
         losses["div"] = F.relu(cfg.div_target - div).mean()
-        weights = {"adv": cfg.w_adv, "perc": cfg.w_perc, "mse": cfg.w_mse, "sync": cfg.w_sync, "div": cfg.w_div}
+        weights = {"adv": cfg.w_adv, "perc": cfg.w_perc, "mse": cfg.w_mse, "vel": cfg.w_vel, "sync": cfg.w_sync,
+                   "div": cfg.w_div}
         loss_g = sum(weights[k] * v for k, v in losses.items())
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -319,6 +331,22 @@ def quick_eval(gen: Generator, judge, held: Corpus, cfg: Stage2Config) -> dict:
     return {"perc": float(F.l1_loss(feat, judge.motion_encoder(real))),
             "sync_prob": float(sync_probability(judge.fuse(judge.music_encoder(mel), feat)).mean()),
             "diversity": float(seed_diversity(fake2[:, 0], fake2[:, 1], real).mean())}
+
+
+def _start_from(gen: Generator, path: str) -> None:
+    """Fine-tuning: every weight from a Baton generator checkpoint whose network matches stage 1's."""
+    from backend.checkpoint import load_generator
+    from backend.errors import CheckpointError
+    try:
+        start = load_generator(path)
+    except CheckpointError as e:
+        raise SystemExit(f"error: --init: {e}") from None
+    if start.kind != "baton":
+        raise SystemExit(f"error: --init {path} is the paper's generator (research use only): "
+                         "Baton's weights never start from it")
+    if start.model.cfg != gen.cfg:
+        raise SystemExit(f"error: --init {path} is a {start.model.cfg} network; stage 1 makes {gen.cfg}")
+    gen.load_state_dict(start.model.state_dict())
 
 
 def _corpus_summary(root: str) -> dict:
