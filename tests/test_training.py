@@ -220,14 +220,16 @@ def test_stage2_resumes_exactly_and_ships_a_checkpoint_the_engine_loads(corpus, 
 
 
 def test_stage2_fine_tunes_from_a_generator_with_the_velocity_loss(corpus, stage1, tmp_path):
-    """--init starts every weight from a Baton generator (the first step's loss is the start's, not a
-    fresh network's); --w-vel adds the velocity term; a mismatched or foreign start is refused."""
+    """--init starts every weight from a Baton generator (with zero learning rates the weights stay
+    the start's); --w-vel adds the velocity term, --best-draw runs; a mismatched or foreign start is
+    refused."""
     start = tmp_path / "start"
     _run_stage2(corpus, stage1, start, 2)
     tuned = tmp_path / "tuned"
-    _run_stage2(corpus, stage1, tuned, 1, ["--init", str(start / "generator.pt"), "--w-vel", "1",
+    _run_stage2(corpus, stage1, tuned, 1, ["--init", str(start / "generator.pt"), "--w-vel", "1", "--best-draw",
                                            "--lr-g", "0", "--lr-d", "0"])
-    a, b = load_generator(start / "generator.pt").model.state_dict(), load_generator(tuned / "generator.pt").model.state_dict()
+    a = load_generator(start / "generator.pt").model.state_dict()
+    b = load_generator(tuned / "generator.pt").model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a if "running" not in k and "num_batches" not in k)
     first = [json.loads(x) for x in (tuned / "log.jsonl").read_text().splitlines()][0]
     assert first["vel"] > 0 and np.isfinite(first["loss_g"])
@@ -242,6 +244,17 @@ def test_stage2_fine_tunes_from_a_generator_with_the_velocity_loss(corpus, stage
     if official.exists():
         with pytest.raises(SystemExit, match="research use only"):
             _run_stage2(corpus, stage1, tmp_path / "bad3", 1, ["--init", str(official)])
+
+
+def test_best_draw_regression_counts_each_clips_closer_draw():
+    from training.train_stage2 import regression
+    real = torch.rand(3, 30, 13, 2)
+    fake = real.repeat_interleave(2, 0).clone()  # (clip 0 draw 0, clip 0 draw 1, clip 1 draw 0, …)
+    fake[1::2] += 0.1  # every clip's second draw is off by 0.1 everywhere
+    assert regression(fake, real.repeat_interleave(2, 0), 3, best_draw=True).item() == 0.0
+    assert regression(fake, real.repeat_interleave(2, 0), 3, best_draw=False).item() == pytest.approx(0.005)
+    fake[0] += 0.2  # clip 0's first draw is now the worse one: its second counts
+    assert regression(fake, real.repeat_interleave(2, 0), 3, best_draw=True).item() == pytest.approx(0.01 / 3)
 
 
 def test_stage2_refuses_the_papers_stage1(corpus, tmp_path):

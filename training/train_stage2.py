@@ -11,6 +11,8 @@ generated and real motion. Optional: `w_mse` (plain regression to the real motio
 `w_vel` (regression of the motion's frame-to-frame velocity, in image units per second: the stroke
 styles in a corpus differ in size and shape, but every style reverses the baton hand's direction at
 the ictus, and velocity errors weigh that reversal's timing far more than position errors do),
+`best_draw` (the regression terms count only each clip's closer noise draw, so that the noise can
+choose between motions the music allows instead of the generator averaging them),
 `w_sync` (the frozen stage-1 network's verdict that music and generated motion are in sync),
 `train_encoder` (the music encoder learns on, from stage 1's weights) and `init` (fine-tuning: start
 every generator weight from a Baton checkpoint; the critic starts afresh).
@@ -70,6 +72,7 @@ class Stage2Config:
     w_mse: float = 0.0
     w_sync: float = 0.0
     w_vel: float = 0.0
+    best_draw: bool = False  # regression (mse, vel) counts only each clip's closer noise draw
     w_div: float = 1.0
     div_target: float = 0.5
     train_encoder: bool = False
@@ -154,6 +157,15 @@ class EncodedCorpus:
             h = self.encoder(mel[lo:hi][None])[0]
             out.append(h[(a - lo) // 3:(b - lo) // 3])
         return torch.cat(out)
+
+
+def regression(fake: torch.Tensor, real: torch.Tensor, clips: int, best_draw: bool) -> torch.Tensor:
+    """Mean squared error of the draws (clips·K, …) against their clips' real motion; with
+    `best_draw`, of each clip's closer draw only (winner takes all): where the music allows several
+    motions — beating a fast 3/4 in one or in three — plain regression teaches their average, a
+    stroke between the two, while the closer draw lets each noise commit to one of them."""
+    per_draw = (fake - real).pow(2).flatten(1).mean(dim=1).view(clips, -1)
+    return (per_draw.min(dim=1).values if best_draw else per_draw).mean()
 
 
 def seed_diversity(a: torch.Tensor, b: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
@@ -265,9 +277,9 @@ def main(argv: list[str] | None = None) -> dict:
         feat_fake = judge.motion_encoder(both)
         losses = {"adv": -critic(both).mean(), "perc": F.l1_loss(feat_fake, feat_real)}
         if cfg.w_mse:
-            losses["mse"] = F.mse_loss(both, real2)
+            losses["mse"] = regression(both, real2, b, cfg.best_draw)
         if cfg.w_vel:  # frame-to-frame motion, per second: where and how sharply each stroke turns
-            losses["vel"] = F.mse_loss(both.diff(dim=1), real2.diff(dim=1)) * MOTION_FPS ** 2
+            losses["vel"] = regression(both.diff(dim=1), real2.diff(dim=1), b, cfg.best_draw) * MOTION_FPS ** 2
         if cfg.w_sync:
             with torch.no_grad():
                 music = judge.music_encoder(mel).repeat_interleave(2, 0)
