@@ -248,13 +248,13 @@ def test_stage2_fine_tunes_from_a_generator_with_the_velocity_loss(corpus, stage
 
 def test_best_draw_regression_counts_each_clips_closer_draw():
     from training.train_stage2 import regression
-    real = torch.rand(3, 30, 13, 2)
-    fake = real.repeat_interleave(2, 0).clone()  # (clip 0 draw 0, clip 0 draw 1, clip 1 draw 0, …)
+    real = torch.rand(3, 30, 13, 2).repeat_interleave(2, 0)  # (clip 0 draw 0, clip 0 draw 1, clip 1 draw 0, …)
+    fake = real.clone()
     fake[1::2] += 0.1  # every clip's second draw is off by 0.1 everywhere
-    assert regression(fake, real.repeat_interleave(2, 0), 3, best_draw=True).item() == 0.0
-    assert regression(fake, real.repeat_interleave(2, 0), 3, best_draw=False).item() == pytest.approx(0.005)
+    assert regression(fake, real, 3, best_draw=True).item() == 0.0
+    assert regression(fake, real, 3, best_draw=False).item() == pytest.approx(0.005)
     fake[0] += 0.2  # clip 0's first draw is now the worse one: its second counts
-    assert regression(fake, real.repeat_interleave(2, 0), 3, best_draw=True).item() == pytest.approx(0.01 / 3)
+    assert regression(fake, real, 3, best_draw=True).item() == pytest.approx(0.01 / 3)
 
 
 def test_stage2_refuses_the_papers_stage1(corpus, tmp_path):

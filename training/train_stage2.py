@@ -194,7 +194,8 @@ def main(argv: list[str] | None = None) -> dict:
     judge = s1.model.to(d.device).eval().requires_grad_(False)
     gen = Generator(s1.model.cfg.generator_config())
     gen.encoder.load_state_dict(s1.model.music_encoder.state_dict())
-    if cfg.init:
+    resuming = (out / "state.pt").exists() and not cfg.fresh
+    if cfg.init and not resuming:  # a resumed run's weights come from its state
         _start_from(gen, cfg.init)
     gen.encoder.requires_grad_(cfg.train_encoder)
     gen.to(d.device)
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> dict:
     opt_g = torch.optim.Adam([p for p in gen.parameters() if p.requires_grad], lr=cfg.lr_g, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(critic.parameters(), lr=cfg.lr_d, betas=(0.5, 0.9))
     step, resumed = 0, False
-    if (out / "state.pt").exists() and not cfg.fresh:
+    if resuming:
         state = load_state(out / "state.pt")
         check_resumable(state["config"], asdict(cfg), FREE)
         gen.load_state_dict(state["generator"])
