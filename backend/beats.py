@@ -69,7 +69,13 @@ def estimate_tempo(env: np.ndarray, fps: float = MEL_FPS) -> float:
 
 def track_beats(mel: np.ndarray, fps: float = MEL_FPS) -> Beats:
     """Beats of a (T90, bins) mel spectrogram in [0, 1]."""
-    env = onset_envelope(mel)
+    frames, tempo = dp_beats(onset_envelope(mel), fps)
+    return Beats(frames / fps + ONSET_LATENCY, tempo)
+
+
+def dp_beats(env: np.ndarray, fps: float) -> tuple[np.ndarray, float]:
+    """(beat frames, tempo in bpm) of a beat-strength curve at `fps`: the onset envelope, or a
+    learned tracker's beat activation (beat_net.py). Tempo 0 when there is no pulse."""
     tempo = estimate_tempo(env, fps)
     period = 60.0 * fps / tempo
     n = len(env)
@@ -78,7 +84,7 @@ def track_beats(mel: np.ndarray, fps: float = MEL_FPS) -> Beats:
     kernel = np.exp(-0.5 * (w * 32.0 / period) ** 2)
     local = np.convolve(env, kernel, mode="full")[len(w) // 2: len(w) // 2 + n]  # centred, n long
     if local.max() <= 0:
-        return Beats(np.zeros(0), 0.0)
+        return np.zeros(0, dtype=int), 0.0
     lo, hi = int(round(period / 2)), int(round(2 * period))
     offsets = np.arange(lo, hi + 1)
     penalty = -TIGHTNESS * np.log(offsets / period) ** 2
@@ -100,7 +106,7 @@ def track_beats(mel: np.ndarray, fps: float = MEL_FPS) -> Beats:
     is_max = np.r_[False, (score[1:-1] > score[:-2]) & (score[1:-1] >= score[2:]), False]
     maxima = np.flatnonzero(is_max)
     if len(maxima) == 0:
-        return Beats(np.zeros(0), 0.0)
+        return np.zeros(0, dtype=int), 0.0
     med = np.median(score[maxima])
     t = int(maxima[score[maxima] * 2 > med].max())
     path = []
@@ -115,5 +121,5 @@ def track_beats(mel: np.ndarray, fps: float = MEL_FPS) -> Beats:
         keep = np.flatnonzero(strength >= 0.5 * np.sqrt(np.mean(strength ** 2)))
         frames = frames[keep[0]: keep[-1] + 1] if len(keep) else frames[:0]
     if len(frames) < 2:  # no pulse to speak of: no tempo either
-        return Beats(frames / fps + ONSET_LATENCY, 0.0)
-    return Beats(frames / fps + ONSET_LATENCY, float(tempo))
+        return frames, 0.0
+    return frames, float(tempo)

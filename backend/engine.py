@@ -112,7 +112,6 @@ def generate_take(audio_path: str | Path, engine: str | None = None, seed: int =
     report(0.05, "mel features")
     mel = mel_features(audio.samples)
     n_frames = math.ceil(len(mel) / 3)
-    beats = None if engine == "rules" else track_beats(mel)  # the rules engine hears its own
     heard, head = None, 0
     if engine == "rules" and (start or duration):  # it plans from the music around a slice too
         heard, head = _rules_context(audio_path, audio)
@@ -138,7 +137,10 @@ def generate_take(audio_path: str | Path, engine: str | None = None, seed: int =
             noise = make_noise(seed, noise_seconds(len(mel)), gen.cfg.noise_dim)
         else:
             provenance["noise"] = "given"
-        kp2d = gen(mel, noise, lambda f, s: report(0.1 + 0.8 * f, s))
+        # A generator with a beat input conducts its own tracker's beats; for the others the take's
+        # beats are the engine's DSP tracker's, for the add-on's markers.
+        beats = gen.track_beats(mel) or track_beats(mel)
+        kp2d = gen(mel, noise, lambda f, s: report(0.1 + 0.8 * f, s), beats=beats.times)
         if smooth:
             kp2d = smooth_motion(kp2d)
         report(0.92, "lifting to 3D")

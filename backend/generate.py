@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from .beat_net import beat_phase_features
+from .beats import Beats
 from .errors import BatonError
 from .model import ENCODER_REACH_MEL, MEL_FPS, MOTION_FPS, N_JOINTS, Generator
 
@@ -124,6 +126,8 @@ class InferenceGenerator:
             block.conv2 = fuse_conv_bn_eval(block.conv2, block.bn2)
             block.bn1 = block.bn2 = torch.nn.Identity()
         self.decoder_halo = model.decoder_reach()
+        self.beat_net = model.beat_net if self.cfg.beat_input else None
+        self.beat_proj = model.beat_proj if self.cfg.beat_input else None
         self._pool: ThreadPoolExecutor | None = None  # one encoder worker per core, kept between calls
         self._pool_size = 0
         # Reflect padding needs more frames than it pads: the widest dilated conv pads
@@ -261,8 +265,14 @@ class InferenceGenerator:
         joins |= {lo for _, lo, _ in self._decoder_windows(padded)[1:]}
         return np.array(sorted(j for j in joins if 0 < j < n_frames))
 
-    def __call__(self, mel: np.ndarray, noise: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray:
-        """mel (T90, bins) in [0, 1] and noise (ceil(T90/90), noise_dim) → keypoints (ceil(T90/3), 13, 2)."""
+    def track_beats(self, mel: np.ndarray) -> Beats | None:
+        """The generator's own beats for a mel (its learned tracker), or None when it has none."""
+        return None if self.beat_net is None else self.beat_net.track(mel)
+
+    def __call__(self, mel: np.ndarray, noise: np.ndarray, progress: ProgressFn | None = None,
+                 beats: np.ndarray | None = None) -> np.ndarray:
+        """mel (T90, bins) in [0, 1] and noise (ceil(T90/90), noise_dim) → keypoints (ceil(T90/3), 13, 2).
+        A generator with the beat input conducts `beats` (s), by default its own tracker's."""
         n90 = mel.shape[0]
         seconds = noise_seconds(n90)
         noise = check_noise(noise, seconds, self.cfg.noise_dim)
@@ -274,5 +284,9 @@ class InferenceGenerator:
             nz = self.noise(torch.from_numpy(np.ascontiguousarray(noise_p, dtype=np.float32)).unsqueeze(0))[0]
             if progress:
                 progress(1.0, "pose decoder")
-            y = self.decode(torch.cat([enc, nz], dim=1))
+            h = torch.cat([enc, nz], dim=1)
+            if self.beat_proj is not None:
+                times = self.track_beats(mel).times if beats is None else np.asarray(beats, dtype=np.float64)
+                h = h + self.beat_proj(torch.from_numpy(beat_phase_features(times, h.shape[0])))
+            y = self.decode(h)
         return y[: math.ceil(n90 / 3)].numpy()

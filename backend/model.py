@@ -41,6 +41,11 @@ class GeneratorConfig:
     decoder_layers: int = 6
     kernel_size: int = 5
     dropout: float = 0.0
+    # Baton's beat input (beat_net.py): a learned beat tracker stored with the generator, and the
+    # phase between its beats added to the decoder's input. Off for the paper's generator.
+    beat_input: bool = False
+    beat_channels: int = 64
+    beat_layers: int = 9
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,7 +63,7 @@ class GeneratorConfig:
         known["encoder_channels"] = tuple(channels)
         cfg = cls(**known)
         ints = {"noise_dim": (1, 256), "decoder_channels": (1, 4096), "decoder_layers": (1, 12),
-                "kernel_size": (3, 15)}
+                "kernel_size": (3, 15), "beat_channels": (1, 1024), "beat_layers": (1, 14)}
         for name, (lo, hi) in ints.items():
             value = getattr(cfg, name)
             if not isinstance(value, int) or not lo <= value <= hi:
@@ -71,6 +76,8 @@ class GeneratorConfig:
             raise ValueError(f"mel_bins is {cfg.mel_bins!r}, but the engine's features have {MEL_BINS} bands")
         if not isinstance(cfg.dropout, (int, float)) or not 0 <= cfg.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout!r}")
+        if not isinstance(cfg.beat_input, bool):
+            raise ValueError(f"beat_input must be true or false, got {cfg.beat_input!r}")
         return cfg
 
 
@@ -252,9 +259,23 @@ class Generator(nn.Module):
         self.encoder = music_encoder(self.cfg)
         self.noise = NoiseUpsampler(self.cfg)
         self.decoder = PoseDecoder(self.cfg)
+        if self.cfg.beat_input:
+            from .beat_net import BEAT_FEATURES, BeatNet  # beat_net builds on this module
+            self.beat_net = BeatNet(self.cfg.beat_channels, self.cfg.beat_layers)
+            # Zero at first, so a generator trained without beats can be fine-tuned with them.
+            self.beat_proj = nn.Linear(BEAT_FEATURES, 2 * self.cfg.decoder_channels)
+            nn.init.zeros_(self.beat_proj.weight)
+            nn.init.zeros_(self.beat_proj.bias)
 
-    def forward(self, mel: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    def forward(self, mel: torch.Tensor, noise: torch.Tensor, beat_phase: torch.Tensor | None = None) -> torch.Tensor:
+        """`beat_phase` (N, 30·s, 4): beat_net.beat_phase_features of the beats, for a generator
+        with the beat input (required there, refused elsewhere)."""
         h = torch.cat([self.encoder(mel), self.noise(noise)], dim=2)
+        if self.cfg.beat_input != (beat_phase is not None):
+            raise ValueError("this generator takes the beat phase" if self.cfg.beat_input
+                             else "this generator has no beat input")
+        if beat_phase is not None:
+            h = h + self.beat_proj(beat_phase)
         y = self.decoder(h)
         return y.view(y.shape[0], y.shape[1], N_JOINTS, 2)
 

@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ["works=6", "bars=4"]
 S1 = ["--clip-seconds", "3", "--batch-size", "3", "--easy-steps", "1", "--eval-pairs", "4", "--log-every", "1",
       "--shift-max", "2", "--eval-every", "100", "--save-every", "2"]
+SB = ["--clip-seconds", "3", "--batch-size", "2", "--eval-every", "2", "--save-every", "2", "--log-every", "1",
+      "--channels", "8", "--layers", "3"]
 S2 = ["--seconds", "3", "--batch-size", "2", "--n-critic", "2", "--eval-every", "100", "--eval-crops", "2",
       "--save-every", "2", "--log-every", "1", "--final-eval-items", "0"]
 
@@ -45,6 +47,14 @@ def stage1(corpus, tmp_path_factory) -> Path:
     from training import train_stage1
     out = tmp_path_factory.mktemp("stage1")
     train_stage1.main(["--corpus", str(corpus), "--out-dir", str(out), "--max-steps", "4"] + S1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def beats(corpus, tmp_path_factory) -> Path:
+    from training import train_beats
+    out = tmp_path_factory.mktemp("beats")
+    train_beats.main(["--corpus", str(corpus), "--out-dir", str(out), "--max-steps", "4"] + SB)
     return out
 
 
@@ -246,6 +256,68 @@ def test_stage2_fine_tunes_from_a_generator_with_the_velocity_loss(corpus, stage
             _run_stage2(corpus, stage1, tmp_path / "bad3", 1, ["--init", str(official)])
 
 
+def test_beat_tracker_trains_resumes_exactly_and_scores_held_out_works(corpus, beats, tmp_path):
+    from training import train_beats
+    from training.train_beats import beat_targets, clip_beats, load_beatnet
+    part = tmp_path / "part"
+    train_beats.main(["--corpus", str(corpus), "--out-dir", str(part), "--max-steps", "2"] + SB)
+    train_beats.main(["--corpus", str(corpus), "--out-dir", str(part), "--max-steps", "4"] + SB)
+    a, b = _state(beats / "state.pt", "model"), _state(part / "state.pt", "model")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    log = [json.loads(x) for x in (beats / "log.jsonl").read_text().splitlines()]
+    evals = [r for r in log if r["kind"] == "eval"]
+    assert [r["step"] for r in evals] == [2, 4] and all(0 <= r["beat_f"] <= 1 for r in evals)
+    model, meta = load_beatnet(beats / "beatnet.pt")
+    assert meta["step"] == 4 and meta["config"] == {"channels": 8, "layers": 3} and "train_beats" in meta["command"]
+    # labels: the plan's beats, 1 on the beat's frame and ½ beside it
+    clip = Corpus(corpus, "train").clips[0]
+    ref = clip_beats(clip)
+    assert np.array_equal(ref, clip.beats()[0])
+    y = beat_targets(ref, 0, clip.frames)
+    f = int(round(ref[1] * 30))
+    assert y[f] == 1 and y[f - 1] == y[f + 1] == 0.5 and y.sum() == pytest.approx(2 * len(ref), abs=2)
+    (tmp_path / "junk.pt").write_bytes(b"not a tracker")
+    with pytest.raises(SystemExit, match="not a readable beat tracker"):
+        load_beatnet(tmp_path / "junk.pt")
+
+
+def test_stage2_with_beats_stores_the_tracker_and_fine_tunes_a_beatless_generator(corpus, stage1, beats, tmp_path,
+                                                                                   demo_files):
+    """--beats puts the tracker inside the generator; --init from a generator without the beat input
+    keeps its weights and starts the beat input at zero; the engine conducts the tracker's beats."""
+    from backend.engine import generate_take
+    from backend.features import mel_features
+    from backend.generate import InferenceGenerator
+    from training.train_beats import load_beatnet
+    start = tmp_path / "start"
+    _run_stage2(corpus, stage1, start, 2)
+    tuned = tmp_path / "tuned"
+    _run_stage2(corpus, stage1, tuned, 1, ["--init", str(start / "generator.pt"), "--beats", str(beats / "beatnet.pt"),
+                                           "--lr-g", "0", "--lr-d", "0"])
+    a = load_generator(start / "generator.pt").model.state_dict()
+    loaded = load_generator(tuned / "generator.pt")
+    b = loaded.model.state_dict()
+    assert loaded.model.cfg.beat_input and loaded.model.cfg.beat_channels == 8
+    assert all(torch.equal(a[k], b[k]) for k in a if "running" not in k and "num_batches" not in k)
+    tracker = load_beatnet(beats / "beatnet.pt")[0].state_dict()
+    assert all(torch.equal(v, b["beat_net." + k]) for k, v in tracker.items())
+    assert not b["beat_proj.weight"].any()
+
+    trained = tmp_path / "trained"  # and it learns: the beat input leaves zero
+    _run_stage2(corpus, stage1, trained, 2, ["--beats", str(beats / "beatnet.pt"), "--w-mse", "100"])
+    model = load_generator(trained / "generator.pt").model
+    assert model.beat_proj.weight.abs().sum() > 0
+    assert all(torch.equal(v, model.beat_net.state_dict()[k]) for k, v in tracker.items())  # frozen
+    take = generate_take(demo_files["wav"], engine="m2sgan", checkpoint=trained / "generator.pt", seed=1)
+    mel = mel_features(__import__("backend.audio", fromlist=["load_audio"]).load_audio(demo_files["wav"]).samples)
+    assert np.allclose(take.beats, InferenceGenerator(model).track_beats(mel).times)
+
+    with pytest.raises(SystemExit, match="not a beat tracker"):
+        _run_stage2(corpus, stage1, tmp_path / "bad", 1, ["--beats", str(start / "generator.pt")])
+    with pytest.raises(SystemExit, match="--init .*do not fit|--init .*network"):
+        _run_stage2(corpus, stage1, tmp_path / "bad2", 1, ["--init", str(trained / "generator.pt")])
+
+
 def test_best_draw_regression_counts_each_clips_closer_draw():
     from training.train_stage2 import regression
     real = torch.rand(3, 30, 13, 2).repeat_interleave(2, 0)  # (clip 0 draw 0, clip 0 draw 1, clip 1 draw 0, …)
@@ -267,9 +339,9 @@ def test_stage2_refuses_the_papers_stage1(corpus, tmp_path):
 
 
 def test_two_processes_with_gloo(corpus, stage1, tmp_path):
-    """torchrun, two CPU processes: both stages run, log once, and end with identical replicas."""
+    """torchrun, two CPU processes: every stage runs, logs once, and ends with identical replicas."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    for module, args in (("training.train_stage1", S1 + ["--batch-size", "2"]),
+    for module, args in (("training.train_stage1", S1 + ["--batch-size", "2"]), ("training.train_beats", SB),
                          ("training.train_stage2", S2 + ["--stage1", str(stage1 / "m2snet.pt")])):
         out = tmp_path / module
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", module,

@@ -17,6 +17,13 @@ choose between motions the music allows instead of the generator averaging them)
 `train_encoder` (the music encoder learns on, from stage 1's weights) and `init` (fine-tuning: start
 every generator weight from a Baton checkpoint; the critic starts afresh).
 
+Baton's beat input (`beats`, a tracker from training.train_beats): the tracker is stored inside the
+generator, and the generator gets the phase between beats (backend/beat_net.py) added to its
+decoder's input. In training the phase comes from each clip's labelled beats — its plan's, or its
+real motion's ictus — the beats its motion strokes on; in the engine, from the stored tracker's
+beats. `init` may then name a generator without the beat input: its weights are kept and the beat
+input starts at zero, so fine-tuning begins from exactly that generator.
+
 One addition, so that the noise matters (`w_div`): the paper's generator ignores its noise — two
 seeds differ by 0.5% of the motion's spread — because nothing in its losses rewards using it, and
 the perceptual loss against one real motion rewards ignoring it. Each step therefore draws two noises
@@ -34,7 +41,7 @@ with metadata: corpus, stage-1 file, config, command, versions and held-out eval
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +84,7 @@ class Stage2Config:
     div_target: float = 0.5
     train_encoder: bool = False
     init: str = ""  # a Baton generator checkpoint to start from (fine-tuning), else stage 1's encoder
+    beats: str = ""  # a beat tracker (training.train_beats' beatnet.pt): the generator conducts its beats
     eval_every: int = 500
     eval_crops: int = 8
     final_eval_items: int = 20  # held-out clips evaluated into the checkpoint's metadata (0: none)
@@ -119,11 +127,14 @@ class Draws(nn.Module):
         super().__init__()
         self.gen, self.train_encoder = gen, train_encoder
 
-    def forward(self, music: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    def forward(self, music: torch.Tensor, noise: torch.Tensor, phase: torch.Tensor | None = None) -> torch.Tensor:
         b, k = noise.shape[:2]
         h = self.gen.encoder(music) if self.train_encoder else music
         z = self.gen.noise(noise.flatten(0, 1))
-        y = self.gen.decoder(torch.cat([h.repeat_interleave(k, 0), z], dim=2))
+        h = torch.cat([h.repeat_interleave(k, 0), z], dim=2)
+        if phase is not None:  # the beat input: (B, T30, 4) phase features
+            h = h + self.gen.beat_proj(phase).repeat_interleave(k, 0)
+        y = self.gen.decoder(h)
         return y.view(b, k, y.shape[1], N_JOINTS, 2)
 
 
@@ -159,6 +170,25 @@ class EncodedCorpus:
         return torch.cat(out)
 
 
+class BeatPhases:
+    """Each clip's beat-phase features (beat_net.beat_phase_features of its labelled beats), computed
+    once and cropped per batch."""
+
+    def __init__(self, corpus: Corpus):
+        self.corpus = corpus
+        self.features: dict[int, np.ndarray] = {}
+
+    def crops(self, crops: list[tuple[int, int]], frames: int) -> torch.Tensor:
+        from backend.beat_net import beat_phase_features
+
+        from .train_beats import clip_beats
+        for i, _ in crops:
+            if i not in self.features:
+                clip = self.corpus.clips[i]
+                self.features[i] = beat_phase_features(clip_beats(clip), clip.frames)
+        return torch.from_numpy(np.stack([self.features[i][s:s + frames] for i, s in crops]))
+
+
 def regression(fake: torch.Tensor, real: torch.Tensor, clips: int, best_draw: bool) -> torch.Tensor:
     """Mean squared error of the draws (clips·K, …) against their clips' real motion; with
     `best_draw`, of each clip's closer draw only (winner takes all): where the music allows several
@@ -192,11 +222,20 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"error: {cfg.stage1} is the paper's M2S-Net (research use only): "
                          "train stage 1 with training.train_stage1 and pass its m2snet.pt")
     judge = s1.model.to(d.device).eval().requires_grad_(False)
-    gen = Generator(s1.model.cfg.generator_config())
+    gen_cfg = s1.model.cfg.generator_config()
+    tracker = None
+    if cfg.beats:
+        from .train_beats import load_beatnet
+        tracker, tracker_meta = load_beatnet(cfg.beats)
+        gen_cfg = replace(gen_cfg, beat_input=True, **{f"beat_{k}": v for k, v in tracker_meta["config"].items()})
+    gen = Generator(gen_cfg)
     gen.encoder.load_state_dict(s1.model.music_encoder.state_dict())
     resuming = (out / "state.pt").exists() and not cfg.fresh
     if cfg.init and not resuming:  # a resumed run's weights come from its state
         _start_from(gen, cfg.init)
+    if tracker is not None:
+        gen.beat_net.load_state_dict(tracker.state_dict())
+        gen.beat_net.requires_grad_(False)  # trained in its own stage
     gen.encoder.requires_grad_(cfg.train_encoder)
     gen.to(d.device)
     critic = Critic().to(d.device)
@@ -213,6 +252,7 @@ def main(argv: list[str] | None = None) -> dict:
         step, resumed = state["step"], True
     draws = Draws(gen, cfg.train_encoder)
     encoded = None if cfg.train_encoder else EncodedCorpus(gen.encoder, train, d.device)
+    phases = BeatPhases(train) if cfg.beats else None
     g_net = DDP(draws) if d.world > 1 else draws
     d_net = DDP(critic) if d.world > 1 else critic
     log = MetricsLog(out / "log.jsonl", step if resumed else None, enabled=d.main)
@@ -224,6 +264,8 @@ def main(argv: list[str] | None = None) -> dict:
         gen.train()
         if not cfg.train_encoder:
             gen.encoder.eval()
+        if cfg.beats:
+            gen.beat_net.eval()
 
     last_eval: dict = {}
 
@@ -256,7 +298,8 @@ def main(argv: list[str] | None = None) -> dict:
         mel, real = mel.to(d.device, non_blocking=True), real.to(d.device, non_blocking=True)
         b = len(real)
         noise = torch.randn(b, 2, cfg.seconds, gen.cfg.noise_dim, generator=g, device=d.device)
-        fake2 = g_net(mel if encoded is None else encoded.crops(crops, frames), noise)
+        phase = None if phases is None else phases.crops(crops, frames).to(d.device, non_blocking=True)
+        fake2 = g_net(mel if encoded is None else encoded.crops(crops, frames), noise, phase)
         fake = fake2[:, 0]
 
         for _ in range(cfg.n_critic):  # critic: real, fake and interpolates in one call
@@ -335,11 +378,13 @@ def quick_eval(gen: Generator, judge, held: Corpus, cfg: Stage2Config) -> dict:
     if not held.long_enough(frames):
         return {}
     dev = next(gen.parameters()).device
-    mel, real = held.batch(held.sample_crops(np.random.default_rng([cfg.seed, 99]), cfg.eval_crops, frames), frames)
+    crops = held.sample_crops(np.random.default_rng([cfg.seed, 99]), cfg.eval_crops, frames)
+    mel, real = held.batch(crops, frames)
     mel, real = mel.to(dev), real.to(dev)
+    phase = BeatPhases(held).crops(crops, frames).to(dev) if gen.cfg.beat_input else None
     g = torch.Generator(device=dev).manual_seed(cfg.seed)
     noise = torch.randn(len(mel), 2, cfg.seconds, gen.cfg.noise_dim, generator=g, device=dev)
-    fake2 = Draws(gen, True)(mel, noise)  # the held-out crop encoded as it is
+    fake2 = Draws(gen, True)(mel, noise, phase)  # the held-out crop encoded as it is
     feat = judge.motion_encoder(fake2[:, 0])
     return {"perc": float(F.l1_loss(feat, judge.motion_encoder(real))),
             "sync_prob": float(sync_probability(judge.fuse(judge.music_encoder(mel), feat)).mean()),
@@ -347,7 +392,8 @@ def quick_eval(gen: Generator, judge, held: Corpus, cfg: Stage2Config) -> dict:
 
 
 def _start_from(gen: Generator, path: str) -> None:
-    """Fine-tuning: every weight from a Baton generator checkpoint whose network matches stage 1's."""
+    """Fine-tuning: every weight from a Baton generator checkpoint whose network matches stage 1's
+    (with or without the beat input, which starts at zero when the checkpoint has none)."""
     from backend.checkpoint import load_generator
     from backend.errors import CheckpointError
     try:
@@ -357,9 +403,15 @@ def _start_from(gen: Generator, path: str) -> None:
     if start.kind != "baton":
         raise SystemExit(f"error: --init {path} is the paper's generator (research use only): "
                          "Baton's weights never start from it")
-    if start.model.cfg != gen.cfg:
+    def body(c):  # the network without its beat input
+        return replace(c, beat_input=False, beat_channels=0, beat_layers=0)
+
+    if body(start.model.cfg) != body(gen.cfg) or (start.model.cfg.beat_input and start.model.cfg != gen.cfg):
         raise SystemExit(f"error: --init {path} is a {start.model.cfg} network; stage 1 makes {gen.cfg}")
-    gen.load_state_dict(start.model.state_dict())
+    missing, unexpected = gen.load_state_dict(start.model.state_dict(), strict=False)
+    if unexpected or any(not k.startswith(("beat_net.", "beat_proj.")) for k in missing):
+        raise SystemExit(f"error: --init {path}: its weights do not fit the generator "
+                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
 
 
 def _corpus_summary(root: str) -> dict:

@@ -1,0 +1,217 @@
+"""Beat tracker: BeatNet (backend/beat_net.py) learns which 30 Hz frames a conductor beats.
+
+    python -m training.train_beats --corpus data/corpus --out-dir runs/beats
+    torchrun --standalone --nproc_per_node=4 -m training.train_beats --corpus data/corpus --out-dir runs/beats
+
+Why a stage of its own: the generator alone averaged the metrical levels the music allows (see
+beat_net.py); a classifier of beat frames, decoded by the engine's dynamic-programming tracker,
+commits to one. Stage 2 (`--beats`) stores the trained tracker inside the generator and conditions
+the generator on the phase between its beats.
+
+Labels: a clip's beats from its plan (the score's beats at the level the rule-based conductor beat
+them — the corpus's motion strokes on exactly these), or, for data without plans such as
+ConductorMotion100, the ictus of the clip's real motion (../shared/metrics.md). Targets are 1 on a
+beat's frame and 0.5 on its neighbours (the ±70 ms tolerance is ±2 frames); the loss is binary cross
+entropy with positives weighted `pos_weight`, the learning rate falling along a half cosine (the
+held-out F of a constant rate swings by ±0.03 between checkpoints). Crops are augmented with a random gain and a shift of
+the mel bands (a transposition of ±`band_shift` bands).
+
+Every `eval_every` steps the beats decoded on the held-out split are scored against its labels
+(F-measure, ±70 ms, better of two metrical levels). The run folder holds `state.pt` (resumable),
+`log.jsonl` and `beatnet.pt` (what stage 2 loads).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
+from tqdm import tqdm
+
+from backend import metrics as M
+from backend.beat_net import BeatNet
+
+from .dataset import Clip, Corpus
+from .runtime import (MetricsLog, all_mean, check_resumable, command_line, config_from_args, load_state,
+                      replicas_agree, save_state, setup, step_rngs, teardown, versions)
+
+FORMAT = "baton-beatnet-1"
+
+
+@dataclass
+class BeatsConfig:
+    corpus: str = "data/corpus"
+    out_dir: str = "runs/beats"
+    train_split: str = "train"
+    eval_split: str = "val"
+    clip_seconds: float = 20.0
+    batch_size: int = 16  # crops per rank and step
+    max_steps: int = 4000
+    lr: float = 1e-3
+    cosine: bool = True  # learning rate falls to 0 along a half cosine over max_steps
+    weight_decay: float = 1e-4
+    pos_weight: float = 5.0
+    gain: float = 0.1  # ± added to the [0, 1] mel (±8 dB)
+    band_shift: int = 4  # ± mel bands
+    channels: int = 64
+    layers: int = 9
+    dropout: float = 0.1
+    eval_every: int = 500
+    save_every: int = 500
+    log_every: int = 10
+    seed: int = 1337
+    device: str = "auto"
+    fresh: bool = False
+
+
+FREE = ("max_steps", "eval_every", "save_every", "log_every", "device", "fresh")
+
+
+def clip_beats(clip: Clip) -> np.ndarray:
+    """The beats a clip is labelled with: its plan's, else its real motion's ictus."""
+    b = clip.beats()
+    return b[0] if b is not None else M.ictus_times(np.asarray(clip.motion[: clip.frames]))
+
+
+def beat_targets(beats: np.ndarray, start: int, frames: int) -> np.ndarray:
+    """(frames,) targets for motion frames start…start+frames: 1 on a beat, 0.5 beside it."""
+    y = np.zeros(frames, np.float32)
+    f = np.round(np.asarray(beats) * 30).astype(int) - start
+    for d, w in ((-1, 0.5), (1, 0.5), (0, 1.0)):
+        g = f + d
+        g = g[(g >= 0) & (g < frames)]
+        y[g] = np.maximum(y[g], w)
+    return y
+
+
+def beat_f(model: BeatNet, clips: list[Clip], labels: list[np.ndarray]) -> float:
+    """Mean F-measure of the decoded beats against the labels over whole clips."""
+    was = model.training
+    model.eval()
+    fs = [M.ictus_f(model.track(np.asarray(c.mel[: 3 * c.frames], np.float32)).times, b)
+          for c, b in zip(clips, labels)]
+    model.train(was)
+    return float(np.mean(fs))
+
+
+def save_beatnet(model: BeatNet, cfg: BeatsConfig, path: Path, meta: dict) -> str:
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    h = hashlib.sha256()
+    for k in sorted(state):
+        h.update(k.encode() + state[k].contiguous().numpy().tobytes())
+    payload = {"format": FORMAT, "config": {"channels": cfg.channels, "layers": cfg.layers},
+               "state_dict": state, "sha256": h.hexdigest(), "meta": json.loads(json.dumps(meta))}
+    torch.save(payload, path.with_suffix(".tmp"))
+    path.with_suffix(".tmp").replace(path)
+    return payload["sha256"]
+
+
+def load_beatnet(path: str | Path) -> tuple[BeatNet, dict]:
+    """(the tracker, its file's metadata), or a SystemExit naming what is wrong with the file."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many kinds for a file that is not its own (unpickling, zip, EOF)
+        raise SystemExit(f"error: {path}: not a readable beat tracker ({type(e).__name__})") from None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise SystemExit(f"error: {path}: not a beat tracker from training.train_beats (format {FORMAT})")
+    model = BeatNet(**obj["config"])
+    model.load_state_dict(obj["state_dict"])
+    return model.eval(), dict(obj["meta"], sha256=obj["sha256"], config=obj["config"])
+
+
+def main(argv: list[str] | None = None) -> dict:
+    cfg = config_from_args(BeatsConfig, argv, __doc__.split("\n\n")[0])
+    d = setup(cfg.device)
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    train, held = Corpus(cfg.corpus, cfg.train_split), Corpus(cfg.corpus, cfg.eval_split)
+    frames = round(cfg.clip_seconds * 30)
+    train_beats = [clip_beats(c) for c in train.clips]
+    held_beats = [clip_beats(c) for c in held.clips]
+
+    model = BeatNet(cfg.channels, cfg.layers, cfg.dropout).to(d.device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step, resumed, last_eval = 0, False, {}
+    if (out / "state.pt").exists() and not cfg.fresh:
+        state = load_state(out / "state.pt")
+        check_resumable(state["config"], asdict(cfg), FREE)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, resumed, last_eval = state["step"], True, state.get("last_eval", {})
+    net = DDP(model) if d.world > 1 else model
+    log = MetricsLog(out / "log.jsonl", step if resumed else None, enabled=d.main)
+    if d.main:
+        print(f"beats: train {train.describe()}, held out {held.describe()}, {d.world} process(es) on {d.device}"
+              + (f", resuming at step {step}" if resumed else ""))
+    pos_weight = torch.tensor(cfg.pos_weight, device=d.device)
+
+    def save() -> None:
+        if not d.main:
+            return
+        save_state(out / "state.pt", {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                                      "config": asdict(cfg), "last_eval": last_eval})
+        save_beatnet(model.cpu(), cfg, out / "beatnet.pt",
+                     {"step": step, "train": train.describe(), "held_out": held.describe(), "held_out_beats": last_eval,
+                      "config": asdict(cfg), "command": command_line("training.train_beats", argv),
+                      "versions": versions()})
+        model.to(d.device)
+
+    bar = tqdm(total=cfg.max_steps, initial=step, desc="beats", disable=not d.main)
+    t_last, window = time.perf_counter(), []
+    model.train()
+    while step < cfg.max_steps:
+        rng, _ = step_rngs(cfg.seed, step, d.rank, d.device)
+        crops = train.sample_crops(rng, cfg.batch_size, frames)
+        mel = torch.from_numpy(np.stack([train.clips[i].crop(s, frames)[0] for i, s in crops]))
+        y = torch.from_numpy(np.stack([beat_targets(train_beats[i], s, frames) for i, s in crops]))
+        mel = mel + torch.from_numpy(rng.uniform(-cfg.gain, cfg.gain, (len(crops), 1, 1)).astype(np.float32))
+        shift = int(rng.integers(-cfg.band_shift, cfg.band_shift + 1))
+        if shift:  # transpose: move the bands, repeating the edge band into the gap
+            mel = torch.roll(mel, shift, dims=2)
+            edge = slice(0, shift) if shift > 0 else slice(shift, None)
+            mel[:, :, edge] = mel[:, :, shift:shift + 1] if shift > 0 else mel[:, :, shift - 1:shift]
+        mel, y = mel.to(d.device, non_blocking=True), y.to(d.device, non_blocking=True)
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * (0.5 * (1 + math.cos(math.pi * step / cfg.max_steps)) if cfg.cosine else 1.0)
+        loss = F.binary_cross_entropy_with_logits(net(mel), y, pos_weight=pos_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        window.append(loss.detach())
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.max_steps:
+            now = time.perf_counter()
+            stats = all_mean({"loss": float(torch.stack(window).mean())}, d)
+            stats["step_s"] = (now - t_last) / len(window)
+            t_last, window = now, []
+            bar.set_postfix(loss=f"{stats['loss']:.4f}")
+            log.write(step=step, kind="train", **stats)
+        if d.main and (step % cfg.eval_every == 0 or step == cfg.max_steps):
+            model.cpu()
+            last_eval = {"beat_f": beat_f(model, held.clips, held_beats), "clips": len(held.clips)}
+            model.to(d.device)
+            bar.write(f"step {step}: held-out beat F {last_eval['beat_f']:.3f}")
+            log.write(step=step, kind="eval", split=cfg.eval_split, **last_eval)
+        if step % cfg.save_every == 0 or step == cfg.max_steps:
+            save()
+    bar.close()
+    in_sync = replicas_agree(model, d)
+    log.write(step=step, kind="end", world=d.world, replicas_in_sync=in_sync)
+    teardown()
+    if not in_sync:
+        raise SystemExit("error: the processes' weights differ at the end (distributed training is broken)")
+    return last_eval
+
+
+if __name__ == "__main__":
+    main()
