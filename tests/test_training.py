@@ -288,6 +288,7 @@ def test_stage2_with_beats_stores_the_tracker_and_fine_tunes_a_beatless_generato
     from backend.engine import generate_take
     from backend.features import mel_features
     from backend.generate import InferenceGenerator
+    from training import train_beats
     from training.train_beats import load_beatnet
     start = tmp_path / "start"
     _run_stage2(corpus, stage1, start, 2)
@@ -311,6 +312,15 @@ def test_stage2_with_beats_stores_the_tracker_and_fine_tunes_a_beatless_generato
     take = generate_take(demo_files["wav"], engine="m2sgan", checkpoint=trained / "generator.pt", seed=1)
     mel = mel_features(__import__("backend.audio", fromlist=["load_audio"]).load_audio(demo_files["wav"]).samples)
     assert np.allclose(take.beats, InferenceGenerator(model).track_beats(mel).times)
+
+    # the phase comes from the labelled beats: another tracker changes only the tracker stored
+    other = tmp_path / "other_beats"
+    train_beats.main(["--corpus", str(corpus), "--out-dir", str(other), "--max-steps", "2", "--seed", "7"] + SB)
+    _run_stage2(corpus, stage1, tmp_path / "trained2", 2, ["--beats", str(other / "beatnet.pt"), "--w-mse", "100"])
+    model2 = load_generator(tmp_path / "trained2" / "generator.pt").model
+    a, b = model.state_dict(), model2.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("beat_net."))
+    assert not all(torch.equal(a[k], b[k]) for k in a if k.startswith("beat_net."))
 
     with pytest.raises(SystemExit, match="not a beat tracker"):
         _run_stage2(corpus, stage1, tmp_path / "bad", 1, ["--beats", str(start / "generator.pt")])

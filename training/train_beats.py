@@ -13,8 +13,10 @@ them — the corpus's motion strokes on exactly these), or, for data without pla
 ConductorMotion100, the ictus of the clip's real motion (../shared/metrics.md). Targets are 1 on a
 beat's frame and 0.5 on its neighbours (the ±70 ms tolerance is ±2 frames); the loss is binary cross
 entropy with positives weighted `pos_weight`, the learning rate falling along a half cosine (the
-held-out F of a constant rate swings by ±0.03 between checkpoints). Crops are augmented with a random gain and a shift of
-the mel bands (a transposition of ±`band_shift` bands).
+held-out F of a constant rate swings by ±0.03 between checkpoints). Crops are augmented with a
+random gain and a shift of the mel bands (a transposition of ±`band_shift` bands). Not with tempo
+changes: the level a conductor beats depends on the tempo (fast triple time in one), so a stretched
+crop carries the wrong labels — tried with ±25%: val F 0.72 against 0.76.
 
 Every `eval_every` steps the beats decoded on the held-out split are scored against its labels
 (F-measure, ±70 ms, better of two metrical levels). The run folder holds `state.pt` (resumable),
