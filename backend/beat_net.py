@@ -9,7 +9,7 @@ generator, given the phase between those beats, places each stroke's ictus on on
 
 `BeatNet`: mel (N, 3T, 128) at 90 Hz and its spectral flux → one beat logit per 30 Hz motion frame,
 through a strided conv and dilated residual blocks (±34 s of context with the default nine). Small
-(≈0.2 M weights) and run over a whole piece in one pass; trained by training/train_beats.py and
+(261k weights) and run over a whole piece in one pass; trained by training/train_beats.py and
 stored inside the generator checkpoint that uses it.
 """
 

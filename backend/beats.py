@@ -2,7 +2,8 @@
 
 A small dynamic-programming beat tracker (Ellis 2007, the method librosa's tracker implements),
 written on numpy so a request does not pay for librosa's numba start-up (~3 s), and so that
-evaluation can use librosa's tracker as an independent reference.
+evaluation can use librosa's tracker as an independent reference. The same dynamic programme
+(`dp_beats`) decodes the learned tracker's beat activation (beat_net.py).
 
 The onset envelope is the mean positive dB rise across the mel bands between consecutive 90 Hz
 frames; mel frame i sits at i/90 s, so beat times are in seconds from the start of the features

@@ -151,6 +151,14 @@ def test_score_source_renders_music21_works_with_their_beats(tmp_path):
     assert np.array_equal(piece.audio, again.audio) and np.array_equal(piece.motion_3d, again.motion_3d)
 
 
+def test_corpora_join_into_one_split(corpus):
+    one, both = Corpus(corpus, "train"), Corpus.joined(f"{corpus},{corpus}", "train")
+    assert len(both) == 2 * len(one) and both.hours == pytest.approx(2 * one.hours)
+    assert both.describe()["root"] == f"{corpus},{corpus}" and Corpus.joined(str(corpus), "val").describe()["root"] == str(corpus)
+    with pytest.raises(CorpusError, match="no such corpus folder"):
+        Corpus.joined(f"{corpus},{corpus}-missing", "train")
+
+
 def test_conductormotion100_layout_loads_without_our_extras(tmp_path):
     """The real data set: 60 s clips with only mel.npy and motion.npy, no work ids."""
     for n in range(2):

@@ -96,6 +96,7 @@ class Corpus:
 
     def __init__(self, root: str | Path, split: str):
         self.root, self.split = Path(root), split
+        self.label = str(self.root)  # what describe() names: the root, or the roots joined
         d = self.root / split
         if not self.root.is_dir():
             raise CorpusError(f"{self.root}: no such corpus folder")
@@ -124,6 +125,15 @@ class Corpus:
             raise CorpusError(f"{p / 'motion.npy'}: shape {motion.shape}, expected (T, {N_JOINTS}, 2)")
         return Clip(p, min(len(motion), len(mel) // RATIO))
 
+    @classmethod
+    def joined(cls, roots: str, split: str) -> "Corpus":
+        """One split of several corpora named "a,b,…" (more renders of the same works, say), as one."""
+        first, *rest = [cls(r, split) for r in str(roots).split(",") if r]
+        for other in rest:
+            first.clips += other.clips
+        first.label = ",".join(str(c.root) for c in [first, *rest])
+        return first
+
     def __len__(self) -> int:
         return len(self.clips)
 
@@ -132,7 +142,7 @@ class Corpus:
         return sum(c.seconds for c in self.clips) / 3600
 
     def describe(self) -> dict:
-        return {"root": str(self.root), "split": self.split, "clips": len(self.clips),
+        return {"root": self.label, "split": self.split, "clips": len(self.clips),
                 "works": len({c.work_id for c in self.clips}), "hours": round(self.hours, 4)}
 
     def long_enough(self, frames: int) -> list[int]:

@@ -1,6 +1,7 @@
 """Beat tracker: BeatNet (backend/beat_net.py) learns which 30 Hz frames a conductor beats.
 
     python -m training.train_beats --corpus data/corpus --out-dir runs/beats
+    python -m training.train_beats --corpus data/corpus,data/corpus2 --out-dir runs/beats   # several corpora
     torchrun --standalone --nproc_per_node=4 -m training.train_beats --corpus data/corpus --out-dir runs/beats
 
 Why a stage of its own: the generator alone averaged the metrical levels the music allows (see
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    train, held = Corpus(cfg.corpus, cfg.train_split), Corpus(cfg.corpus, cfg.eval_split)
+    train, held = Corpus.joined(cfg.corpus, cfg.train_split), Corpus.joined(cfg.corpus, cfg.eval_split)
     frames = round(cfg.clip_seconds * 30)
     train_beats = [clip_beats(c) for c in train.clips]
     held_beats = [clip_beats(c) for c in held.clips]
