@@ -11,6 +11,13 @@ generator, given the phase between those beats, places each stroke's ictus on on
 through a strided conv and dilated residual blocks (±34 s of context with the default nine). Small
 (261k weights) and run over a whole piece in one pass; trained by training/train_beats.py and
 stored inside the generator checkpoint that uses it.
+
+Limits, as trained on the score corpus: the DP keeps its grid through a fermata (it allows gaps of up
+to two beats), so the generator, which learned from the plans' beats to hold still in pauses, is
+given beats there instead; and audio with no pulse at all (a steady tone, a drone, noise) still gets
+a grid at 130–150 bpm, where the onset-envelope tracker finds none. The tracker never heard
+unpulsed audio; teaching it that (negative examples) is the fix, not a threshold: the activation's
+peaks on such audio overlap those of the quietest real music.
 """
 
 from __future__ import annotations

@@ -140,7 +140,8 @@ def generate_take(audio_path: str | Path, engine: str | None = None, seed: int =
             provenance["noise"] = "given"
         # A generator with a beat input conducts its own tracker's beats; for the others the take's
         # beats are the engine's DSP tracker's, for the add-on's markers.
-        beats = gen.track_beats(mel) or track_beats(mel)
+        own = gen.track_beats(mel)
+        beats = track_beats(mel) if own is None else own
         kp2d = gen(mel, noise, lambda f, s: report(0.1 + 0.8 * f, s), beats=beats.times)
         if smooth:
             kp2d = smooth_motion(kp2d)

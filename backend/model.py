@@ -270,10 +270,10 @@ class Generator(nn.Module):
     def forward(self, mel: torch.Tensor, noise: torch.Tensor, beat_phase: torch.Tensor | None = None) -> torch.Tensor:
         """`beat_phase` (N, 30·s, 4): beat_net.beat_phase_features of the beats, for a generator
         with the beat input (required there, refused elsewhere)."""
-        h = torch.cat([self.encoder(mel), self.noise(noise)], dim=2)
         if self.cfg.beat_input != (beat_phase is not None):
             raise ValueError("this generator takes the beat phase" if self.cfg.beat_input
                              else "this generator has no beat input")
+        h = torch.cat([self.encoder(mel), self.noise(noise)], dim=2)
         if beat_phase is not None:
             h = h + self.beat_proj(beat_phase)
         y = self.decoder(h)

@@ -24,7 +24,7 @@ def test_phase_runs_from_each_beat_to_the_next_and_pauses_read_as_no_beat():
     assert np.allclose(f[on[:8], 2], 0, atol=1e-6)  # log2(0.5 s / 0.5 s)
     assert (f[5 * 30 + 15: 8 * 30] == 0).all() and (f[5 * 30: 5 * 30 + 15, 3] == 1).all()  # the pause
     assert (f[15:30, 3] == 1).all() and (f[:15] == 0).all()  # one period extrapolated before the first beat
-    assert (f[9 * 30: 9 * 30 + 15, 3] == 1).all() and (f[9 * 30 + 16:] == 0).all()  # and after the last
+    assert (f[9 * 30: 9 * 30 + 15, 3] == 1).all() and (f[9 * 30 + 15:] == 0).all()  # and after the last
     assert (beat_phase_features(np.array([2.0]), 90) == 0).all()
 
 

@@ -128,7 +128,10 @@ class Corpus:
     @classmethod
     def joined(cls, roots: str, split: str) -> "Corpus":
         """One split of several corpora named "a,b,…" (more renders of the same works, say), as one."""
-        first, *rest = [cls(r, split) for r in str(roots).split(",") if r]
+        names = [r for r in str(roots).split(",") if r.strip()]
+        if not names:
+            raise CorpusError(f"{roots!r}: no corpus folder named")
+        first, *rest = [cls(r.strip(), split) for r in names]
         for other in rest:
             first.clips += other.clips
         first.label = ",".join(str(c.root) for c in [first, *rest])
@@ -153,7 +156,7 @@ class Corpus:
         """n (clip index, start frame) pairs, clips drawn in proportion to their crop positions."""
         ok = self.long_enough(frames)
         if not ok:
-            raise CorpusError(f"{self.root / self.split}: no clip is {frames / MOTION_FPS:g} s long; "
+            raise CorpusError(f"{self.label} [{self.split}]: no clip is {frames / MOTION_FPS:g} s long; "
                               "use shorter crops")
         weights = np.array([self.clips[i].frames - frames + 1 for i in ok], dtype=np.float64)
         picks = rng.choice(len(ok), size=n, p=weights / weights.sum())

@@ -91,6 +91,16 @@ def replicas_agree(model: torch.nn.Module, d: Dist) -> bool:
     return bool(torch.equal(lo, hi))
 
 
+def finish_run(log: "MetricsLog", d: Dist, step: int, *models: torch.nn.Module) -> None:
+    """End a run: log whether every rank holds the same weights, leave torch.distributed, and
+    fail loudly when they differ (distributed training would be broken)."""
+    in_sync = all([replicas_agree(m, d) for m in models])
+    log.write(step=step, kind="end", world=d.world, replicas_in_sync=in_sync)
+    teardown()
+    if not in_sync:
+        raise SystemExit("error: the processes' weights differ at the end (distributed training is broken)")
+
+
 def step_rngs(seed: int, step: int, rank: int, device: torch.device) -> tuple[np.random.Generator, torch.Generator]:
     """The randomness of one step on one rank (crops, pairings, noise), derived from the seed alone,
     so a resumed run continues exactly as an uninterrupted one."""

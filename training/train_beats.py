@@ -30,6 +30,7 @@ import hashlib
 import json
 import math
 import time
+from copy import deepcopy
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -43,8 +44,8 @@ from backend import metrics as M
 from backend.beat_net import BeatNet
 
 from .dataset import Clip, Corpus
-from .runtime import (MetricsLog, all_mean, check_resumable, command_line, config_from_args, load_state,
-                      replicas_agree, save_state, setup, step_rngs, teardown, versions)
+from .runtime import (MetricsLog, all_mean, check_resumable, command_line, config_from_args, finish_run, load_state,
+                      save_state, setup, step_rngs, versions)
 
 FORMAT = "baton-beatnet-1"
 
@@ -75,6 +76,7 @@ class BeatsConfig:
     fresh: bool = False
 
 
+# What may change when a run resumes. A new max_steps also stretches the cosine schedule from there.
 FREE = ("max_steps", "eval_every", "save_every", "log_every", "device", "fresh")
 
 
@@ -96,17 +98,17 @@ def beat_targets(beats: np.ndarray, start: int, frames: int) -> np.ndarray:
 
 
 def beat_f(model: BeatNet, clips: list[Clip], labels: list[np.ndarray]) -> float:
-    """Mean F-measure of the decoded beats against the labels over whole clips."""
-    was = model.training
-    model.eval()
-    fs = [M.ictus_f(model.track(np.asarray(c.mel[: 3 * c.frames], np.float32)).times, b)
-          for c, b in zip(clips, labels)]
-    model.train(was)
-    return float(np.mean(fs))
+    """Mean F-measure of the decoded beats against the labels over whole clips (a CPU copy of the
+    model in eval mode: moving a DDP-wrapped model's own weights would detach its gradient hooks)."""
+    if not clips:
+        return float("nan")
+    copy = deepcopy(model).cpu().eval()
+    return float(np.mean([M.ictus_f(copy.track(np.asarray(c.mel[: 3 * c.frames], np.float32)).times, b)
+                          for c, b in zip(clips, labels)]))
 
 
 def save_beatnet(model: BeatNet, cfg: BeatsConfig, path: Path, meta: dict) -> str:
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}  # copies: the model stays put
     h = hashlib.sha256()
     for k in sorted(state):
         h.update(k.encode() + state[k].contiguous().numpy().tobytes())
@@ -162,11 +164,10 @@ def main(argv: list[str] | None = None) -> dict:
             return
         save_state(out / "state.pt", {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                                       "config": asdict(cfg), "last_eval": last_eval})
-        save_beatnet(model.cpu(), cfg, out / "beatnet.pt",
+        save_beatnet(model, cfg, out / "beatnet.pt",
                      {"step": step, "train": train.describe(), "held_out": held.describe(), "held_out_beats": last_eval,
                       "config": asdict(cfg), "command": command_line("training.train_beats", argv),
                       "versions": versions()})
-        model.to(d.device)
 
     bar = tqdm(total=cfg.max_steps, initial=step, desc="beats", disable=not d.main)
     t_last, window = time.perf_counter(), []
@@ -200,19 +201,13 @@ def main(argv: list[str] | None = None) -> dict:
             bar.set_postfix(loss=f"{stats['loss']:.4f}")
             log.write(step=step, kind="train", **stats)
         if d.main and (step % cfg.eval_every == 0 or step == cfg.max_steps):
-            model.cpu()
             last_eval = {"beat_f": beat_f(model, held.clips, held_beats), "clips": len(held.clips)}
-            model.to(d.device)
             bar.write(f"step {step}: held-out beat F {last_eval['beat_f']:.3f}")
             log.write(step=step, kind="eval", split=cfg.eval_split, **last_eval)
         if step % cfg.save_every == 0 or step == cfg.max_steps:
             save()
     bar.close()
-    in_sync = replicas_agree(model, d)
-    log.write(step=step, kind="end", world=d.world, replicas_in_sync=in_sync)
-    teardown()
-    if not in_sync:
-        raise SystemExit("error: the processes' weights differ at the end (distributed training is broken)")
+    finish_run(log, d, step, model)
     return last_eval
 
 

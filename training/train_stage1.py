@@ -30,8 +30,8 @@ from backend.model import GeneratorConfig
 
 from .dataset import Corpus
 from .m2snet import M2SNet, M2SNetConfig, draw_pairs, pair_accuracy, pair_batch, save_m2snet, sync_probability
-from .runtime import (MetricsLog, all_mean, check_resumable, command_line, config_from_args, load_state,
-                      replicas_agree, save_state, setup, step_rngs, teardown, versions)
+from .runtime import (MetricsLog, all_mean, check_resumable, command_line, config_from_args, finish_run, load_state,
+                      save_state, setup, step_rngs, versions)
 
 
 @dataclass
@@ -153,11 +153,7 @@ def main(argv: list[str] | None = None) -> dict:
         if step % cfg.save_every == 0 or step == cfg.max_steps:
             save()
     bar.close()
-    in_sync = replicas_agree(model, d)
-    log.write(step=step, kind="end", world=d.world, replicas_in_sync=in_sync)
-    teardown()
-    if not in_sync:
-        raise SystemExit("error: the processes' weights differ at the end (distributed training is broken)")
+    finish_run(log, d, step, model)
     return last_eval
 
 

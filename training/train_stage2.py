@@ -56,8 +56,8 @@ from backend.model import MOTION_FPS, N_JOINTS, Generator
 
 from .dataset import Corpus
 from .m2snet import load_m2snet
-from .runtime import (MetricsLog, all_mean, check_resumable, command_line, config_from_args, load_state,
-                      replicas_agree, save_state, setup, step_rngs, teardown, versions)
+from .runtime import (MetricsLog, all_mean, check_resumable, command_line, config_from_args, finish_run, load_state,
+                      save_state, setup, step_rngs, versions)
 
 
 @dataclass
@@ -359,11 +359,7 @@ def main(argv: list[str] | None = None) -> dict:
         if step % cfg.save_every == 0 or step == cfg.max_steps:
             save(final=step == cfg.max_steps)
     bar.close()
-    in_sync = replicas_agree(gen, d) and replicas_agree(critic, d)
-    log.write(step=step, kind="end", world=d.world, replicas_in_sync=in_sync)
-    teardown()
-    if not in_sync:
-        raise SystemExit("error: the processes' weights differ at the end (distributed training is broken)")
+    finish_run(log, d, step, gen, critic)
     return last_eval
 
 
@@ -406,6 +402,8 @@ def _start_from(gen: Generator, path: str) -> None:
     def body(c):  # the network without its beat input
         return replace(c, beat_input=False, beat_channels=0, beat_layers=0)
 
+    if body(start.model.cfg) == body(gen.cfg) and start.model.cfg.beat_input and not gen.cfg.beat_input:
+        raise SystemExit(f"error: --init {path} has a beat input: pass --beats TRACKER too")
     if body(start.model.cfg) != body(gen.cfg) or (start.model.cfg.beat_input and start.model.cfg != gen.cfg):
         raise SystemExit(f"error: --init {path} is a {start.model.cfg} network; stage 1 makes {gen.cfg}")
     missing, unexpected = gen.load_state_dict(start.model.state_dict(), strict=False)
