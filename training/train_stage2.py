@@ -51,6 +51,7 @@ from torch import autograd, nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
+from backend.beat_net import beat_phase_features
 from backend.checkpoint import save_checkpoint
 from backend.model import MOTION_FPS, N_JOINTS, Generator
 
@@ -58,6 +59,7 @@ from .dataset import Corpus
 from .m2snet import load_m2snet
 from .runtime import (MetricsLog, all_mean, check_resumable, command_line, config_from_args, finish_run, load_state,
                       save_state, setup, step_rngs, versions)
+from .train_beats import clip_beats, load_beatnet
 
 
 @dataclass
@@ -179,9 +181,6 @@ class BeatPhases:
         self.features: dict[int, np.ndarray] = {}
 
     def crops(self, crops: list[tuple[int, int]], frames: int) -> torch.Tensor:
-        from backend.beat_net import beat_phase_features
-
-        from .train_beats import clip_beats
         for i, _ in crops:
             if i not in self.features:
                 clip = self.corpus.clips[i]
@@ -225,7 +224,6 @@ def main(argv: list[str] | None = None) -> dict:
     gen_cfg = s1.model.cfg.generator_config()
     tracker = None
     if cfg.beats:
-        from .train_beats import load_beatnet
         tracker, tracker_meta = load_beatnet(cfg.beats)
         gen_cfg = replace(gen_cfg, beat_input=True, **{f"beat_{k}": v for k, v in tracker_meta["config"].items()})
     gen = Generator(gen_cfg)
