@@ -118,13 +118,49 @@ for args in (["build", "--source-dir", source, "--output-filepath", zip_path], [
 """
 
 
+def _version() -> str:
+    """The project's one version number, baton_core.__version__."""
+    text = (ROOT / "baton_core" / "__init__.py").read_text()
+    return re.search(r'^__version__\s*=\s*"([^"]+)"', text, re.M).group(1)
+
+
+def build_wheel(package: str, folder: Path, version: str) -> Path:
+    """A pure-Python wheel of one of the repository's packages (code and data, no caches), written by
+    hand: the extension carries the packages it shares with the engine this way, and Blender installs
+    them from its own zip (no pip, no network)."""
+    import base64
+    import zipfile
+    dist = f"{package}-{version}"
+    path = folder / f"{dist}-py3-none-any.whl"
+    files = sorted(f for f in (ROOT / package).rglob("*")
+                   if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".pyc")
+    meta = {f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n",
+            f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: baton build.py\nRoot-Is-Purelib: true\n"
+                                       "Tag: py3-none-any\n"}
+    record = []
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        entries = [(f.relative_to(ROOT).as_posix(), f.read_bytes()) for f in files]
+        entries += [(name, text.encode()) for name, text in meta.items()]
+        for name, data in entries:
+            z.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            record.append(f"{name},sha256={digest},{len(data)}")
+        record.append(f"{dist}.dist-info/RECORD,,")
+        z.writestr(zipfile.ZipInfo(f"{dist}.dist-info/RECORD", date_time=(2020, 1, 1, 0, 0, 0)), "\n".join(record) + "\n")
+    return path
+
+
+# The packages the extension shares with the engine: the core (take format, skeleton, the request's
+# schema) and the rig library (bone maps, retargeting, keys, the default conductor and its data).
+EXTENSION_WHEELS = ("baton_core", "baton_rigs")
+
+
 def build_addon(dist: Path = DIST, python: Path = PY) -> Path:
-    """dist/baton-<version>.zip from blender_addon/, the rig data (rigs/bonemaps/ and rigs/conductor/ →
-    the same paths in the zip, where the rig library looks first) and build_info.json (version, source
-    repository and commit: the add-on finds the repository's .venv through it); built and validated by
-    bpy's own extension tooling."""
-    manifest = (ROOT / "blender_addon" / "blender_manifest.toml").read_text()
-    version = re.search(r'^version\s*=\s*"([^"]+)"', manifest, re.M).group(1)
+    """dist/baton-<version>.zip: blender_addon/ (the extension's UI), wheels of the packages it shares
+    with the engine (EXTENSION_WHEELS, which Blender installs with it), the manifest with the version
+    and the wheels written in, and build_info.json (version, source repository and commit: the add-on
+    finds the repository's .venv through it); built and validated by bpy's own extension tooling."""
+    version = _version()
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     zip_path = Path(dist) / f"baton-{version}.zip"
     zip_path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,8 +168,11 @@ def build_addon(dist: Path = DIST, python: Path = PY) -> Path:
     with tempfile.TemporaryDirectory(prefix="baton-addon-") as tmp:
         stage = Path(tmp) / "baton"
         shutil.copytree(ROOT / "blender_addon", stage, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        for data in ("bonemaps", "conductor"):
-            shutil.copytree(ROOT / "rigs" / data, stage / "rigs" / data)
+        (stage / "wheels").mkdir()
+        wheels = [build_wheel(pkg, stage / "wheels", version).name for pkg in EXTENSION_WHEELS]
+        manifest = (stage / "blender_manifest.toml").read_text()
+        written = f'version = "{version}"\nwheels = {json.dumps(["./wheels/" + w for w in wheels])}\n'
+        (stage / "blender_manifest.toml").write_text(manifest.replace("# version and wheels: written by build.py\n", written))
         (stage / "build_info.json").write_text(json.dumps({"version": version, "source": str(ROOT),
                                                            "commit": commit or None}, indent=1) + "\n")
         run(python, "-c", _EXTENSION_TOOL, stage, zip_path.resolve())

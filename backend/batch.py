@@ -1,6 +1,6 @@
 """`python -m backend render MUSIC...`: one MP4 per piece, unattended.
 
-Each piece runs in its own process (backend/render_piece.py) — `--jobs N` of them at once — so a
+Each piece runs in its own process (baton_render/piece.py) — `--jobs N` of them at once — so a
 piece that fails, or crashes Blender, stops nothing else. Outputs are idempotent: a piece whose MP4
 exists is skipped (`--force` redoes it), each piece leaves a record beside its video, and
 `manifest.json` is rebuilt from all records under a file lock, so several invocations (one piece
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import BatonError
+from baton_core.errors import BatonError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 3, 2
 MANIFEST = "manifest.json"
@@ -193,7 +193,7 @@ def _start(piece: Piece, args, threads: int) -> None:
     read_fd, write_fd = os.pipe()
     log = open(piece.path(".log"), "w")
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MALLOC_ARENA_MAX="2")
-    piece.proc = subprocess.Popen([sys.executable, "-m", "backend.render_piece", str(spec_path), str(write_fd)],
+    piece.proc = subprocess.Popen([sys.executable, "-m", "baton_render.piece", str(spec_path), str(write_fd)],
                                   stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=(write_fd,),
                                   env=env, cwd=Path(__file__).resolve().parents[1])
     log.close()

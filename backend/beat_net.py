@@ -28,7 +28,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .beats import Beats, dp_beats
-from .model import MEL_BINS, MOTION_FPS
+from baton_core.timebase import MEL_BINS, MEL_PER_MOTION, MOTION_FPS
 
 BEAT_FEATURES = 4  # sin and cos of the beat phase, log2 of the beat period / 0.5 s, "beating" flag
 MAX_GAP = 2.0  # an interval over twice the median beat period is a pause (fermata, rest): no phase
@@ -53,7 +53,7 @@ class BeatNet(nn.Module):
     def __init__(self, channels: int = 64, layers: int = 9, dropout: float = 0.0):
         super().__init__()
         self.front = nn.Sequential(nn.Conv1d(MEL_BINS + 1, channels, 3, padding=1), nn.GELU(),
-                                   nn.Conv1d(channels, channels, 3, stride=3), nn.GELU())
+                                   nn.Conv1d(channels, channels, MEL_PER_MOTION, stride=MEL_PER_MOTION), nn.GELU())
         self.blocks = nn.Sequential(*[_Block(channels, 2 ** i, dropout) for i in range(layers)])
         self.head = nn.Conv1d(channels, 1, 1)
 
@@ -65,7 +65,7 @@ class BeatNet(nn.Module):
     def activation(self, mel: np.ndarray) -> np.ndarray:
         """(T90, 128) mel → (ceil(T90/3),) beat probability per motion frame."""
         n = mel.shape[0]
-        x = np.pad(np.asarray(mel, dtype=np.float32), ((0, -n % 3), (0, 0)), mode="edge")
+        x = np.pad(np.asarray(mel, dtype=np.float32), ((0, -n % MEL_PER_MOTION), (0, 0)), mode="edge")
         with torch.inference_mode():
             return torch.sigmoid(self(torch.from_numpy(x).unsqueeze(0)))[0].numpy().astype(np.float64)
 

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .features import MEL_FPS, TOP_DB
+from baton_core.timebase import MEL_FPS
+
+from .features import TOP_DB
 
 MIN_BPM, MAX_BPM = 30.0, 240.0
 PRIOR_BPM = 120.0

@@ -187,5 +187,5 @@ def _strict_load(model: Generator, state: dict, path: Path) -> None:
 
 
 def _versions() -> dict:
-    from . import __version__
+    from baton_core import __version__
     return {"baton": __version__, "torch": str(torch.__version__)}

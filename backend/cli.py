@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import BatonError
+from baton_core.errors import BatonError
 
 EXIT_INPUT, EXIT_INTERNAL = 3, 1
 MAX_SEED = 2 ** 63 - 1
@@ -103,7 +103,7 @@ def _load_noise(path: str):
 
 def _generate(args, progress: _Progress) -> dict:
     from .engine import generate_take
-    from .take import check_take_path
+    from baton_core.take import check_take_path
 
     outputs = [check_take_path(o) for o in args.output]
     if args.preview and Path(args.preview).suffix.lower() != ".mp4":
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "generate":
             summary = _generate(args, progress)
         else:
-            from .take import load_take
+            from baton_core.take import load_take
             summary = _summary(load_take(args.take), Path(args.take))
     except BatonError as e:
         progress.close()

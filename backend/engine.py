@@ -19,18 +19,19 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import butter, filtfilt
 
-from . import __version__
+from baton_core import __version__
 from .audio import load_audio
 from .beats import Beats, track_beats
 from .checkpoint import load_generator
-from .errors import BatonError, CheckpointError
+from baton_core.errors import BatonError
+from .errors import CheckpointError
 from .features import mel_features
 from .generate import InferenceGenerator, ProgressFn, make_noise, noise_seconds
 from .lift3d import lift_to_3d
-from .model import MOTION_FPS
+from baton_core.timebase import MOTION_FPS, motion_frames
 from .rules import conduct, plan_beats
-from .skeleton import project_front
-from .take import Take
+from baton_core.skeleton import project_front
+from baton_core.take import Take
 
 ENGINES = ("rules", "m2sgan")
 DEFAULT_ENGINE = "m2sgan"
@@ -112,7 +113,7 @@ def generate_take(audio_path: str | Path, engine: str | None = None, seed: int =
     audio = load_audio(audio_path, start, duration)
     report(0.05, "mel features")
     mel = mel_features(audio.samples)
-    n_frames = math.ceil(len(mel) / 3)
+    n_frames = motion_frames(len(mel))
     heard, head = None, 0
     if engine == "rules" and (start or duration):  # it plans from the music around a slice too
         heard, head = _rules_context(audio_path, audio)

@@ -1,9 +1,6 @@
-"""User-facing errors: every failure a user can cause ends in one of these, with a message that
-names the file or value and the reason, so the CLI and the service can show it as one line."""
+"""The engine's own user-facing errors (the base, BatonError, and TakeError live in baton_core)."""
 
-
-class BatonError(Exception):
-    """Base class: the message is meant for the user, not a traceback."""
+from baton_core.errors import BatonError
 
 
 class AudioError(BatonError):
@@ -12,7 +9,3 @@ class AudioError(BatonError):
 
 class CheckpointError(BatonError):
     """The checkpoint is missing, corrupt, or not a generator this project knows."""
-
-
-class TakeError(BatonError):
-    """A take file is missing, malformed, or from an incompatible version."""

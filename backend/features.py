@@ -18,11 +18,11 @@ import numpy as np
 import torch
 
 from .audio import SAMPLE_RATE
-from .model import MEL_FPS
+from baton_core.timebase import MEL_BINS, MEL_FPS
 
 N_FFT = 2048
 HOP = 256
-N_MELS = 128
+N_MELS = MEL_BINS
 TOP_DB = 80.0
 _BLOCK_FRAMES = 8192
 

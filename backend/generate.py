@@ -29,13 +29,16 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .beat_net import beat_phase_features
 from .beats import Beats
-from .errors import BatonError
-from .model import ENCODER_REACH_MEL, MEL_FPS, MOTION_FPS, N_JOINTS, Generator
+from baton_core.errors import BatonError
+from baton_core.skeleton import N_JOINTS
+from baton_core.timebase import MEL_FPS, MEL_PER_MOTION, MOTION_FPS, motion_frames
+
+from .model import ENCODER_REACH_MEL, Generator
 
 ProgressFn = Callable[[float, str], None]
 
 ENCODER_TILE = 5 * MEL_FPS  # mel frames per encoder tile: small enough to stay in cache
-ENCODER_HALO = ENCODER_REACH_MEL  # mel frames (a multiple of 3, so tiles keep the 3:1 pooling's phase)
+ENCODER_HALO = ENCODER_REACH_MEL  # mel frames (a multiple of MEL_PER_MOTION, so tiles keep the pooling's phase)
 DECODER_WINDOW = 300 * MOTION_FPS  # motion frames per decoder window core (halo overhead 6%)
 
 
@@ -209,7 +212,7 @@ class InferenceGenerator:
                 progress(1.0, "music encoder")
             return out
         n = mel.shape[0]
-        out = torch.empty(math.ceil(n / 3), self.cfg.decoder_channels)
+        out = torch.empty(motion_frames(n), self.cfg.decoder_channels)
         tiles = [(a, min(n, a + ENCODER_TILE)) for a in range(0, n, ENCODER_TILE)]
         done = [0]
 
@@ -218,8 +221,9 @@ class InferenceGenerator:
             lo, hi = max(0, a - ENCODER_HALO), min(n, b + ENCODER_HALO)
             with torch.inference_mode():  # thread-local: each worker enters it itself
                 feats = self._encode_tile(mel[lo:hi].unsqueeze(0), reflect_time=lo == 0 or hi == n)[0]
-                skip = (a - lo) // 3
-                out[a // 3: math.ceil(b / 3)] = feats[skip: skip + math.ceil(b / 3) - a // 3]
+                skip = (a - lo) // MEL_PER_MOTION
+                first = a // MEL_PER_MOTION
+                out[first: motion_frames(b)] = feats[skip: skip + motion_frames(b) - first]
             done[0] += 1
             if progress:
                 progress(done[0] / len(tiles), "music encoder")
@@ -261,7 +265,7 @@ class InferenceGenerator:
         """Motion frames where one window's output meets the next's (encoder tiles and decoder
         windows), for checking that no seam shows there."""
         padded = max(math.ceil(n_frames / MOTION_FPS), self.min_seconds) * MOTION_FPS
-        joins = set(range(ENCODER_TILE // 3, padded, ENCODER_TILE // 3)) if self.encoder_1d is None else set()
+        joins = set(range(ENCODER_TILE // MEL_PER_MOTION, padded, ENCODER_TILE // MEL_PER_MOTION)) if self.encoder_1d is None else set()
         joins |= {lo for _, lo, _ in self._decoder_windows(padded)[1:]}
         return np.array(sorted(j for j in joins if 0 < j < n_frames))
 
@@ -289,4 +293,4 @@ class InferenceGenerator:
                 times = self.track_beats(mel).times if beats is None else np.asarray(beats, dtype=np.float64)
                 h = h + self.beat_proj(torch.from_numpy(beat_phase_features(times, h.shape[0])))
             y = self.decode(h)
-        return y[: math.ceil(n90 / 3)].numpy()
+        return y[: motion_frames(n90)].numpy()

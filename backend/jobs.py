@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .engine import generate_take
-from .errors import BatonError
-from .take import Take
+from baton_core.errors import BatonError
+from baton_core.take import Take
 
 log = logging.getLogger("baton.jobs")
 

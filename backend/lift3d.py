@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import savgol_filter
 
-from . import skeleton as sk
-from .errors import BatonError
+from baton_core import skeleton as sk
+from baton_core.errors import BatonError
 
 _SMOOTH = 7  # frames of the depth smoothing window (≈ 0.23 s at 30 fps)
 

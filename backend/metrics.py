@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import find_peaks, savgol_filter
 
-from .skeleton import R_WRIST, bone_lengths
+from baton_core.skeleton import R_WRIST, bone_lengths
 
 ICTUS_WINDOW = 0.07
 
@@ -234,7 +234,7 @@ def loudness_correlation(motion: np.ndarray, loud_db: np.ndarray, fps: float = 3
 def mean_wrist_speed(motion_2d: np.ndarray, fps: float = 30.0, shoulder_width: float | None = None,
                      mask: np.ndarray | None = None) -> float:
     """Mean baton-hand speed in shoulder widths per second (over `mask` frames if given)."""
-    from .skeleton import L_SHOULDER, R_SHOULDER
+    from baton_core.skeleton import L_SHOULDER, R_SHOULDER
     sw = shoulder_width or float(np.median(np.linalg.norm(motion_2d[:, L_SHOULDER] - motion_2d[:, R_SHOULDER], axis=-1)))
     v = hand_speed(motion_2d, fps) / max(sw, 1e-9)
     return float(v[mask].mean() if mask is not None else v.mean())

@@ -22,10 +22,11 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-MEL_FPS = 90
-MOTION_FPS = 30
-N_JOINTS = 13
-MEL_BINS = 128
+from baton_core.skeleton import N_JOINTS
+from baton_core.timebase import MEL_BINS, MEL_PER_MOTION, MOTION_FPS
+
+from .beat_net import BEAT_FEATURES, BeatNet
+
 ENCODER_REACH_MEL = 18  # mel frames on each side: seven 3×3 convs and the 5/5/3 max pools
 
 
@@ -260,7 +261,6 @@ class Generator(nn.Module):
         self.noise = NoiseUpsampler(self.cfg)
         self.decoder = PoseDecoder(self.cfg)
         if self.cfg.beat_input:
-            from .beat_net import BEAT_FEATURES, BeatNet  # beat_net builds on this module
             self.beat_net = BeatNet(self.cfg.beat_channels, self.cfg.beat_layers)
             # Zero at first, so a generator trained without beats can be fine-tuned with them.
             self.beat_proj = nn.Linear(BEAT_FEATURES, 2 * self.cfg.decoder_channels)
@@ -288,6 +288,6 @@ class Generator(nn.Module):
     def receptive_field_frames(self) -> int:
         """Frames (30 Hz) on each side that can influence one output frame: the decoder's reach,
         the encoder's convs and pools, and the noise upsampler's reach."""
-        encoder = self.encoder.reach_mel // 3
+        encoder = self.encoder.reach_mel // MEL_PER_MOTION
         noise = 2 * MOTION_FPS  # a noise vector reaches about ±2 s through the upsampler
         return self.decoder_reach() + encoder + noise

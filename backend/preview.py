@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import skeleton as sk
-from .errors import BatonError
-from .take import Take
+from baton_core import skeleton as sk
+from baton_core.errors import BatonError
+from baton_core.take import Take
 
 _LIMBS = [(sk.L_SHOULDER, sk.R_SHOULDER), (sk.L_HIP, sk.R_HIP), (sk.L_SHOULDER, sk.L_HIP), (sk.R_SHOULDER, sk.R_HIP),
           (sk.L_SHOULDER, sk.L_ELBOW), (sk.L_ELBOW, sk.L_WRIST), (sk.R_SHOULDER, sk.R_ELBOW), (sk.R_ELBOW, sk.R_WRIST),

@@ -32,9 +32,9 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import __version__
+from baton_core import __version__
 from .audio import MAX_SECONDS
-from .errors import BatonError
+from baton_core.errors import BatonError
 from .engine import DEFAULT_ENGINE, ENGINES, get_generator, loaded_checkpoints
 from .jobs import FINISHED, JobManager, QueueFull
 

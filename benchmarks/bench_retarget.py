@@ -86,10 +86,10 @@ def _cpu() -> str:
 
 def main() -> None:
     import bpy
-    from blender_addon.armature import bone_map_for, rig_rest
-    from blender_addon.keyframes import apply_take
-    from blender_addon.retarget import retarget
-    from rigs.test_rigs import build_rig
+    from baton_rigs.armature import bone_map_for, rig_rest
+    from baton_rigs.keyframes import apply_take
+    from baton_rigs.retarget import retarget
+    from tools.rig_builder import build_rig
 
     take = ten_minute_take()
     rig = build_rig("rigify_fk")

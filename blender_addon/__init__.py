@@ -11,7 +11,7 @@ The pieces, in the order a run goes through them:
   takes.py         takes as actions: naming, listing, switching, deleting, keeping what was there
   operators.py, ui.py, properties.py   what the animator clicks
 
-The rig library: bone maps (bonemap.py, rigs/bonemaps/); retargeting a take onto any armature
+The rig library: bone maps (bonemap.py, baton_rigs/bonemaps/); retargeting a take onto any armature
 (retarget.py, rotations.py: plain numpy, tested without Blender's UI); writing it as keyframes
 (armature.py, keyframes.py) and the default conductor (conductor_rig.py), with bpy, mathutils and
 numpy only; take files read with numpy alone (takefile.py from a path, take_file.py from the bytes the

@@ -96,13 +96,13 @@ class Client:
         return self._request("DELETE", f"{API}/jobs/{job_id}")
 
     def take(self, job_id: str, format: str = "json"):
-        """The finished take: the JSON document of backend/take.py as a dict, or with "npz" a
-        take_file.Take (compact and exact; needs numpy, which Blender's Python has)."""
+        """The finished take: the JSON document of baton_core/take.py as a dict, or with "npz" a
+        baton_core.take.Take (compact and exact; needs numpy, which Blender's Python has)."""
         if format == "json":
             return self._request("GET", f"{API}/jobs/{job_id}/take?format=json")
-        from .take_file import read_take  # numpy only from here on
-        return read_take(self._request("GET", f"{API}/jobs/{job_id}/take?format=npz", raw=True), ".npz",
-                         f"take of job {job_id}")
+        from baton_core.take import Take  # numpy from here on
+        return Take.from_bytes(self._request("GET", f"{API}/jobs/{job_id}/take?format=npz", raw=True), ".npz",
+                               f"take of job {job_id}")
 
     def wait(self, job_id: str, timeout: float = 600.0, poll: float = 0.1) -> dict:
         """Poll until the job has finished (done, failed or cancelled); returns its status."""

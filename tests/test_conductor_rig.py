@@ -6,11 +6,11 @@ import mathutils
 import numpy as np
 import pytest
 
-from blender_addon import conductor_rig
-from blender_addon.bonemap import detect
-from blender_addon.conductor_rig import attach_baton, create_default_conductor
-from blender_addon.errors import RigError
-from blender_addon.keyframes import apply_take
+from baton_rigs import conductor_rig
+from baton_rigs.bonemap import detect
+from baton_rigs.conductor_rig import attach_baton, create_default_conductor
+from baton_rigs.errors import RigError
+from baton_rigs.keyframes import apply_take
 
 
 @pytest.fixture(scope="module")

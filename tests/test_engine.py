@@ -5,7 +5,7 @@ import pytest
 
 from backend.checkpoint import load_generator, save_checkpoint
 from backend.engine import BUNDLED_CHECKPOINT, generate_take
-from backend.errors import BatonError
+from baton_core.errors import BatonError
 
 
 def test_same_seed_same_take_other_seed_other_take(demo_files):

@@ -8,9 +8,9 @@ import torch
 
 from backend import metrics
 from backend.engine import smooth_motion
-from backend.errors import BatonError
+from baton_core.errors import BatonError
 from backend.generate import InferenceGenerator, make_noise, noise_seconds
-from backend.skeleton import R_WRIST
+from baton_core.skeleton import R_WRIST
 
 
 def _whole_pass(model, mel, noise):
@@ -83,7 +83,7 @@ def test_official_five_minutes_without_seams(official_generator_path, long_mel):
 def test_smoothing_removes_the_ripple_and_keeps_every_ictus(demo):
     from backend.features import mel_features
     from backend.rules import conduct
-    from backend.skeleton import project_front
+    from baton_core.skeleton import project_front
     mel = mel_features(demo.samples)
     clean = project_front(conduct(mel, math.ceil(len(mel) / 3))[0])
     t = np.arange(len(clean))

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 from bpy_extras import anim_utils
 
-from blender_addon import retarget as rt
-from blender_addon.errors import RigError
-from blender_addon.keyframes import apply_take, frame_offset_for_strip, scene_frames
-from blender_addon.rotations import angle_between, angle_between_quats
-from blender_addon.takefile import action_name, read_take
-from rigs.test_rigs import build_rig
+from baton_core import skeleton as sk
+from baton_core.naming import take_action_name
+from baton_rigs import retarget as rt
+from baton_rigs.errors import RigError
+from baton_rigs.keyframes import apply_take, frame_offset_for_strip, scene_frames
+from baton_rigs.rotations import angle_between, angle_between_quats
+from tools.rig_builder import build_rig
 
 
 @pytest.fixture
@@ -55,7 +56,7 @@ def test_a_take_becomes_one_new_slotted_action(rig, rules_take):
     assert {fc.group.name for fc in rotation_curves} == set(report.bones.values())
     assert report.keys == report.keys_every_frame == sum(len(fc.keyframe_points) for fc in bag.fcurves)
     # the curves hold the retargeted rotations, on the hemisphere-continuous branch
-    from blender_addon.armature import bone_map_for, rig_rest
+    from baton_rigs.armature import bone_map_for, rig_rest
     expected = rt.retarget(t["keypoints_3d"], rig_rest(rig, bone_map_for(rig))).quats["forearm_r"]
     co = np.zeros(2 * n, np.float32)
     got = []
@@ -69,7 +70,7 @@ def test_a_take_becomes_one_new_slotted_action(rig, rules_take):
     assert not selected.any()  # a whole take left selected would be a trap when editing by hand
     assert np.all(np.sum(got[1:] * got[:-1], axis=1) > 0)
     assert report.max_error_deg < 0.01 and report.fk_evaluated_mean_deg < 0.1
-    assert action_name({"provenance": t["take"].provenance}) == "demo · seed 2"
+    assert take_action_name(t["take"].provenance) == "demo · seed 2"
 
 
 def test_existing_actions_and_nla_survive(rig, rules_take):
@@ -117,7 +118,7 @@ def _linear_take(seconds: float, fps: float) -> np.ndarray:
     base = hard_still()
     n = int(seconds * fps) + 1
     kp = np.repeat(base[None], n, axis=0)
-    kp[:, rt.R_WRIST] += np.outer(np.arange(n) / fps, WRIST_VELOCITY)
+    kp[:, sk.R_WRIST] += np.outer(np.arange(n) / fps, WRIST_VELOCITY)
     return kp
 
 
@@ -146,7 +147,7 @@ def test_scene_frames_land_on_the_musics_time(rig, scene_fps, fps_base, offset):
     for f in frames[:: max(1, len(frames) // 7)]:
         scene.frame_set(int(f))
         time = (f - offset) / fps_scene
-        want = kp[0, rt.R_WRIST] - kp[0, rt.R_ELBOW] + WRIST_VELOCITY * time
+        want = kp[0, sk.R_WRIST] - kp[0, sk.R_ELBOW] + WRIST_VELOCITY * time
         got = np.array(pb["hand_r"].head) - np.array(pb["lowerarm_r"].head)
         assert np.degrees(angle_between(got, want)) < 0.01, (f, time)
 
@@ -177,7 +178,7 @@ def test_reduced_density_keeps_beats_and_its_error_bound(rig, rules_take):
                         density="reduced", tolerance_deg=1.0)
     assert report.keys < 0.25 * report.keys_every_frame and report.max_error_deg <= 1.0
     bag = _bag(bpy.data.actions[report.action])
-    from blender_addon.armature import bone_map_for, rig_rest
+    from baton_rigs.armature import bone_map_for, rig_rest
     truth = rt.retarget(t["keypoints_3d"], rig_rest(rig, bone_map_for(rig))).quats
     frames = np.arange(1, len(t["keypoints_3d"]) + 1)
     beat_frames = set(np.round(1 + t["beats"] * 30).astype(int).tolist()) & set(frames.tolist())
@@ -199,21 +200,6 @@ def test_rigify_settings_are_set_and_keyed(blender_rigs, rules_take):
     assert bag.fcurves.find('pose.bones["upper_arm_parent.L"]["IK_FK"]').evaluate(50) == 1.0
     assert bag.fcurves.find('pose.bones["shoulder.L"].rotation_euler', index=0) is not None  # YXZ bones keep their mode
     assert obj.pose.bones["shoulder.L"].rotation_mode == "YXZ"
-
-
-def test_take_files_read_without_the_engine(rules_take, tmp_path):
-    take = rules_take["take"]
-    for suffix in (".npz", ".json"):
-        path = take.save(tmp_path / f"t{suffix}")
-        got = read_take(path)
-        assert np.allclose(got["keypoints_3d"], take.keypoints_3d, atol=1e-6)
-        assert got["fps"] == take.fps and np.allclose(got["beats"], take.beats, atol=1e-6)
-    (tmp_path / "x.txt").write_text("hi")
-    with pytest.raises(RigError, match="a take is a .npz or .json file"):
-        read_take(tmp_path / "x.txt")
-    (tmp_path / "bad.json").write_text('{"format": "other"}')
-    with pytest.raises(RigError, match="not a Baton take"):
-        read_take(tmp_path / "bad.json")
 
 
 def test_bad_input_gives_one_line_errors(rig, rules_take):
@@ -249,7 +235,7 @@ def test_bad_input_gives_one_line_errors(rig, rules_take):
         rig.animation_data.use_tweak_mode = False
     assert len(bpy.data.actions) == n_actions  # nothing was made
     bpy.data.objects.remove(mesh)
-    from rigs.test_rigs import edit_mode
+    from tools.rig_builder import edit_mode
     with edit_mode(rig):
         with pytest.raises(RigError, match="is in edit mode"):
             apply_take(rig, kp, 30.0)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from backend import skeleton as sk
+from baton_core import skeleton as sk
 from backend.lift3d import lift_to_3d
 from backend.metrics import bone_length_cv
 from synthetic_motion import synthetic_conducting
@@ -42,6 +42,6 @@ def test_lift_is_temporally_consistent_on_noisy_model_like_input():
 
 
 def test_collapsed_2d_motion_is_a_clear_error():
-    from backend.errors import BatonError
+    from baton_core.errors import BatonError
     with pytest.raises(BatonError, match="no shoulder width"):
         lift_to_3d(np.full((60, 13, 2), 0.5))

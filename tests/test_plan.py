@@ -10,9 +10,9 @@ from backend import metrics
 from backend.conducting import conduct_plan, patterns, sample_style
 from backend.conducting.motion import beaten_strokes
 from backend.conducting.plan import FAMILIES
-from backend.errors import BatonError
+from baton_core.errors import BatonError
 from backend.features import mel_features
-from backend.skeleton import project_front
+from baton_core.skeleton import project_front
 
 music21 = pytest.importorskip("music21", reason="music21 (the train extra) is needed to read scores")
 from backend.conducting.plan_score import (instrument_for, make_performance, plan_from_score,  # noqa: E402

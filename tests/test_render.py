@@ -128,7 +128,7 @@ def test_user_scene_with_a_rigify_armature(short_piece, tmp_path):
     scene = tmp_path / "user.blend"
     script = (f"import bpy, sys; from mathutils import Vector\n"
               f"bpy.ops.wm.read_factory_settings(use_empty=True)\n"
-              f"from rigs.test_rigs import build_rig\n"
+              f"from tools.rig_builder import build_rig\n"
               f"build_rig('rigify_metarig', with_mesh=True, fit=True)\n"
               f"sc = bpy.context.scene; sc.render.fps = 25\n"
               f"cam = bpy.data.objects.new('Cam', bpy.data.cameras.new('Cam')); sc.collection.objects.link(cam)\n"

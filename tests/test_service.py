@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from blender_addon.client import BackendError, Client, start_backend, stop_backend
-from backend.take import load_take
+from baton_core.take import load_take
 from conftest import ROOT
 
 

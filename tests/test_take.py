@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from backend.errors import TakeError
-from backend.take import Take, load_take
+from baton_core.errors import TakeError
+from baton_core.take import Take, load_take
 
 
 def _take(n=90):

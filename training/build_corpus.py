@@ -99,11 +99,11 @@ def build_item(job: PieceJob, staging: Path, cfg: BuildConfig) -> dict:
     import soxr
     import torch
 
-    from backend import __version__
+    from baton_core import __version__
     from backend.audio import SAMPLE_RATE
     from backend.features import mel_features
-    from backend.model import MEL_FPS, MOTION_FPS
-    from backend.skeleton import project_front
+    from baton_core.timebase import MEL_FPS, MOTION_FPS
+    from baton_core.skeleton import project_front
 
     from .augment import augment_audio
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from backend.model import MEL_BINS, MEL_FPS, MOTION_FPS, N_JOINTS
+from baton_core.skeleton import N_JOINTS
+from baton_core.timebase import MEL_BINS, MEL_FPS, MOTION_FPS
 
 RATIO = MEL_FPS // MOTION_FPS
 

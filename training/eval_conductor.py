@@ -140,7 +140,7 @@ def evaluate(ex: Excerpt) -> dict:
     from backend.conducting.motion import beaten_strokes
     from backend.features import mel_features
     from backend.rules import conduct
-    from backend.skeleton import project_front
+    from baton_core.skeleton import project_front
     r = render(ex)
     plan = r.plan
     n = r.n_frames()
@@ -253,7 +253,7 @@ def table(rows: list[dict]) -> str:
 def _draw_bar(ax, m2: np.ndarray, beats: np.ndarray, next_down: float, title: str) -> None:
     """One bar of the baton hand's path as the conductor sees it (their right on the right), in
     shoulder widths from the mid-hip, ictus points numbered, arrows along the way."""
-    from backend import skeleton as sk
+    from baton_core import skeleton as sk
     fps = 30.0
     a, b = int(round(beats[0] * fps)), int(round(next_down * fps)) + 1
     sw = sk.IMAGE_SHOULDER_WIDTH
@@ -289,7 +289,7 @@ def pattern_figure(rows: list[dict], path: Path) -> None:
     from backend import metrics
     from backend.conducting import conduct_plan, grid_plan, sample_style
     from backend.conducting.motion import beaten_strokes
-    from backend.skeleton import project_front
+    from baton_core.skeleton import project_front
     panels, seen = [], set()
     order = ["1", "2", "3", "4", "6", "2/2"]
     for key in order:

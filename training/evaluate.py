@@ -41,7 +41,7 @@ import torch
 from scipy.signal import welch
 
 from backend import metrics as M
-from backend.model import MOTION_FPS
+from baton_core.timebase import MOTION_FPS
 
 from .dataset import Corpus
 
@@ -157,7 +157,7 @@ class RulesConductor:
 
     def __call__(self, piece: Piece, seed: int) -> np.ndarray:
         from backend.rules import conduct
-        from backend.skeleton import project_front
+        from baton_core.skeleton import project_front
         return project_front(conduct(piece.mel, piece.frames, FPS, seed)[0]).astype(np.float32)
 
     def joins(self, frames: int) -> None:
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("give --corpus and/or --audio")
 
     from backend.checkpoint import load_generator, save_checkpoint
-    from backend.errors import BatonError
+    from baton_core.errors import BatonError
 
     from .m2snet import load_m2snet
 

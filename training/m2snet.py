@@ -28,9 +28,9 @@ from torch import nn
 import torch.nn.functional as F
 
 from backend.checkpoint import official_to_baton
-from backend.model import N_JOINTS, GeneratorConfig, music_encoder
-from backend.skeleton import (L_EAR, L_ELBOW, L_EYE, L_HIP, L_SHOULDER, L_WRIST, NOSE, R_EAR, R_ELBOW,
-                              R_EYE, R_HIP, R_SHOULDER, R_WRIST)
+from backend.model import GeneratorConfig, music_encoder
+from baton_core.skeleton import (L_EAR, L_ELBOW, L_EYE, L_HIP, L_SHOULDER, L_WRIST, N_JOINTS, NOSE, R_EAR,
+                                 R_ELBOW, R_EYE, R_HIP, R_SHOULDER, R_WRIST)
 
 FORMAT = "baton-m2snet"
 # The skeleton's edges: face, nose to shoulders (the neck COCO lacks), arms, torso outline.

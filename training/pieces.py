@@ -28,7 +28,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from backend.model import MOTION_FPS, N_JOINTS
+from baton_core.skeleton import N_JOINTS
+from baton_core.timebase import MOTION_FPS
 
 
 @dataclass

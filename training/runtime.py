@@ -159,7 +159,7 @@ class MetricsLog:
 
 
 def versions() -> dict:
-    from backend import __version__
+    from baton_core import __version__
     return {"baton": __version__, "torch": str(torch.__version__), "numpy": np.__version__,
             "python": platform.python_version()}
 

@@ -31,7 +31,7 @@ import numpy as np
 from backend.conducting.plan import Plan
 from backend.conducting.plan_score import (DYNAMIC_LEVELS, GRID, Performance, ScoreInfo, dynamic_curves,
                                            make_performance, plan_from_score, read_score)
-from backend.errors import BatonError
+from baton_core.errors import BatonError
 
 SAMPLE_RATE = 22050
 SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2")
@@ -73,7 +73,7 @@ class Rendered:
         """((T, 13, 3) metres, (T, 13, 2) image units) of the conductor drawn from `style_seed`
         beating this render's plan: the motion half of a training pair."""
         from backend.conducting import conduct_plan, sample_style
-        from backend.skeleton import project_front
+        from baton_core.skeleton import project_front
         kp3d = conduct_plan(self.plan, sample_style(style_seed), self.n_frames(fps), fps)
         return kp3d, project_front(kp3d)
 

@@ -53,7 +53,9 @@ from tqdm import tqdm
 
 from backend.beat_net import beat_phase_features
 from backend.checkpoint import save_checkpoint
-from backend.model import MOTION_FPS, N_JOINTS, Generator
+from backend.model import Generator
+from baton_core.skeleton import N_JOINTS
+from baton_core.timebase import MOTION_FPS
 
 from .dataset import Corpus
 from .m2snet import load_m2snet

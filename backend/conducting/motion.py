@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from .. import skeleton as sk
+from baton_core import skeleton as sk
 from . import patterns
 from .plan import FAMILIES, Plan
 from .style import Style

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from ..errors import BatonError
+from baton_core.errors import BatonError
 
 FAMILIES = ("strings", "woodwind", "brass", "percussion", "voices", "keyboard")
 

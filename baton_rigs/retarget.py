@@ -32,18 +32,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from baton_core.skeleton import (FACE, HIP_HEIGHT, L_EAR, L_ELBOW, L_EYE, L_HIP, L_SHOULDER, L_WRIST, N_JOINTS,
+                                 NOSE, R_EAR, R_ELBOW, R_EYE, R_HIP, R_SHOULDER, R_WRIST)
+
 from .bonemap import DRIVEN, TORSO_SLOTS
 from .errors import RigError
 from .rotations import (angle_between, axis_angle_matrix, continuous, frame, mat_to_quat, partial,
                         rot_z, swing, unit)
 
-N_JOINTS = 13
-NOSE, L_EYE, R_EYE, L_EAR, R_EAR, L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST, L_HIP, R_HIP = range(13)
-HIP_HEIGHT = 1.0  # the take's mean mid-hip height (backend/skeleton.py)
-# The take's neutral face, relative to mid-shoulder in shoulder widths (lateral +left, forward, up),
-# as backend/skeleton.FACE (a test keeps them equal): the head's rest pose looks straight ahead.
-FACE = {NOSE: (0.0, 0.30, 0.45), L_EYE: (0.08, 0.24, 0.56), R_EYE: (-0.08, 0.24, 0.56),
-        L_EAR: (0.22, 0.0, 0.52), R_EAR: (-0.22, 0.0, 0.52)}
+# FACE (baton_core.skeleton) is the take's neutral face: the head's rest pose looks straight ahead.
 NECK_SHARE = 0.5  # of the head's turn relative to the chest, taken by the neck
 STRAIGHT_ARM_DEG = (5.0, 35.0)  # elbow bends over which the take's arm plane fades in
 REST_BEND_MIN_DEG = 5.0  # a rest elbow bent less than this gives no hinge: use the anatomical one

@@ -26,7 +26,9 @@ import numpy as np
 
 from .armature import bone_map_for, evaluated_errors, intermediate_bones, require_armature, rig_rest
 from .errors import RigError
-from .retarget import L_WRIST, R_WRIST, check_keypoints, retarget
+from baton_core.skeleton import L_WRIST, R_WRIST
+
+from .retarget import check_keypoints, retarget
 from .rotations import (angle_between_quats, continuous_euler, euler_to_mat, mat_to_euler, mat_to_quat,
                         quat_to_mat, unit)
 
@@ -224,7 +226,7 @@ def apply_take(armature_obj, keypoints_3d, fps: float, start: float = 0.0, beats
     """Retarget a take onto `armature_obj` and write it as keyframes in a new action.
 
     armature_obj   an armature object (in a scene, for the evaluated check).
-    keypoints_3d   (T, 13, 3) float, the take's keypoints (metres, Z up, facing −Y; backend/take.py).
+    keypoints_3d   (T, 13, 3) float, the take's keypoints (metres, Z up, facing −Y; baton_core/take.py).
     fps            the take's frames per second; `start` its frame 0's time in the audio file
                    (seconds); `beats` beat times in seconds from frame 0 (used by density='reduced').
     scene_fps      the scene's frames per second (default: the armature's scene, fps / fps_base).

@@ -1,6 +1,6 @@
 """Render one frame of every test rig mid-gesture (Workbench, small PNGs) into docs/rigs/.
 
-    .venv/bin/python -m rigs.render_rig_frames [--take out/rigs/demo_take.npz] [--frame-time 17.2]
+    .venv/bin/python -m tools.render_rig_frames [--take out/rigs/demo_take.npz] [--frame-time 17.2]
 
 Each rig gets the same take (the rule-based engine on the bundled demo music, made on first use),
 a baton in its right hand, and a camera in front of it at three-quarter view — placed from the rig's
@@ -91,10 +91,10 @@ def _camera(scene, obj, rig_rest):
 
 def render_all(frame_time: float, rigs: list[str]) -> dict[str, dict]:
     import bpy
-    from blender_addon.armature import bone_map_for, rig_rest
-    from blender_addon.conductor_rig import attach_baton
-    from blender_addon.keyframes import apply_take
-    from rigs.test_rigs import build_rig
+    from baton_rigs.armature import bone_map_for, rig_rest
+    from baton_rigs.conductor_rig import attach_baton
+    from baton_rigs.keyframes import apply_take
+    from tools.rig_builder import build_rig
     take = demo_take()
     DOCS.mkdir(parents=True, exist_ok=True)
     results = {}
@@ -139,7 +139,7 @@ def contact_sheet(rigs: list[str]) -> None:
 def write_note(results: dict[str, dict], frame_time: float) -> None:
     lines = ["# Every rig, mid-gesture", "",
              f"One frame ({frame_time:g} s into the demo music's take from the rule-based engine) of each test "
-             "rig, rendered with Workbench by `rigs/render_rig_frames.py`. The FK check compares the rig's "
+             "rig, rendered with Workbench by `tools/render_rig_frames.py`. The FK check compares the rig's "
              "joint directions, as Blender evaluates them, with the take's (8 frames across the take).", "",
              "![all rigs](rigs.png)", "", "| rig | bone map | FK check mean / max |", "|---|---|---|"]
     for kind, r in results.items():
@@ -148,7 +148,7 @@ def write_note(results: dict[str, dict], frame_time: float) -> None:
 
 
 def main(argv=None) -> None:
-    from rigs.test_rigs import RIGS
+    from tools.rig_builder import RIGS
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--frame-time", type=float, default=17.2, help="seconds into the take")
     p.add_argument("--rig", action="append", choices=RIGS, help="only these rigs (default: all)")

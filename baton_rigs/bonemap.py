@@ -1,7 +1,7 @@
 """Bone maps: which bone of an armature plays which part of the conductor's upper body.
 
 A bone map names a bone for each *slot* of the semantic chain (SLOTS). The data files in
-`rigs/bonemaps/` hold one map per rig convention (Rigify metarig and generated FK controls,
+`baton_rigs/bonemaps/` hold one map per rig convention (Rigify metarig and generated FK controls,
 Mixamo, VRM, Unreal 4 and 5, MakeHuman/MPFB, CMU). Names are compared after normalisation
 (`normalise`) so that a namespace prefix (`mixamorig:`), separators, case and the side marker
 (`.L`, `_l`, `Left…`, `L_`) do not matter. `detect` scores every known map against an armature's
@@ -37,10 +37,8 @@ _SIDE_TOKENS = {"l": "l", "left": "l", "r": "r", "right": "r"}
 
 
 def bonemaps_dir() -> Path:
-    """`rigs/bonemaps` inside the packaged extension, else the repository's."""
-    here = Path(__file__).resolve().parent
-    packaged = here / "rigs" / "bonemaps"
-    return packaged if packaged.is_dir() else here.parent / "rigs" / "bonemaps"
+    """The conventions' bone map files, shipped inside this package."""
+    return Path(__file__).resolve().parent / "bonemaps"
 
 
 def _tokens(name: str) -> list[str]:
@@ -118,7 +116,7 @@ _known: list[BoneMapSpec] | None = None
 
 
 def known_bonemaps() -> list[BoneMapSpec]:
-    """Every map in rigs/bonemaps, read once."""
+    """Every map in baton_rigs/bonemaps, read once."""
     global _known
     if _known is None:
         folder = bonemaps_dir()

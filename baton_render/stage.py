@@ -1,8 +1,9 @@
 """The Blender side of batch rendering: a stage (ours or the user's scene), the take on an armature,
 the music on the sequencer, and an MP4 (H.264 + AAC) rendered frame by frame.
 
-Runs in a child process per piece (backend/render_piece.py), so every piece starts from a clean
-Blender and a crash in one cannot take the batch down. Imports `bpy`; nothing else in backend/ does.
+Runs in a child process per piece (baton_render/piece.py), so every piece starts from a clean
+Blender and a crash in one cannot take the batch down. Imports `bpy` and the rig library; the engine
+(backend/) imports neither.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from typing import Callable
 import bpy
 from mathutils import Vector
 
-from .batch import RENDER_ENGINES
-from .errors import BatonError
-from .take import Take
+from backend.batch import RENDER_ENGINES
+from baton_core.errors import BatonError
+from baton_core.take import Take
+from baton_rigs.conductor_rig import create_default_conductor
+from baton_rigs.errors import RigError
+from baton_rigs.keyframes import apply_take as write_take
 
 PODIUM_HEIGHT = 0.2
 
@@ -62,8 +66,6 @@ def build_default_stage() -> tuple[object, object]:
     """A fresh scene: the default conductor on a podium, a floor, a camera where the orchestra sits
     (the conductor faces −Y, toward it) framing the upper body and the beat space, three lights.
     Returns (scene, armature)."""
-    from blender_addon.conductor_rig import create_default_conductor
-
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     scene.name = "Baton stage"
@@ -121,9 +123,6 @@ def open_user_scene(path: Path, armature_name: str | None) -> tuple[object, obje
 
 def apply_take(scene, armature, take: Take, first_frame: int, name: str):
     """The take as a new action on the armature (its bone map detected), heard from `first_frame`."""
-    from blender_addon.errors import RigError
-    from blender_addon.keyframes import apply_take as write_take
-
     try:
         return write_take(armature, take.keypoints_3d, take.fps, take.start, take.beats, scene_fps=scene_fps(scene),
                           frame_offset=first_frame, name=name, verify_frames=0)

@@ -1,4 +1,4 @@
-"""One piece of a batch render, in its own process: `python -m backend.render_piece SPEC.json FD`.
+"""One piece of a batch render, in its own process: `python -m baton_render.piece SPEC.json FD`.
 
 The parent (backend/batch.py) writes the spec; this process generates the take, stages it in
 Blender (or draws the stick-figure preview), renders the MP4 to a temporary name and renames it
@@ -14,7 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import BatonError
+from baton_core.errors import BatonError
+from baton_core.naming import action_name
 
 
 class Events:
@@ -30,7 +31,7 @@ def _tmp(path: Path) -> Path:
 
 
 def run(spec: dict, emit: Events) -> dict:
-    from .engine import generate_take
+    from backend.engine import generate_take
 
     timings = {}
     t0 = time.perf_counter()
@@ -43,7 +44,7 @@ def run(spec: dict, emit: Events) -> dict:
     tmp = _tmp(out)
     record = {"frames": None, "fps": None}
     if spec["preview"]:
-        from .preview import render_preview
+        from backend.preview import render_preview
 
         t1 = time.perf_counter()
         emit(stage="preview")
@@ -77,7 +78,7 @@ def _render_in_blender(spec: dict, take, music: Path, tmp: Path, emit: Events, t
         scene.render.fps, scene.render.fps_base = stage.fps_pair(spec["fps"])
     fps = stage.scene_fps(scene)
     first = scene.frame_start
-    report = stage.apply_take(scene, armature, take, first, name=f"{music.stem} · seed {spec['seed']}")
+    report = stage.apply_take(scene, armature, take, first, name=action_name(music.stem, spec['seed']))
     stage.place_music(scene, music, take, first)
     last_heard = first + max(1, math.ceil(take.duration * fps)) - 1
     frames = tuple(spec["frames"]) if spec["frames"] else (first, last_heard)

@@ -1,7 +1,7 @@
 """The default conductor, for animators who bring no character of their own, and the baton prop.
 
-`create_default_conductor` builds, from the small data files in rigs/conductor/ (baked from
-MakeHuman's CC0 base mesh by rigs/build_conductor.py), an armature with the UE4 mannequin's bone
+`create_default_conductor` builds, from the small data files in baton_rigs/conductor/ (baked from
+MakeHuman's CC0 base mesh by tools/build_conductor.py), an armature with the UE4 mannequin's bone
 names (so the 'ue4' bone map drives it), a skinned body in simple materials (dark suit, white shirt
 front, skin, black shoes, dark hair) and a baton in the right hand. `attach_baton` puts the same baton into any
 rig's right hand.
@@ -28,9 +28,8 @@ _GRIP = {"thumb": 0.35, "index": 0.55, "middle": 0.75, "ring": 0.85, "pinky": 0.
 
 
 def conductor_dir() -> Path:
-    here = Path(__file__).resolve().parent
-    packaged = here / "rigs" / "conductor"
-    return packaged if packaged.is_dir() else here.parent / "rigs" / "conductor"
+    """The default conductor's data (baked by tools/build_conductor.py), shipped inside this package."""
+    return Path(__file__).resolve().parent / "conductor"
 
 
 def _material(name: str):

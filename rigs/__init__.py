@@ -1,1 +1,0 @@
-"""Rigs: bone maps (bonemaps/), the default conductor (conductor/), and the code that builds test rigs."""
