@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from baton_core.request import MAX_SECONDS
 from .errors import AudioError
 
 SAMPLE_RATE = 22050
 MIN_SECONDS = 1.0
-MAX_SECONDS = 60 * 60.0
 SILENCE_PEAK = 1e-4  # -80 dBFS: nothing a listener would hear, nothing a conductor could follow
 _BLOCK = 1 << 17
 

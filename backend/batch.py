@@ -19,11 +19,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from baton_core.errors import BatonError
+from baton_core.request import ConductRequest, add_arguments
+
+REQUEST_OPTIONS = ("engine", "checkpoint", "seed", "smooth")  # the request's options a render takes
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 3, 2
 MANIFEST = "manifest.json"
@@ -49,6 +52,30 @@ class Piece:
 
     def path(self, suffix: str) -> Path:
         return self.out / f"{self.stem}{suffix}"
+
+
+@dataclass
+class PieceSpec:
+    """What one piece's process (baton_render/piece.py) is asked to do, written as JSON."""
+
+    request: dict  # a ConductRequest's to_dict(): the music and how to conduct it
+    video: str
+    take: str
+    record: str
+    blend: str | None
+    scene: str | None
+    armature: str | None
+    frames: list[int] | None
+    resolution: list[int] | None
+    fps: float | None  # the scene's frame rate to set (None: the user's scene keeps its own)
+    render_engine: str
+    samples: int | None
+    preview: bool
+    threads: int
+
+    @classmethod
+    def read(cls, path: Path) -> "PieceSpec":
+        return cls(**json.loads(path.read_text()))
 
 
 def _resolution(text: str) -> tuple[int, int]:
@@ -84,18 +111,13 @@ def _positive(kind):
 
 
 def parser() -> argparse.ArgumentParser:
-    from .cli import _seed
-    from .engine import ENGINES
-
     p = argparse.ArgumentParser(prog="python -m backend render",
                                 description="Conduct and render pieces of music: one MP4 (H.264 + AAC) per piece.")
     p.add_argument("music", nargs="+", help="audio files (WAV, FLAC, OGG, MP3, …)")
     p.add_argument("--scene", type=Path, help="your .blend (its armature, camera and settings); default: Baton's stage")
     p.add_argument("--armature", help="armature object in --scene (default: the only one)")
     p.add_argument("--out", type=Path, default=Path("renders"), help="output folder (default: ./renders)")
-    p.add_argument("--engine", choices=ENGINES, help="conducting engine (default: as `generate`)")
-    p.add_argument("--checkpoint", help="generator checkpoint for the m2sgan engine")
-    p.add_argument("--seed", type=_seed, default=0, help="conductor seed, the same for every piece (default 0)")
+    add_arguments(p, REQUEST_OPTIONS)  # the same for every piece
     p.add_argument("--frames", type=_frames, help="scene frames FIRST:LAST to render (default: the whole piece)")
     p.add_argument("--resolution", type=_resolution, help="WIDTHxHEIGHT (default: 1280x720, or the scene's own)")
     p.add_argument("--fps", type=_positive(float), help="frame rate (default: 30, or the scene's own)")
@@ -173,23 +195,26 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def _spec(piece: Piece, args, threads: int) -> dict:
-    return {"music": str(piece.music), "video": str(piece.path(".mp4")), "take": str(piece.path(".take.npz")),
-            "blend": str(piece.path(".blend")) if args.save_blend and not args.preview else None,
-            "record": str(Path(piece.spec_dir.name) / "record.json"),
-            "engine": args.engine, "seed": args.seed, "checkpoint": args.checkpoint,
-            "scene": str(args.scene.resolve()) if args.scene else None, "armature": args.armature,
-            "frames": list(args.frames) if args.frames else None,
-            "resolution": list(args.resolution) if args.resolution else (None if args.scene else [1280, 720]),
-            "fps": args.fps if (args.fps or args.scene) else 30.0,
-            "render_engine": args.render_engine, "samples": args.samples, "preview": args.preview,
-            "threads": threads}
+def _request(music: Path, args) -> ConductRequest:
+    return ConductRequest(audio_path=str(music), **{name: getattr(args, name) for name in REQUEST_OPTIONS})
+
+
+def _spec(piece: Piece, args, threads: int) -> PieceSpec:
+    return PieceSpec(
+        request=_request(piece.music, args).to_dict(), video=str(piece.path(".mp4")),
+        take=str(piece.path(".take.npz")), record=str(Path(piece.spec_dir.name) / "record.json"),
+        blend=str(piece.path(".blend")) if args.save_blend and not args.preview else None,
+        scene=str(args.scene.resolve()) if args.scene else None, armature=args.armature,
+        frames=list(args.frames) if args.frames else None,
+        resolution=list(args.resolution) if args.resolution else (None if args.scene else [1280, 720]),
+        fps=args.fps if (args.fps or args.scene) else 30.0, render_engine=args.render_engine,
+        samples=args.samples, preview=args.preview, threads=threads)
 
 
 def _start(piece: Piece, args, threads: int) -> None:
     piece.spec_dir = tempfile.TemporaryDirectory(prefix="baton-render-")
     spec_path = Path(piece.spec_dir.name) / "spec.json"
-    spec_path.write_text(json.dumps(_spec(piece, args, threads)))
+    spec_path.write_text(json.dumps(asdict(_spec(piece, args, threads))))
     read_fd, write_fd = os.pipe()
     log = open(piece.path(".log"), "w")
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MALLOC_ARENA_MAX="2")
@@ -277,6 +302,7 @@ def run(args) -> int:
         raise BatonError(f"--scene {args.scene}: no such .blend file")
     if args.armature and not args.scene:
         raise BatonError("--armature needs --scene (Baton's own stage has its own conductor)")
+    _request(Path(args.music[0]), args)  # a request that cannot be conducted fails before any piece starts
     args.out.mkdir(parents=True, exist_ok=True)
     pieces = plan([Path(m) for m in args.music], args.out, args.preview)
     mode = "json" if args.json else "quiet" if args.quiet else "human"

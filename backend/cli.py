@@ -14,7 +14,6 @@ from pathlib import Path
 from baton_core.errors import BatonError
 
 EXIT_INPUT, EXIT_INTERNAL = 3, 1
-MAX_SEED = 2 ** 63 - 1
 
 
 class _Progress:
@@ -44,18 +43,8 @@ class _Progress:
             self.open = False
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"{value} is outside 0 … 2^63−1")
-    return value
-
-
 def _parser() -> argparse.ArgumentParser:
-    from .engine import DEFAULT_ENGINE, ENGINES
+    from baton_core.request import add_arguments
 
     p = argparse.ArgumentParser(prog="python -m backend", description="Baton: music in, conducting motion out.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -65,16 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("music", help="audio file (WAV, FLAC, OGG, MP3, …)")
     g.add_argument("-o", "--output", required=True, action="append",
                    help="take file to write: .npz or .json (repeat for both)")
-    g.add_argument("--engine", choices=ENGINES,
-                   help=f"default: {DEFAULT_ENGINE}")
-    g.add_argument("--checkpoint", help="generator checkpoint for the m2sgan engine (default: the bundled one; "
-                   "or another of ours, or the paper's file)")
-    g.add_argument("--seed", type=_seed, default=0)
-    g.add_argument("--start", type=float, help="slice start, seconds into the file")
-    g.add_argument("--duration", type=float, help="slice length in seconds")
-    g.add_argument("--fps", type=float, default=30.0, help="frame rate of the take (the engines work at 30)")
-    g.add_argument("--noise", help="m2sgan: .npy array of noise, one row per second of music")
-    g.add_argument("--no-smooth", action="store_true", help="m2sgan: keep the raw output (10 Hz ripple and all)")
+    add_arguments(g, ("engine", "checkpoint", "seed", "start", "duration", "fps", "smooth"))
+    g.add_argument("--noise", help="m2sgan: .npy array of noise, one row per second of music (instead of the seed's)")
     g.add_argument("--preview", help="also write a stick-figure .mp4 with the music")
     g.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     i = sub.add_parser("info", help="describe a take file")
@@ -102,17 +83,18 @@ def _load_noise(path: str):
 
 
 def _generate(args, progress: _Progress) -> dict:
-    from .engine import generate_take
+    from baton_core.request import ConductRequest
     from baton_core.take import check_take_path
+    from .engine import generate_take
 
     outputs = [check_take_path(o) for o in args.output]
     if args.preview and Path(args.preview).suffix.lower() != ".mp4":
         raise BatonError(f"{args.preview}: the preview is an .mp4 video")
+    request = ConductRequest(audio_path=args.music, **{k: getattr(args, k) for k in
+                                                       ("engine", "checkpoint", "seed", "start", "duration", "fps", "smooth")})
     noise = _load_noise(args.noise) if args.noise else None
     t0 = time.perf_counter()
-    take = generate_take(args.music, engine=args.engine, seed=args.seed, checkpoint=args.checkpoint,
-                         start=args.start, duration=args.duration, noise=noise, smooth=not args.no_smooth, fps=args.fps,
-                         progress=progress)
+    take = generate_take(request, progress, noise)
     for out in outputs:
         take.save(out)
     summary = _summary(take, outputs[0]) | {"seconds": round(time.perf_counter() - t0, 3)}

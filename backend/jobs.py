@@ -15,6 +15,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from baton_core.request import ConductRequest
 from .engine import generate_take
 from baton_core.errors import BatonError
 from baton_core.take import Take
@@ -127,7 +128,7 @@ class JobManager:
         job.state, job.stage, job.started = RUNNING, "starting", time.time()
         job.changed()
         try:
-            take = generate_take(progress=progress, **job.request)
+            take = generate_take(ConductRequest.from_dict(job.request), progress)
         except JobCancelled:
             self._finish(job, CANCELLED, "cancelled while running")
         except BatonError as e:

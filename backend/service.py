@@ -30,12 +30,12 @@ from typing import Literal
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from baton_core import __version__
-from .audio import MAX_SECONDS
 from baton_core.errors import BatonError
-from .engine import DEFAULT_ENGINE, ENGINES, get_generator, loaded_checkpoints
+from baton_core.request import DEFAULT_ENGINE, ENGINES, MAX_SECONDS, OPTIONS, schema
+from .engines import generator_engine, loaded_checkpoints
 from .jobs import FINISHED, JobManager, QueueFull
 
 API = "/v1"
@@ -76,18 +76,19 @@ async def _reject(send, status: int, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class JobRequest(BaseModel):
-    """What to conduct: the same options as `python -m backend generate`."""
+def _job_request_model() -> type[BaseModel]:
+    """The job schema, made from baton_core.request's options (types, bounds, defaults, help)."""
+    fields = {}
+    for o in OPTIONS:
+        kind = Literal[o.choices] if o.choices else o.kind
+        bounds = {k: v for k, v in (("ge", o.minimum), ("le", o.maximum), ("gt", o.above)) if v is not None}
+        fields[o.name] = ((kind | None) if o.default is None else kind,
+                          Field(... if o.name == "audio_path" else o.default, description=o.help, **bounds))
+    return create_model("JobRequest", __config__=ConfigDict(extra="forbid"),
+                        __doc__="What to conduct: the same options as `python -m backend generate`.", **fields)
 
-    model_config = ConfigDict(extra="forbid")
-    audio_path: str = Field(description="an audio file inside one of the allowed folders")
-    start: float | None = Field(None, ge=0, description="slice start, seconds into the file")
-    duration: float | None = Field(None, gt=0, le=MAX_SECONDS, description="slice length, seconds")
-    seed: int = Field(0, ge=0, le=2 ** 63 - 1)
-    engine: Literal[ENGINES] | None = Field(None, description="default: m2sgan (the bundled generator unless a checkpoint is given)")
-    checkpoint: str | None = Field(None, description="generator checkpoint inside an allowed folder")
-    smooth: bool = True
-    fps: float = Field(30.0, ge=1, le=240, description="frame rate of the take")
+
+JobRequest = _job_request_model()
 
 
 def create_app(token: str, allowed_dirs: list[Path], manager, upload_dir: Path, max_upload: int,
@@ -129,6 +130,11 @@ def create_app(token: str, allowed_dirs: list[Path], manager, upload_dir: Path, 
     @app.get(f"{API}/engines")
     async def engines():
         return {"engines": list(ENGINES), "default": DEFAULT_ENGINE, "loaded_checkpoints": loaded_checkpoints()}
+
+    @app.get(f"{API}/options")
+    async def options():
+        """Every request option with its type, bounds, default and help (baton_core.request)."""
+        return schema()
 
     @app.post(f"{API}/uploads", status_code=201)
     async def upload(request: Request, filename: str = "upload"):
@@ -274,7 +280,7 @@ def serve(argv: list[str] | None = None) -> int:
         os.chmod(args.token_file, 0o600)
     allowed_dirs = [Path(os.path.realpath(d)) for d in (args.allow_dir or [Path.cwd()])]
     try:  # the generator jobs use by default: loaded before the service reports ready
-        get_generator(args.checkpoint)
+        generator_engine(args.checkpoint)
     except BatonError as e:
         if args.checkpoint:
             print(f"error: {e}", file=sys.stderr)

@@ -32,6 +32,7 @@ from .skeleton import N_JOINTS
 
 FORMAT = "baton-take"
 TAKE_VERSION = 1
+MAX_FPS = 240  # the highest frame rate a take (and so a request, or a scene to conduct) may have
 
 
 @dataclass
@@ -62,8 +63,8 @@ class Take:
             raise TakeError(f"{where}: the take has no frames")
         if not (np.isfinite(k2).all() and np.isfinite(k3).all()):
             raise TakeError(f"{where}: keypoints contain NaN or infinite values")
-        if not (isinstance(self.fps, (int, float)) and math.isfinite(self.fps) and 1 <= self.fps <= 1000):
-            raise TakeError(f"{where}: fps must be a number between 1 and 1000, got {self.fps!r}")
+        if not (isinstance(self.fps, (int, float)) and math.isfinite(self.fps) and 1 <= self.fps <= MAX_FPS):
+            raise TakeError(f"{where}: fps must be a number between 1 and {MAX_FPS}, got {self.fps!r}")
         if not (math.isfinite(self.start) and self.start >= 0):
             raise TakeError(f"{where}: start must be a non-negative number of seconds, got {self.start!r}")
         if not (isinstance(self.tempo, (int, float)) and math.isfinite(self.tempo) and self.tempo >= 0):
@@ -81,8 +82,8 @@ class Take:
     def resampled(self, fps: float) -> "Take":
         """The same performance at another frame rate (linear interpolation between frames); a
         frame still lands where its time says: frame i at start + i / fps."""
-        if not (math.isfinite(fps) and 1 <= fps <= 1000):
-            raise TakeError(f"fps must be between 1 and 1000, got {fps!r}")
+        if not (math.isfinite(fps) and 1 <= fps <= MAX_FPS):
+            raise TakeError(f"fps must be between 1 and {MAX_FPS}, got {fps!r}")
         if fps == self.fps:
             return self
         t_old = np.arange(self.n_frames) / self.fps

@@ -14,8 +14,10 @@ import sys
 import time
 from pathlib import Path
 
+from backend.batch import PieceSpec
 from baton_core.errors import BatonError
 from baton_core.naming import action_name
+from baton_core.request import ConductRequest
 
 
 class Events:
@@ -30,62 +32,63 @@ def _tmp(path: Path) -> Path:
     return path.with_name(f".{path.stem}.partial{path.suffix}")
 
 
-def run(spec: dict, emit: Events) -> dict:
+def run(spec: PieceSpec, emit: Events) -> dict:
     from backend.engine import generate_take
 
     timings = {}
     t0 = time.perf_counter()
     emit(stage="take")
-    music = Path(spec["music"])
-    take = generate_take(music, engine=spec["engine"], seed=spec["seed"], checkpoint=spec["checkpoint"])
-    take.save(spec["take"])
+    request = ConductRequest.from_dict(spec.request)
+    music = Path(request.audio_path)
+    take = generate_take(request)
+    take.save(spec.take)
     timings["take_s"] = round(time.perf_counter() - t0, 3)
-    out = Path(spec["video"])
+    out = Path(spec.video)
     tmp = _tmp(out)
     record = {"frames": None, "fps": None}
-    if spec["preview"]:
+    if spec.preview:
         from backend.preview import render_preview
 
         t1 = time.perf_counter()
         emit(stage="preview")
-        render_preview(take, music, tmp, size=spec["resolution"][1] if spec["resolution"] else 480)
+        render_preview(take, music, tmp, size=spec.resolution[1] if spec.resolution else 480)
         timings["render_s"] = round(time.perf_counter() - t1, 3)
         record.update(frames=[0, take.n_frames - 1], fps=take.fps)
     else:
         record.update(_render_in_blender(spec, take, music, tmp, emit, timings))
     os.replace(tmp, out)
-    if spec["blend"]:
+    if spec.blend:
         import bpy
 
-        bpy.ops.wm.save_as_mainfile(filepath=str(spec["blend"]), copy=True)
+        bpy.ops.wm.save_as_mainfile(filepath=str(spec.blend), copy=True)
     timings["total_s"] = round(time.perf_counter() - t0, 3)
     return record | {"timings": timings, "provenance": take.provenance,
                      "beats": int(len(take.beats)), "duration_s": round(take.duration, 3)}
 
 
-def _render_in_blender(spec: dict, take, music: Path, tmp: Path, emit: Events, timings: dict) -> dict:
+def _render_in_blender(spec: PieceSpec, take, music: Path, tmp: Path, emit: Events, timings: dict) -> dict:
     import math
 
     from . import stage
 
     t1 = time.perf_counter()
     emit(stage="scene")
-    if spec["scene"]:
-        scene, armature = stage.open_user_scene(Path(spec["scene"]), spec["armature"])
+    if spec.scene:
+        scene, armature = stage.open_user_scene(Path(spec.scene), spec.armature)
     else:
         scene, armature = stage.build_default_stage()
-    if spec["fps"]:
-        scene.render.fps, scene.render.fps_base = stage.fps_pair(spec["fps"])
+    if spec.fps:
+        scene.render.fps, scene.render.fps_base = stage.fps_pair(spec.fps)
     fps = stage.scene_fps(scene)
     first = scene.frame_start
-    report = stage.apply_take(scene, armature, take, first, name=action_name(music.stem, spec['seed']))
+    report = stage.apply_take(scene, armature, take, first, name=action_name(music.stem, spec.request["seed"]))
     stage.place_music(scene, music, take, first)
     last_heard = first + max(1, math.ceil(take.duration * fps)) - 1
-    frames = tuple(spec["frames"]) if spec["frames"] else (first, last_heard)
+    frames = tuple(spec.frames) if spec.frames else (first, last_heard)
     if frames[0] > frames[1]:
         raise BatonError(f"--frames {frames[0]}:{frames[1]}: the first frame is after the last")
-    stage.configure_output(scene, tmp, resolution=spec["resolution"], render_engine=spec["render_engine"],
-                           samples=spec["samples"], frames=frames, threads=spec["threads"])
+    stage.configure_output(scene, tmp, resolution=spec.resolution, render_engine=spec.render_engine,
+                           samples=spec.samples, frames=frames, threads=spec.threads)
     timings["setup_s"] = round(time.perf_counter() - t1, 3)
     t2 = time.perf_counter()
     stage.render(scene, lambda done, total, left: emit(stage="render", done=done, total=total, left_s=round(left, 1)))
@@ -97,7 +100,7 @@ def _render_in_blender(spec: dict, take, music: Path, tmp: Path, emit: Events, t
 
 
 def main(argv: list[str]) -> int:
-    spec = json.loads(Path(argv[0]).read_text())
+    spec = PieceSpec.read(Path(argv[0]))
     emit = Events(int(argv[1]))
     try:
         record = run(spec, emit)
@@ -110,7 +113,7 @@ def main(argv: list[str]) -> int:
         traceback.print_exc()
         emit(error=f"internal error ({type(e).__name__}: {e})")
         return 1
-    Path(spec["record"]).write_text(json.dumps(record))
+    Path(spec.record).write_text(json.dumps(record))
     emit(stage="done")
     return 0
 

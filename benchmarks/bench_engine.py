@@ -36,7 +36,8 @@ sys.path[:0] = [str(ROOT), str(HERE)]
 
 from backend.checkpoint import load_generator, save_checkpoint  # noqa: E402
 from backend.demo_music import demo_piece  # noqa: E402
-from backend.engine import BUNDLED_CHECKPOINT, generate_take, smooth_motion  # noqa: E402
+from backend.engine import generate_take  # noqa: E402
+from backend.engines import BUNDLED_CHECKPOINT, smooth_motion  # noqa: E402
 from backend.features import mel_features  # noqa: E402
 from backend.generate import InferenceGenerator, make_noise, noise_seconds  # noqa: E402
 from backend.metrics import seam  # noqa: E402
@@ -148,7 +149,7 @@ def main() -> None:
         code_paper = ("from backend.engine import generate_take\n"
                       f"generate_take({str(ten)!r}, engine='m2sgan', checkpoint={str(ckpt)!r})")
         baseline = ("import torch, numpy, scipy.signal, soundfile, soxr\n"
-                    f"from backend.engine import get_generator; get_generator({str(ckpt)!r})")
+                    f"from backend.engines import generator_engine; generator_engine({str(ckpt)!r})")
         results["memory_10min"] = {"peak_rss_mb": round(peak_rss_mb(code), 1),
                                    "peak_rss_paper_weights_mb": round(peak_rss_mb(code_paper), 1),
                                    "baseline_rss_mb": round(peak_rss_mb(baseline), 1),

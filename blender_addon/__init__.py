@@ -11,11 +11,9 @@ The pieces, in the order a run goes through them:
   takes.py         takes as actions: naming, listing, switching, deleting, keeping what was there
   operators.py, ui.py, properties.py   what the animator clicks
 
-The rig library: bone maps (bonemap.py, baton_rigs/bonemaps/); retargeting a take onto any armature
-(retarget.py, rotations.py: plain numpy, tested without Blender's UI); writing it as keyframes
-(armature.py, keyframes.py) and the default conductor (conductor_rig.py), with bpy, mathutils and
-numpy only; take files read with numpy alone (takefile.py from a path, take_file.py from the bytes the
-service sends).
+The rig library (bone maps, retargeting, keyframes, the default conductor) is `baton_rigs`, and
+the take format, skeleton and request options are `baton_core`; both ship in the extension's zip as
+wheels (see ARCHITECTURE.md).
 
 Nothing here imports `backend` or torch (Blender's Python has neither), imports inside the package are
 relative (it is installed as an extension under `bl_ext.<repo>.baton`), and `bpy` is imported only
@@ -29,8 +27,8 @@ def register() -> None:
     import importlib
     for name in _MODULES:
         importlib.import_module(f".{name}", __package__).register()
-    from . import backend_life
-    backend_life.on_register()
+    from . import backend_life, preferences
+    backend_life.on_register(preferences.backend_settings)
 
 
 def unregister() -> None:

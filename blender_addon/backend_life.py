@@ -193,8 +193,8 @@ manager = BackendManager()
 atexit.register(manager.stop)  # Blender quits without unregistering add-ons
 
 
-def on_register() -> None:
-    from .preferences import backend_settings
+def on_register(backend_settings) -> None:
+    """Start the engine at once when the preferences (`backend_settings()`) ask for it."""
     try:
         settings = backend_settings()
     except KeyError:  # enabled without a preferences entry (addon_utils.enable without default_set)

@@ -54,6 +54,10 @@ class Client:
     def health(self) -> dict:
         return self._request("GET", f"{API}/health")
 
+    def options(self) -> dict:
+        """Every request option with its type, bounds, default and help (baton_core.request)."""
+        return self._request("GET", f"{API}/options")
+
     def submit(self, audio_path: str | Path, **options) -> dict:
         """Queue a take; options as `python -m backend generate` (start, duration, seed, engine, …)."""
         options = {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}

@@ -23,11 +23,12 @@ from baton_core.naming import action_name
 from baton_core.take import Take
 from baton_rigs.errors import RigError
 
-from . import rig_link, takes, timeline
+from baton_core.errors import BatonError
+from baton_core.request import ConductRequest
+
+from . import request_options, rig_link, takes, timeline
 from .backend_life import BackendManager, BackendSettings
 from .client import BackendError, log_tail
-
-MAX_FPS = 240  # the service's limit for a take's frame rate
 
 
 class ConductError(ValueError):
@@ -61,8 +62,9 @@ def plan_run(context, seed: int | None = None) -> Plan:
             window = timeline.strip_window(scene, editor.active_strip if editor else None)
     except timeline.TimelineError as e:
         raise ConductError(str(e)) from None
-    if window.fps > MAX_FPS:
-        raise ConductError(f"the scene runs at {window.fps:g} fps; Baton conducts at up to {MAX_FPS} fps")
+    max_fps = request_options.option("fps")["maximum"]
+    if window.fps > max_fps:
+        raise ConductError(f"the scene runs at {window.fps:g} fps; Baton conducts at up to {max_fps:g} fps")
     arm = s.armature
     if arm is None and not s.add_conductor:
         raise ConductError("choose an armature to conduct, or tick 'Add Default Conductor'")
@@ -119,15 +121,18 @@ class Run:
         w, p = self.plan.window, self.plan
         folders = [Path(p.checkpoint).parent] if p.checkpoint else []
         client = self.manager.client(self.settings, w.path.parent if w.path else None, folders)
+        request_options.refresh(client)
         if self._stopped():
             return
         self.stage = "sending the audio"
         audio = self._audio_path(client)
-        options = {"start": round(w.start, 6), "duration": None if w.duration is None else round(w.duration, 6),
-                   "seed": p.seed, "engine": p.engine, "fps": w.fps}
-        if p.checkpoint:
-            options["checkpoint"] = p.checkpoint
-        job = client.submit(audio, **{k: v for k, v in options.items() if v is not None})
+        try:
+            request = ConductRequest(audio_path=str(audio), start=round(w.start, 6),
+                                     duration=None if w.duration is None else round(w.duration, 6),
+                                     seed=p.seed, engine=p.engine, fps=w.fps, checkpoint=p.checkpoint)
+        except BatonError as e:
+            raise BackendError(str(e)) from None
+        job = client.submit(**{k: v for k, v in request.to_dict().items() if v is not None})
         self.job_id, self.state, self.stage = job["id"], job["state"], job["stage"]
         while True:
             if self._cancel.is_set():

@@ -6,12 +6,26 @@ A scene's engine and seed show these defaults until the animator changes them th
 import bpy
 from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
+from . import request_options
 from .backend_life import ENV_PYTHON, BackendError, BackendSettings, find_python, manager
 
-ENGINE_ITEMS = [
-    ("m2sgan", "M2S-GAN", "Baton's trained generator (or the checkpoint set in Preferences > Checkpoint)"),
-    ("rules", "Rules", "Rule-based conductor: patterns planned from the beats, metre and dynamics it hears"),
-]
+
+def engine_index(name: str) -> int:
+    """`name`'s place in the engine list shown (the default engine's when the list lacks it)."""
+    names = [item[0] for item in request_options.engine_items()]
+    return names.index(name) if name in names else names.index(request_options.default_engine())
+
+
+def _get_default_engine(self) -> int:
+    return engine_index(self.get("default_engine_set", request_options.default_engine()))
+
+
+def _set_default_engine(self, value: int) -> None:
+    self["default_engine_set"] = request_options.engine_items()[value][0]
+
+
+def seed_max() -> int:
+    return min(request_options.option("seed")["maximum"], request_options.BLENDER_INT_MAX)
 
 
 class BatonPreferences(bpy.types.AddonPreferences):
@@ -35,8 +49,9 @@ class BatonPreferences(bpy.types.AddonPreferences):
                                description="The file the running service wrote its bearer token to")
     checkpoint: StringProperty(name="Checkpoint", subtype="FILE_PATH",
                                description="Generator checkpoint for the M2S-GAN engine")
-    default_engine: EnumProperty(name="Default Engine", items=ENGINE_ITEMS, default="m2sgan")
-    default_seed: IntProperty(name="Default Seed", min=0, default=0)
+    default_engine: EnumProperty(name="Default Engine", items=request_options.engine_items,
+                                 get=_get_default_engine, set=_set_default_engine)
+    default_seed: IntProperty(name="Default Seed", min=0, max=seed_max(), default=0)
 
     def draw(self, context):
         layout = self.layout

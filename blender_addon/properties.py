@@ -11,8 +11,8 @@ a row shows that take (set), so the list can never disagree with the armature.
 import bpy
 from bpy.props import BoolProperty, EnumProperty, IntProperty, PointerProperty, StringProperty
 
-from . import takes
-from .preferences import ENGINE_ITEMS, prefs
+from . import request_options, takes
+from .preferences import engine_index, prefs, seed_max
 from .rig_link import DENSITY_ITEMS
 
 
@@ -21,12 +21,11 @@ def _is_armature(_self, obj) -> bool:
 
 
 def _get_engine(self) -> int:
-    name = self.get("engine_set") or prefs().default_engine
-    return next(i for i, item in enumerate(ENGINE_ITEMS) if item[0] == name)
+    return engine_index(self.get("engine_set") or prefs().default_engine)
 
 
 def _set_engine(self, value: int) -> None:
-    self["engine_set"] = ENGINE_ITEMS[value][0]
+    self["engine_set"] = request_options.engine_items()[value][0]
 
 
 def _get_seed(self) -> int:
@@ -57,9 +56,9 @@ class BatonSettings(bpy.types.PropertyGroup):
     audio_file: StringProperty(name="Audio File", subtype="FILE_PATH")
     armature: PointerProperty(name="Armature", type=bpy.types.Object, poll=_is_armature,
                               description="The rig that conducts (empty: add the default conductor)")
-    engine: EnumProperty(name="Engine", items=ENGINE_ITEMS, get=_get_engine, set=_set_engine)
-    seed: IntProperty(name="Seed", min=0, get=_get_seed, set=_set_seed,
-                      description="Another seed, another performance of the same music")
+    engine: EnumProperty(name="Engine", items=request_options.engine_items, get=_get_engine, set=_set_engine)
+    seed: IntProperty(name="Seed", min=0, max=seed_max(), get=_get_seed, set=_set_seed,
+                      description=request_options.option("seed")["help"].capitalize())
     lead_frames: IntProperty(name="Lead", min=0, max=48, default=0,
                              description="Frames the gestures come before the sound (conductors lead the "
                                          "orchestra slightly); 0: each ictus on the frame its beat is heard")

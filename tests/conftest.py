@@ -19,6 +19,17 @@ VECTORS = SHARED / "vectors"
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests' own helpers (synthetic_motion)
 
+# Modules whose tests start processes — the service, Blender with the installed extension, batch
+# renders, the CLI — marked `slow` as a whole: `pytest -m "not slow"` is the quick loop, and
+# `build.py test` runs everything.
+SLOW_MODULES = {"test_addon", "test_addon_blender45", "test_cli", "test_render", "test_service"}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if item.module.__name__ in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
 
 def _need(path: Path) -> Path:
     if not path.exists():

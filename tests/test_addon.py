@@ -264,7 +264,7 @@ def test_the_default_engine_is_the_shipped_generator(addon, scene, music):
     arm = conduct(addon)
     record = addon.takes.info(arm.animation_data.action)
     from backend.checkpoint import load_generator
-    from backend.engine import BUNDLED_CHECKPOINT
+    from backend.engines import BUNDLED_CHECKPOINT
     assert record["engine"] == "m2sgan" and record["checkpoint_sha256"] == load_generator(BUNDLED_CHECKPOINT).sha256
     fps = scene.render.fps / scene.render.fps_base
     heard = heard_frames(strip, music.beats, fps)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from backend.checkpoint import load_generator, save_checkpoint
-from backend.engine import BUNDLED_CHECKPOINT, generate_take
+from backend.engine import generate_take
+from backend.engines import BUNDLED_CHECKPOINT
 from baton_core.errors import BatonError
 
 

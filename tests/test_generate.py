@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from backend import metrics
-from backend.engine import smooth_motion
+from backend.engines import smooth_motion
 from baton_core.errors import BatonError
 from backend.generate import InferenceGenerator, make_noise, noise_seconds
 from baton_core.skeleton import R_WRIST

@@ -164,6 +164,12 @@ def test_health_answers_while_a_long_job_runs(backend, demo_files, random_model)
     assert [c["kind"] for c in loaded] == ["baton"]
 
 
+def test_the_options_the_add_on_shows_come_from_the_request(backend):
+    from baton_core.request import schema
+
+    assert backend.client.options() == json.loads(json.dumps(schema()))
+
+
 def test_a_wide_open_service_warns_refuses_long_audio_and_stops_mid_job(demo_files, random_model):
     """--host 0.0.0.0 (a warning), --max-minutes, and SIGTERM while a job runs."""
     import soundfile as sf

@@ -138,8 +138,8 @@ def evaluate(ex: Excerpt) -> dict:
     from backend import metrics
     from backend.conducting import conduct_plan, sample_style
     from backend.conducting.motion import beaten_strokes
+    from backend.engines import Music, RulesEngine
     from backend.features import mel_features
-    from backend.rules import conduct
     from baton_core.skeleton import project_front
     r = render(ex)
     plan = r.plan
@@ -168,10 +168,9 @@ def evaluate(ex: Excerpt) -> dict:
         row[f"jitter_s{seed}"] = metrics.jitter(m2)
         row[f"speed_s{seed}"] = metrics.mean_wrist_speed(m2, mask=conducting)
     row["diversity"] = metrics.seed_diversity(motions[SEEDS[0]], motions[SEEDS[1]])
-    # from the audio alone: what `--engine rules` does
-    mel = mel_features(r.audio)
-    kp3d, aplan = conduct(mel, int(np.ceil(len(mel) / 3)), 30.0, SEEDS[0])
-    a2 = project_front(kp3d)
+    # from the audio alone: what `--engine rules` does, through the engine's own interface
+    heard = RulesEngine().conduct(Music(mel_features(r.audio)), SEEDS[0])
+    a2, aplan = heard.keypoints_2d, heard.plan
     ic = metrics.ictus_times(a2)
     row["audio_f"] = metrics.ictus_f(ic, ref)
     row["audio_chance"] = metrics.ictus_f_chance(ic, ref)

@@ -130,38 +130,25 @@ def pieces_from_audio(paths: list[str]) -> list[Piece]:
 
 # -- what conducts ------------------------------------------------------------------------------------
 
-class GeneratorConductor:
-    """A generator as the engine runs it: windowed inference, noise from the seed, smoothing."""
+class EngineConductor:
+    """An engine exactly as `generate_take` runs it (backend/engines.py), on the piece's mel."""
 
     seeded = True
 
-    def __init__(self, model, smooth: bool = True):
-        from backend.generate import InferenceGenerator
-        self.gen, self.smooth = InferenceGenerator(model), smooth
+    def __init__(self, engine):
+        self.engine = engine
 
     def __call__(self, piece: Piece, seed: int) -> np.ndarray:
-        from backend.engine import smooth_motion
-        from backend.generate import make_noise, noise_seconds
-        mel = piece.mel
-        y = self.gen(mel, make_noise(seed, noise_seconds(len(mel)), self.gen.cfg.noise_dim))[: piece.frames]
-        return smooth_motion(y) if self.smooth else y
+        from backend.engines import Music
+        return self.engine.conduct(Music(piece.mel), seed).keypoints_2d[: piece.frames]
 
     def joins(self, frames: int) -> np.ndarray | None:
-        return self.gen.window_joins(frames)
+        return self.engine.joins(frames)
 
 
-class RulesConductor:
-    """The rule-based conductor planned from audio (the engine's beats), front view."""
-
-    seeded = True
-
-    def __call__(self, piece: Piece, seed: int) -> np.ndarray:
-        from backend.rules import conduct
-        from baton_core.skeleton import project_front
-        return project_front(conduct(piece.mel, piece.frames, FPS, seed)[0]).astype(np.float32)
-
-    def joins(self, frames: int) -> None:
-        return None
+def generator_conductor(model, smooth: bool = True) -> EngineConductor:
+    from backend.engines import GeneratorEngine
+    return EngineConductor(GeneratorEngine.from_model(model, smooth))
 
 
 class DataConductor:
@@ -284,7 +271,7 @@ def evaluate_checkpoint_model(gen, corpus: Corpus, max_items: int, judge=None, s
     model = copy.deepcopy(gen).cpu().eval()
     judges = {"stage1": copy.deepcopy(judge).cpu()} if judge is not None else None
     pairs = min(sync_pairs, 4 * len(pieces))
-    return {"split": corpus.split, "pieces": len(pieces), "row": row(GeneratorConductor(model), pieces, judges, pairs)}
+    return {"split": corpus.split, "pieces": len(pieces), "row": row(generator_conductor(model), pieces, judges, pairs)}
 
 
 # -- the table ---------------------------------------------------------------------------------------
@@ -329,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("give --corpus and/or --audio")
 
     from backend.checkpoint import load_generator, save_checkpoint
+    from backend.engines import RulesEngine
     from baton_core.errors import BatonError
 
     from .m2snet import load_m2snet
@@ -337,16 +325,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         conductors: dict[str, object] = {}
         if args.rules:
-            conductors["rules"] = RulesConductor()
+            conductors["rules"] = EngineConductor(RulesEngine())
         loaded = {}
         for path in args.checkpoint:
             lg = load_generator(path)
             name = Path(path).stem if Path(path).stem not in conductors else path
             loaded[name] = lg
-            conductors[name] = GeneratorConductor(lg.model, args.smooth)
+            conductors[name] = generator_conductor(lg.model, args.smooth)
         official = OFFICIAL / "m2sgan_generator.pt" if args.official == "auto" else args.official
         if official != "none" and Path(official).is_file():
-            conductors["official"] = GeneratorConductor(load_generator(official).model, args.smooth)
+            conductors["official"] = generator_conductor(load_generator(official).model, args.smooth)
         judges = {Path(s).parent.name or Path(s).stem: load_m2snet(s).model for s in args.stage1}
         off_s1 = OFFICIAL / "m2snet.pt" if args.official_stage1 == "auto" else args.official_stage1
         if off_s1 != "none" and Path(off_s1).is_file():

@@ -1,0 +1,167 @@
+"""The two conducting engines behind one interface: mel features in, motion and beats out.
+
+* `GeneratorEngine` (`m2sgan`) — a generator checkpoint: by default Baton's own, trained with
+  training/ and shipped in backend/weights/baton_m2sgan.pt; or any other, the paper's file included;
+* `RulesEngine` (`rules`) — the rule-based conductor (rules.py → conducting/), which also made the
+  training corpus.
+
+Both start from features, not audio, so the evaluation (training/evaluate.py, eval_conductor.py)
+runs them on cached corpus mel exactly as `generate_take` runs them on a user's file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from scipy.signal import butter, filtfilt
+
+from baton_core.errors import BatonError
+from baton_core.request import ENGINES
+from baton_core.skeleton import project_front
+from baton_core.timebase import MOTION_FPS, motion_frames
+from .beats import Beats, track_beats
+from .checkpoint import load_generator
+from .errors import CheckpointError
+from .generate import InferenceGenerator, ProgressFn, make_noise, noise_seconds
+from .lift3d import lift_to_3d
+from .rules import conduct, plan_beats
+
+BUNDLED_CHECKPOINT = Path(__file__).parent / "weights" / "baton_m2sgan.pt"
+SMOOTH_HZ = 5.0  # low-pass cut-off: above beat-rate motion, well below the 10 Hz pooling ripple
+
+
+@dataclass
+class Music:
+    """What an engine hears: the slice's mel features, and optionally the music around the slice
+    (`heard`, mel of a wider stretch that holds the slice `head` motion frames in)."""
+
+    mel: np.ndarray
+    heard: np.ndarray | None = None
+    head: int = 0
+
+    @property
+    def frames(self) -> int:
+        return motion_frames(len(self.mel))
+
+
+@dataclass
+class Motion:
+    keypoints_2d: np.ndarray  # (T, 13, 2) at MOTION_FPS
+    keypoints_3d: np.ndarray  # (T, 13, 3)
+    beats: Beats  # seconds from the slice's first frame
+    provenance: dict = field(default_factory=dict)
+    plan: object = None  # the rule-based conductor's conducting plan (for the evaluation)
+
+
+class Engine(Protocol):
+    name: str
+
+    def conduct(self, music: Music, seed: int, progress: ProgressFn | None = None,
+                noise: np.ndarray | None = None) -> Motion: ...
+
+
+def smooth_motion(kp: np.ndarray, fps: float = MOTION_FPS) -> np.ndarray:
+    """Zero-phase 4th-order Butterworth low-pass at 5 Hz: removes the generator's 10 Hz ripple
+    (the 3-frame period of the 90 → 30 Hz pooling) and the jitter above it, keeps beat-rate motion,
+    and adds no delay (zero phase), so a stroke's lowest point stays on its beat (tested: within a
+    frame). Measurements of the choice: benchmarks/results.md and the model card."""
+    if kp.shape[0] < 30:  # filtfilt needs a few periods of the filter's own length
+        return kp
+    b, a = butter(4, SMOOTH_HZ, fs=fps)
+    return filtfilt(b, a, kp, axis=0).astype(kp.dtype)
+
+
+class RulesEngine:
+    """The rule-based conductor; it plans from the music around a slice when it is given."""
+
+    name = "rules"
+
+    def conduct(self, music: Music, seed: int, progress: ProgressFn | None = None,
+                noise: np.ndarray | None = None) -> Motion:
+        if noise is not None:
+            raise BatonError("noise: only for the m2sgan engine, not rules")
+        if progress:
+            progress(0.0, "conducting")
+        heard = music.mel if music.heard is None else music.heard
+        n = music.frames
+        kp3d, plan = conduct(heard, music.head + n, MOTION_FPS, seed)
+        kp3d = kp3d[music.head:music.head + n]
+        beats = plan_beats(plan)
+        t0 = music.head / MOTION_FPS
+        keep = (beats.times >= t0) & (beats.times < t0 + n / MOTION_FPS)
+        return Motion(project_front(kp3d), kp3d, Beats(beats.times[keep] - t0, beats.tempo), plan=plan)
+
+    def joins(self, frames: int) -> None:
+        return None  # a conductor's gestures have no seams
+
+
+class GeneratorEngine:
+    """An M2S-GAN generator run as users get it: windowed inference, noise from the seed, the
+    engine's smoothing, its beats (its own tracker's when it has a beat input), lifted to 3D."""
+
+    name = "m2sgan"
+
+    def __init__(self, gen: InferenceGenerator, smooth: bool = True, loaded=None):
+        self.gen, self.smooth, self.loaded = gen, smooth, loaded
+
+    @classmethod
+    def from_model(cls, model, smooth: bool = True) -> "GeneratorEngine":
+        return cls(InferenceGenerator(model), smooth)
+
+    def conduct(self, music: Music, seed: int, progress: ProgressFn | None = None,
+                noise: np.ndarray | None = None) -> Motion:
+        report = progress or (lambda f, s: None)
+        provenance = {}
+        if self.loaded is not None:
+            provenance |= {"checkpoint": self.loaded.path, "checkpoint_kind": self.loaded.kind,
+                           "checkpoint_sha256": self.loaded.sha256}
+        provenance["smoothed"] = bool(self.smooth)
+        if noise is None:
+            noise = make_noise(seed, noise_seconds(len(music.mel)), self.gen.cfg.noise_dim)
+        else:
+            provenance["noise"] = "given"
+        # A generator with a beat input conducts its own tracker's beats; for the others the take's
+        # beats are the engine's DSP tracker's, for the add-on's markers.
+        own = self.gen.track_beats(music.mel)
+        beats = track_beats(music.mel) if own is None else own
+        kp2d = self.gen(music.mel, noise, lambda f, s: report(0.9 * f, s), beats=beats.times)
+        if self.smooth:
+            kp2d = smooth_motion(kp2d)
+        report(0.92, "lifting to 3D")
+        return Motion(kp2d, lift_to_3d(kp2d), beats, provenance)
+
+    def joins(self, frames: int) -> np.ndarray:
+        """Frames where the generator's inference windows meet (where a seam could show)."""
+        return self.gen.window_joins(frames)
+
+
+_generators: dict[tuple[str, float | None], tuple[InferenceGenerator, object]] = {}
+
+
+def generator_engine(checkpoint: str | Path | None, smooth: bool = True) -> GeneratorEngine:
+    """The engine for a checkpoint path, its model cached by path and modification time (a
+    long-lived service pays for loading once); None → the bundled weights."""
+    path = Path(checkpoint) if checkpoint else BUNDLED_CHECKPOINT
+    if checkpoint is None and not path.is_file():
+        raise CheckpointError(f"Baton's bundled generator {path} is missing (a broken install?): reinstall, "
+                              "pass --checkpoint PATH, or use --engine rules")
+    key = (str(path.resolve()), path.stat().st_mtime if path.is_file() else None)
+    if key not in _generators:
+        loaded = load_generator(path)
+        _generators.clear()  # keep one model in memory
+        _generators[key] = (InferenceGenerator(loaded.model), loaded)
+    gen, loaded = _generators[key]
+    return GeneratorEngine(gen, smooth, loaded)
+
+
+def loaded_checkpoints() -> list[dict]:
+    """The generator(s) held in memory: path, kind and content hash."""
+    return [{"path": loaded.path, "kind": loaded.kind, "sha256": loaded.sha256} for _, loaded in _generators.values()]
+
+
+def engine_for(name: str, checkpoint: str | Path | None = None, smooth: bool = True) -> Engine:
+    assert name in ENGINES, name  # requests are checked before they reach here
+    return RulesEngine() if name == "rules" else generator_engine(checkpoint, smooth)

@@ -1,0 +1,187 @@
+"""One request to conduct: every option with its type, bounds, default and help, defined once.
+
+`python -m backend generate` and `render` build their options from `OPTIONS`, the service's JSON
+schema is made from it, the batch renderer hands a piece's request to its child as `to_dict()`,
+and the add-on draws its engine list and seed bounds from `schema()` (shipped in its zip with this
+package, refreshed from the running service's `/v1/options`). A new option is one `Option` here
+and one use in the engine.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+from .errors import BatonError
+from .take import MAX_FPS
+from .timebase import MOTION_FPS
+
+ENGINES = ("rules", "m2sgan")
+DEFAULT_ENGINE = "m2sgan"
+ENGINE_LABELS = {  # (label, description) as the add-on shows them
+    "m2sgan": ("M2S-GAN", "Baton's trained generator (or the checkpoint set in Preferences > Checkpoint)"),
+    "rules": ("Rules", "Rule-based conductor: patterns planned from the beats, metre and dynamics it hears"),
+}
+MAX_SEED = 2 ** 63 - 1
+MAX_SECONDS = 60 * 60.0  # the longest music one request may conduct
+
+
+@dataclass(frozen=True)
+class Option:
+    """One request option. Bounds are inclusive except `above` (strictly greater than)."""
+
+    name: str
+    kind: type  # str, int, float or bool
+    default: object
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    above: float | None = None
+    choices: tuple[str, ...] | None = None
+    generator_only: bool = False  # the m2sgan engine has it; refused for rules when not the default
+
+    def check(self, value):
+        """`value` converted to this option's kind; BatonError naming the option when it is not one."""
+        if value is None:
+            if self.default is None:
+                return None
+            raise BatonError(f"{self.name}: a value is required")
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise BatonError(f"{self.name}: true or false, got {value!r}")
+            return value
+        if self.kind is str:
+            if not isinstance(value, str) or not value:
+                raise BatonError(f"{self.name}: a non-empty text, got {value!r}")
+            if self.choices and value not in self.choices:
+                raise BatonError(f"{self.name}: unknown {value!r} (choose from {', '.join(self.choices)})")
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise BatonError(f"{self.name}: a number, got {value!r}")
+        if self.kind is int:
+            if value != int(value):
+                raise BatonError(f"{self.name}: a whole number, got {value!r}")
+            value = int(value)
+        else:
+            value = float(value)
+            if not math.isfinite(value):
+                raise BatonError(f"{self.name}: a finite number, got {value!r}")
+        if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum) \
+                or (self.above is not None and value <= self.above):
+            raise BatonError(f"{self.name}: {value:g} is outside {self.bounds()}")
+        return value
+
+    def bounds(self) -> str:
+        low = f"above {self.above:g}" if self.above is not None else (
+            f"{self.minimum:g}" if self.minimum is not None else "")
+        high = "2^63−1" if self.maximum == MAX_SEED else (f"{self.maximum:g}" if self.maximum is not None else "")
+        return f"{low} … {high}".strip(" …") if low or high else "any value"
+
+    def as_schema(self) -> dict:
+        entry = {"name": self.name, "type": self.kind.__name__, "default": self.default, "help": self.help}
+        for key in ("minimum", "maximum", "above", "choices"):
+            if getattr(self, key) is not None:
+                entry[key] = list(self.choices) if key == "choices" else getattr(self, key)
+        if self.generator_only:
+            entry["generator_only"] = True
+        return entry
+
+
+OPTIONS = (
+    Option("audio_path", str, None, "audio file (WAV, FLAC, OGG, MP3, …)"),
+    Option("start", float, None, "slice start, seconds into the file", minimum=0.0),
+    Option("duration", float, None, "slice length in seconds", above=0.0, maximum=MAX_SECONDS),
+    Option("engine", str, None, f"conducting engine (default: {DEFAULT_ENGINE})", choices=ENGINES),
+    Option("checkpoint", str, None, "generator checkpoint for the m2sgan engine (default: the bundled one; "
+                                    "or another of ours, or the paper's file)", generator_only=True),
+    Option("seed", int, 0, "another seed, another performance of the same music", minimum=0, maximum=MAX_SEED),
+    Option("smooth", bool, True, "the engine's 5 Hz smoothing of the generator's output (off: the raw output, "
+                                 "10 Hz ripple and all)",
+           generator_only=True),
+    Option("fps", float, float(MOTION_FPS), f"frame rate of the take (the engines work at {MOTION_FPS})",
+           minimum=1.0, maximum=float(MAX_FPS)),
+)
+OPTION = {o.name: o for o in OPTIONS}
+
+
+@dataclass(frozen=True)
+class ConductRequest:
+    """What to conduct and how; constructed values are checked against `OPTIONS`."""
+
+    audio_path: str
+    start: float | None = None
+    duration: float | None = None
+    engine: str | None = None
+    checkpoint: str | None = None
+    seed: int = 0
+    smooth: bool = True
+    fps: float = float(MOTION_FPS)
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("audio_path", "checkpoint") and value is not None:
+                value = str(value)  # a Path is welcome
+            object.__setattr__(self, f.name, OPTION[f.name].check(value))
+        if self.engine_name == "rules":
+            given = [o.name for o in OPTIONS if o.generator_only and getattr(self, o.name) != o.default]
+            if given:
+                raise BatonError(f"{', '.join(given)}: only for the m2sgan engine, not rules")
+
+    @property
+    def engine_name(self) -> str:
+        return self.engine or DEFAULT_ENGINE
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ConductRequest":
+        unknown = sorted(set(values) - set(OPTION))
+        if unknown:
+            raise BatonError(f"unknown request option(s): {', '.join(unknown)}")
+        return cls(**values)
+
+
+assert tuple(f.name for f in fields(ConductRequest)) == tuple(OPTION), "ConductRequest and OPTIONS must agree"
+
+
+def schema() -> dict:
+    """The options as plain JSON: what the service answers on /v1/options and the add-on reads."""
+    return {"options": [o.as_schema() for o in OPTIONS], "engines": list(ENGINES), "default_engine": DEFAULT_ENGINE,
+            "engine_labels": {k: list(v) for k, v in ENGINE_LABELS.items()}}
+
+
+def add_arguments(parser, names: tuple[str, ...]) -> None:
+    """Command-line options for the named request options (argparse, standard library): a number
+    is checked against its bounds as it is parsed (a usage error naming the bound; NaN and infinity
+    are left to ConductRequest), a choice lists its choices, an option that is on by default gets
+    `--no-<name>`."""
+    import argparse
+
+    for name in names:
+        opt = OPTION[name]
+        flag = "--" + name.replace("_", "-")
+        if opt.kind is bool:
+            parser.add_argument(f"--no-{name.replace('_', '-')}" if opt.default else flag, dest=name,
+                                action="store_false" if opt.default else "store_true",
+                                help=("turn off: " if opt.default else "") + opt.help)
+            continue
+
+        def parse(text: str, opt=opt):
+            try:
+                value = opt.kind(text) if opt.kind is not int else int(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(
+                    f"{text!r} is not {'a whole number' if opt.kind is int else 'a number'}") from None
+            if not math.isfinite(value):
+                return value  # refused by ConductRequest with the other bad values, as one error line
+            try:
+                return opt.check(value)
+            except BatonError as e:
+                raise argparse.ArgumentTypeError(str(e)) from None
+
+        kwargs = {"choices": opt.choices} if opt.choices else {"type": parse if opt.kind is not str else str}
+        shown = "" if opt.default is None or opt.choices else f" (default {opt.default:g})" \
+            if isinstance(opt.default, float) else f" (default {opt.default})"
+        parser.add_argument(flag, default=opt.default, help=opt.help + shown, **kwargs)
