@@ -1,16 +1,51 @@
-"""How conducting motion is judged (../shared/metrics.md), for tests, benchmarks and evaluation.
+"""How conducting motion is judged (../shared/metrics.md), for tests, benchmarks and evaluation:
+every measure there is one function here, with a known-answer test in tests/test_metrics.py.
 
 Motion is (T, 13, 2) image units (y down) or (T, 13, 3) at `fps`; times are seconds.
 """
 
 from __future__ import annotations
 
-import numpy as np
-from scipy.signal import find_peaks, savgol_filter
+import math
+from dataclasses import dataclass
 
-from baton_core.skeleton import R_WRIST, bone_lengths
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+from scipy.signal import find_peaks, savgol_filter, welch
+
+from baton_core.skeleton import L_SHOULDER, L_WRIST, R_SHOULDER, R_WRIST, bone_lengths
+from baton_core.timebase import MOTION_FPS
 
 ICTUS_WINDOW = 0.07
+PATTERN_MATCH_WINDOW = 0.10  # an ictus belongs to a reference beat within ±100 ms (pattern legibility)
+BAS_SIGMA = 0.1
+MIN_PROMINENCE = 1e-9  # below any real stroke: a hand at rest has rounding noise, not ictus
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar as the judges read it: its main beats (s), the next bar's downbeat (s), and the
+    key of its standard pattern in STANDARD_PATTERNS ("" when only the beats are known)."""
+
+    beats: np.ndarray
+    next_downbeat: float
+    pattern: str = ""
+
+
+def bars_from_downbeats(beats: np.ndarray, downbeats: np.ndarray) -> list[Bar]:
+    """Bars of reference beats between consecutive downbeats (a beat up to 50 ms early counts),
+    keeping those of two or more beats whose count has a standard pattern."""
+    bars = []
+    for d0, d1 in zip(downbeats, downbeats[1:]):
+        b = beats[(beats >= d0 - 0.05) & (beats < d1 - 0.05)]
+        if len(b) >= 2 and str(len(b)) in STANDARD_PATTERNS:
+            bars.append(Bar(b, float(d1), str(len(b))))
+    return bars
+
+
+def shoulder_width(motion_2d: np.ndarray) -> float:
+    """The median distance between the shoulders: the unit of gesture size and left-hand travel."""
+    return float(np.median(np.linalg.norm(motion_2d[:, L_SHOULDER] - motion_2d[:, R_SHOULDER], axis=-1)))
 
 
 def ictus_times(motion_2d: np.ndarray, fps: float = 30.0) -> np.ndarray:
@@ -25,7 +60,7 @@ def ictus_times(motion_2d: np.ndarray, fps: float = 30.0) -> np.ndarray:
     half = int(fps)
     ranges = np.array([np.ptp(y[max(0, i - half): i + half + 1]) for i in range(len(y))])
     keep = [p for p, prom in zip(peaks, props["prominences"])
-            if prom >= 0.1 * np.median(ranges[max(0, p - half): p + half + 1])]
+            if prom >= 0.1 * np.median(ranges[max(0, p - half): p + half + 1]) and prom > MIN_PROMINENCE]
     return np.asarray(keep, dtype=np.float64) / fps
 
 
@@ -64,6 +99,15 @@ def ictus_f_chance(ictus: np.ndarray, beats: np.ndarray, shifts: int = 20, seed:
         shifted = lo + (beats - lo + rng.uniform(0.25, 0.75) * period) % (hi - lo)
         scores.append(ictus_f(ictus, np.sort(shifted)))
     return float(np.mean(scores))
+
+
+def beat_align_score(ictus: np.ndarray, beats: np.ndarray, sigma: float = BAS_SIGMA) -> float:
+    """BAS (dance papers' measure, for comparison only: spurious minima raise it): the mean over
+    reference beats of exp(−d² / 2σ²), d the distance to the nearest ictus."""
+    if len(beats) == 0 or len(ictus) == 0:
+        return 0.0
+    d = np.abs(np.asarray(beats)[:, None] - np.asarray(ictus)[None, :]).min(axis=1)
+    return float(np.mean(np.exp(-d ** 2 / (2 * sigma ** 2))))
 
 
 def jitter(motion: np.ndarray) -> float:
@@ -165,30 +209,69 @@ def bar_labels(motion_2d: np.ndarray, beats: np.ndarray, next_down: float, fps: 
     return "".join(out)
 
 
-def pattern_accuracy(motion_2d: np.ndarray, bars, fps: float = 30.0) -> float:
-    """Fraction of bars (with two or more beats) whose strokes read as the standard pattern.
-    `bars`: list of (main beat times, time of the next downbeat, pattern key of STANDARD_PATTERNS)."""
-    ok = [bar_labels(motion_2d, np.asarray(b), nd, fps) == STANDARD_PATTERNS[key.split("/")[0]]
-          for b, nd, key in bars if len(b) >= 2]
+def pattern_accuracy(motion_2d: np.ndarray, bars: list[Bar], fps: float = 30.0) -> float:
+    """Fraction of bars (with two or more beats) whose strokes read as their standard pattern."""
+    ok = [bar_labels(motion_2d, np.asarray(b.beats), b.next_downbeat, fps) == STANDARD_PATTERNS[b.pattern.split("/")[0]]
+          for b in bars if len(b.beats) >= 2]
     return float(np.mean(ok)) if ok else float("nan")
 
 
-def downbeat_accuracy(motion_2d: np.ndarray, bars, fps: float = 30.0) -> float:
-    """Fraction of bars (with two or more beats) whose largest downward stroke lands on beat 1.
-    `bars` as for pattern_accuracy (the key is not used)."""
+def downbeat_accuracy(motion_2d: np.ndarray, bars: list[Bar], fps: float = 30.0) -> float:
+    """Fraction of bars (with two or more beats) whose largest downward stroke lands on beat 1 —
+    against the score's bars, or on recordings against an independent downbeat tracker's."""
     ok = []
-    for b, nd, *_ in bars:
-        if len(b) >= 2:
-            _, drop, _ = _bar_strokes(motion_2d, np.asarray(b), nd, fps)
+    for b in bars:
+        if len(b.beats) >= 2:
+            _, drop, _ = _bar_strokes(motion_2d, np.asarray(b.beats), b.next_downbeat, fps)
             ok.append(int(np.argmax(drop)) == 0)
     return float(np.mean(ok)) if ok else float("nan")
+
+
+def pattern_legibility(motion_2d: np.ndarray, bars: list[Bar], fps: float = 30.0, shuffles: int = 20,
+                       seed: int = 0) -> tuple[float, float]:
+    """(R², chance): the share of the variance of the baton hand's ictus positions (x, y) explained
+    by their beat in the bar (1 − within-group ÷ total sum of squares), for the ictus matched to
+    each reference beat within ±100 ms; chance = the mean R² with the beat labels shuffled."""
+    ictus = ictus_times(motion_2d, fps)
+    points, labels = [], []
+    for b in bars:
+        for k, t in enumerate(np.asarray(b.beats)):
+            if len(ictus) == 0:
+                break
+            i = int(np.argmin(np.abs(ictus - t)))
+            if abs(ictus[i] - t) <= PATTERN_MATCH_WINDOW:
+                points.append(motion_2d[int(round(ictus[i] * fps)), R_WRIST, :2])
+                labels.append(k)
+    if len(points) < 3 or len(set(labels)) < 2:
+        return float("nan"), float("nan")
+    points, labels = np.asarray(points, np.float64), np.asarray(labels)
+
+    def r2(lab: np.ndarray) -> float:
+        total = ((points - points.mean(axis=0)) ** 2).sum()
+        within = sum(((points[lab == g] - points[lab == g].mean(axis=0)) ** 2).sum() for g in np.unique(lab))
+        return float(1 - within / total) if total > 0 else 0.0
+
+    rng = np.random.default_rng(seed)
+    return r2(labels), float(np.mean([r2(rng.permutation(labels)) for _ in range(shuffles)]))
+
+
+def gesture_sizes(motion_2d: np.ndarray, bars: list[Bar], fps: float = 30.0) -> np.ndarray:
+    """Per bar: the bounding-box diagonal of the baton hand's path from the bar's first beat to
+    the next downbeat, in shoulder widths."""
+    sw = max(shoulder_width(motion_2d), 1e-9)
+    sizes = []
+    for b in bars:
+        lo, hi = int(round(b.beats[0] * fps)), int(round(b.next_downbeat * fps)) + 1
+        path = motion_2d[max(lo, 0):min(hi, len(motion_2d)), R_WRIST, :2]
+        sizes.append(float(np.linalg.norm(np.ptp(path, axis=0))) / sw if len(path) else float("nan"))
+    return np.asarray(sizes)
 
 
 # ---- expression ------------------------------------------------------------------------------------
 def rms_db(samples: np.ndarray, sr: int, fps: float = 30.0, floor_db: float = 80.0) -> np.ndarray:
     """Audio RMS level in dB at `fps`, floored `floor_db` below the loudest frame."""
     hop = sr / fps
-    n = int(len(samples) / hop)
+    n = int(len(samples) * fps // sr)  # whole frames, without the rounding error of len / hop
     idx = (np.arange(n)[:, None] * hop + np.arange(int(hop))[None, :]).astype(int)
     rms = np.sqrt(np.mean(np.asarray(samples, np.float64)[np.minimum(idx, len(samples) - 1)] ** 2, axis=1))
     db = 20 * np.log10(np.maximum(rms, 1e-10))
@@ -212,7 +295,6 @@ def dynamics_correlation(motion: np.ndarray, samples: np.ndarray, sr: int, fps: 
 def loudness_correlation(motion: np.ndarray, loud_db: np.ndarray, fps: float = 30.0,
                          shifts: int = 20, seed: int = 0) -> tuple[float, float]:
     """dynamics_correlation for a loudness curve (dB, one value per motion frame) already at hand."""
-    from scipy.ndimage import uniform_filter1d
     speed = hand_speed(motion, fps)
     n = min(len(loud_db), len(speed))
     if n < 3:
@@ -231,10 +313,67 @@ def loudness_correlation(motion: np.ndarray, loud_db: np.ndarray, fps: float = 3
     return r, float(np.percentile(chance, 95))
 
 
-def mean_wrist_speed(motion_2d: np.ndarray, fps: float = 30.0, shoulder_width: float | None = None,
+def left_hand_use(motion_2d: np.ndarray, fps: float = 30.0, window_s: float = 2.0, travel: float = 0.5) -> float:
+    """Share of 2 s windows in which the left wrist travels (path length) more than half a
+    shoulder width: conductors use the left hand for cues, dynamics and tutti and rest it otherwise,
+    so both 0 and 1 are wrong."""
+    steps = np.linalg.norm(np.diff(motion_2d[:, L_WRIST, :2], axis=0), axis=-1) / max(shoulder_width(motion_2d), 1e-9)
+    w = int(round(window_s * fps))
+    windows = [steps[a:a + w].sum() for a in range(0, len(steps) - w + 1, w)]
+    return float(np.mean(np.asarray(windows) > travel)) if windows else float("nan")
+
+
+def left_hand_shaping(motion_2d: np.ndarray, loud_db: np.ndarray, fps: float = 30.0) -> float:
+    """Pearson r between the left wrist's height (image y points down) and the loudness (dB, one
+    value per motion frame), both as 2 s moving averages."""
+    n = min(len(motion_2d), len(loud_db))
+    win = int(round(2 * fps))
+    a = uniform_filter1d(-motion_2d[:n, L_WRIST, 1].astype(np.float64), win, mode="nearest")
+    b = uniform_filter1d(np.asarray(loud_db[:n], np.float64), win, mode="nearest")
+    if n < 3 or a.std() < 1e-9 or b.std() < 1e-9:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def mean_wrist_speed(motion_2d: np.ndarray, fps: float = 30.0, sw: float | None = None,
                      mask: np.ndarray | None = None) -> float:
     """Mean baton-hand speed in shoulder widths per second (over `mask` frames if given)."""
-    from baton_core.skeleton import L_SHOULDER, R_SHOULDER
-    sw = shoulder_width or float(np.median(np.linalg.norm(motion_2d[:, L_SHOULDER] - motion_2d[:, R_SHOULDER], axis=-1)))
-    v = hand_speed(motion_2d, fps) / max(sw, 1e-9)
+    v = hand_speed(motion_2d, fps) / max(sw or shoulder_width(motion_2d), 1e-9)
     return float(v[mask].mean() if mask is not None else v.mean())
+
+
+# ---- against real motion (the paper's RDE, SCE, SDP) -----------------------------------------------
+def _windows(x: np.ndarray, size: int = 30 * MOTION_FPS) -> list[np.ndarray]:
+    return [x[a:a + size] for a in range(0, max(len(x) - size, 0) + 1, size)] or [x]
+
+
+def rde(real: np.ndarray, gen: np.ndarray, fps: float = MOTION_FPS) -> float:
+    """Rhythm density error: ln(1 + 1e7 × mean over Welch bins 6..25 of the squared difference of
+    the coordinates' mean power spectra), on 30 s windows, averaged."""
+    vals = []
+    for r, g in zip(_windows(real), _windows(gen)):
+        nper = min(256, len(r))
+        pr = welch(r.reshape(len(r), -1), fs=fps, nperseg=nper, axis=0)[1].mean(axis=1)
+        pg = welch(g.reshape(len(g), -1), fs=fps, nperseg=nper, axis=0)[1].mean(axis=1)
+        vals.append(math.log1p(1e7 * np.mean((pr[6:26] - pg[6:26]) ** 2)))
+    return float(np.mean(vals))
+
+
+def _strength_contour(x: np.ndarray) -> np.ndarray:
+    v = np.zeros(len(x))
+    v[1:] = (x[:-1] - x[1:]).reshape(len(x) - 1, -1).mean(axis=1)
+    v = np.abs(v)
+    return np.array([v[a:a + 60].mean() for a in range(0, len(v) - 60 + 1, 30)]) if len(v) >= 60 else v.mean(keepdims=True)
+
+
+def sce(real: np.ndarray, gen: np.ndarray) -> float:
+    """Strength contour error: ln(1 + 1e7 × MSE) of the mean signed step's magnitude, average-pooled
+    (window 60, stride 30), on 30 s windows, averaged."""
+    return float(np.mean([math.log1p(1e7 * np.mean((_strength_contour(g) - _strength_contour(r)) ** 2))
+                          for r, g in zip(_windows(real), _windows(gen))]))
+
+
+def sdp(real: np.ndarray, gen: np.ndarray) -> float:
+    """Standard deviation percentage: mean per-coordinate std of generated ÷ real, in percent."""
+    return float(100 * gen.reshape(len(gen), -1).std(axis=0).mean()
+                 / max(real.reshape(len(real), -1).std(axis=0).mean(), 1e-12))

@@ -17,11 +17,12 @@ def engine_index(name: str) -> int:
 
 
 def _get_default_engine(self) -> int:
-    return engine_index(self.get("default_engine_set", request_options.default_engine()))
+    return engine_index(self.default_engine_name or request_options.default_engine())
 
 
 def _set_default_engine(self, value: int) -> None:
-    self["default_engine_set"] = request_options.engine_items()[value][0]
+    # Add-on preferences hold no ID properties, so the choice is kept by name in a hidden string.
+    self.default_engine_name = request_options.engine_items()[value][0]
 
 
 def seed_max() -> int:
@@ -49,6 +50,7 @@ class BatonPreferences(bpy.types.AddonPreferences):
                                description="The file the running service wrote its bearer token to")
     checkpoint: StringProperty(name="Checkpoint", subtype="FILE_PATH",
                                description="Generator checkpoint for the M2S-GAN engine")
+    default_engine_name: StringProperty(options={"HIDDEN"})
     default_engine: EnumProperty(name="Default Engine", items=request_options.engine_items,
                                  get=_get_default_engine, set=_set_default_engine)
     default_seed: IntProperty(name="Default Seed", min=0, max=seed_max(), default=0)

@@ -138,7 +138,7 @@ def test_a_bar_drawn_wrong_is_caught():
     mirrored = m.copy()
     mirrored[..., 0] = 1.0 - mirrored[..., 0]
     assert metrics.pattern_accuracy(mirrored, b) == 0.0
-    assert metrics.pattern_accuracy(m, [(t[:3], t[3], "3") for t, _, _ in b]) == 0.0
+    assert metrics.pattern_accuracy(m, [metrics.Bar(bar.beats[:3], bar.beats[3], "3") for bar in b]) == 0.0
 
 
 def test_a_chosen_lead_moves_every_ictus_ahead_of_its_beat():

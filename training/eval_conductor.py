@@ -104,9 +104,10 @@ TARGETS = {"score_f": 0.95, "pattern": 0.95, "downbeat": 0.95, "audio_f": 0.75, 
 MODERATE_BPM = (60.0, 140.0)
 
 
-def bars_of(plan, beaten: np.ndarray) -> list[tuple[np.ndarray, float, str]]:
-    """Complete beaten bars of a plan as (main beat times, next downbeat, pattern key)."""
+def bars_of(plan, beaten: np.ndarray) -> list:
+    """Complete beaten bars of a plan, as metrics.Bar."""
     from backend.conducting import patterns
+    from backend.metrics import Bar
     main = plan.sub == 0
     out = []
     for b in np.unique(plan.bar):
@@ -116,7 +117,7 @@ def bars_of(plan, beaten: np.ndarray) -> list[tuple[np.ndarray, float, str]]:
             continue
         if m.sum() != patterns.n_beats(plan.pattern[m][0]):
             continue  # a bar cut by a fermata or a rest
-        out.append((plan.times[m], float(plan.times[nxt][0]), str(plan.pattern[m][0])))
+        out.append(Bar(plan.times[m], float(plan.times[nxt][0]), str(plan.pattern[m][0])))
     return out
 
 
@@ -293,12 +294,12 @@ def pattern_figure(rows: list[dict], path: Path) -> None:
     order = ["1", "2", "3", "4", "6", "2/2"]
     for key in order:
         for r in rows:
-            cands = [b for b in r["_bars"] if b[2] == key]
+            cands = [b for b in r["_bars"] if b.pattern == key]
             if cands and key not in seen:
                 # the bar beaten largest (a forte bar shows the shape best)
-                size = [np.ptp(r["_motion"][int(b[0][0] * 30):int(b[1] * 30), 10], axis=0).sum() for b in cands]
+                size = metrics.gesture_sizes(r["_motion"], cands)
                 b = cands[int(np.argmax(size))]
-                labels = metrics.bar_labels(r["_motion"], b[0], b[1])
+                labels = metrics.bar_labels(r["_motion"], b.beats, b.next_downbeat)
                 panels.append((r["_motion"], b, f"{key.replace('/2', ' subdivided')} — {r['name']} ({labels})"))
                 seen.add(key)
     for key, bpm in (("5:2+3", 100), ("7:2+2+3", 120)):
@@ -306,14 +307,14 @@ def pattern_figure(rows: list[dict], path: Path) -> None:
         m2 = project_front(conduct_plan(plan, sample_style(1), int((plan.end + 2) * 30)))
         bars = bars_of(plan, beaten_strokes(plan))
         b = bars[1]
-        panels.append((m2, b, f"{key} — steady plan ({metrics.bar_labels(m2, b[0], b[1])})"))
+        panels.append((m2, b, f"{key} — steady plan ({metrics.bar_labels(m2, b.beats, b.next_downbeat)})"))
     cols = 4
     rows_n = int(math.ceil(len(panels) / cols))
     fig, axes = plt.subplots(rows_n, cols, figsize=(4.2 * cols, 4.4 * rows_n))
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
     for ax, (m2, b, title) in zip(axes.flat, panels):
-        _draw_bar(ax, m2, b[0], b[1], title)
+        _draw_bar(ax, m2, b.beats, b.next_downbeat, title)
     fig.suptitle("Right-wrist path for one bar, as the conductor sees it (red: ictus of each beat; grey: next downbeat)")
     fig.tight_layout()
     fig.savefig(path, dpi=80)

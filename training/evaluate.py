@@ -15,11 +15,14 @@ without a plan, librosa's dynamic-programming tracker on the engine's onset enve
 than the engine's own). Columns, averaged over pieces:
 
   F / chance    ictus F-measure (±70 ms, lag 0, better of the two metrical levels) and its chance level
+  BAS           Beat Align Score (σ 0.1 s), for comparison with dance papers only
   downbeat      share of bars whose largest downward stroke lands on the first beat (needs downbeats)
   pattern       share of bars whose strokes read as the metre's standard pattern (backend.metrics)
                 (needs downbeats)
+  R² / R² c     pattern legibility: ictus positions explained by beat-in-bar, and with labels shuffled
   dyn r / c95   Pearson r of 2 s averages of baton-hand speed and loudness (dB), and the 95th
                 percentile of r under circular shifts of ≥ 10 s (its chance level)
+  LH use / shp  share of 2 s windows the left hand travels > ½ shoulder width; r of its height with loudness
   jitter, seam  smoothness; seam at the generator's window joins (the others have none: a conductor's
                 crisp ictus is a large single-frame step by design, not a seam)
   div           seed diversity between seeds 0 and 1
@@ -31,14 +34,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.signal import welch
 
 from backend import metrics as M
 from baton_core.timebase import MOTION_FPS
@@ -69,15 +70,6 @@ class Piece:
 
 # -- pieces -----------------------------------------------------------------------------------------
 
-def loudness_from_audio(samples: np.ndarray, sr: int, frames: int) -> np.ndarray:
-    """RMS level in dB at 30 fps (centred 2048-sample windows)."""
-    x2 = np.concatenate([[0.0], np.cumsum(np.asarray(samples, dtype=np.float64) ** 2)])
-    centres = (np.arange(frames) * sr / FPS).astype(int)
-    lo, hi = np.clip(centres - 1024, 0, len(samples)), np.clip(centres + 1024, 0, len(samples))
-    rms = np.sqrt((x2[hi] - x2[lo]) / np.maximum(hi - lo, 1))
-    return 20 * np.log10(rms + 1e-10)
-
-
 def loudness_from_mel(mel: np.ndarray, frames: int) -> np.ndarray:
     """Level in dB (re the clip's loudest) from the scaled mel, when there is no audio."""
     level = 10 * np.log10(np.mean(10.0 ** ((np.asarray(mel[: 3 * frames], np.float64) - 1.0) * 8.0), axis=1) + 1e-10)
@@ -104,7 +96,7 @@ def pieces_from_corpus(corpus: Corpus, max_items: int = 0) -> list[Piece]:
         audio = clip.audio_path()
         if audio is not None:
             samples, sr = sf.read(audio, dtype="float32")
-            loud = loudness_from_audio(samples, sr, t)
+            loud = M.rms_db(samples, sr, FPS)[:t]
         else:
             loud = loudness_from_mel(mel, t)
         beats = clip.beats()
@@ -123,7 +115,7 @@ def pieces_from_audio(paths: list[str]) -> list[Piece]:
         audio = load_audio(p)
         mel = mel_features(audio.samples)
         t = len(mel) // 3
-        out.append(Piece(Path(p).name, Path(p).name, mel[: 3 * t], loudness_from_audio(audio.samples, audio.sr, t),
+        out.append(Piece(Path(p).name, Path(p).name, mel[: 3 * t], M.rms_db(audio.samples, audio.sr, FPS)[:t],
                          tracker_beats(mel), None, None))
     return out
 
@@ -165,48 +157,6 @@ class DataConductor:
 
 # -- metrics ------------------------------------------------------------------------------------------
 
-def bar_list(beats: np.ndarray, downbeats: np.ndarray) -> list[tuple[np.ndarray, float, str]]:
-    """The bars backend.metrics judges: (beat times, next downbeat, pattern key) for each bar that has
-    a downbeat on both sides and a standard pattern for its number of beats."""
-    from backend.metrics import STANDARD_PATTERNS
-    bars = []
-    for d0, d1 in zip(downbeats, downbeats[1:]):
-        b = beats[(beats >= d0 - 0.05) & (beats < d1 - 0.05)]
-        if len(b) >= 2 and str(len(b)) in STANDARD_PATTERNS:
-            bars.append((b, float(d1), str(len(b))))
-    return bars
-
-
-def _windows(x: np.ndarray, size: int = 30 * FPS) -> list[np.ndarray]:
-    return [x[a:a + size] for a in range(0, max(len(x) - size, 0) + 1, size)] or [x]
-
-
-def rde(real: np.ndarray, gen: np.ndarray) -> float:
-    """Rhythm density error on 30 s windows, averaged (metrics.md)."""
-    vals = []
-    for r, g in zip(_windows(real), _windows(gen)):
-        nper = min(256, len(r))
-        pr = welch(r.reshape(len(r), -1), fs=FPS, nperseg=nper, axis=0)[1].mean(axis=1)
-        pg = welch(g.reshape(len(g), -1), fs=FPS, nperseg=nper, axis=0)[1].mean(axis=1)
-        vals.append(math.log1p(1e7 * np.mean((pr[6:26] - pg[6:26]) ** 2)))
-    return float(np.mean(vals))
-
-
-def sce(real: np.ndarray, gen: np.ndarray) -> float:
-    """Strength contour error on 30 s windows, averaged (metrics.md)."""
-    def contour(x: np.ndarray) -> np.ndarray:
-        v = np.zeros(len(x))
-        v[1:] = (x[:-1] - x[1:]).reshape(len(x) - 1, -1).mean(axis=1)
-        v = np.abs(v)
-        return np.array([v[a:a + 60].mean() for a in range(0, len(v) - 60 + 1, 30)]) if len(v) >= 60 else v.mean(keepdims=True)
-    return float(np.mean([math.log1p(1e7 * np.mean((contour(g) - contour(r)) ** 2))
-                          for r, g in zip(_windows(real), _windows(gen))]))
-
-
-def sdp(real: np.ndarray, gen: np.ndarray) -> float:
-    return float(100 * gen.reshape(len(gen), -1).std(axis=0).mean() / max(real.reshape(len(real), -1).std(axis=0).mean(), 1e-12))
-
-
 def _mean(values: list) -> float | None:
     v = [x for x in values if x is not None]
     return float(np.mean(v)) if v else None
@@ -214,8 +164,9 @@ def _mean(values: list) -> float | None:
 
 def row(conductor, pieces: list[Piece], judges: dict | None = None, sync_pairs: int = 32) -> dict:
     """The table's columns for one conductor, averaged over the pieces."""
-    cols: dict[str, list] = {k: [] for k in ("F", "chance", "downbeat", "pattern", "dyn_r", "dyn_c95", "jitter",
-                                             "seam", "div", "RDE", "SCE", "SDP")}
+    cols: dict[str, list] = {k: [] for k in ("F", "chance", "BAS", "downbeat", "pattern", "R2", "R2_chance",
+                                             "dyn_r", "dyn_c95", "lh_use", "lh_shape", "jitter", "seam", "div",
+                                             "RDE", "SCE", "SDP")}
     motions = []
     for piece in pieces:
         m = conductor(piece, 0)
@@ -225,23 +176,30 @@ def row(conductor, pieces: list[Piece], judges: dict | None = None, sync_pairs: 
         ictus = M.ictus_times(m, FPS)
         cols["F"].append(M.ictus_f(ictus, piece.beats) if len(piece.beats) else None)
         cols["chance"].append(M.ictus_f_chance(ictus, piece.beats) if len(piece.beats) > 1 else None)
+        cols["BAS"].append(M.beat_align_score(ictus, piece.beats) if len(piece.beats) else None)
         if piece.downbeats is not None:
-            bars = bar_list(piece.beats, piece.downbeats)
+            bars = M.bars_from_downbeats(piece.beats, piece.downbeats)
             cols["downbeat"].append(M.downbeat_accuracy(m, bars, FPS) if bars else None)
             cols["pattern"].append(M.pattern_accuracy(m, bars, FPS) if bars else None)
+            r2, r2_chance = M.pattern_legibility(m, bars, FPS) if bars else (None, None)
+            cols["R2"].append(None if r2 != r2 else r2)
+            cols["R2_chance"].append(None if r2_chance != r2_chance else r2_chance)
         r, c = M.loudness_correlation(m, piece.loudness_db, FPS)
         c = None if c != c else c  # NaN: too short for a chance level
         cols["dyn_r"].append(r)
         cols["dyn_c95"].append(c)
+        cols["lh_use"].append(M.left_hand_use(m, FPS))
+        shaping = M.left_hand_shaping(m, piece.loudness_db, FPS)
+        cols["lh_shape"].append(None if shaping != shaping else shaping)
         cols["jitter"].append(M.jitter(m))
         joins = conductor.joins(len(m))
         cols["seam"].append(None if joins is None else M.seam(m, joins))
         if conductor.seeded:
             cols["div"].append(M.seed_diversity(m, conductor(piece, 1)))
         if piece.real is not None and not isinstance(conductor, DataConductor):
-            cols["RDE"].append(rde(piece.real, m))
-            cols["SCE"].append(sce(piece.real, m))
-            cols["SDP"].append(sdp(piece.real, m))
+            cols["RDE"].append(M.rde(piece.real, m))
+            cols["SCE"].append(M.sce(piece.real, m))
+            cols["SDP"].append(M.sdp(piece.real, m))
     out = {k: _mean(v) for k, v in cols.items()}
     for name, net in (judges or {}).items():
         out[f"sync:{name}"] = sync_accuracy(net, pieces, motions, sync_pairs)
@@ -276,8 +234,10 @@ def evaluate_checkpoint_model(gen, corpus: Corpus, max_items: int, judge=None, s
 
 # -- the table ---------------------------------------------------------------------------------------
 
-COLUMNS = [("F", "F", 3), ("chance", "chance", 3), ("downbeat", "downb", 2), ("pattern", "pattern", 2),
-           ("dyn_r", "dyn r", 2), ("dyn_c95", "c95", 2), ("jitter", "jitter", 2), ("seam", "seam", 2),
+COLUMNS = [("F", "F", 3), ("chance", "chance", 3), ("BAS", "BAS", 2), ("downbeat", "downb", 2),
+           ("pattern", "pattern", 2), ("R2", "R²", 2), ("R2_chance", "R² c", 2), ("dyn_r", "dyn r", 2),
+           ("dyn_c95", "c95", 2), ("lh_use", "LH use", 2), ("lh_shape", "LH shp", 2), ("jitter", "jitter", 2),
+           ("seam", "seam", 2),
            ("div", "div", 3), ("RDE", "RDE", 3), ("SCE", "SCE", 3), ("SDP", "SDP%", 1)]
 
 
