@@ -3,7 +3,8 @@
 A small dynamic-programming beat tracker (Ellis 2007, the method librosa's tracker implements),
 written on numpy so a request does not pay for librosa's numba start-up (~3 s), and so that
 evaluation can use librosa's tracker as an independent reference. The same dynamic programme
-(`dp_beats`) decodes the learned tracker's beat activation (beat_net.py).
+(`dp_beats`) decodes the learned tracker's beat activation (beat_net.py), and its decoder
+(`decode_beats`) is the tempo-following tracker's too (conducting/pulse.py), with other costs.
 
 The onset envelope is the mean positive dB rise across the mel bands between consecutive 90 Hz
 frames; mel frame i sits at i/90 s, so beat times are in seconds from the start of the features
@@ -13,6 +14,7 @@ frames; mel frame i sits at i/90 s, so beat times are in seconds from the start 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -88,41 +90,63 @@ def dp_beats(env: np.ndarray, fps: float) -> tuple[np.ndarray, float]:
     local = np.convolve(env, kernel, mode="full")[len(w) // 2: len(w) // 2 + n]  # centred, n long
     if local.max() <= 0:
         return np.zeros(0, dtype=int), 0.0
-    lo, hi = int(round(period / 2)), int(round(2 * period))
-    offsets = np.arange(lo, hi + 1)
-    penalty = -TIGHTNESS * np.log(offsets / period) ** 2
-    score = local.copy()
-    backlink = np.full(n, -1)
-    started = False
-    threshold = 0.01 * local.max()
-    for t in range(n):
+    offsets = np.arange(int(round(period / 2)), int(round(2 * period)) + 1)
+    cost = TIGHTNESS * np.log(offsets / period) ** 2
+
+    def gaps(t: int) -> tuple[np.ndarray, np.ndarray]:
         prev = t - offsets
         valid = prev >= 0
-        if not started or not valid.any():
-            started = started or local[t] >= threshold
+        return prev[valid], cost[valid]
+
+    frames = decode_beats(local, gaps, threshold=0.01 * local.max())
+    frames = trim_weak_ends(frames, local[frames], 0.5)
+    if len(frames) < 2:  # no pulse to speak of: no tempo either
+        return frames, 0.0
+    return frames, float(tempo)
+
+
+def decode_beats(local: np.ndarray, gaps: Callable[[int], tuple[np.ndarray, np.ndarray]],
+                 threshold: float) -> np.ndarray:
+    """The dynamic programme of both beat trackers (Ellis 2007; this one and conducting/pulse.py),
+    which differ only in their costs: the best chain of beats, each frame scoring its local score
+    plus the best of its predecessors' cumulative scores less the cost of the gap. `gaps(t)` gives
+    frame t's possible predecessors (nearest first: ties go to the shortest gap) and each gap's cost.
+    Frames before `local` first reaches `threshold` start no chain (silence before the music). The
+    chain ends at the latest local maximum of the cumulative score above half their median."""
+    n = len(local)
+    score = local.copy()
+    back = np.full(n, -1)
+    started = False
+    for t in range(n):
+        if not started:
+            started = local[t] >= threshold
             continue
-        cand = score[prev[valid]] + penalty[valid]
+        prev, cost = gaps(t)
+        if len(prev) == 0:
+            continue
+        cand = score[prev] - cost
         k = int(np.argmax(cand))
         score[t] += cand[k]
-        backlink[t] = prev[valid][k]
-    # The last beat: the latest local maximum of the cumulative score above half their median.
+        back[t] = prev[k]
     is_max = np.r_[False, (score[1:-1] > score[:-2]) & (score[1:-1] >= score[2:]), False]
     maxima = np.flatnonzero(is_max)
     if len(maxima) == 0:
-        return np.zeros(0, dtype=int), 0.0
+        return np.zeros(0, dtype=int)
     med = np.median(score[maxima])
     t = int(maxima[score[maxima] * 2 > med].max())
     path = []
     while t >= 0:
         path.append(t)
-        t = backlink[t]
-    frames = np.array(path[::-1])
-    # Drop weak beats at both ends (silence before the music starts or after it ends); a clip of a
-    # few beats has no "ends" to speak of, so it keeps them all.
-    if len(frames) >= 5:
-        strength = np.convolve(local[frames], np.hanning(5), mode="same")
-        keep = np.flatnonzero(strength >= 0.5 * np.sqrt(np.mean(strength ** 2)))
-        frames = frames[keep[0]: keep[-1] + 1] if len(keep) else frames[:0]
-    if len(frames) < 2:  # no pulse to speak of: no tempo either
-        return frames, 0.0
-    return frames, float(tempo)
+        t = back[t]
+    return np.array(path[::-1])
+
+
+def trim_weak_ends(frames: np.ndarray, strength: np.ndarray, ratio: float) -> np.ndarray:
+    """Drop the weak beats at both ends (silence before the music starts or after it ends): those
+    whose strength, smoothed over five beats, is under `ratio` × its RMS. A clip of a few beats has
+    no "ends" to speak of, so it keeps them all."""
+    if len(frames) < 5:
+        return frames
+    smoothed = np.convolve(strength, np.hanning(5), mode="same")
+    keep = np.flatnonzero(smoothed >= ratio * np.sqrt(np.mean(smoothed ** 2)))
+    return frames[keep[0]: keep[-1] + 1] if len(keep) else frames[:0]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
-from ..beats import ONSET_LATENCY, onset_envelope
+from ..beats import ONSET_LATENCY, decode_beats, onset_envelope, trim_weak_ends
 from baton_core.timebase import MEL_FPS
 
 MIN_BPM, MAX_BPM = 40.0, 240.0
@@ -101,40 +101,18 @@ def track(mel: np.ndarray, fps: float = MEL_FPS) -> tuple[np.ndarray, np.ndarray
     # nothing happens costs a little, so a long stretch without onsets (a fermata) is held
     rms = np.sqrt(uniform_filter1d(local ** 2, int(8 * fps) + 1, mode="nearest")) + 1e-9
     local = local / rms - FLOOR
-    score = local.copy()
-    back = np.full(n, -1)
-    started = False
-    threshold = 0.0
-    for t in range(n):
+
+    def gaps(t: int) -> tuple[np.ndarray, np.ndarray]:
         p = period[t]
-        lo, hi = max(1, int(round(0.5 * p))), int(round(HOLD_MAX * p))
-        prev = t - np.arange(lo, hi + 1)
+        prev = t - np.arange(max(1, int(round(0.5 * p))), int(round(HOLD_MAX * p)) + 1)
         prev = prev[prev >= 0]
-        if not started or len(prev) == 0:
-            started = started or local[t] >= threshold
-            continue
-        gaps = (t - prev) / p
+        gap = (t - prev) / p
         # a gap up to twice the period is judged against the tempo; a longer one is a hold
         # (a fermata, a pause) at a flat price, so the tracker does not invent beats in it
-        penalty = np.where(gaps <= 2.0, TIGHTNESS * np.log(gaps) ** 2,
-                           HOLD_COST + HOLD_SLOPE * (gaps - 2.0))
-        cand = score[prev] - penalty
-        k = int(np.argmax(cand))
-        score[t] += cand[k]
-        back[t] = prev[k]
-    is_max = np.r_[False, (score[1:-1] > score[:-2]) & (score[1:-1] >= score[2:]), False]
-    maxima = np.flatnonzero(is_max)
-    if len(maxima) == 0:
+        return prev, np.where(gap <= 2.0, TIGHTNESS * np.log(gap) ** 2, HOLD_COST + HOLD_SLOPE * (gap - 2.0))
+
+    frames = decode_beats(local, gaps, threshold=0.0)
+    if len(frames) == 0:
         return np.zeros(0), np.zeros(0), clarity
-    med = np.median(score[maxima])
-    t = int(maxima[score[maxima] * 2 > med].max())
-    frames = []
-    while t >= 0:
-        frames.append(t)
-        t = back[t]
-    frames = np.array(frames[::-1])
-    if len(frames) >= 5:  # weak beats at the ends are silence before and after the music
-        strength = np.convolve(np.maximum(local[frames] + FLOOR, 0), np.hanning(5), mode="same")
-        keep = np.flatnonzero(strength >= 0.4 * np.sqrt(np.mean(strength ** 2)))
-        frames = frames[keep[0]: keep[-1] + 1] if len(keep) else frames[:0]
+    frames = trim_weak_ends(frames, np.maximum(local[frames] + FLOOR, 0), 0.4)
     return frames / fps + ONSET_LATENCY + ATTACK_LATENCY, period[frames] / fps, clarity
