@@ -1,4 +1,4 @@
-"""Loading and saving generator checkpoints.
+"""Loading and saving generator checkpoints, and the one writer and reader of every Baton network file.
 
 Two formats are accepted:
 
@@ -46,17 +46,18 @@ def content_sha256(config: dict, state_dict: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def save_checkpoint(model: Generator, path: str | Path, meta: dict | None = None) -> str:
-    """Write a project checkpoint; returns its content hash."""
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    digest = content_sha256(model.cfg.to_dict(), state)
+def save_network(model: torch.nn.Module, path: str | Path, fmt: str, config: dict,
+                 meta: dict | None = None, **header) -> str:
+    """The one writer of Baton's network files (the generator, stage 1's M2S-Net, the beat
+    tracker): a `torch.save`d dict of its format, `header` entries, architecture config, weights,
+    their content hash and plain-JSON metadata, written whole or not at all. Returns the hash."""
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}  # copies: the model stays put
+    digest = content_sha256(config, state)
     try:  # metadata is plain JSON, so any reader can load it (and torch's safe unpickler accepts it)
         meta = json.loads(json.dumps(dict(meta or {})))
     except (TypeError, ValueError) as e:
         raise ValueError(f"checkpoint metadata must be plain JSON values ({e})") from None
-    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": model.cfg.to_dict(),
-               "state_dict": state, "sha256": digest, "meta": meta}
-    payload["meta"].setdefault("versions", _versions())
+    payload = {"format": fmt, **header, "config": config, "state_dict": state, "sha256": digest, "meta": meta}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -65,12 +66,49 @@ def save_checkpoint(model: Generator, path: str | Path, meta: dict | None = None
     return digest
 
 
+def read_network(path: str | Path, what: str = "checkpoint"):
+    """What a network file holds (loaded with torch's safe unpickler on the CPU), or a
+    CheckpointError naming the file and what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such {what} file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # the unpickler raises many types on garbage input
+        first_line = re.sub(r"\x1b\[[0-9;]*m", "", (str(e).strip().splitlines() or [""])[0])[:160]
+        raise CheckpointError(f"{path}: unreadable or corrupt {what} ({type(e).__name__}"
+                              f"{': ' + first_line if first_line else ''})") from None
+
+
+def checked_weights(obj: dict, path: str | Path) -> tuple[dict, dict[str, torch.Tensor], str]:
+    """(config, weights, content hash) of a file written by save_network, after checking that its
+    entries are there and that config and weights still match the stored hash."""
+    try:
+        config, state, stored = obj["config"], obj["state_dict"], obj["sha256"]
+    except KeyError as e:
+        raise CheckpointError(f"{path}: checkpoint is missing its {e} entry") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: the checkpoint's state_dict is not a mapping of tensors")
+    try:
+        digest = content_sha256(config, state)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: unusable architecture config ({e})") from None
+    if digest != stored:
+        raise CheckpointError(f"{path}: config and weights do not match the checkpoint's hash (file corrupt or edited)")
+    return config, state, digest
+
+
+def save_checkpoint(model: Generator, path: str | Path, meta: dict | None = None) -> str:
+    """Write a project generator checkpoint; returns its content hash."""
+    meta = dict(meta or {})
+    meta.setdefault("versions", _versions())
+    return save_network(model, path, FORMAT, model.cfg.to_dict(), meta, format_version=FORMAT_VERSION)
+
+
 def load_generator(path: str | Path) -> LoadedGenerator:
     """Load either format into an eval-mode Generator, or raise CheckpointError saying why."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    obj = _torch_load(path)
+    obj = read_network(path)
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         loaded = _load_baton(obj, path)
     elif isinstance(obj, dict) and any(str(k).startswith("music_encoder.conv1.") for k in obj):
@@ -82,35 +120,15 @@ def load_generator(path: str | Path) -> LoadedGenerator:
     return loaded
 
 
-def _torch_load(path: Path):
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # the unpickler raises many types on garbage input
-        first_line = re.sub(r"\x1b\[[0-9;]*m", "", (str(e).strip().splitlines() or [""])[0])[:160]
-        raise CheckpointError(f"{path}: unreadable or corrupt checkpoint ({type(e).__name__}"
-                              f"{': ' + first_line if first_line else ''})") from None
-
-
 def _load_baton(obj: dict, path: Path) -> LoadedGenerator:
     if obj.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path}: checkpoint format version {obj.get('format_version')!r} "
                               f"is not supported (this version reads {FORMAT_VERSION})")
-    try:
-        config, state, stored = obj["config"], obj["state_dict"], obj["sha256"]
-    except KeyError as e:
-        raise CheckpointError(f"{path}: checkpoint is missing its {e} entry") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path}: the checkpoint's state_dict is not a mapping of tensors")
+    config, state, digest = checked_weights(obj, path)
     try:
         cfg = GeneratorConfig.from_dict(config)
     except (ValueError, TypeError) as e:
         raise CheckpointError(f"{path}: unusable architecture config ({e})") from None
-    try:
-        digest = content_sha256(config, state)
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: unusable architecture config ({e})") from None
-    if digest != stored:
-        raise CheckpointError(f"{path}: config and weights do not match the checkpoint's hash (file corrupt or edited)")
     model = Generator(cfg)
     _strict_load(model, state, path)
     return LoadedGenerator(model, "baton", digest, str(path), dict(obj.get("meta") or {}))

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from backend.checkpoint import load_generator, save_checkpoint
+from backend.errors import CheckpointError
 from backend.model import Generator, GeneratorConfig
 from training.build_corpus import BuildConfig, build, read_index
 from training.dataset import Corpus, CorpusError
@@ -288,7 +289,7 @@ def test_beat_tracker_trains_resumes_exactly_and_scores_held_out_works(corpus, b
     f = int(round(ref[1] * 30))
     assert y[f] == 1 and y[f - 1] == y[f + 1] == 0.5 and y.sum() == pytest.approx(2 * len(ref), abs=2)
     (tmp_path / "junk.pt").write_bytes(b"not a tracker")
-    with pytest.raises(SystemExit, match="not a readable beat tracker"):
+    with pytest.raises(CheckpointError, match="unreadable or corrupt beat tracker"):
         load_beatnet(tmp_path / "junk.pt")
 
 

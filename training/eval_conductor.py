@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from baton_core.timebase import MOTION_FPS
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "out" / "eval_conductor"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -148,7 +150,7 @@ def evaluate(ex: Excerpt) -> dict:
     beaten = beaten_strokes(plan)
     ref = plan.times[beaten]
     bars = bars_of(plan, beaten)
-    t = np.arange(n) / 30.0
+    t = np.arange(n) / MOTION_FPS
     conducting = (t >= ref[0]) & (t <= plan.end)
     row: dict = {"name": ex.name, "piece": ex.piece, "bars": r.info["bars"], "seconds": round(r.duration, 1),
                  "metres": "+".join(r.info["metres"]), "patterns": "+".join(sorted(set(plan.pattern[beaten]))),
@@ -254,7 +256,7 @@ def _draw_bar(ax, m2: np.ndarray, beats: np.ndarray, next_down: float, title: st
     """One bar of the baton hand's path as the conductor sees it (their right on the right), in
     shoulder widths from the mid-hip, ictus points numbered, arrows along the way."""
     from baton_core import skeleton as sk
-    fps = 30.0
+    fps = float(MOTION_FPS)
     a, b = int(round(beats[0] * fps)), int(round(next_down * fps)) + 1
     sw = sk.IMAGE_SHOULDER_WIDTH
     conv = lambda p: np.stack([-(p[..., 0] - sk.IMAGE_HIP_CENTRE[0]) / sw, (sk.IMAGE_HIP_CENTRE[1] - p[..., 1]) / sw], -1)
@@ -304,7 +306,7 @@ def pattern_figure(rows: list[dict], path: Path) -> None:
                 seen.add(key)
     for key, bpm in (("5:2+3", 100), ("7:2+2+3", 120)):
         plan = grid_plan(key, bpm, 4, level=0.55)
-        m2 = project_front(conduct_plan(plan, sample_style(1), int((plan.end + 2) * 30)))
+        m2 = project_front(conduct_plan(plan, sample_style(1), int((plan.end + 2) * MOTION_FPS)))
         bars = bars_of(plan, beaten_strokes(plan))
         b = bars[1]
         panels.append((m2, b, f"{key} — steady plan ({metrics.bar_labels(m2, b.beats, b.next_downbeat)})"))

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from backend import metrics as M
-from baton_core.timebase import MOTION_FPS
+from baton_core.timebase import MEL_FPS, MEL_PER_MOTION, MOTION_FPS
 
 from .dataset import Corpus
 
@@ -65,14 +65,14 @@ class Piece:
 
     @property
     def frames(self) -> int:
-        return len(self.mel) // 3
+        return len(self.mel) // MEL_PER_MOTION
 
 
 # -- pieces -----------------------------------------------------------------------------------------
 
 def loudness_from_mel(mel: np.ndarray, frames: int) -> np.ndarray:
     """Level in dB (re the clip's loudest) from the scaled mel, when there is no audio."""
-    level = 10 * np.log10(np.mean(10.0 ** ((np.asarray(mel[: 3 * frames], np.float64) - 1.0) * 8.0), axis=1) + 1e-10)
+    level = 10 * np.log10(np.mean(10.0 ** ((np.asarray(mel[: MEL_PER_MOTION * frames], np.float64) - 1.0) * 8.0), axis=1) + 1e-10)
     return level.reshape(frames, 3).mean(axis=1)
 
 
@@ -83,7 +83,7 @@ def tracker_beats(mel: np.ndarray) -> np.ndarray:
 
     from backend.beats import ONSET_LATENCY, onset_envelope
     _, frames = librosa.beat.beat_track(onset_envelope=onset_envelope(np.asarray(mel)), sr=22050, hop_length=245)
-    return frames / 90.0 + ONSET_LATENCY
+    return frames / MEL_FPS + ONSET_LATENCY
 
 
 def pieces_from_corpus(corpus: Corpus, max_items: int = 0) -> list[Piece]:
@@ -92,7 +92,7 @@ def pieces_from_corpus(corpus: Corpus, max_items: int = 0) -> list[Piece]:
     out = []
     for clip in corpus.clips[: max_items or None]:
         t = clip.frames
-        mel = np.asarray(clip.mel[: 3 * t], dtype=np.float32)
+        mel = np.asarray(clip.mel[: MEL_PER_MOTION * t], dtype=np.float32)
         audio = clip.audio_path()
         if audio is not None:
             samples, sr = sf.read(audio, dtype="float32")
@@ -114,8 +114,8 @@ def pieces_from_audio(paths: list[str]) -> list[Piece]:
     for p in paths:
         audio = load_audio(p)
         mel = mel_features(audio.samples)
-        t = len(mel) // 3
-        out.append(Piece(Path(p).name, Path(p).name, mel[: 3 * t], M.rms_db(audio.samples, audio.sr, FPS)[:t],
+        t = len(mel) // MEL_PER_MOTION
+        out.append(Piece(Path(p).name, Path(p).name, mel[: MEL_PER_MOTION * t], M.rms_db(audio.samples, audio.sr, FPS)[:t],
                          tracker_beats(mel), None, None))
     return out
 

@@ -17,8 +17,6 @@ loads here as an independent judge for evaluation (research use only; never trai
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,8 +25,10 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from backend.checkpoint import official_to_baton
+from backend.checkpoint import checked_weights, official_to_baton, read_network, save_network
+from backend.errors import CheckpointError
 from backend.model import GeneratorConfig, music_encoder
+from baton_core.timebase import MEL_PER_MOTION, MOTION_FPS
 from baton_core.skeleton import (L_EAR, L_ELBOW, L_EYE, L_HIP, L_SHOULDER, L_WRIST, N_JOINTS, NOSE, R_EAR,
                                  R_ELBOW, R_EYE, R_HIP, R_SHOULDER, R_WRIST)
 
@@ -172,17 +172,7 @@ def sync_probability(logits: torch.Tensor) -> torch.Tensor:
 # -- files ----------------------------------------------------------------------------------------
 
 def save_m2snet(model: M2SNet, path: str | Path, meta: dict | None = None) -> str:
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    h = hashlib.sha256(json.dumps(model.cfg.to_dict(), sort_keys=True).encode())
-    for k in sorted(state):
-        h.update(k.encode() + state[k].contiguous().numpy().tobytes())
-    payload = {"format": FORMAT, "config": model.cfg.to_dict(), "state_dict": state,
-               "sha256": h.hexdigest(), "meta": json.loads(json.dumps(meta or {}))}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(payload, path.with_suffix(".tmp"))
-    path.with_suffix(".tmp").replace(path)
-    return payload["sha256"]
+    return save_network(model, path, FORMAT, model.cfg.to_dict(), meta)
 
 
 @dataclass
@@ -196,21 +186,20 @@ class LoadedM2SNet:
 def load_m2snet(path: str | Path) -> LoadedM2SNet:
     """A stage-1 network in eval mode: ours, or the paper's released M2S-Net."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such stage-1 checkpoint")
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    obj = read_network(path, "stage-1 checkpoint")
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
-        model = M2SNet(M2SNetConfig.from_dict(obj["config"]))
-        model.load_state_dict(obj["state_dict"])
+        config, state, _ = checked_weights(obj, path)
+        model = M2SNet(M2SNetConfig.from_dict(config))
+        model.load_state_dict(state)
         return LoadedM2SNet(model.eval(), "baton", str(path), obj.get("meta", {}))
     if isinstance(obj, dict) and "motion_encoder.st_gcn.A" in obj:
         model = M2SNet()
         missing, unexpected = model.load_state_dict(official_m2snet_to_baton(obj), strict=False)
         if unexpected or any(not k.endswith("num_batches_tracked") for k in missing):
-            raise ValueError(f"{path}: weights do not fit M2S-Net (missing {missing[:3]}, unexpected {unexpected[:3]})")
+            raise CheckpointError(f"{path}: weights do not fit M2S-Net (missing {missing[:3]}, unexpected {unexpected[:3]})")
         return LoadedM2SNet(model.eval(), "official", str(path),
                             {"source": "Liu et al., JCST 2022 released M2S-Net (research use only)"})
-    raise ValueError(f"{path}: neither a Baton stage-1 checkpoint nor the paper's M2S-Net")
+    raise CheckpointError(f"{path}: neither a Baton stage-1 checkpoint nor the paper's M2S-Net")
 
 
 def official_m2snet_to_baton(state: dict) -> dict:
@@ -237,15 +226,15 @@ class Track:
 
     @property
     def frames(self) -> int:
-        return min(len(self.motion), len(self.mel) // 3)
+        return min(len(self.motion), len(self.mel) // MEL_PER_MOTION)
 
     def crop(self, start: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
-        return (np.asarray(self.mel[3 * start:3 * (start + frames)], dtype=np.float32),
+        return (np.asarray(self.mel[MEL_PER_MOTION * start:MEL_PER_MOTION * (start + frames)], dtype=np.float32),
                 np.asarray(self.motion[start:start + frames], dtype=np.float32))
 
 
 def draw_pairs(rng: np.random.Generator, tracks: list, n: int, frames: int, hard_fraction: float,
-               shift_min: float, shift_max: float, fps: int = 30) -> list[tuple[int, int, int, int, str]]:
+               shift_min: float, shift_max: float, fps: int = MOTION_FPS) -> list[tuple[int, int, int, int, str]]:
     """n (anchor track, anchor start, partner track, partner start, kind) with kind 'hard' (the
     same track shifted by shift_min..shift_max seconds) or 'easy' (a track of another work).
     Anchors are drawn in proportion to the crop positions each track offers."""

@@ -29,7 +29,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from baton_core.skeleton import N_JOINTS
-from baton_core.timebase import MOTION_FPS
+from baton_core.timebase import MOTION_FPS, motion_frames
 
 
 @dataclass
@@ -95,7 +95,7 @@ def render_demo(work: int, bars: int, tempo: float, style_seed: int) -> Piece:
     audio = soxr.resample(piece.samples, piece.sr * tempo, piece.sr).astype(np.float32)
     beats = piece.beats / tempo
     mel = mel_features(audio, piece.sr)
-    n_frames = int(np.ceil(len(mel) / 3))
+    n_frames = motion_frames(len(mel))
     conducted = grid_plan(str(BEATS_PER_BAR), BPM * tempo, bars, start=float(beats[0]), level=0.6)
     motion = conduct_plan(conducted, sample_style(style_seed), n_frames, MOTION_FPS)
     plan = {"beats": beats.tolist(), "downbeats": beats[::BEATS_PER_BAR].tolist(),

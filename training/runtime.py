@@ -1,5 +1,6 @@
-"""What both training stages share: config from the command line, devices and torchrun, seeded
-per-step randomness, resumable training state, and the JSONL metrics log.
+"""What the training stages share: config from the command line, errors and exit codes, devices
+and torchrun, seeded per-step randomness, resumable training state, and the progress bar with the
+JSONL metrics log.
 
 Distributed runs use PyTorch's own launcher: `torchrun --nproc_per_node=N -m training.train_stage1 …`
 sets RANK/WORLD_SIZE/LOCAL_RANK; each rank draws its own crops (seeded by step and rank) and
@@ -14,12 +15,30 @@ import json
 import os
 import platform
 import sys
-from dataclasses import dataclass, fields
+import time
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from tqdm import tqdm
+
+from backend.errors import CheckpointError
+
+
+class TrainingError(Exception):
+    """A run that cannot start or go on (a bad option, a wrong file, broken distributed training).
+    The stages raise it; only their main() turns it into "error: …" and a failing exit status."""
+
+
+def exit_on_error(run: Callable[[], dict]) -> dict:
+    """`run()`, with a TrainingError or an unusable checkpoint turned into a SystemExit naming it."""
+    try:
+        return run()
+    except (TrainingError, CheckpointError) as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 def config_from_args(cls, argv: list[str] | None = None, description: str = ""):
@@ -98,7 +117,7 @@ def finish_run(log: "MetricsLog", d: Dist, step: int, *models: torch.nn.Module) 
     log.write(step=step, kind="end", world=d.world, replicas_in_sync=in_sync)
     teardown()
     if not in_sync:
-        raise SystemExit("error: the processes' weights differ at the end (distributed training is broken)")
+        raise TrainingError("the processes' weights differ at the end (distributed training is broken)")
 
 
 def step_rngs(seed: int, step: int, rank: int, device: torch.device) -> tuple[np.random.Generator, torch.Generator]:
@@ -134,8 +153,25 @@ def check_resumable(stored: dict, current: dict, free: tuple[str, ...]) -> None:
     diff = [k for k in current if k not in free and stored.get(k) != current[k]]
     if diff:
         k = diff[0]
-        raise SystemExit(f"error: the run folder holds a run with {k}={stored.get(k)!r}, not {current[k]!r}; "
-                         "use another --out-dir, or --fresh to start over")
+        raise TrainingError(f"the run folder holds a run with {k}={stored.get(k)!r}, not {current[k]!r}; "
+                            "use another --out-dir, or --fresh to start over")
+
+
+def has_saved_run(out: Path, cfg) -> bool:
+    """Whether this run continues one saved in `out` (unless --fresh)."""
+    return (out / "state.pt").exists() and not cfg.fresh
+
+
+def resume(out: Path, cfg, free: tuple[str, ...], **parts) -> tuple[int, dict]:
+    """(step, saved state) of the run saved in `out`, each of `parts` (its key in the state → a
+    module or optimiser) loaded from it; (0, {}) for a new run."""
+    if not has_saved_run(out, cfg):
+        return 0, {}
+    state = load_state(out / "state.pt")
+    check_resumable(state["config"], asdict(cfg), free)
+    for key, part in parts.items():
+        part.load_state_dict(state[key])
+    return state["step"], state
 
 
 class MetricsLog:
@@ -156,6 +192,35 @@ class MetricsLog:
         if self.enabled:
             with open(self.path, "a") as f:
                 f.write(json.dumps(record) + "\n")
+
+
+class Progress:
+    """A stage's progress: the bar, and every `log_every` steps the mean of the steps' values
+    (over ranks too) with the seconds per step, written to the metrics log."""
+
+    def __init__(self, name: str, cfg, step: int, d: Dist, log: MetricsLog):
+        self.cfg, self.d, self.log = cfg, d, log
+        self.bar = tqdm(total=cfg.max_steps, initial=step, desc=name, disable=not d.main)
+        self.t_last, self.window = time.perf_counter(), []
+
+    def step(self, step: int, extra: dict | None = None, **values: torch.Tensor) -> dict | None:
+        """Count a finished step; at a logging step, log the means (with `extra`) and return them."""
+        self.window.append(values)
+        self.bar.update(1)
+        if step % self.cfg.log_every and step != self.cfg.max_steps:
+            return None
+        now = time.perf_counter()
+        stats = all_mean({k: float(torch.stack([w[k] for w in self.window]).mean()) for k in self.window[0]}, self.d)
+        stats["step_s"] = (now - self.t_last) / len(self.window)
+        self.t_last, self.window = now, []
+        self.log.write(step=step, kind="train", **(extra or {}), **stats)
+        return stats
+
+    def write(self, text: str) -> None:
+        self.bar.write(text)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def versions() -> dict:

@@ -32,6 +32,7 @@ from backend.conducting.plan import Plan
 from backend.conducting.plan_score import (DYNAMIC_LEVELS, GRID, Performance, ScoreInfo, dynamic_curves,
                                            make_performance, plan_from_score, read_score)
 from baton_core.errors import BatonError
+from baton_core.timebase import MEL_FPS, MOTION_FPS
 
 SAMPLE_RATE = 22050
 SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2")
@@ -64,12 +65,12 @@ class Rendered:
     def duration(self) -> float:
         return len(self.audio) / self.sr
 
-    def n_frames(self, fps: float = 30.0) -> int:
-        """Motion frames for this audio, as the engine counts them (mel frames at 90 Hz ÷ 3 at 30 fps)."""
-        mel_frames = int(len(self.audio) / self.sr * 90)
-        return int(np.ceil(mel_frames * fps / 90))
+    def n_frames(self, fps: float = MOTION_FPS) -> int:
+        """Motion frames for this audio, as the engine counts them (its mel frames, pooled to `fps`)."""
+        mel_frames = int(len(self.audio) / self.sr * MEL_FPS)
+        return int(np.ceil(mel_frames * fps / MEL_FPS))
 
-    def motion(self, style_seed: int, fps: float = 30.0) -> tuple[np.ndarray, np.ndarray]:
+    def motion(self, style_seed: int, fps: float = MOTION_FPS) -> tuple[np.ndarray, np.ndarray]:
         """((T, 13, 3) metres, (T, 13, 2) image units) of the conductor drawn from `style_seed`
         beating this render's plan: the motion half of a training pair."""
         from backend.conducting import conduct_plan, sample_style

@@ -26,10 +26,7 @@ Every `eval_every` steps the beats decoded on the held-out split are scored agai
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import time
 from copy import deepcopy
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,13 +35,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
-from tqdm import tqdm
 
 from backend import metrics as M
 from backend.beat_net import BeatNet
+from backend.checkpoint import checked_weights, read_network, save_network
+from backend.errors import CheckpointError
+from baton_core.timebase import MEL_PER_MOTION, MOTION_FPS
 
 from .dataset import Clip, Corpus
-from .runtime import (MetricsLog, all_mean, check_resumable, command_line, config_from_args, finish_run, load_state,
+from .runtime import (MetricsLog, Progress, command_line, config_from_args, exit_on_error, finish_run, resume,
                       save_state, setup, step_rngs, versions)
 
 FORMAT = "baton-beatnet-1"
@@ -89,7 +88,7 @@ def clip_beats(clip: Clip) -> np.ndarray:
 def beat_targets(beats: np.ndarray, start: int, frames: int) -> np.ndarray:
     """(frames,) targets for motion frames start…start+frames: 1 on a beat, 0.5 beside it."""
     y = np.zeros(frames, np.float32)
-    f = np.round(np.asarray(beats) * 30).astype(int) - start
+    f = np.round(np.asarray(beats) * MOTION_FPS).astype(int) - start
     for d, w in ((-1, 0.5), (1, 0.5), (0, 1.0)):
         g = f + d
         g = g[(g >= 0) & (g < frames)]
@@ -103,60 +102,49 @@ def beat_f(model: BeatNet, clips: list[Clip], labels: list[np.ndarray]) -> float
     if not clips:
         return float("nan")
     copy = deepcopy(model).cpu().eval()
-    return float(np.mean([M.ictus_f(copy.track(np.asarray(c.mel[: 3 * c.frames], np.float32)).times, b)
+    return float(np.mean([M.ictus_f(copy.track(np.asarray(c.mel[: MEL_PER_MOTION * c.frames], np.float32)).times, b)
                           for c, b in zip(clips, labels)]))
 
 
 def save_beatnet(model: BeatNet, cfg: BeatsConfig, path: Path, meta: dict) -> str:
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}  # copies: the model stays put
-    h = hashlib.sha256()
-    for k in sorted(state):
-        h.update(k.encode() + state[k].contiguous().numpy().tobytes())
-    payload = {"format": FORMAT, "config": {"channels": cfg.channels, "layers": cfg.layers},
-               "state_dict": state, "sha256": h.hexdigest(), "meta": json.loads(json.dumps(meta))}
-    torch.save(payload, path.with_suffix(".tmp"))
-    path.with_suffix(".tmp").replace(path)
-    return payload["sha256"]
+    return save_network(model, path, FORMAT, {"channels": cfg.channels, "layers": cfg.layers}, meta)
 
 
 def load_beatnet(path: str | Path) -> tuple[BeatNet, dict]:
-    """(the tracker, its file's metadata), or a SystemExit naming what is wrong with the file."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many kinds for a file that is not its own (unpickling, zip, EOF)
-        raise SystemExit(f"error: {path}: not a readable beat tracker ({type(e).__name__})") from None
+    """(the tracker, its file's metadata), or a CheckpointError naming what is wrong with the file."""
+    obj = read_network(path, "beat tracker")
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        raise SystemExit(f"error: {path}: not a beat tracker from training.train_beats (format {FORMAT})")
-    model = BeatNet(**obj["config"])
-    model.load_state_dict(obj["state_dict"])
-    return model.eval(), dict(obj["meta"], sha256=obj["sha256"], config=obj["config"])
+        raise CheckpointError(f"{path}: not a beat tracker from training.train_beats (format {FORMAT})")
+    config, state, digest = checked_weights(obj, path)
+    model = BeatNet(**config)
+    model.load_state_dict(state)
+    return model.eval(), dict(obj["meta"], sha256=digest, config=config)
 
 
 def main(argv: list[str] | None = None) -> dict:
     cfg = config_from_args(BeatsConfig, argv, __doc__.split("\n\n")[0])
+    return exit_on_error(lambda: train_tracker(cfg, argv))
+
+
+def train_tracker(cfg: BeatsConfig, argv: list[str] | None) -> dict:
     d = setup(cfg.device)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     train, held = Corpus.joined(cfg.corpus, cfg.train_split), Corpus.joined(cfg.corpus, cfg.eval_split)
-    frames = round(cfg.clip_seconds * 30)
+    frames = round(cfg.clip_seconds * MOTION_FPS)
     train_beats = [clip_beats(c) for c in train.clips]
     held_beats = [clip_beats(c) for c in held.clips]
 
     model = BeatNet(cfg.channels, cfg.layers, cfg.dropout).to(d.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step, resumed, last_eval = 0, False, {}
-    if (out / "state.pt").exists() and not cfg.fresh:
-        state = load_state(out / "state.pt")
-        check_resumable(state["config"], asdict(cfg), FREE)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        step, resumed, last_eval = state["step"], True, state.get("last_eval", {})
+    step, state = resume(out, cfg, FREE, model=model, optimizer=opt)
+    last_eval = state.get("last_eval", {})
     net = DDP(model) if d.world > 1 else model
-    log = MetricsLog(out / "log.jsonl", step if resumed else None, enabled=d.main)
+    log = MetricsLog(out / "log.jsonl", step if state else None, enabled=d.main)
     if d.main:
         print(f"beats: train {train.describe()}, held out {held.describe()}, {d.world} process(es) on {d.device}"
-              + (f", resuming at step {step}" if resumed else ""))
+              + (f", resuming at step {step}" if state else ""))
     pos_weight = torch.tensor(cfg.pos_weight, device=d.device)
 
     def save() -> None:
@@ -169,8 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
                       "config": asdict(cfg), "command": command_line("training.train_beats", argv),
                       "versions": versions()})
 
-    bar = tqdm(total=cfg.max_steps, initial=step, desc="beats", disable=not d.main)
-    t_last, window = time.perf_counter(), []
+    progress = Progress("beats", cfg, step, d, log)
     model.train()
     while step < cfg.max_steps:
         rng, _ = step_rngs(cfg.seed, step, d.rank, d.device)
@@ -191,22 +178,16 @@ def main(argv: list[str] | None = None) -> dict:
         loss.backward()
         opt.step()
         step += 1
-        window.append(loss.detach())
-        bar.update(1)
-        if step % cfg.log_every == 0 or step == cfg.max_steps:
-            now = time.perf_counter()
-            stats = all_mean({"loss": float(torch.stack(window).mean())}, d)
-            stats["step_s"] = (now - t_last) / len(window)
-            t_last, window = now, []
-            bar.set_postfix(loss=f"{stats['loss']:.4f}")
-            log.write(step=step, kind="train", **stats)
+        stats = progress.step(step, loss=loss.detach())
+        if stats:
+            progress.bar.set_postfix(loss=f"{stats['loss']:.4f}")
         if d.main and (step % cfg.eval_every == 0 or step == cfg.max_steps):
             last_eval = {"beat_f": beat_f(model, held.clips, held_beats), "clips": len(held.clips)}
-            bar.write(f"step {step}: held-out beat F {last_eval['beat_f']:.3f}")
+            progress.write(f"step {step}: held-out beat F {last_eval['beat_f']:.3f}")
             log.write(step=step, kind="eval", split=cfg.eval_split, **last_eval)
         if step % cfg.save_every == 0 or step == cfg.max_steps:
             save()
-    bar.close()
+    progress.close()
     finish_run(log, d, step, model)
     return last_eval
 

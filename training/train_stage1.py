@@ -17,21 +17,20 @@ re-running the same command resumes), `log.jsonl` and `m2snet.pt` (the network s
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
-from tqdm import tqdm
 
 from backend.model import GeneratorConfig
+from baton_core.timebase import MOTION_FPS
 
 from .dataset import Corpus
 from .m2snet import M2SNet, M2SNetConfig, draw_pairs, pair_accuracy, pair_batch, save_m2snet, sync_probability
-from .runtime import (MetricsLog, all_mean, check_resumable, command_line, config_from_args, finish_run, load_state,
-                      save_state, setup, step_rngs, versions)
+from .runtime import (MetricsLog, Progress, TrainingError, command_line, config_from_args, exit_on_error, finish_run,
+                      resume, save_state, setup, step_rngs, versions)
 
 
 @dataclass
@@ -67,42 +66,40 @@ FREE = ("max_steps", "eval_every", "eval_pairs", "save_every", "log_every", "dev
 
 
 def network_config(cfg: Stage1Config) -> M2SNetConfig:
-    """The M2S-Net the config names, or a SystemExit saying which option is wrong."""
+    """The M2S-Net the config names, or a TrainingError saying which option is wrong."""
     try:
         channels = tuple(int(c) for c in cfg.encoder_channels.split(","))
         net = M2SNetConfig(encoder=cfg.encoder, encoder_channels=channels, gcn_channels=cfg.gcn_channels,
                            gcn_layers=cfg.gcn_layers)
         GeneratorConfig.from_dict(net.generator_config().to_dict())
     except ValueError as e:
-        raise SystemExit(f"error: bad network options ({e})") from None
+        raise TrainingError(f"bad network options ({e})") from None
     if cfg.gcn_channels < 1 or cfg.gcn_layers < 1:
-        raise SystemExit("error: --gcn-channels and --gcn-layers must be positive")
+        raise TrainingError("--gcn-channels and --gcn-layers must be positive")
     return net
 
 
 def main(argv: list[str] | None = None) -> dict:
     cfg = config_from_args(Stage1Config, argv, __doc__.split("\n\n")[0])
+    return exit_on_error(lambda: train_m2snet(cfg, argv))
+
+
+def train_m2snet(cfg: Stage1Config, argv: list[str] | None) -> dict:
     d = setup(cfg.device)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     train, held = Corpus(cfg.corpus, cfg.train_split), Corpus(cfg.corpus, cfg.eval_split)
-    frames = round(cfg.clip_seconds * 30)
+    frames = round(cfg.clip_seconds * MOTION_FPS)
 
     model = M2SNet(network_config(cfg)).to(d.device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    step, resumed = 0, False
-    if (out / "state.pt").exists() and not cfg.fresh:
-        state = load_state(out / "state.pt")
-        check_resumable(state["config"], asdict(cfg), FREE)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        step, resumed = state["step"], True
+    step, state = resume(out, cfg, FREE, model=model, optimizer=opt)
     net = DDP(model) if d.world > 1 else model
-    log = MetricsLog(out / "log.jsonl", step if resumed else None, enabled=d.main)
+    log = MetricsLog(out / "log.jsonl", step if state else None, enabled=d.main)
     if d.main:
         print(f"stage 1: train {train.describe()}, held out {held.describe()}, {d.world} process(es) on {d.device}"
-              + (f", resuming at step {step}" if resumed else ""))
+              + (f", resuming at step {step}" if state else ""))
 
     def save() -> None:
         if not d.main:
@@ -115,8 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
                                                "versions": versions()})
 
     last_eval: dict = {}
-    bar = tqdm(total=cfg.max_steps, initial=step, desc="stage 1", disable=not d.main)
-    t_last, window = time.perf_counter(), []
+    progress = Progress("stage 1", cfg, step, d, log)
     model.train()
     while step < cfg.max_steps:
         rng, _ = step_rngs(cfg.seed, step, d.rank, d.device)
@@ -133,26 +129,19 @@ def main(argv: list[str] | None = None) -> dict:
         step += 1
         with torch.no_grad():
             acc = ((sync_probability(logits) > 0.5).float() == labels).float().mean()
-        window.append((loss.detach(), acc))
-        bar.update(1)
-        if step % cfg.log_every == 0 or step == cfg.max_steps:
-            now = time.perf_counter()
-            stats = all_mean({"loss": float(torch.stack([x for x, _ in window]).mean()),
-                              "acc": float(torch.stack([y for _, y in window]).mean())}, d)
-            stats["step_s"] = (now - t_last) / len(window)
-            t_last, window = now, []
-            bar.set_postfix(loss=f"{stats['loss']:.4f}", acc=f"{stats['acc']:.3f}")
-            log.write(step=step, kind="train", hard_fraction=hard, **stats)
+        stats = progress.step(step, {"hard_fraction": hard}, loss=loss.detach(), acc=acc)
+        if stats:
+            progress.bar.set_postfix(loss=f"{stats['loss']:.4f}", acc=f"{stats['acc']:.3f}")
         if d.main and (step % cfg.eval_every == 0 or step == cfg.max_steps):
             last_eval = pair_accuracy(model, held.clips, frames, cfg.eval_pairs, cfg.seed, cfg.batch_size,
                                       cfg.shift_min, cfg.shift_max, d.device)
-            bar.write(f"step {step}: held-out sync accuracy {last_eval['acc']:.3f} "
+            progress.write(f"step {step}: held-out sync accuracy {last_eval['acc']:.3f} "
                       f"(in sync {last_eval.get('acc_sync', 0):.3f}, shifted {last_eval.get('acc_hard', float('nan')):.3f}, "
                       f"mismatched {last_eval.get('acc_easy', float('nan')):.3f})")
             log.write(step=step, kind="eval", split=cfg.eval_split, **last_eval)
         if step % cfg.save_every == 0 or step == cfg.max_steps:
             save()
-    bar.close()
+    progress.close()
     finish_run(log, d, step, model)
     return last_eval
 

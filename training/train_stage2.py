@@ -27,9 +27,10 @@ input starts at zero, so fine-tuning begins from exactly that generator.
 One addition, so that the noise matters (`w_div`): the paper's generator ignores its noise — two
 seeds differ by 0.5% of the motion's spread — because nothing in its losses rewards using it, and
 the perceptual loss against one real motion rewards ignoring it. Each step therefore draws two noises
-per clip and adds a hinge on their seed diversity (the distance between the two motions per joint ÷
-the real motion's spread around its mean pose, the metric itself): below `div_target` it pushes the
-draws apart, above it does nothing, so it cannot trade realism for randomness.
+per clip and adds a hinge on their diversity (`draw_diversity`: the distance between the two motions
+per joint ÷ the real motion's spread around its mean pose — metrics.md's seed diversity with the real
+motion as the yardstick): below `div_target` it pushes the draws apart, above it does nothing, so it
+cannot trade realism for randomness.
 
 The frozen music encoder runs once per clip, without gradients and in eval mode (its batch-norm
 statistics stay stage 1's): its features are cached and cropped (EncodedCorpus), which halves a
@@ -40,7 +41,6 @@ with metadata: corpus, stage-1 file, config, command, versions and held-out eval
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -49,18 +49,19 @@ import torch
 import torch.nn.functional as F
 from torch import autograd, nn
 from torch.nn.parallel import DistributedDataParallel as DDP
-from tqdm import tqdm
 
+from backend.audio import file_sha256
 from backend.beat_net import beat_phase_features
-from backend.checkpoint import save_checkpoint
+from backend.checkpoint import load_generator, save_checkpoint
+from backend.errors import CheckpointError
 from backend.model import Generator
 from baton_core.skeleton import N_JOINTS
-from baton_core.timebase import MOTION_FPS
+from baton_core.timebase import MEL_FPS, MEL_PER_MOTION, MOTION_FPS
 
 from .dataset import Corpus
 from .m2snet import load_m2snet
-from .runtime import (MetricsLog, all_mean, check_resumable, command_line, config_from_args, finish_run, load_state,
-                      save_state, setup, step_rngs, versions)
+from .runtime import (MetricsLog, Progress, TrainingError, command_line, config_from_args, exit_on_error, finish_run,
+                      has_saved_run, resume, save_state, setup, step_rngs, versions)
 from .train_beats import clip_beats, load_beatnet
 
 
@@ -148,7 +149,7 @@ class EncodedCorpus:
     encoder is about half of a step's cost on a CPU, and whole-clip features are what inference
     sees: no reflect padding at crop edges that the engine never produces."""
 
-    TILE = 60 * 90  # mel frames per tile (a multiple of 3, as the halo)
+    TILE = 60 * MEL_FPS  # mel frames per tile (a multiple of MEL_PER_MOTION, as the halo)
 
     def __init__(self, encoder: nn.Module, corpus: Corpus, device: torch.device):
         self.encoder, self.corpus, self.device = encoder, corpus, device
@@ -162,7 +163,7 @@ class EncodedCorpus:
 
     @torch.no_grad()
     def _encode(self, clip) -> torch.Tensor:
-        n = 3 * clip.frames
+        n = MEL_PER_MOTION * clip.frames
         mel = torch.from_numpy(np.array(clip.mel[:n], dtype=np.float32)).to(self.device)
         out = []
         for a in range(0, n, self.TILE):
@@ -170,7 +171,7 @@ class EncodedCorpus:
             reach = self.encoder.reach_mel
             lo, hi = max(0, a - reach), min(n, b + reach)
             h = self.encoder(mel[lo:hi][None])[0]
-            out.append(h[(a - lo) // 3:(b - lo) // 3])
+            out.append(h[(a - lo) // MEL_PER_MOTION:(b - lo) // MEL_PER_MOTION])
         return torch.cat(out)
 
 
@@ -199,9 +200,10 @@ def regression(fake: torch.Tensor, real: torch.Tensor, clips: int, best_draw: bo
     return (per_draw.min(dim=1).values if best_draw else per_draw).mean()
 
 
-def seed_diversity(a: torch.Tensor, b: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+def draw_diversity(a: torch.Tensor, b: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """(B,) mean per-joint distance between two draws ÷ the real motion's mean distance from its
-    mean pose (metrics.md's seed diversity, with the real spread as the yardstick)."""
+    mean pose. metrics.seed_diversity divides by the first draw's own spread instead; against the
+    real motion, a generator cannot raise its score by moving less."""
     between = (a - b).norm(dim=-1).mean(dim=(1, 2))
     spread = (real - real.mean(dim=1, keepdim=True)).norm(dim=-1).mean(dim=(1, 2))
     return between / spread.clamp_min(1e-6)
@@ -209,8 +211,12 @@ def seed_diversity(a: torch.Tensor, b: torch.Tensor, real: torch.Tensor) -> torc
 
 def main(argv: list[str] | None = None) -> dict:
     cfg = config_from_args(Stage2Config, argv, __doc__.split("\n\n")[0])
+    return exit_on_error(lambda: train_generator(cfg, argv))
+
+
+def train_generator(cfg: Stage2Config, argv: list[str] | None) -> dict:
     if cfg.seconds < 3:
-        raise SystemExit("error: --seconds must be at least 3 (the decoder's widest dilation needs 65 frames)")
+        raise TrainingError("--seconds must be at least 3 (the decoder's widest dilation needs 65 frames)")
     d = setup(cfg.device)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out_dir)
@@ -218,47 +224,23 @@ def main(argv: list[str] | None = None) -> dict:
     train, held = Corpus(cfg.corpus, cfg.train_split), Corpus(cfg.corpus, cfg.eval_split)
     frames = cfg.seconds * MOTION_FPS
 
-    s1 = load_m2snet(cfg.stage1)
-    if s1.kind != "baton":
-        raise SystemExit(f"error: {cfg.stage1} is the paper's M2S-Net (research use only): "
-                         "train stage 1 with training.train_stage1 and pass its m2snet.pt")
+    # ---- the networks: stage 1's judge and encoder, the tracker, the generator, the critic
+    s1, gen = networks(cfg, resuming=has_saved_run(out, cfg))
     judge = s1.model.to(d.device).eval().requires_grad_(False)
-    gen_cfg = s1.model.cfg.generator_config()
-    tracker = None
-    if cfg.beats:
-        tracker, tracker_meta = load_beatnet(cfg.beats)
-        gen_cfg = replace(gen_cfg, beat_input=True, **{f"beat_{k}": v for k, v in tracker_meta["config"].items()})
-    gen = Generator(gen_cfg)
-    gen.encoder.load_state_dict(s1.model.music_encoder.state_dict())
-    resuming = (out / "state.pt").exists() and not cfg.fresh
-    if cfg.init and not resuming:  # a resumed run's weights come from its state
-        _start_from(gen, cfg.init)
-    if tracker is not None:
-        gen.beat_net.load_state_dict(tracker.state_dict())
-        gen.beat_net.requires_grad_(False)  # trained in its own stage
-    gen.encoder.requires_grad_(cfg.train_encoder)
     gen.to(d.device)
     critic = Critic().to(d.device)
     opt_g = torch.optim.Adam([p for p in gen.parameters() if p.requires_grad], lr=cfg.lr_g, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(critic.parameters(), lr=cfg.lr_d, betas=(0.5, 0.9))
-    step, resumed = 0, False
-    if resuming:
-        state = load_state(out / "state.pt")
-        check_resumable(state["config"], asdict(cfg), FREE)
-        gen.load_state_dict(state["generator"])
-        critic.load_state_dict(state["critic"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        step, resumed = state["step"], True
+    step, state = resume(out, cfg, FREE, generator=gen, critic=critic, opt_g=opt_g, opt_d=opt_d)
     draws = Draws(gen, cfg.train_encoder)
     encoded = None if cfg.train_encoder else EncodedCorpus(gen.encoder, train, d.device)
     phases = BeatPhases(train) if cfg.beats else None
     g_net = DDP(draws) if d.world > 1 else draws
     d_net = DDP(critic) if d.world > 1 else critic
-    log = MetricsLog(out / "log.jsonl", step if resumed else None, enabled=d.main)
+    log = MetricsLog(out / "log.jsonl", step if state else None, enabled=d.main)
     if d.main:
         print(f"stage 2: train {train.describe()}, held out {held.describe()}, {d.world} process(es) on {d.device}"
-              + (f", resuming at step {step}" if resumed else ""))
+              + (f", resuming at step {step}" if state else ""))
 
     def train_mode() -> None:
         gen.train()
@@ -275,12 +257,7 @@ def main(argv: list[str] | None = None) -> dict:
         save_state(out / "state.pt", {"generator": gen.state_dict(), "critic": critic.state_dict(),
                                       "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
                                       "config": asdict(cfg)})
-        meta = {"trained_on": {"train": train.describe(), "held_out": held.describe(),
-                               "corpus_summary": _corpus_summary(cfg.corpus)},
-                "stage1": {"path": cfg.stage1, "file_sha256": _sha256(cfg.stage1),
-                           **{k: s1.meta[k] for k in ("step", "held_out_sync") if k in s1.meta}},
-                "step": step, "config": asdict(cfg), "command": command_line("training.train_stage2", argv),
-                "versions": versions(), "held_out_quick": last_eval}
+        meta = checkpoint_meta(cfg, argv, s1, train, held, step, last_eval)
         gen.eval()
         if final and cfg.final_eval_items:
             from .evaluate import evaluate_checkpoint_model
@@ -288,49 +265,21 @@ def main(argv: list[str] | None = None) -> dict:
         save_checkpoint(gen, out / "generator.pt", meta)
         train_mode()
 
-    bar = tqdm(total=cfg.max_steps, initial=step, desc="stage 2", disable=not d.main)
-    t_last, window = time.perf_counter(), []
+    # ---- the loop: n_critic critic updates, then one generator update, on the same batch
+    progress = Progress("stage 2", cfg, step, d, log)
     train_mode()
     while step < cfg.max_steps:
         rng, g = step_rngs(cfg.seed, step, d.rank, d.device)
         crops = train.sample_crops(rng, cfg.batch_size, frames)
         mel, real = train.batch(crops, frames)
         mel, real = mel.to(d.device, non_blocking=True), real.to(d.device, non_blocking=True)
-        b = len(real)
-        noise = torch.randn(b, 2, cfg.seconds, gen.cfg.noise_dim, generator=g, device=d.device)
+        noise = torch.randn(len(real), 2, cfg.seconds, gen.cfg.noise_dim, generator=g, device=d.device)
         phase = None if phases is None else phases.crops(crops, frames).to(d.device, non_blocking=True)
         fake2 = g_net(mel if encoded is None else encoded.crops(crops, frames), noise, phase)
-        fake = fake2[:, 0]
-
-        for _ in range(cfg.n_critic):  # critic: real, fake and interpolates in one call
-            alpha = torch.rand(b, 1, 1, 1, generator=g, device=d.device)
-            mix = (alpha * real + (1 - alpha) * fake.detach()).requires_grad_(True)
-            s_real, s_fake, s_mix = d_net(torch.cat([real, fake.detach(), mix])).split(b)
-            grad, = autograd.grad(s_mix.sum(), mix, create_graph=True)
-            gp = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
-            loss_d = s_fake.mean() - s_real.mean() + cfg.w_gp * gp
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-
+        for _ in range(cfg.n_critic):
+            critic_stats = critic_step(d_net, opt_d, real, fake2[:, 0].detach(), cfg.w_gp, g)
         critic.requires_grad_(False)  # the generator's step reads the critic without training it
-        both = fake2.flatten(0, 1)
-        real2 = real.repeat_interleave(2, 0)
-        with torch.no_grad():
-            feat_real = judge.motion_encoder(real2)
-        feat_fake = judge.motion_encoder(both)
-        losses = {"adv": -critic(both).mean(), "perc": F.l1_loss(feat_fake, feat_real)}
-        if cfg.w_mse:
-            losses["mse"] = regression(both, real2, b, cfg.best_draw)
-        if cfg.w_vel:  # frame-to-frame motion, per second: where and how sharply each stroke turns
-            losses["vel"] = regression(both.diff(dim=1), real2.diff(dim=1), b, cfg.best_draw) * MOTION_FPS ** 2
-        if cfg.w_sync:
-            with torch.no_grad():
-                music = judge.music_encoder(mel).repeat_interleave(2, 0)
-            logits = judge.fuse(music, feat_fake)
-            losses["sync"] = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
-        div = seed_diversity(fake2[:, 0], fake2[:, 1], real)
-        losses["div"] = F.relu(cfg.div_target - div).mean()
+        losses, div = generator_losses(cfg, critic, judge, mel, real, fake2)
         weights = {"adv": cfg.w_adv, "perc": cfg.w_perc, "mse": cfg.w_mse, "vel": cfg.w_vel, "sync": cfg.w_sync,
                    "div": cfg.w_div}
         loss_g = sum(weights[k] * v for k, v in losses.items())
@@ -340,27 +289,96 @@ def main(argv: list[str] | None = None) -> dict:
         critic.requires_grad_(True)
         step += 1
 
-        window.append({"loss_d": loss_d.detach(), "w_dist": (s_real.mean() - s_fake.mean()).detach(), "gp": gp.detach(),
-                       "loss_g": loss_g.detach(), "diversity": div.mean().detach(),
-                       **{k: v.detach() for k, v in losses.items()}})
-        bar.update(1)
-        if step % cfg.log_every == 0 or step == cfg.max_steps:
-            now = time.perf_counter()
-            stats = all_mean({k: float(torch.stack([w[k] for w in window]).mean()) for k in window[0]}, d)
-            stats["step_s"] = (now - t_last) / len(window)
-            t_last, window = now, []
-            bar.set_postfix(w=f"{stats['w_dist']:.3f}", perc=f"{stats['perc']:.4f}", div=f"{stats['diversity']:.3f}")
-            log.write(step=step, kind="train", **stats)
+        stats = progress.step(step, **critic_stats, loss_g=loss_g.detach(), diversity=div.mean().detach(),
+                              **{k: v.detach() for k, v in losses.items()})
+        if stats:
+            progress.bar.set_postfix(w=f"{stats['w_dist']:.3f}", perc=f"{stats['perc']:.4f}",
+                                     div=f"{stats['diversity']:.3f}")
         if d.main and (step % cfg.eval_every == 0 or step == cfg.max_steps):
             last_eval = quick_eval(gen, judge, held, cfg)
-            bar.write(f"step {step}: held-out " + ", ".join(f"{k} {v:.4f}" for k, v in last_eval.items()))
+            progress.write(f"step {step}: held-out " + ", ".join(f"{k} {v:.4f}" for k, v in last_eval.items()))
             log.write(step=step, kind="eval", split=cfg.eval_split, **last_eval)
             train_mode()
         if step % cfg.save_every == 0 or step == cfg.max_steps:
             save(final=step == cfg.max_steps)
-    bar.close()
+    progress.close()
     finish_run(log, d, step, gen, critic)
     return last_eval
+
+
+def networks(cfg: Stage2Config, resuming: bool):
+    """(stage 1's network, the generator): the generator's encoder from stage 1 (frozen unless
+    `train_encoder`), its beat tracker from `beats` (frozen: trained in its own stage), and, for a
+    new run, every weight from `init` when fine-tuning."""
+    s1 = load_m2snet(cfg.stage1)
+    if s1.kind != "baton":
+        raise TrainingError(f"{cfg.stage1} is the paper's M2S-Net (research use only): "
+                            "train stage 1 with training.train_stage1 and pass its m2snet.pt")
+    gen_cfg = s1.model.cfg.generator_config()
+    tracker = None
+    if cfg.beats:
+        tracker, tracker_meta = load_beatnet(cfg.beats)
+        gen_cfg = replace(gen_cfg, beat_input=True, **{f"beat_{k}": v for k, v in tracker_meta["config"].items()})
+    gen = Generator(gen_cfg)
+    gen.encoder.load_state_dict(s1.model.music_encoder.state_dict())
+    if cfg.init and not resuming:  # a resumed run's weights come from its state
+        _start_from(gen, cfg.init)
+    if tracker is not None:
+        gen.beat_net.load_state_dict(tracker.state_dict())
+        gen.beat_net.requires_grad_(False)
+    gen.encoder.requires_grad_(cfg.train_encoder)
+    return s1, gen
+
+
+def critic_step(d_net: nn.Module, opt_d, real: torch.Tensor, fake: torch.Tensor, w_gp: float,
+                g: torch.Generator) -> dict[str, torch.Tensor]:
+    """One WGAN-GP critic update: real, fake and random interpolates scored in one call."""
+    b = len(real)
+    alpha = torch.rand(b, 1, 1, 1, generator=g, device=real.device)
+    mix = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    s_real, s_fake, s_mix = d_net(torch.cat([real, fake, mix])).split(b)
+    grad, = autograd.grad(s_mix.sum(), mix, create_graph=True)
+    gp = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+    loss_d = s_fake.mean() - s_real.mean() + w_gp * gp
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+    return {"loss_d": loss_d.detach(), "w_dist": (s_real.mean() - s_fake.mean()).detach(), "gp": gp.detach()}
+
+
+def generator_losses(cfg: Stage2Config, critic: nn.Module, judge, mel: torch.Tensor, real: torch.Tensor,
+                     fake2: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """(the generator's loss terms on both draws, each clip's draw diversity)."""
+    b = len(real)
+    both = fake2.flatten(0, 1)
+    real2 = real.repeat_interleave(2, 0)
+    with torch.no_grad():
+        feat_real = judge.motion_encoder(real2)
+    feat_fake = judge.motion_encoder(both)
+    losses = {"adv": -critic(both).mean(), "perc": F.l1_loss(feat_fake, feat_real)}
+    if cfg.w_mse:
+        losses["mse"] = regression(both, real2, b, cfg.best_draw)
+    if cfg.w_vel:  # frame-to-frame motion, per second: where and how sharply each stroke turns
+        losses["vel"] = regression(both.diff(dim=1), real2.diff(dim=1), b, cfg.best_draw) * MOTION_FPS ** 2
+    if cfg.w_sync:
+        with torch.no_grad():
+            music = judge.music_encoder(mel).repeat_interleave(2, 0)
+        logits = judge.fuse(music, feat_fake)
+        losses["sync"] = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+    div = draw_diversity(fake2[:, 0], fake2[:, 1], real)
+    losses["div"] = F.relu(cfg.div_target - div).mean()
+    return losses, div
+
+
+def checkpoint_meta(cfg: Stage2Config, argv: list[str] | None, s1, train: Corpus, held: Corpus, step: int,
+                    last_eval: dict) -> dict:
+    """What the generator's checkpoint records about how it was made."""
+    return {"trained_on": {"train": train.describe(), "held_out": held.describe(),
+                           "corpus_summary": _corpus_summary(cfg.corpus)},
+            "stage1": {"path": cfg.stage1, "file_sha256": file_sha256(cfg.stage1),
+                       **{k: s1.meta[k] for k in ("step", "held_out_sync") if k in s1.meta}},
+            "step": step, "config": asdict(cfg), "command": command_line("training.train_stage2", argv),
+            "versions": versions(), "held_out_quick": last_eval}
 
 
 @torch.no_grad()
@@ -384,32 +402,30 @@ def quick_eval(gen: Generator, judge, held: Corpus, cfg: Stage2Config) -> dict:
     feat = judge.motion_encoder(fake2[:, 0])
     return {"perc": float(F.l1_loss(feat, judge.motion_encoder(real))),
             "sync_prob": float(sync_probability(judge.fuse(judge.music_encoder(mel), feat)).mean()),
-            "diversity": float(seed_diversity(fake2[:, 0], fake2[:, 1], real).mean())}
+            "diversity": float(draw_diversity(fake2[:, 0], fake2[:, 1], real).mean())}
 
 
 def _start_from(gen: Generator, path: str) -> None:
     """Fine-tuning: every weight from a Baton generator checkpoint whose network matches stage 1's
     (with or without the beat input, which starts at zero when the checkpoint has none)."""
-    from backend.checkpoint import load_generator
-    from backend.errors import CheckpointError
     try:
         start = load_generator(path)
     except CheckpointError as e:
-        raise SystemExit(f"error: --init: {e}") from None
+        raise TrainingError(f"--init: {e}") from None
     if start.kind != "baton":
-        raise SystemExit(f"error: --init {path} is the paper's generator (research use only): "
-                         "Baton's weights never start from it")
+        raise TrainingError(f"--init {path} is the paper's generator (research use only): "
+                            "Baton's weights never start from it")
     def body(c):  # the network without its beat input
         return replace(c, beat_input=False, beat_channels=0, beat_layers=0)
 
     if body(start.model.cfg) == body(gen.cfg) and start.model.cfg.beat_input and not gen.cfg.beat_input:
-        raise SystemExit(f"error: --init {path} has a beat input: pass --beats TRACKER too")
+        raise TrainingError(f"--init {path} has a beat input: pass --beats TRACKER too")
     if body(start.model.cfg) != body(gen.cfg) or (start.model.cfg.beat_input and start.model.cfg != gen.cfg):
-        raise SystemExit(f"error: --init {path} is a {start.model.cfg} network; stage 1 makes {gen.cfg}")
+        raise TrainingError(f"--init {path} is a {start.model.cfg} network; stage 1 makes {gen.cfg}")
     missing, unexpected = gen.load_state_dict(start.model.state_dict(), strict=False)
     if unexpected or any(not k.startswith(("beat_net.", "beat_proj.")) for k in missing):
-        raise SystemExit(f"error: --init {path}: its weights do not fit the generator "
-                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise TrainingError(f"--init {path}: its weights do not fit the generator "
+                            f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
 
 
 def _corpus_summary(root: str) -> dict:
@@ -420,11 +436,6 @@ def _corpus_summary(root: str) -> dict:
         return {}
     s = json.loads(p.read_text())
     return {k: s[k] for k in ("splits", "hours", "source", "source_opt") if k in s}
-
-
-def _sha256(path: str) -> str:
-    import hashlib
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 if __name__ == "__main__":
