@@ -80,7 +80,7 @@ def setup() -> None:
         pip = [PY, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
         # torch first and spelled exactly, so pip takes the local CPU wheel and never the CUDA build
         run(*pip, "torch==2.13.0")
-        run(*pip, "-e", f"{ROOT}[blender,dev,train]")
+        run(*pip, "-e", f"{ROOT}[blender,dev,score,train]")
         STAMP.write_text(want + "\n")
         print("setup: done")
     blender_lts_venv()

@@ -14,9 +14,8 @@ from baton_core.errors import BatonError
 from backend.features import mel_features
 from baton_core.skeleton import project_front
 
-music21 = pytest.importorskip("music21", reason="music21 (the train extra) is needed to read scores")
-from backend.conducting.plan_score import (instrument_for, make_performance, plan_from_score,  # noqa: E402
-                                           read_score)
+music21 = pytest.importorskip("music21", reason="music21 (the score extra) is needed to read scores")
+from backend.score import instrument_for, make_performance, plan_from_score, read_score  # noqa: E402
 from training.eval_conductor import bars_of  # noqa: E402
 from training.scores import find_soundfont, render_score  # noqa: E402
 

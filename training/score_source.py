@@ -103,7 +103,7 @@ def work_of(name: str) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _score(name: str):
-    from backend.conducting.plan_score import read_score
+    from backend.score import read_score
     return read_score(name)
 
 

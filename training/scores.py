@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from backend.conducting.plan import Plan
-from backend.conducting.plan_score import (DYNAMIC_LEVELS, GRID, Performance, ScoreInfo, dynamic_curves,
-                                           make_performance, plan_from_score, read_score)
+from backend.score import (DYNAMIC_LEVELS, GRID, Performance, ScoreInfo, dynamic_curves, make_performance,
+                           plan_from_score, read_score)
 from baton_core.errors import BatonError
 from baton_core.timebase import MEL_FPS, MOTION_FPS
 

@@ -1,7 +1,7 @@
 """The rule-based conductor: a per-beat plan of the music (from a score or from audio alone) and a
 sampled style turned into expert conducting motion.
 
-    plan = plan_from_audio(mel)                  # or plan_score.plan_from_score(score, …)
+    plan = plan_from_audio(mel)                  # or backend.score.plan_from_score(score, …)
     kp3d = conduct_plan(plan, sample_style(seed), n_frames, fps=30)
     kp2d = skeleton.project_front(kp3d)
 """

@@ -1,7 +1,7 @@
 """The conducting plan: what a conductor needs to know about the music, one row per stroke.
 
 A stroke is every ictus the conductor beats: the bar's main beats, and subdivisions when the music
-is slow (so a 4/4 adagio in eight has eight strokes a bar). Both sources — a score (plan_score.py)
+is slow (so a 4/4 adagio in eight has eight strokes a bar). Both sources — a score (backend/score/)
 and audio alone (plan_audio.py) — produce this, and the motion (motion.py) reads nothing else, so
 the two are interchangeable and a training corpus can store plans next to its audio.
 
@@ -20,6 +20,21 @@ import numpy as np
 from baton_core.errors import BatonError
 
 FAMILIES = ("strings", "woodwind", "brass", "percussion", "voices", "keyboard")
+
+
+@dataclass(frozen=True)
+class Stroke:
+    """One stroke of a bar's scheme as a plan source lays the bars out, before its features: where
+    it falls (seconds when planned from audio, quarter notes in a score), its place in the bar and
+    how long until the next stroke at the bar's tempo."""
+
+    at: float
+    bar: int  # from audio: bars counted from 0; from a score: the index into its bars
+    beat: int
+    sub: int
+    pattern: str
+    metre: str
+    period_s: float
 
 
 @dataclass

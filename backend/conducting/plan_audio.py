@@ -20,6 +20,8 @@ From the engine's mel features (90 frames/s, 128 bands in [0, 1], row 0 = highes
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..beats import onset_envelope
@@ -28,7 +30,7 @@ from baton_core.timebase import MEL_FPS
 
 from ..features import TOP_DB
 from . import patterns, pulse
-from .plan import FAMILIES, Plan
+from .plan import FAMILIES, Plan, Stroke
 
 SILENCE_DB = 45.0  # below the loud passages: silence
 SILENCE_S = 0.7  # shortest silence that stops the beat
@@ -102,10 +104,48 @@ def estimate_metre(accent: np.ndarray, allow_six: bool = True) -> tuple[np.ndarr
     return np.array([states[i][0] for i in path]), np.array([states[i][1] for i in path])
 
 
+@dataclass
+class Heard:
+    """The audio's level over time, as plan_from_audio reads it."""
+
+    fps: float
+    t: np.ndarray  # (T,) seconds of each mel frame
+    db: np.ndarray  # (T,) level in dB relative to the loudest bin
+    smooth_db: np.ndarray  # over 0.1 s
+    top: float  # the loud passages' level (98th percentile)
+    silences: list[tuple[float, float]]  # (start, end) seconds
+    first_sound: float
+    last_sound: float
+
+
 def plan_from_audio(mel: np.ndarray, fps: float = MEL_FPS) -> Plan:
     """The plan of a piece heard through its mel features. Raises BatonError when there is no
     music to conduct (silence, or no pulse at all)."""
     mel = np.asarray(mel, dtype=np.float32)
+    heard = listen(mel, fps)
+    beats, local_p, fr, clarity = find_beats(mel, heard)
+    change, likeness = downbeat_likeness(mel, beats, fr)
+    metre, pos = estimate_metre(likeness, allow_six=bool(np.median(local_p) < 0.5))
+    hold, fermata = beat_holds(beats, local_p, heard)
+    strokes = bar_strokes(beats, local_p, metre, pos, hold)
+    times = np.array([s.at for s in strokes])
+    s_hold, s_ferm = stroke_holds(beats, hold, fermata, times)
+    level, accent, stacc, hairpin = expression(mel, heard, times)
+    tutti, entries = registers(mel, heard, strokes)
+    phrase, section = phrases(strokes, s_hold, heard, beats, change)
+    sounding = ~np.array([any(a <= x < e for a, e in heard.silences) for x in times])
+    plan = Plan(times=times, bar=[s.bar for s in strokes], beat=[s.beat for s in strokes],
+                sub=[s.sub for s in strokes], pattern=[s.pattern for s in strokes], metre=[s.metre for s in strokes],
+                tempo=60.0 / np.maximum([s.period_s for s in strokes], 1e-3), level=level, accent=accent,
+                staccato=stacc, hairpin=hairpin, phrase=phrase, section=section, entries=entries,
+                tutti=tutti, sounding=sounding, hold=s_hold, fermata=s_ferm, source="audio",
+                meta={"first_sound": float(heard.first_sound), "last_sound": float(heard.last_sound),
+                      "pulse_clarity": clarity})
+    return plan.validate()
+
+
+def listen(mel: np.ndarray, fps: float) -> Heard:
+    """The level over time and the silences, or a BatonError for audio with nothing to conduct."""
     if mel.ndim != 2 or mel.shape[0] < 2:
         raise BatonError("the audio is too short to conduct")
     if not np.all(np.isfinite(mel)):
@@ -118,21 +158,32 @@ def plan_from_audio(mel: np.ndarray, fps: float = MEL_FPS) -> Plan:
     t = np.arange(len(db)) / fps
     silent = smooth_db < top - SILENCE_DB
     silences = [(a / fps, b / fps) for a, b in _runs(silent) if (b - a) / fps >= SILENCE_S]
-    beats, period, clarity = pulse.track(mel, fps)
-    keep = np.array([not any(a <= b < e for a, e in silences) for b in beats], bool)
-    beats, period = beats[keep], period[keep]
     sound = np.flatnonzero(~silent)
-    first_sound, last_sound = t[sound[0]], t[sound[-1]]
-    keep = (beats >= first_sound - 0.1) & (beats <= last_sound)
+    return Heard(fps, t, db, smooth_db, top, silences, t[sound[0]], t[sound[-1]])
+
+
+def find_beats(mel: np.ndarray, heard: Heard) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """(beat times outside the silences, the local period at each, their mel frames, pulse
+    clarity), or a BatonError when the onsets at the beats are too weak to be a pulse."""
+    fps = heard.fps
+    beats, period, clarity = pulse.track(mel, fps)
+    keep = np.array([not any(a <= b < e for a, e in heard.silences) for b in beats], bool)
+    beats, period = beats[keep], period[keep]
+    keep = (beats >= heard.first_sound - 0.1) & (beats <= heard.last_sound)
     beats, period = beats[keep], period[keep]
     raw = onset_envelope(mel, normalise=False)
-    fr = np.clip(np.round((beats - pulse.ONSET_LATENCY - pulse.ATTACK_LATENCY) * fps).astype(int), 0, len(db) - 1)
+    fr = np.clip(np.round((beats - pulse.ONSET_LATENCY - pulse.ATTACK_LATENCY) * fps).astype(int), 0,
+                 len(heard.db) - 1)
     support = np.median([raw[max(0, f - 4): f + 5].max() for f in fr]) if len(fr) else 0.0
     if len(beats) < 2 or support < MIN_ONSET_DB:
         raise BatonError("no beat could be found in the audio (a steady sound, too short, or too free)")
     local_p = np.array([np.median(period[max(0, k - 4): k + 5]) for k in range(len(beats))])
+    return beats, local_p, fr, clarity
 
-    # downbeat-likeness per beat: the bass's onset, the change of sound, the onset itself
+
+def downbeat_likeness(mel: np.ndarray, beats: np.ndarray, fr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(change of sound into each beat, downbeat-likeness per beat): the bass's onset, the change
+    of sound, the onset itself, each standardised."""
     env = onset_envelope(mel)
     low = onset_envelope(mel[:, -pulse.LOW_BANDS:])
     near = lambda x: np.array([x[max(0, f - 4): f + 5].max() for f in fr])
@@ -144,30 +195,38 @@ def plan_from_audio(mel: np.ndarray, fps: float = MEL_FPS) -> Plan:
         u, v = seg[k - 1] - seg[k - 1].mean(), seg[k] - seg[k].mean()
         change[k] = 1 - (u @ v) / (np.linalg.norm(u) * np.linalg.norm(v) + 1e-9)
     z = lambda x: (x - x.mean()) / (x.std() + 1e-9)
-    metre, pos = estimate_metre(z(np.log1p(low_k)) + z(change) + z(np.log1p(onset_k)),
-                                allow_six=bool(np.median(local_p) < 0.5))
+    return change, z(np.log1p(low_k)) + z(change) + z(np.log1p(onset_k))
 
-    # holds: a gap of more than 1.7 local periods, or a silence, after a beat
-    n = len(beats)
+
+def beat_holds(beats: np.ndarray, local_p: np.ndarray, heard: Heard) -> tuple[np.ndarray, np.ndarray]:
+    """(seconds held after each beat, whether it is a fermata): a gap of more than 1.7 local
+    periods, or a silence, after a beat; the last beat holds to the last sound."""
+    n, t = len(beats), heard.t
     hold = np.zeros(n)
     fermata = np.zeros(n, bool)
     for k in range(n):
         nxt = beats[k + 1] if k + 1 < n else None
-        sil = [a for a, e in silences if a > beats[k] and (nxt is None or a < nxt)]
+        sil = [a for a, e in heard.silences if a > beats[k] and (nxt is None or a < nxt)]
         if sil:
             hold[k] = sil[0] - beats[k]
         elif nxt is not None and nxt - beats[k] > 1.7 * local_p[k]:
             fermata[k] = True
             # the cut-off: where the held sound falls away before the next beat, else just before it
             m = (t > beats[k]) & (t < nxt - 0.05)
-            held = smooth_db[m]
+            held = heard.smooth_db[m]
             drop = np.flatnonzero(held < held.max() - 12) if len(held) else []
             hold[k] = (t[m][drop[0]] - beats[k]) if len(drop) else nxt - 0.25 * local_p[k] - beats[k]
         elif nxt is None:
-            hold[k] = max(min(last_sound - beats[k], 6.0), 0.3 * local_p[k])
+            hold[k] = max(min(heard.last_sound - beats[k], 6.0), 0.3 * local_p[k])
+    return hold, fermata
 
-    # how each bar is beaten: group the beats into bars, choose the scheme at the bar's tempo
-    rows = []  # (time, bar, beat, sub, pattern, metre, period)
+
+def bar_strokes(beats: np.ndarray, local_p: np.ndarray, metre: np.ndarray, pos: np.ndarray,
+                hold: np.ndarray) -> list[Stroke]:
+    """The beats grouped into bars and each bar beaten by the scheme for its tempo: strokes in
+    time order, a subdivision placed between its beats, none within 50 ms of the one before."""
+    n = len(beats)
+    strokes = []
     bar = -1
     k = 0
     while k < n:
@@ -194,28 +253,39 @@ def plan_from_audio(mel: np.ndarray, fps: float = MEL_FPS) -> Plan:
                 j = min(i + 1, n - 1)
                 nxt = beats[j] if j > i and hold[i] == 0 else beats[i] + local_p[i]
                 time = beats[i] + (x - i) * (nxt - beats[i])
-            rows.append((time, bar, beat, sub, scheme.pattern, str(m), (offs[s_i + 1] - off) / unit * p))
+            strokes.append(Stroke(time, bar, beat, sub, scheme.pattern, str(m), (offs[s_i + 1] - off) / unit * p))
         k = end
-    times = np.array([r[0] for r in rows])
+    times = np.array([s.at for s in strokes])
     order = np.argsort(times, kind="stable")
-    rows = [rows[i] for i in order]
-    times = times[order]
-    keep = np.r_[True, np.diff(times) > 0.05]
-    rows = [r for r, kk in zip(rows, keep) if kk]
-    times = times[keep]
-    ns = len(rows)
-    # per-stroke features
-    beat_of = np.clip(np.searchsorted(beats, times + 1e-6) - 1, 0, n - 1)
+    keep = np.r_[True, np.diff(times[order]) > 0.05]
+    return [strokes[i] for i, kk in zip(order, keep) if kk]
+
+
+def stroke_holds(beats: np.ndarray, hold: np.ndarray, fermata: np.ndarray,
+                 times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each beat's hold (and fermata) moved to its last stroke."""
+    ns = len(times)
+    beat_of = np.clip(np.searchsorted(beats, times + 1e-6) - 1, 0, len(beats) - 1)
     s_hold = np.zeros(ns)
     s_ferm = np.zeros(ns, bool)
-    for i in range(ns):  # a beat's hold moves to its last stroke
+    for i in range(ns):
         k = beat_of[i]
         if hold[k] > 0 and (i == ns - 1 or beat_of[i + 1] != k):
             s_hold[i] = max(beats[k] + hold[k] - times[i], 0.05)
             s_ferm[i] = fermata[k]
+    return s_hold, s_ferm
+
+
+def expression(mel: np.ndarray, heard: Heard, times: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(level, accent, staccato, hairpin) per stroke: level from loudness, accents from onset
+    strength against its neighbours', staccato from how far the sound decays between strokes,
+    crescendo/diminuendo from the loudness trend."""
+    fps, t, db = heard.fps, heard.t, heard.db
+    ns = len(times)
     lvl_db = np.interp(times + 0.15, t, _smooth(db, int(0.5 * fps)))
-    level = np.clip(1 - (top - lvl_db) / DYNAMIC_RANGE_DB, 0, 1)
+    level = np.clip(1 - (heard.top - lvl_db) / DYNAMIC_RANGE_DB, 0, 1)
     fr_s = np.clip(np.round(times * fps).astype(int), 0, len(db) - 1)
+    env = onset_envelope(mel)
     strength = np.array([env[max(0, f - 4): f + 5].max() for f in fr_s])
     med = np.array([np.median(strength[max(0, i - 8): i + 9]) for i in range(ns)])
     accent = np.clip((strength / (med + 1e-9) - 2.0) / 3.0, 0, 1)
@@ -224,14 +294,22 @@ def plan_from_audio(mel: np.ndarray, fps: float = MEL_FPS) -> Plan:
         a = fr_s[i]
         b = fr_s[i + 1] if i + 1 < ns else a + int(0.5 * fps)
         if b - a >= 4:
-            seg_db = smooth_db[a:b]
+            seg_db = heard.smooth_db[a:b]
             head = seg_db[: max(2, (b - a) // 4)].max()
             stacc[i] = np.clip((head - seg_db.min() - 6.0) / 12.0, 0, 1)
     stacc = _smooth(stacc, 3)
     trend = _smooth(db, int(2 * fps))
     slope = np.gradient(trend, 1 / fps)
     hairpin = np.clip(np.interp(times, t, _smooth(slope, int(fps))) / 3.0, -1, 1)
-    # register bands: tutti and entries
+    return level, accent, stacc, hairpin
+
+
+def registers(mel: np.ndarray, heard: Heard, strokes: list[Stroke]) -> tuple[np.ndarray, np.ndarray]:
+    """(tutti, entries) per stroke from the register bands: how many sound, and a band waking
+    after a rest of at least a bar and 2 s, named by its family (BAND_FAMILY)."""
+    fps, t = heard.fps, heard.t
+    times = np.array([s.at for s in strokes])
+    ns = len(times)
     band_db = {b: _smooth(_db_frames(mel, slice(*r)), int(0.2 * fps)) for b, r in BANDS.items()}
     band_top = {b: float(np.percentile(v, 98)) for b, v in band_db.items()}
     active = np.array([[np.interp(x, t, band_db[b]) > band_top[b] - 18 for b in BANDS] for x in times + 0.1])
@@ -243,28 +321,28 @@ def plan_from_audio(mel: np.ndarray, fps: float = MEL_FPS) -> Plan:
             if not active[i, j]:
                 quiet_since = times[i] if quiet_since is None else quiet_since
                 continue
-            bar_s = rows[i][6] * max(1, patterns.n_beats(rows[i][4]))
+            bar_s = strokes[i].period_s * max(1, patterns.n_beats(strokes[i].pattern))
             if quiet_since is not None and times[i] - quiet_since >= max(2.0, bar_s) and i > 0:
                 entries[i, FAMILIES.index(BAND_FAMILY[b])] = True
             quiet_since = None
-    # phrases and sections: after holds and silences, and at big changes of sound on a downbeat
+    return tutti, entries
+
+
+def phrases(strokes: list[Stroke], s_hold: np.ndarray, heard: Heard, beats: np.ndarray,
+            change: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(phrase starts, section starts): after holds and silences, and at big changes of sound on a
+    downbeat."""
+    times = np.array([s.at for s in strokes])
+    ns = len(times)
     phrase = np.zeros(ns, bool)
     section = np.zeros(ns, bool)
     phrase[0] = section[0] = True
     phrase[1:] |= s_hold[:-1] > 0
-    section[1:] |= np.array([any(times[i - 1] < a < times[i] for a, _ in silences) for i in range(1, ns)])
+    section[1:] |= np.array([any(times[i - 1] < a < times[i] for a, _ in heard.silences) for i in range(1, ns)])
     chg = np.interp(times, beats, change)
-    down = np.array([r[2] == 0 and r[3] == 0 for r in rows])
+    down = np.array([s.beat == 0 and s.sub == 0 for s in strokes])
     if down.sum() > 2:
         thr = np.percentile(chg[down], 85)
         section |= down & (chg >= thr) & (chg > 0.3)
     phrase |= section
-    sounding = ~np.array([any(a <= x < e for a, e in silences) for x in times])
-    plan = Plan(times=times, bar=[r[1] for r in rows], beat=[r[2] for r in rows], sub=[r[3] for r in rows],
-                pattern=[r[4] for r in rows], metre=[r[5] for r in rows],
-                tempo=60.0 / np.maximum([r[6] for r in rows], 1e-3), level=level, accent=accent,
-                staccato=stacc, hairpin=hairpin, phrase=phrase, section=section, entries=entries,
-                tutti=tutti, sounding=sounding, hold=s_hold, fermata=s_ferm, source="audio",
-                meta={"first_sound": float(first_sound), "last_sound": float(last_sound),
-                      "pulse_clarity": clarity})
-    return plan.validate()
+    return phrase, section
