@@ -10,6 +10,7 @@ rig's right hand.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,22 @@ def _material(name: str):
     return mat
 
 
+@contextmanager
+def edit_mode(obj):
+    """`obj`'s edit bones, in edit mode with `obj` active; object mode and the previously active
+    object come back afterwards, whatever happens."""
+    import bpy
+    view_layer = bpy.context.view_layer
+    previous = view_layer.objects.active
+    view_layer.objects.active = obj
+    bpy.ops.object.mode_set(mode="EDIT")
+    try:
+        yield obj.data.edit_bones
+    finally:
+        bpy.ops.object.mode_set(mode="OBJECT")
+        view_layer.objects.active = previous
+
+
 def create_default_conductor(collection=None, *, name: str = "Conductor", baton: bool = True,
                              location=(0.0, 0.0, 0.0)):
     """Build the default conductor into `collection` (default: the current scene's) and return its
@@ -65,21 +82,13 @@ def create_default_conductor(collection=None, *, name: str = "Conductor", baton:
     obj = bpy.data.objects.new(name, arm)
     coll.objects.link(obj)
     obj.location = location
-    view_layer = bpy.context.view_layer
-    previous = view_layer.objects.active
-    view_layer.objects.active = obj
-    bpy.ops.object.mode_set(mode="EDIT")
-    try:
-        eb = arm.edit_bones
+    with edit_mode(obj) as eb:
         for n, b in skel["bones"].items():
             e = eb.new(n)
             e.head, e.tail, e.roll = b["head"], b["tail"], b["roll"]
         for n, b in skel["bones"].items():
             if b["parent"]:
                 eb[n].parent = eb[b["parent"]]
-    finally:
-        bpy.ops.object.mode_set(mode="OBJECT")
-        view_layer.objects.active = previous
     arm.display_type = "STICK"
 
     body = _body(name, data, obj, coll)

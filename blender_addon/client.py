@@ -10,6 +10,7 @@ running service with its bearer token.
 from __future__ import annotations
 
 import collections
+import contextlib
 import http.client
 import json
 import os
@@ -36,19 +37,26 @@ class Client:
         self.token = token
         self.timeout = timeout
 
+    @contextlib.contextmanager
+    def _open(self, req: urllib.request.Request, what: str, unreachable: str = "cannot reach"):
+        """The service's answer to `req` (sent with the token), its failures as a BackendError
+        naming `what` was asked, or that the service `unreachable` ("cannot reach", "lost")."""
+        req.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                yield resp
+        except urllib.error.HTTPError as e:
+            raise BackendError(f"{what}: {e.code} {_detail(e.read())}") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+            raise BackendError(f"{unreachable} the Baton service at {self.base} ({getattr(e, 'reason', e)})") from None
+
     def _request(self, method: str, path: str, body: dict | None = None, raw: bool = False):
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.base + path, data=data, method=method)
-        req.add_header("Authorization", f"Bearer {self.token}")
         if data is not None:
             req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                payload = resp.read()
-        except urllib.error.HTTPError as e:
-            raise BackendError(f"{method} {path}: {e.code} {_detail(e.read())}") from None
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
-            raise BackendError(f"cannot reach the Baton service at {self.base} ({getattr(e, 'reason', e)})") from None
+        with self._open(req, f"{method} {path}") as resp:
+            payload = resp.read()
         return payload if raw else json.loads(payload)
 
     def health(self) -> dict:
@@ -69,29 +77,17 @@ class Client:
         path = Path(path)
         req = urllib.request.Request(f"{self.base}{API}/uploads?filename={urllib.parse.quote(path.name)}",
                                      data=path.read_bytes(), method="POST")
-        req.add_header("Authorization", f"Bearer {self.token}")
         req.add_header("Content-Type", "application/octet-stream")
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return json.loads(resp.read())["audio_path"]
-        except urllib.error.HTTPError as e:
-            raise BackendError(f"upload of {path}: {e.code} {_detail(e.read())}") from None
-        except (urllib.error.URLError, OSError) as e:
-            raise BackendError(f"cannot reach the Baton service at {self.base} ({getattr(e, 'reason', e)})") from None
+        with self._open(req, f"upload of {path}") as resp:
+            return json.loads(resp.read())["audio_path"]
 
     def events(self, job_id: str):
         """The job's status each time it changes (server-sent events), until it has finished."""
         req = urllib.request.Request(f"{self.base}{API}/jobs/{job_id}/events")
-        req.add_header("Authorization", f"Bearer {self.token}")
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                for line in resp:
-                    if line.startswith(b"data: "):
-                        yield json.loads(line[6:])
-        except urllib.error.HTTPError as e:
-            raise BackendError(f"events of job {job_id}: {e.code} {_detail(e.read())}") from None
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
-            raise BackendError(f"lost the Baton service at {self.base} ({getattr(e, 'reason', e)})") from None
+        with self._open(req, f"events of job {job_id}", unreachable="lost") as resp:
+            for line in resp:
+                if line.startswith(b"data: "):
+                    yield json.loads(line[6:])
 
     def job(self, job_id: str) -> dict:
         return self._request("GET", f"{API}/jobs/{job_id}")

@@ -14,7 +14,7 @@ from bpy.props import IntProperty
 
 from . import conduct, takes
 from .backend_life import manager
-from .preferences import backend_settings
+from .preferences import backend_settings, seed_max
 
 # the run in progress (one at a time) and the last failure, for the panels
 active: "Session | None" = None
@@ -132,11 +132,18 @@ class BATON_OT_conduct(bpy.types.Operator):
     def _seed(self) -> int | None:
         return None if self.seed < 0 else self.seed
 
-    def execute(self, context):
+    def _start(self, context) -> conduct.Run | None:
+        """The run, or None with the reason reported."""
         try:
-            run = start_run(context, self._seed())
+            return start_run(context, self._seed())
         except conduct.ConductError as e:
-            return self._report(finish_error(str(e)))
+            self._report(finish_error(str(e)))
+            return None
+
+    def execute(self, context):
+        run = self._start(context)
+        if run is None:
+            return {"CANCELLED"}
         try:
             run.wait()
         except KeyboardInterrupt:
@@ -148,10 +155,9 @@ class BATON_OT_conduct(bpy.types.Operator):
         global active
         if context.window is None:
             return self.execute(context)
-        try:
-            run = start_run(context, self._seed())
-        except conduct.ConductError as e:
-            return self._report(finish_error(str(e)))
+        run = self._start(context)
+        if run is None:
+            return {"CANCELLED"}
         self._session = active = Session(run)
         self._timer = context.window_manager.event_timer_add(0.1, window=context.window)
         context.window_manager.modal_handler_add(self)
@@ -182,6 +188,11 @@ def finish_error(message: str) -> tuple[set[str], list[tuple[str, str]]]:
     return {"CANCELLED"}, [("ERROR", message)]
 
 
+def new_seed() -> int:
+    """A random seed within the bounds the request and Blender's integers allow."""
+    return random.randint(0, seed_max())
+
+
 class BATON_OT_roll_seed(bpy.types.Operator):
     """A new random seed: another performance of the same music"""
     bl_idname = "baton.roll_seed"
@@ -189,7 +200,7 @@ class BATON_OT_roll_seed(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context):
-        context.scene.baton.seed = random.randrange(2 ** 31 - 1)
+        context.scene.baton.seed = new_seed()
         return {"FINISHED"}
 
 
@@ -219,7 +230,7 @@ class BATON_OT_reconduct(bpy.types.Operator):
         elif info.get("audio") and info["audio"] != "(packed)":
             s.source, s.audio_file = "FILE", info["audio"]
         s.armature = obj
-        s.seed = random.randrange(2 ** 31 - 1)
+        s.seed = new_seed()
         result = bpy.ops.baton.conduct(how)
         return {"FINISHED"} if "RUNNING_MODAL" in result else result  # the modal Conduct goes on alone
 
@@ -252,14 +263,12 @@ def _shown_take(context):
 CLASSES = (BATON_OT_conduct, BATON_OT_roll_seed, BATON_OT_reconduct, BATON_OT_delete_take)
 
 
-def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
+_register, _unregister = bpy.utils.register_classes_factory(CLASSES)
+register = _register
 
 
 def unregister() -> None:
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+    _unregister()
     if active is not None:
         active.run.cancel()
 

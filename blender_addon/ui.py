@@ -100,38 +100,17 @@ class _Panel:
     bl_category = "Baton"
 
 
-class SEQUENCER_PT_baton(_Panel, bpy.types.Panel):
-    bl_space_type = "SEQUENCE_EDITOR"
-    bl_label = "Conduct"
-
-    def draw(self, context):
-        draw_conduct(self.layout, context)
+def _panel(name: str, space: str, label: str, draw):
+    """A Baton panel in the sidebar of `space` (the sequencer and the 3D view show the same two)."""
+    return type(name, (_Panel, bpy.types.Panel),
+                {"bl_space_type": space, "bl_label": label, "draw": lambda self, context: draw(self.layout, context)})
 
 
-class SEQUENCER_PT_baton_takes(_Panel, bpy.types.Panel):
-    bl_space_type = "SEQUENCE_EDITOR"
-    bl_label = "Takes"
-
-    def draw(self, context):
-        draw_takes(self.layout, context)
+PANELS = tuple(_panel(f"{prefix}_PT_baton{suffix}", space, label, draw)
+               for prefix, space in (("SEQUENCER", "SEQUENCE_EDITOR"), ("VIEW3D", "VIEW_3D"))
+               for suffix, label, draw in (("", "Conduct", draw_conduct), ("_takes", "Takes", draw_takes)))
 
 
-class VIEW3D_PT_baton(_Panel, bpy.types.Panel):
-    bl_space_type = "VIEW_3D"
-    bl_label = "Conduct"
-
-    def draw(self, context):
-        draw_conduct(self.layout, context)
-
-
-class VIEW3D_PT_baton_takes(_Panel, bpy.types.Panel):
-    bl_space_type = "VIEW_3D"
-    bl_label = "Takes"
-
-    def draw(self, context):
-        draw_takes(self.layout, context)
-
-
-CLASSES = (BATON_UL_takes, SEQUENCER_PT_baton, SEQUENCER_PT_baton_takes, VIEW3D_PT_baton, VIEW3D_PT_baton_takes)
+CLASSES = (BATON_UL_takes, *PANELS)
 
 register, unregister = bpy.utils.register_classes_factory(CLASSES)

@@ -20,9 +20,10 @@ to the base mesh; `with_mesh=True` adds the skinned MakeHuman body.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 
 import numpy as np
+
+from baton_rigs.conductor_rig import edit_mode
 
 from . import mpfb
 
@@ -47,18 +48,12 @@ def _bpy():
     return bpy
 
 
-@contextmanager
-def edit_mode(obj):
-    bpy = _bpy()
-    view_layer = bpy.context.view_layer
-    previous = view_layer.objects.active
-    view_layer.objects.active = obj
-    bpy.ops.object.mode_set(mode="EDIT")
-    try:
-        yield obj.data.edit_bones
-    finally:
-        bpy.ops.object.mode_set(mode="OBJECT")
-        view_layer.objects.active = previous
+def _move_to(obj, coll) -> None:
+    """Put an object the operators made in the scene's collection into `coll` alone."""
+    if obj.name not in coll.objects:
+        for c in list(obj.users_collection):
+            c.objects.unlink(obj)
+        coll.objects.link(obj)
 
 
 def _collection(collection):
@@ -281,10 +276,7 @@ def _rigify(kind: str, collection, with_mesh: bool, fit: bool):
     before = set(bpy.data.objects)
     bpy.ops.object.armature_human_metarig_add()
     meta = next(o for o in bpy.data.objects if o not in before)
-    if meta.name not in coll.objects:
-        for c in list(meta.users_collection):
-            c.objects.unlink(meta)
-        coll.objects.link(meta)
+    _move_to(meta, coll)
     mesh = mpfb.base_mesh() if fit else None
     if fit:
         fitted = _fitted_rigify(mesh)
@@ -320,10 +312,7 @@ def _rigify(kind: str, collection, with_mesh: bool, fit: bool):
     for o in list(bpy.data.objects):
         if o.name.startswith("WGT-"):
             bpy.data.objects.remove(o)
-    if rig.name not in coll.objects:
-        for c in list(rig.users_collection):
-            c.objects.unlink(rig)
-        coll.objects.link(rig)
+    _move_to(rig, coll)
     if with_mesh:  # MPFB names the first segment of each deforming chain by its metarig bone
         deform = {n if n.startswith("DEF-") else f"DEF-{n}": w for n, w in weights.items()}
         add_body(rig, mesh.verts, mesh.faces["body"], deform, collection)

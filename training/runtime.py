@@ -84,6 +84,25 @@ def setup(device: str = "auto") -> Dist:
     return d
 
 
+def start_run(cfg) -> tuple[Dist, Path]:
+    """(the processes and device, the run folder) of a stage about to train: torch.distributed
+    started when launched by torchrun, torch seeded, the run folder made."""
+    d = setup(cfg.device)
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return d, out
+
+
+def open_log(name: str, out: Path, d: Dist, step: int, resumed: bool, train, held) -> "MetricsLog":
+    """The run's metrics log (kept up to `step` when resuming), and a line saying what trains on what."""
+    log = MetricsLog(out / "log.jsonl", step if resumed else None, enabled=d.main)
+    if d.main:
+        print(f"{name}: train {train.describe()}, held out {held.describe()}, {d.world} process(es) on {d.device}"
+              + (f", resuming at step {step}" if resumed else ""))
+    return log
+
+
 def teardown() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()

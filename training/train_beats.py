@@ -43,8 +43,8 @@ from backend.errors import CheckpointError
 from baton_core.timebase import MEL_PER_MOTION, MOTION_FPS
 
 from .dataset import Clip, Corpus
-from .runtime import (MetricsLog, Progress, command_line, config_from_args, exit_on_error, finish_run, resume,
-                      save_state, setup, step_rngs, versions)
+from .runtime import (Progress, command_line, config_from_args, exit_on_error, finish_run, open_log, resume,
+                      save_state, start_run, step_rngs, versions)
 
 FORMAT = "baton-beatnet-1"
 
@@ -127,10 +127,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def train_tracker(cfg: BeatsConfig, argv: list[str] | None) -> dict:
-    d = setup(cfg.device)
-    torch.manual_seed(cfg.seed)
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    d, out = start_run(cfg)
     train, held = Corpus.joined(cfg.corpus, cfg.train_split), Corpus.joined(cfg.corpus, cfg.eval_split)
     frames = round(cfg.clip_seconds * MOTION_FPS)
     train_beats = [clip_beats(c) for c in train.clips]
@@ -141,10 +138,7 @@ def train_tracker(cfg: BeatsConfig, argv: list[str] | None) -> dict:
     step, state = resume(out, cfg, FREE, model=model, optimizer=opt)
     last_eval = state.get("last_eval", {})
     net = DDP(model) if d.world > 1 else model
-    log = MetricsLog(out / "log.jsonl", step if state else None, enabled=d.main)
-    if d.main:
-        print(f"beats: train {train.describe()}, held out {held.describe()}, {d.world} process(es) on {d.device}"
-              + (f", resuming at step {step}" if state else ""))
+    log = open_log("beats", out, d, step, bool(state), train, held)
     pos_weight = torch.tensor(cfg.pos_weight, device=d.device)
 
     def save() -> None:

@@ -18,7 +18,6 @@ re-running the same command resumes), `log.jsonl` and `m2snet.pt` (the network s
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -29,8 +28,8 @@ from baton_core.timebase import MOTION_FPS
 
 from .dataset import Corpus
 from .m2snet import M2SNet, M2SNetConfig, draw_pairs, pair_accuracy, pair_batch, save_m2snet, sync_probability
-from .runtime import (MetricsLog, Progress, TrainingError, command_line, config_from_args, exit_on_error, finish_run,
-                      resume, save_state, setup, step_rngs, versions)
+from .runtime import (Progress, TrainingError, command_line, config_from_args, exit_on_error, finish_run, open_log,
+                      resume, save_state, start_run, step_rngs, versions)
 
 
 @dataclass
@@ -85,10 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def train_m2snet(cfg: Stage1Config, argv: list[str] | None) -> dict:
-    d = setup(cfg.device)
-    torch.manual_seed(cfg.seed)
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    d, out = start_run(cfg)
     train, held = Corpus(cfg.corpus, cfg.train_split), Corpus(cfg.corpus, cfg.eval_split)
     frames = round(cfg.clip_seconds * MOTION_FPS)
 
@@ -96,10 +92,7 @@ def train_m2snet(cfg: Stage1Config, argv: list[str] | None) -> dict:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     step, state = resume(out, cfg, FREE, model=model, optimizer=opt)
     net = DDP(model) if d.world > 1 else model
-    log = MetricsLog(out / "log.jsonl", step if state else None, enabled=d.main)
-    if d.main:
-        print(f"stage 1: train {train.describe()}, held out {held.describe()}, {d.world} process(es) on {d.device}"
-              + (f", resuming at step {step}" if state else ""))
+    log = open_log("stage 1", out, d, step, bool(state), train, held)
 
     def save() -> None:
         if not d.main:
@@ -136,8 +129,9 @@ def train_m2snet(cfg: Stage1Config, argv: list[str] | None) -> dict:
             last_eval = pair_accuracy(model, held.clips, frames, cfg.eval_pairs, cfg.seed, cfg.batch_size,
                                       cfg.shift_min, cfg.shift_max, d.device)
             progress.write(f"step {step}: held-out sync accuracy {last_eval['acc']:.3f} "
-                      f"(in sync {last_eval.get('acc_sync', 0):.3f}, shifted {last_eval.get('acc_hard', float('nan')):.3f}, "
-                      f"mismatched {last_eval.get('acc_easy', float('nan')):.3f})")
+                           f"(in sync {last_eval.get('acc_sync', 0):.3f}, "
+                           f"shifted {last_eval.get('acc_hard', float('nan')):.3f}, "
+                           f"mismatched {last_eval.get('acc_easy', float('nan')):.3f})")
             log.write(step=step, kind="eval", split=cfg.eval_split, **last_eval)
         if step % cfg.save_every == 0 or step == cfg.max_steps:
             save()

@@ -60,8 +60,8 @@ from baton_core.timebase import MEL_FPS, MEL_PER_MOTION, MOTION_FPS
 
 from .dataset import Corpus
 from .m2snet import load_m2snet
-from .runtime import (MetricsLog, Progress, TrainingError, command_line, config_from_args, exit_on_error, finish_run,
-                      has_saved_run, resume, save_state, setup, step_rngs, versions)
+from .runtime import (Progress, TrainingError, command_line, config_from_args, exit_on_error, finish_run,
+                      has_saved_run, open_log, resume, save_state, start_run, step_rngs, versions)
 from .train_beats import clip_beats, load_beatnet
 
 
@@ -217,10 +217,7 @@ def main(argv: list[str] | None = None) -> dict:
 def train_generator(cfg: Stage2Config, argv: list[str] | None) -> dict:
     if cfg.seconds < 3:
         raise TrainingError("--seconds must be at least 3 (the decoder's widest dilation needs 65 frames)")
-    d = setup(cfg.device)
-    torch.manual_seed(cfg.seed)
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    d, out = start_run(cfg)
     train, held = Corpus(cfg.corpus, cfg.train_split), Corpus(cfg.corpus, cfg.eval_split)
     frames = cfg.seconds * MOTION_FPS
 
@@ -237,10 +234,7 @@ def train_generator(cfg: Stage2Config, argv: list[str] | None) -> dict:
     phases = BeatPhases(train) if cfg.beats else None
     g_net = DDP(draws) if d.world > 1 else draws
     d_net = DDP(critic) if d.world > 1 else critic
-    log = MetricsLog(out / "log.jsonl", step if state else None, enabled=d.main)
-    if d.main:
-        print(f"stage 2: train {train.describe()}, held out {held.describe()}, {d.world} process(es) on {d.device}"
-              + (f", resuming at step {step}" if state else ""))
+    log = open_log("stage 2", out, d, step, bool(state), train, held)
 
     def train_mode() -> None:
         gen.train()
