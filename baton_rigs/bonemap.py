@@ -190,16 +190,25 @@ def _problems(bm: BoneMap) -> list[str]:
     return lacking
 
 
+@dataclass(frozen=True)
+class Score:
+    """How one known convention fits an armature."""
+    convention: str
+    matched: int  # bone names found (slots plus its `detect_also` names)
+    lacking: list[str]  # required slots it finds no bone for
+    bonemap: BoneMap
+
+
 @dataclass
 class Detection:
-    """The best convention for an armature, and how every known one scored."""
+    """The best convention for an armature, and how every known one scored (best first)."""
     bonemap: BoneMap | None
-    scores: list[tuple[str, int, list[str]]]  # (convention, names matched, required slots lacking)
+    scores: list[Score]
 
     def describe(self) -> str:
         if self.bonemap is None:
-            name, n, lacking = self.scores[0]
-            return f"no known convention fits (closest: {name}, lacking {', '.join(lacking)})"
+            closest = self.scores[0]
+            return f"no known convention fits (closest: {closest.convention}, lacking {', '.join(closest.lacking)})"
         return self.bonemap.summary()
 
 
@@ -212,10 +221,10 @@ def detect(bone_names) -> Detection:
     for spec in known_bonemaps():
         bm = match(spec, bone_names)
         extra = sum(_find([n], names, by_key) is not None for n in spec.detect_also)
-        scored.append((spec.name, len(bm.matched) + extra, _problems(bm), bm))
-    scored.sort(key=lambda s: (bool(s[2]), -s[1], len(s[2])))
+        scored.append(Score(spec.name, len(bm.matched) + extra, _problems(bm), bm))
+    scored.sort(key=lambda s: (bool(s.lacking), -s.matched, len(s.lacking)))
     best = scored[0]
-    return Detection(best[3] if not best[2] else None, [(n, k, p) for n, k, p, _ in scored])
+    return Detection(best.bonemap if not best.lacking else None, scored)
 
 
 def resolve(armature_name: str, bone_names, bone_map=None) -> BoneMap:

@@ -245,6 +245,68 @@ def apply_take(armature_obj, keypoints_3d, fps: float, start: float = 0.0, beats
     Returns a TakeReport; raises RigError with a one-line reason for anything it cannot use.
     """
     t0 = time.perf_counter()
+    kp, beats = _checked_take(armature_obj, keypoints_3d, fps, start, beats, density, tolerance_deg)
+    scene = armature_obj.users_scene[0] if armature_obj.users_scene else None
+    scene_fps, frame_offset = _checked_timing(armature_obj, scene, start, scene_fps, frame_offset)
+
+    bm = bone_map_for(armature_obj, bone_map)
+    rig = rig_rest(armature_obj, bm)
+    frames, u = scene_frames(len(kp), fps, scene_fps, frame_offset)
+    kp_scene = sample(kp, u)
+    result = retarget(kp_scene, rig, root_motion=root_motion)
+    t_retarget = time.perf_counter() - t0
+
+    # ---- the keys: one channel per mapped bone (and the hips' location), the bones between held at rest
+    channels = [_rotation_channel(slot, bm.bones[slot], armature_obj.pose.bones[bm.bones[slot]].rotation_mode, q)
+                for slot, q in result.quats.items()]
+    if result.location is not None:
+        channels.append(_Channel("hips", bm.bones["hips"], "location", result.location, None, "LOCATION"))
+    held = intermediate_bones(armature_obj, bm, rig)
+    rest_q = np.tile([1.0, 0.0, 0.0, 0.0], (len(frames), 1))
+    rests = [_rotation_channel("", b, armature_obj.pose.bones[b].rotation_mode, rest_q) for b in held]
+
+    import bpy
+    action = bpy.data.actions.new(name or "Baton take")
+    slot = action.slots.new(id_type="OBJECT", name=armature_obj.name)
+    bag = _channelbag(action, slot)
+    warnings: list[str] = []
+    if density == "all":
+        max_err = _write_every_frame(bag, channels, frames)
+    else:
+        beat_idx = np.round(frame_offset + beats * scene_fps).astype(np.int64) - frames[0]
+        max_err = _write_reduced(bag, channels, frames, kp_scene, beat_idx, scene_fps, tolerance_deg)
+    for ch in rests:  # one key at rest: constant curves
+        _write(bag, ch, frames, np.array([0]))
+    settings = _apply_settings(armature_obj, bm, bag, frames[0], warnings)
+    n_keys = sum(len(fc.keyframe_points) for fc in bag.fcurves)
+    n_every = len(frames) * sum(ch.values.shape[1] for ch in channels) + len(settings) + sum(
+        ch.values.shape[1] for ch in rests)
+    t_write = time.perf_counter() - t0 - t_retarget
+
+    # ---- where it goes, and how well the rig follows it
+    kept, track_name = _assign(armature_obj, action, slot, frames[0], push_nla)
+    fk_mean, fk_max = result.fk_summary()
+    segments = {k: float(v.mean()) for k, v in result.fk_deg.items()}
+    ev_mean = ev_max = None
+    if verify_frames > 0:
+        if scene is None:
+            warnings.append("not in a scene: the evaluated FK check was skipped")
+        else:
+            ev_mean, ev_max, segments = _evaluated_check(armature_obj, bm, rig, kp_scene, frames, verify_frames,
+                                                         warnings)
+    return TakeReport(action=action.name, slot=slot.identifier, convention=bm.convention, matched=bm.summary(), bones=dict(
+        (s, bm.bones[s]) for s in result.quats), held_at_rest=held, frame_start=int(frames[0]), frame_end=int(frames[-1]),
+        scene_fps=float(scene_fps), frame_offset=float(frame_offset), density=density, keys=n_keys,
+        keys_every_frame=n_every, max_error_deg=max_err, fk_mean_deg=fk_mean, fk_max_deg=fk_max,
+        fk_evaluated_mean_deg=ev_mean, fk_evaluated_max_deg=ev_max, fk_segments_deg=segments,
+        nla_track=track_name, kept_action=kept, settings=settings,
+        timings={"retarget_s": t_retarget, "write_s": t_write, "total_s": time.perf_counter() - t0},
+        warnings=warnings)
+
+
+def _checked_take(armature_obj, keypoints_3d, fps, start, beats, density: str,
+                  tolerance_deg) -> tuple[np.ndarray, np.ndarray]:
+    """(keypoints, beat times) once every argument about the take is usable, else a RigError."""
     require_armature(armature_obj)
     kp = check_keypoints(keypoints_3d)
     if not (_real(fps) and fps > 0):
@@ -261,7 +323,12 @@ def apply_take(armature_obj, keypoints_3d, fps: float, start: float = 0.0, beats
         raise RigError(f"density must be one of {', '.join(DENSITIES)}, not {density!r}")
     if not (_real(tolerance_deg) and tolerance_deg > 0):
         raise RigError(f"tolerance_deg must be a positive angle, got {tolerance_deg!r}")
-    scene = armature_obj.users_scene[0] if armature_obj.users_scene else None
+    return kp, beats
+
+
+def _checked_timing(armature_obj, scene, start: float, scene_fps, frame_offset) -> tuple[float, float]:
+    """(scene fps, frame at which the take's frame 0 is heard), from the scene where not given;
+    a RigError when neither says, or when the armature cannot take keys now."""
     if scene_fps is None:
         if scene is None:
             raise RigError(f"armature {armature_obj.name!r} is in no scene: pass scene_fps and frame_offset")
@@ -279,93 +346,66 @@ def apply_take(armature_obj, keypoints_3d, fps: float, start: float = 0.0, beats
     ad = armature_obj.animation_data
     if ad is not None and ad.use_tweak_mode:
         raise RigError(f"armature {armature_obj.name!r} is in NLA tweak mode; leave it before applying a take")
+    return scene_fps, frame_offset
 
-    bm = bone_map_for(armature_obj, bone_map)
-    rig = rig_rest(armature_obj, bm)
-    frames, u = scene_frames(len(kp), fps, scene_fps, frame_offset)
-    kp_scene = sample(kp, u)
-    result = retarget(kp_scene, rig, root_motion=root_motion)
-    t_retarget = time.perf_counter() - t0
 
-    channels = []
-    for slot, q in result.quats.items():
-        bone = bm.bones[slot]
-        channels.append(_rotation_channel(slot, bone, armature_obj.pose.bones[bone].rotation_mode, q))
-    if result.location is not None:
-        channels.append(_Channel("hips", bm.bones["hips"], "location", result.location, None, "LOCATION"))
-    held = intermediate_bones(armature_obj, bm, rig)
-    rest_q = np.tile([1.0, 0.0, 0.0, 0.0], (len(frames), 1))
-    rests = [_rotation_channel("", b, armature_obj.pose.bones[b].rotation_mode, rest_q) for b in held]
+def _write_every_frame(bag, channels: list[_Channel], frames: np.ndarray) -> float:
+    """density='all': a key on every frame; returns the worst angle float32 storage costs."""
+    every = np.arange(len(frames))
+    max_err = 0.0
+    for ch in channels:
+        _write(bag, ch, frames, every)
+        if ch.quats is not None:
+            max_err = max(max_err, _float32_error(ch))
+    return max_err
 
-    import bpy
-    action = bpy.data.actions.new(name or "Baton take")
-    slot = action.slots.new(id_type="OBJECT", name=armature_obj.name)
-    bag = _channelbag(action, slot)
-    warnings: list[str] = []
+
+def _write_reduced(bag, channels: list[_Channel], frames: np.ndarray, kp_scene: np.ndarray, beat_idx: np.ndarray,
+                   scene_fps: float, tolerance_deg: float) -> float:
+    """density='reduced': keys on the beats and the arms' turning points, then wherever the curve
+    strays more than `tolerance_deg` from the take; returns the worst angle left."""
     F = len(frames)
     every = np.arange(F)
     max_err = 0.0
-    if density == "all":
-        for ch in channels:
-            _write(bag, ch, frames, every)
-            if ch.quats is not None:
-                max_err = max(max_err, _float32_error(ch))
-    else:
-        beat_idx = np.round(frame_offset + beats * scene_fps).astype(np.int64) - frames[0]
-        arm_cand = np.union1d(_turning_points(kp_scene[:, R_WRIST, 2]), _turning_points(kp_scene[:, L_WRIST, 2]))
-        beat_idx = beat_idx[(beat_idx >= 0) & (beat_idx < F)]
-        for ch in channels:
-            if ch.quats is None:  # root motion: the beats and a key every sixth of a second
-                _write(bag, ch, frames, np.union1d(np.union1d(beat_idx, [0, F - 1]),
-                                                  every[:: max(1, int(round(scene_fps / 6)))]).astype(np.int64))
-                continue
-            keep = np.unique([0, F - 1])
-            if _moves(ch, tolerance_deg):  # a still bone keeps its two ends
-                keep = np.union1d(keep, beat_idx)
-                if ch.slot.startswith(("upper_arm", "forearm")):
-                    keep = np.union1d(keep, arm_cand)
-            keep = keep.astype(np.int64)
-            for _ in range(KEY_PASSES):
-                curves = _write(bag, ch, frames, keep)
-                err = _evaluated_error(curves, ch, frames)
-                grown = _refine(keep, err, tolerance_deg)
-                if len(grown) == len(keep):
-                    break
-                keep = grown
-            max_err = max(max_err, float(err.max()))
-    for ch in rests:  # one key at rest: constant curves
-        _write(bag, ch, frames, np.array([0]))
-    settings = _apply_settings(armature_obj, bm, bag, frames[0], warnings)
-    n_keys = sum(len(fc.keyframe_points) for fc in bag.fcurves)
-    n_every = F * sum(ch.values.shape[1] for ch in channels) + len(settings) + sum(
-        ch.values.shape[1] for ch in rests)
-    t_write = time.perf_counter() - t0 - t_retarget
+    arm_cand = np.union1d(_turning_points(kp_scene[:, R_WRIST, 2]), _turning_points(kp_scene[:, L_WRIST, 2]))
+    beat_idx = beat_idx[(beat_idx >= 0) & (beat_idx < F)]
+    for ch in channels:
+        if ch.quats is None:  # root motion: the beats and a key every sixth of a second
+            _write(bag, ch, frames, np.union1d(np.union1d(beat_idx, [0, F - 1]),
+                                              every[:: max(1, int(round(scene_fps / 6)))]).astype(np.int64))
+            continue
+        keep = np.unique([0, F - 1])
+        if _moves(ch, tolerance_deg):  # a still bone keeps its two ends
+            keep = np.union1d(keep, beat_idx)
+            if ch.slot.startswith(("upper_arm", "forearm")):
+                keep = np.union1d(keep, arm_cand)
+        keep = keep.astype(np.int64)
+        for _ in range(KEY_PASSES):
+            curves = _write(bag, ch, frames, keep)
+            err = _evaluated_error(curves, ch, frames)
+            grown = _refine(keep, err, tolerance_deg)
+            if len(grown) == len(keep):
+                break
+            keep = grown
+        max_err = max(max_err, float(err.max()))
+    return max_err
 
-    kept, track_name = _assign(armature_obj, action, slot, frames[0], push_nla)
-    fk_mean, fk_max = result.fk_summary()
-    segments = {k: float(v.mean()) for k, v in result.fk_deg.items()}
-    ev_mean = ev_max = None
-    if verify_frames > 0:
-        if scene is None:
-            warnings.append("not in a scene: the evaluated FK check was skipped")
-        else:
-            pick = np.unique(np.linspace(0, F - 1, min(verify_frames, F)).round().astype(np.int64))
-            ev = evaluated_errors(armature_obj, bm, rig, kp_scene[pick], frames[pick])
-            allv = np.concatenate(list(ev.values()))
-            ev_mean, ev_max = float(allv.mean()), float(allv.max())
-            segments = {k: float(v.mean()) for k, v in ev.items()}
-            if ev_mean > 3.0:
-                worst = max(segments, key=segments.get)
-                warnings.append(f"the rig does not follow its keys (FK check {ev_mean:.1f}° mean, worst: "
-                                f"{worst}); is an IK/FK switch or a constraint overriding the mapped bones?")
-    return TakeReport(action=action.name, slot=slot.identifier, convention=bm.convention, matched=bm.summary(), bones=dict(
-        (s, bm.bones[s]) for s in result.quats), held_at_rest=held, frame_start=int(frames[0]), frame_end=int(frames[-1]),
-        scene_fps=float(scene_fps), frame_offset=float(frame_offset), density=density, keys=n_keys,
-        keys_every_frame=n_every, max_error_deg=max_err, fk_mean_deg=fk_mean, fk_max_deg=fk_max,
-        fk_evaluated_mean_deg=ev_mean, fk_evaluated_max_deg=ev_max, fk_segments_deg=segments,
-        nla_track=track_name, kept_action=kept, settings=settings,
-        timings={"retarget_s": t_retarget, "write_s": t_write, "total_s": time.perf_counter() - t0},
-        warnings=warnings)
+
+def _evaluated_check(armature_obj, bm, rig, kp_scene: np.ndarray, frames: np.ndarray, verify_frames: int,
+                     warnings: list[str]) -> tuple[float, float, dict[str, float]]:
+    """(mean, max, per segment) angle between the rig as Blender evaluates it and the take, at
+    `verify_frames` frames; a warning when the rig does not follow its keys."""
+    F = len(frames)
+    pick = np.unique(np.linspace(0, F - 1, min(verify_frames, F)).round().astype(np.int64))
+    ev = evaluated_errors(armature_obj, bm, rig, kp_scene[pick], frames[pick])
+    allv = np.concatenate(list(ev.values()))
+    ev_mean, ev_max = float(allv.mean()), float(allv.max())
+    segments = {k: float(v.mean()) for k, v in ev.items()}
+    if ev_mean > 3.0:
+        worst = max(segments, key=segments.get)
+        warnings.append(f"the rig does not follow its keys (FK check {ev_mean:.1f}° mean, worst: "
+                        f"{worst}); is an IK/FK switch or a constraint overriding the mapped bones?")
+    return ev_mean, ev_max, segments
 
 
 def _apply_settings(obj, bm, bag, frame: int, warnings: list[str]) -> list[str]:

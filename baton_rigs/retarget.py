@@ -248,85 +248,12 @@ def _blend_branch(phi: np.ndarray, w: np.ndarray) -> np.ndarray:
 def retarget(keypoints_3d, rig: RigRest, root_motion: bool = False) -> Retarget:
     """Local rotations for every driven slot of `rig` that make it strike the take's poses."""
     kp = check_keypoints(keypoints_3d)
-    H = 0.5 * (kp[:, L_HIP] + kp[:, R_HIP])
-    S = 0.5 * (kp[:, L_SHOULDER] + kp[:, R_SHOULDER])
-    up, lat_s = S - H, kp[:, L_SHOULDER] - kp[:, R_SHOULDER]
-    D: dict[str, np.ndarray] = {}
-
-    # Hips: the hip line's turn about the vertical (the shoulders' where the hip line is vertical).
-    lat_h = kp[:, L_HIP] - kp[:, R_HIP]
-    flat = np.where((np.hypot(lat_h[:, 0], lat_h[:, 1]) > 1e-6)[:, None], lat_h, lat_s)
-    D["hips"] = rot_z(np.arctan2(flat[:, 1], flat[:, 0]))
-
-    # Torso: shared along the spine, then corrected onto the take's hip→shoulder direction.
-    rest_up = unit(0.5 * (rig.h["upper_arm_l"] + rig.h["upper_arm_r"]) - rig.mid_hip)
-    rest_lat = rig.h["upper_arm_l"] - rig.h["upper_arm_r"]
-    torso = frame(up, lat_s) @ frame(rest_up, rest_lat).T
-    rel = np.swapaxes(D["hips"], -1, -2) @ torso
-    n = len(rig.torso)
-    for i, s in enumerate(rig.torso):
-        D[s] = D["hips"] @ partial(rel, (i + 1) / n)
-    offset = None
-    if root_motion:
-        scale = rig.torso_length / max(float(np.median(np.linalg.norm(up, axis=1))), 1e-6)
-        offset = (H - np.array([0.0, 0.0, HIP_HEIGHT])) * scale
-    for s in DRIVEN:  # everything above the torso rides on it until posed
-        if s in rig.head and s not in D:
-            D[s] = D[rig.top]
-    target_up = unit(up)
-    for _ in range(3):
-        j = _Pose(rig, D, offset).joints()
-        q = swing(unit(j["mid_shoulder"] - j["mid_hip"]), target_up)
-        for s in rig.slots:
-            if s != "hips":
-                D[s] = q @ D[s]
-
-    # Clavicles: turn each so the rig's shoulder line lies along the take's.
-    if all(f"clavicle_{x}" in rig.head for x in SIDES):
-        want = unit(lat_s)
-        for _ in range(2):
-            pose = _Pose(rig, D, offset)
-            pl, pr = pose.p["upper_arm_l"], pose.p["upper_arm_r"]
-            mid, half = 0.5 * (pl + pr), 0.5 * np.linalg.norm(pl - pr, axis=1, keepdims=True)
-            for x, p, sign in (("l", pl, 1.0), ("r", pr, -1.0)):
-                c = pose.p[f"clavicle_{x}"]
-                q = swing(unit(p - c), unit(mid + sign * half * want - c))
-                for s in (f"clavicle_{x}", f"upper_arm_{x}", f"forearm_{x}", f"hand_{x}"):
-                    if s in D:
-                        D[s] = q @ D[s]
-
-    # Neck and head from the face.
-    face = head_target(kp)
-    if "neck" in rig.head:
-        D["neck"] = D[rig.top] @ partial(np.swapaxes(D[rig.top], -1, -2) @ face, NECK_SHARE)
-    D["head"] = face
-
-    # Arms.
-    lo, hi = np.radians(STRAIGHT_ARM_DEG)
-    for x, (sh, el, wr) in (("l", (L_SHOULDER, L_ELBOW, L_WRIST)), ("r", (R_SHOULDER, R_ELBOW, R_WRIST))):
-        ua, fa, hand = f"upper_arm_{x}", f"forearm_{x}", f"hand_{x}"
-        d_ua, d_fa = unit(kp[:, el] - kp[:, sh]), unit(kp[:, wr] - kp[:, el])
-        r_ua = unit(rig.h[fa] - rig.h[ua])
-        r_fa = unit(rig.wrist[x] - rig.h[fa])
-        hinge = _rest_hinge(r_ua, r_fa)
-        # the untwisted hinge: the rest hinge carried to a neutral arm (forward and down), then swung
-        # with the arm onto the take's upper arm; the swing is singular only for an arm pointing up,
-        # back and across the body, where a conductor's arm never goes
-        neutral = unit(np.array([0.35 if x == "l" else -0.35, -0.6, -0.72]))
-        neutral_hinge = swing(r_ua, neutral) @ hinge
-        par = D[rig.parent[ua]]
-        untwisted = _apply(swing(_apply(par, neutral), d_ua), _apply(par, neutral_hinge))
-        bend = angle_between(d_ua, d_fa)
-        plane = unit(np.cross(d_ua, d_fa))
-        w = np.clip((bend - lo) / (hi - lo), 0.0, 1.0)
-        w = w * w * (3 - 2 * w)
-        phi = np.arctan2(np.sum(d_ua * np.cross(untwisted, plane), -1), np.sum(untwisted * plane, -1))
-        hinge_now = _apply(axis_angle_matrix(d_ua, w * _blend_branch(phi, w)), untwisted)
-        D[ua] = frame(d_ua, hinge_now) @ frame(r_ua, hinge).T
-        D[fa] = frame(d_fa, hinge_now) @ frame(r_fa, hinge).T
-        if hand in rig.head:
-            D[hand] = D[fa]
-
+    D: dict[str, np.ndarray] = {}  # slot → (T, 3, 3) rotation from rest, in take coordinates
+    offset = _pose_torso(kp, rig, D, root_motion)
+    _pose_clavicles(kp, rig, D, offset)
+    _pose_head(kp, rig, D)
+    for x in SIDES:
+        _pose_arm(kp, rig, D, x)
     quats = {}
     for s in rig.slots:
         par = rig.parent[s]
@@ -339,3 +266,94 @@ def retarget(keypoints_3d, rig: RigRest, root_motion: bool = False) -> Retarget:
     pose = _Pose(rig, D, offset)
     fk = segment_errors(kp, pose.joints(), D["head"], D["hips"])
     return Retarget(quats, location, D, fk)
+
+
+def _pose_torso(kp: np.ndarray, rig: RigRest, D: dict[str, np.ndarray], root_motion: bool) -> np.ndarray | None:
+    """Hips and spine into D; returns the hips' offset (T, 3) for root motion, else None.
+
+    The hips take the hip line's turn about the vertical (the shoulders' where the hip line is
+    vertical); the spine shares the torso's turn along its bones, then is corrected onto the take's
+    hip→shoulder direction. Everything above the torso rides on it until posed."""
+    H = 0.5 * (kp[:, L_HIP] + kp[:, R_HIP])
+    S = 0.5 * (kp[:, L_SHOULDER] + kp[:, R_SHOULDER])
+    up, lat_s = S - H, kp[:, L_SHOULDER] - kp[:, R_SHOULDER]
+    lat_h = kp[:, L_HIP] - kp[:, R_HIP]
+    flat = np.where((np.hypot(lat_h[:, 0], lat_h[:, 1]) > 1e-6)[:, None], lat_h, lat_s)
+    D["hips"] = rot_z(np.arctan2(flat[:, 1], flat[:, 0]))
+    rest_up = unit(0.5 * (rig.h["upper_arm_l"] + rig.h["upper_arm_r"]) - rig.mid_hip)
+    rest_lat = rig.h["upper_arm_l"] - rig.h["upper_arm_r"]
+    torso = frame(up, lat_s) @ frame(rest_up, rest_lat).T
+    rel = np.swapaxes(D["hips"], -1, -2) @ torso
+    n = len(rig.torso)
+    for i, s in enumerate(rig.torso):
+        D[s] = D["hips"] @ partial(rel, (i + 1) / n)
+    offset = None
+    if root_motion:
+        scale = rig.torso_length / max(float(np.median(np.linalg.norm(up, axis=1))), 1e-6)
+        offset = (H - np.array([0.0, 0.0, HIP_HEIGHT])) * scale
+    for s in DRIVEN:
+        if s in rig.head and s not in D:
+            D[s] = D[rig.top]
+    target_up = unit(up)
+    for _ in range(3):
+        j = _Pose(rig, D, offset).joints()
+        q = swing(unit(j["mid_shoulder"] - j["mid_hip"]), target_up)
+        for s in rig.slots:
+            if s != "hips":
+                D[s] = q @ D[s]
+    return offset
+
+
+def _pose_clavicles(kp: np.ndarray, rig: RigRest, D: dict[str, np.ndarray], offset: np.ndarray | None) -> None:
+    """Turn each clavicle (when the rig has both) so the rig's shoulder line lies along the take's."""
+    if not all(f"clavicle_{x}" in rig.head for x in SIDES):
+        return
+    want = unit(kp[:, L_SHOULDER] - kp[:, R_SHOULDER])
+    for _ in range(2):
+        pose = _Pose(rig, D, offset)
+        pl, pr = pose.p["upper_arm_l"], pose.p["upper_arm_r"]
+        mid, half = 0.5 * (pl + pr), 0.5 * np.linalg.norm(pl - pr, axis=1, keepdims=True)
+        for x, p, sign in (("l", pl, 1.0), ("r", pr, -1.0)):
+            c = pose.p[f"clavicle_{x}"]
+            q = swing(unit(p - c), unit(mid + sign * half * want - c))
+            for s in (f"clavicle_{x}", f"upper_arm_{x}", f"forearm_{x}", f"hand_{x}"):
+                if s in D:
+                    D[s] = q @ D[s]
+
+
+def _pose_head(kp: np.ndarray, rig: RigRest, D: dict[str, np.ndarray]) -> None:
+    """Neck and head from the face: the neck takes NECK_SHARE of the head's turn."""
+    face = head_target(kp)
+    if "neck" in rig.head:
+        D["neck"] = D[rig.top] @ partial(np.swapaxes(D[rig.top], -1, -2) @ face, NECK_SHARE)
+    D["head"] = face
+
+
+def _pose_arm(kp: np.ndarray, rig: RigRest, D: dict[str, np.ndarray], x: str) -> None:
+    """One arm: the upper arm and forearm onto the take's, twisted about the upper arm so the elbow
+    hinges in the arm's plane (blended in as the arm bends, so a straight arm does not spin), the
+    hand riding on the forearm."""
+    sh, el, wr = (L_SHOULDER, L_ELBOW, L_WRIST) if x == "l" else (R_SHOULDER, R_ELBOW, R_WRIST)
+    lo, hi = np.radians(STRAIGHT_ARM_DEG)
+    ua, fa, hand = f"upper_arm_{x}", f"forearm_{x}", f"hand_{x}"
+    d_ua, d_fa = unit(kp[:, el] - kp[:, sh]), unit(kp[:, wr] - kp[:, el])
+    r_ua = unit(rig.h[fa] - rig.h[ua])
+    r_fa = unit(rig.wrist[x] - rig.h[fa])
+    hinge = _rest_hinge(r_ua, r_fa)
+    # the untwisted hinge: the rest hinge carried to a neutral arm (forward and down), then swung
+    # with the arm onto the take's upper arm; the swing is singular only for an arm pointing up,
+    # back and across the body, where a conductor's arm never goes
+    neutral = unit(np.array([0.35 if x == "l" else -0.35, -0.6, -0.72]))
+    neutral_hinge = swing(r_ua, neutral) @ hinge
+    par = D[rig.parent[ua]]
+    untwisted = _apply(swing(_apply(par, neutral), d_ua), _apply(par, neutral_hinge))
+    bend = angle_between(d_ua, d_fa)
+    plane = unit(np.cross(d_ua, d_fa))
+    w = np.clip((bend - lo) / (hi - lo), 0.0, 1.0)
+    w = w * w * (3 - 2 * w)
+    phi = np.arctan2(np.sum(d_ua * np.cross(untwisted, plane), -1), np.sum(untwisted * plane, -1))
+    hinge_now = _apply(axis_angle_matrix(d_ua, w * _blend_branch(phi, w)), untwisted)
+    D[ua] = frame(d_ua, hinge_now) @ frame(r_ua, hinge).T
+    D[fa] = frame(d_fa, hinge_now) @ frame(r_fa, hinge).T
+    if hand in rig.head:
+        D[hand] = D[fa]
