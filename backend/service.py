@@ -28,7 +28,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -105,38 +105,36 @@ def create_app(token: str, allowed_dirs: list[Path], manager, upload_dir: Path, 
         log.info("stopped")
 
     app = FastAPI(title="Baton", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.include_router(_about_routes(manager))
+    app.include_router(_upload_routes(upload_dir, max_upload))
+    app.include_router(_job_routes(manager, [*allowed_dirs, upload_dir], max_seconds))
+    return app
 
-    readable = [*allowed_dirs, upload_dir]
 
-    def allowed(path_text: str, what: str) -> str:
-        path = Path(path_text).expanduser()
-        real = Path(os.path.realpath(path))
-        if not any(real == d or d in real.parents for d in readable):
-            raise HTTPException(403, f"{what} {path_text!r} is outside the folders this service may read")
-        if not real.is_file():
-            raise HTTPException(404, f"{what} {path_text!r}: no such file")
-        return str(real)
+def _about_routes(manager) -> APIRouter:
+    """What the service is and can do: health, engines, the request's options."""
+    router = APIRouter(prefix=API)
 
-    def job_or_404(job_id: str):
-        job = manager.get(job_id)
-        if job is None:
-            raise HTTPException(404, f"no job {job_id!r}")
-        return job
-
-    @app.get(f"{API}/health")
+    @router.get("/health")
     async def health():
         return {"status": "ok", "version": __version__, "jobs": manager.counts()}
 
-    @app.get(f"{API}/engines")
+    @router.get("/engines")
     async def engines():
         return {"engines": list(ENGINES), "default": DEFAULT_ENGINE, "loaded_checkpoints": loaded_checkpoints()}
 
-    @app.get(f"{API}/options")
+    @router.get("/options")
     async def options():
         """Every request option with its type, bounds, default and help (baton_core.request)."""
         return schema()
 
-    @app.post(f"{API}/uploads", status_code=201)
+    return router
+
+
+def _upload_routes(upload_dir: Path, max_upload: int) -> APIRouter:
+    router = APIRouter(prefix=API)
+
+    @router.post("/uploads", status_code=201)
     async def upload(request: Request, filename: str = "upload"):
         """The request body is an audio file; answers the `audio_path` to submit jobs with."""
         suffix = "".join(c for c in Path(filename).suffix if c.isalnum() or c == ".")[:8]
@@ -159,41 +157,34 @@ def create_app(token: str, allowed_dirs: list[Path], manager, upload_dir: Path, 
             raise HTTPException(400, "the upload is empty")
         return {"audio_path": str(target), "bytes": size}
 
-    @app.get(f"{API}/jobs/{{job_id}}/events")
+    return router
+
+
+def _job_routes(manager, readable: list[Path], max_seconds: float) -> APIRouter:
+    """Submitting, watching, cancelling jobs and fetching their takes; files only from `readable`."""
+    router = APIRouter(prefix=API)
+
+    def allowed(path_text: str, what: str) -> str:
+        path = Path(path_text).expanduser()
+        real = Path(os.path.realpath(path))
+        if not any(real == d or d in real.parents for d in readable):
+            raise HTTPException(403, f"{what} {path_text!r} is outside the folders this service may read")
+        if not real.is_file():
+            raise HTTPException(404, f"{what} {path_text!r}: no such file")
+        return str(real)
+
+    def job_or_404(job_id: str):
+        job = manager.get(job_id)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id!r}")
+        return job
+
+    @router.get("/jobs/{job_id}/events")
     async def events(job_id: str):
         """Server-sent events: the job's status whenever it changes, until it has finished."""
-        job = job_or_404(job_id)
+        return StreamingResponse(_status_events(job_or_404(job_id)), media_type="text/event-stream")
 
-        async def stream():
-            # pushed, not polled: the job's thread wakes this stream through the event loop
-            loop, changed, last = asyncio.get_running_loop(), asyncio.Event(), None
-
-            def wake() -> None:
-                try:
-                    loop.call_soon_threadsafe(changed.set)
-                except RuntimeError:  # the loop has closed (shutdown)
-                    pass
-
-            job.watchers.append(wake)
-            try:
-                while True:
-                    changed.clear()
-                    now = job.summary()
-                    if now != last:
-                        yield f"data: {json.dumps(now)}\n\n"
-                        last = now
-                    if now["state"] in FINISHED:
-                        return
-                    try:
-                        await asyncio.wait_for(changed.wait(), timeout=1.0)
-                    except TimeoutError:
-                        pass
-            finally:
-                job.watchers.remove(wake)
-
-        return StreamingResponse(stream(), media_type="text/event-stream")
-
-    @app.post(f"{API}/jobs", status_code=202)
+    @router.post("/jobs", status_code=202)
     def submit(request: JobRequest):
         req = request.model_dump()
         req["audio_path"] = allowed(req["audio_path"], "audio")
@@ -209,16 +200,16 @@ def create_app(token: str, allowed_dirs: list[Path], manager, upload_dir: Path, 
             raise HTTPException(429, str(e)) from None
         return job.summary()
 
-    @app.get(f"{API}/jobs/{{job_id}}")
+    @router.get("/jobs/{job_id}")
     async def status(job_id: str):
         return job_or_404(job_id).summary()
 
-    @app.delete(f"{API}/jobs/{{job_id}}")
+    @router.delete("/jobs/{job_id}")
     async def cancel(job_id: str):
         job_or_404(job_id)
         return manager.cancel(job_id).summary()
 
-    @app.get(f"{API}/jobs/{{job_id}}/take")
+    @router.get("/jobs/{job_id}/take")
     async def take(job_id: str, format: Literal["json", "npz"] = "json"):
         job = job_or_404(job_id)
         if job.state not in FINISHED:
@@ -228,7 +219,36 @@ def create_app(token: str, allowed_dirs: list[Path], manager, upload_dir: Path, 
         media = "application/json" if format == "json" else "application/octet-stream"
         return Response(job.take.to_bytes(f".{format}", compress=False), media_type=media)
 
-    return app
+    return router
+
+
+async def _status_events(job):
+    """The job's status as server-sent events, each time it changes, until it has finished: pushed,
+    not polled — the job's thread wakes this stream through the event loop."""
+    loop, changed, last = asyncio.get_running_loop(), asyncio.Event(), None
+
+    def wake() -> None:
+        try:
+            loop.call_soon_threadsafe(changed.set)
+        except RuntimeError:  # the loop has closed (shutdown)
+            pass
+
+    job.watchers.append(wake)
+    try:
+        while True:
+            changed.clear()
+            now = job.summary()
+            if now != last:
+                yield f"data: {json.dumps(now)}\n\n"
+                last = now
+            if now["state"] in FINISHED:
+                return
+            try:
+                await asyncio.wait_for(changed.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+    finally:
+        job.watchers.remove(wake)
 
 
 def _header_seconds(path: str) -> float:
