@@ -67,7 +67,7 @@ def smooth_motion(kp: np.ndarray, fps: float = MOTION_FPS) -> np.ndarray:
     """Zero-phase 4th-order Butterworth low-pass at 5 Hz: removes the generator's 10 Hz ripple
     (the 3-frame period of the 90 → 30 Hz pooling) and the jitter above it, keeps beat-rate motion,
     and adds no delay (zero phase), so a stroke's lowest point stays on its beat (tested: within a
-    frame). The numbers with and without it are in the model card (backend/weights/README.md)."""
+    frame). What it does to jitter and ictus F: the README, "How the engine works"."""
     if kp.shape[0] < 30:  # filtfilt needs a few periods of the filter's own length
         return kp
     b, a = butter(4, SMOOTH_HZ, fs=fps)
