@@ -88,6 +88,12 @@ def scaled_db(power: np.ndarray) -> np.ndarray:
     return power
 
 
+def mel_level_db(mel: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
+    """Power-mean level in dB (relative to the clip's loudest bin) per mel frame, over the mel bands
+    `rows`: the scaling of `scaled_db` undone. The loudness curve of features where no audio is at hand."""
+    return 10 * np.log10(np.mean(10.0 ** ((mel[:, rows] - 1.0) * TOP_DB / 10), axis=1) + 1e-10)
+
+
 def resize_time(x: np.ndarray, n_out: int) -> np.ndarray:
     """Linear resize of axis 0 to n_out rows with half-pixel centres (OpenCV INTER_LINEAR)."""
     n_in = x.shape[0]

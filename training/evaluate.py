@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from backend import metrics as M
+from backend.features import mel_level_db
 from baton_core.timebase import MEL_FPS, MEL_PER_MOTION, MOTION_FPS
 
 from .dataset import Corpus
@@ -72,8 +73,8 @@ class Piece:
 
 def loudness_from_mel(mel: np.ndarray, frames: int) -> np.ndarray:
     """Level in dB (re the clip's loudest) from the scaled mel, when there is no audio."""
-    level = 10 * np.log10(np.mean(10.0 ** ((np.asarray(mel[: MEL_PER_MOTION * frames], np.float64) - 1.0) * 8.0), axis=1) + 1e-10)
-    return level.reshape(frames, 3).mean(axis=1)
+    level = mel_level_db(np.asarray(mel[: MEL_PER_MOTION * frames], np.float64))
+    return level.reshape(frames, MEL_PER_MOTION).mean(axis=1)
 
 
 def tracker_beats(mel: np.ndarray) -> np.ndarray:

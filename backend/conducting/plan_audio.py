@@ -28,7 +28,7 @@ from ..beats import onset_envelope
 from baton_core.errors import BatonError
 from baton_core.timebase import MEL_FPS
 
-from ..features import TOP_DB
+from ..features import TOP_DB, mel_level_db
 from . import patterns, pulse
 from .plan import FAMILIES, Plan, Stroke
 
@@ -43,11 +43,6 @@ METRE_PRIOR = {2: 0.0, 3: 0.0, 4: 0.0, 6: -1.0}  # per bar: six only when clear
 METRE_SWITCH = 4.0  # price of changing metre between bars
 BANDS = {"high": (0, 40), "mid": (40, 100), "low": (100, 128)}  # mel rows (row 0 = highest)
 BAND_FAMILY = {"high": "strings", "mid": "woodwind", "low": "brass"}
-
-
-def _db_frames(mel: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
-    """Power-mean level in dB (relative to the clip's loudest bin) per mel frame."""
-    return 10 * np.log10(np.mean(10.0 ** ((mel[:, rows] - 1.0) * TOP_DB / 10), axis=1) + 1e-10)
 
 
 def _smooth(x: np.ndarray, n: int) -> np.ndarray:
@@ -150,7 +145,7 @@ def listen(mel: np.ndarray, fps: float) -> Heard:
         raise BatonError("the audio is too short to conduct")
     if not np.all(np.isfinite(mel)):
         raise BatonError("the mel features contain non-finite values")
-    db = _db_frames(mel)
+    db = mel_level_db(mel)
     smooth_db = _smooth(db, int(0.1 * fps))
     top = float(np.percentile(smooth_db, 98))
     if np.ptp(mel) < 1e-6 or top < -TOP_DB + 1:
@@ -310,7 +305,7 @@ def registers(mel: np.ndarray, heard: Heard, strokes: list[Stroke]) -> tuple[np.
     fps, t = heard.fps, heard.t
     times = np.array([s.at for s in strokes])
     ns = len(times)
-    band_db = {b: _smooth(_db_frames(mel, slice(*r)), int(0.2 * fps)) for b, r in BANDS.items()}
+    band_db = {b: _smooth(mel_level_db(mel, slice(*r)), int(0.2 * fps)) for b, r in BANDS.items()}
     band_top = {b: float(np.percentile(v, 98)) for b, v in band_db.items()}
     active = np.array([[np.interp(x, t, band_db[b]) > band_top[b] - 18 for b in BANDS] for x in times + 0.1])
     tutti = active.mean(1) if ns else np.zeros(0)
