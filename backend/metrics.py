@@ -48,7 +48,7 @@ def shoulder_width(motion_2d: np.ndarray) -> float:
     return float(np.median(np.linalg.norm(motion_2d[:, L_SHOULDER] - motion_2d[:, R_SHOULDER], axis=-1)))
 
 
-def ictus_times(motion_2d: np.ndarray, fps: float = 30.0) -> np.ndarray:
+def ictus_times(motion_2d: np.ndarray, fps: float = MOTION_FPS) -> np.ndarray:
     """Lowest points of the baton hand's strokes: local maxima of its image y (smoothed with a
     Savitzky–Golay filter, window 5, order 2) at least 0.15 s apart, with prominence ≥ 10% of the
     median vertical range over the surrounding 2 s."""
@@ -150,7 +150,7 @@ def bone_length_cv(motion_3d: np.ndarray) -> float:
     return float((lengths.std(axis=0) / lengths.mean(axis=0)).max())
 
 
-def ripple_ratio(motion: np.ndarray, fps: float = 30.0) -> float:
+def ripple_ratio(motion: np.ndarray, fps: float = MOTION_FPS) -> float:
     """Share of the motion's velocity power in the 8–12 Hz band (the 3-frame ripple)."""
     v = np.diff(motion.reshape(len(motion), -1), axis=0)
     spec = np.abs(np.fft.rfft(v - v.mean(0), axis=0)) ** 2
@@ -187,7 +187,7 @@ def _bar_strokes(motion_2d: np.ndarray, beats: np.ndarray, next_down: float, fps
     return frames[:-1], drop, rise
 
 
-def bar_labels(motion_2d: np.ndarray, beats: np.ndarray, next_down: float, fps: float = 30.0) -> str:
+def bar_labels(motion_2d: np.ndarray, beats: np.ndarray, next_down: float, fps: float = MOTION_FPS) -> str:
     """How a bar's strokes read (D/L/R/U, S for in place, '-' for a beat that is neither D nor U where
     it should be): beat 1 is D when its fall is the bar's largest, the last beat U when the rise after
     it is the largest, the others L or R by where their ictus lies relative to the previous one."""
@@ -209,14 +209,14 @@ def bar_labels(motion_2d: np.ndarray, beats: np.ndarray, next_down: float, fps: 
     return "".join(out)
 
 
-def pattern_accuracy(motion_2d: np.ndarray, bars: list[Bar], fps: float = 30.0) -> float:
+def pattern_accuracy(motion_2d: np.ndarray, bars: list[Bar], fps: float = MOTION_FPS) -> float:
     """Fraction of bars (with two or more beats) whose strokes read as their standard pattern."""
     ok = [bar_labels(motion_2d, np.asarray(b.beats), b.next_downbeat, fps) == STANDARD_PATTERNS[b.pattern.split("/")[0]]
           for b in bars if len(b.beats) >= 2]
     return float(np.mean(ok)) if ok else float("nan")
 
 
-def downbeat_accuracy(motion_2d: np.ndarray, bars: list[Bar], fps: float = 30.0) -> float:
+def downbeat_accuracy(motion_2d: np.ndarray, bars: list[Bar], fps: float = MOTION_FPS) -> float:
     """Fraction of bars (with two or more beats) whose largest downward stroke lands on beat 1 —
     against the score's bars, or on recordings against an independent downbeat tracker's."""
     ok = []
@@ -227,7 +227,7 @@ def downbeat_accuracy(motion_2d: np.ndarray, bars: list[Bar], fps: float = 30.0)
     return float(np.mean(ok)) if ok else float("nan")
 
 
-def pattern_legibility(motion_2d: np.ndarray, bars: list[Bar], fps: float = 30.0, shuffles: int = 20,
+def pattern_legibility(motion_2d: np.ndarray, bars: list[Bar], fps: float = MOTION_FPS, shuffles: int = 20,
                        seed: int = 0) -> tuple[float, float]:
     """(R², chance): the share of the variance of the baton hand's ictus positions (x, y) explained
     by their beat in the bar (1 − within-group ÷ total sum of squares), for the ictus matched to
@@ -255,7 +255,7 @@ def pattern_legibility(motion_2d: np.ndarray, bars: list[Bar], fps: float = 30.0
     return r2(labels), float(np.mean([r2(rng.permutation(labels)) for _ in range(shuffles)]))
 
 
-def gesture_sizes(motion_2d: np.ndarray, bars: list[Bar], fps: float = 30.0) -> np.ndarray:
+def gesture_sizes(motion_2d: np.ndarray, bars: list[Bar], fps: float = MOTION_FPS) -> np.ndarray:
     """Per bar: the bounding-box diagonal of the baton hand's path from the bar's first beat to
     the next downbeat, in shoulder widths."""
     sw = max(shoulder_width(motion_2d), 1e-9)
@@ -268,7 +268,7 @@ def gesture_sizes(motion_2d: np.ndarray, bars: list[Bar], fps: float = 30.0) -> 
 
 
 # ---- expression ------------------------------------------------------------------------------------
-def rms_db(samples: np.ndarray, sr: int, fps: float = 30.0, floor_db: float = 80.0) -> np.ndarray:
+def rms_db(samples: np.ndarray, sr: int, fps: float = MOTION_FPS, floor_db: float = 80.0) -> np.ndarray:
     """Audio RMS level in dB at `fps`, floored `floor_db` below the loudest frame."""
     hop = sr / fps
     n = int(len(samples) * fps // sr)  # whole frames, without the rounding error of len / hop
@@ -278,13 +278,13 @@ def rms_db(samples: np.ndarray, sr: int, fps: float = 30.0, floor_db: float = 80
     return np.maximum(db, db.max() - floor_db) if n else db
 
 
-def hand_speed(motion: np.ndarray, fps: float = 30.0, joint: int = R_WRIST) -> np.ndarray:
+def hand_speed(motion: np.ndarray, fps: float = MOTION_FPS, joint: int = R_WRIST) -> np.ndarray:
     """(T,) speed of a joint in motion units per second (the first frame repeats the second)."""
     v = np.linalg.norm(np.diff(motion[:, joint], axis=0), axis=-1) * fps
     return np.concatenate([v[:1], v]) if len(v) else np.zeros(len(motion))
 
 
-def dynamics_correlation(motion: np.ndarray, samples: np.ndarray, sr: int, fps: float = 30.0,
+def dynamics_correlation(motion: np.ndarray, samples: np.ndarray, sr: int, fps: float = MOTION_FPS,
                          shifts: int = 20, seed: int = 0) -> tuple[float, float]:
     """(r, chance): Pearson r between the 2 s moving averages of the baton hand's speed and of the
     audio's RMS level in dB; chance = the 95th percentile of r with the loudness circularly shifted
@@ -292,7 +292,7 @@ def dynamics_correlation(motion: np.ndarray, samples: np.ndarray, sr: int, fps: 
     return loudness_correlation(motion, rms_db(samples, sr, fps), fps, shifts, seed)
 
 
-def loudness_correlation(motion: np.ndarray, loud_db: np.ndarray, fps: float = 30.0,
+def loudness_correlation(motion: np.ndarray, loud_db: np.ndarray, fps: float = MOTION_FPS,
                          shifts: int = 20, seed: int = 0) -> tuple[float, float]:
     """dynamics_correlation for a loudness curve (dB, one value per motion frame) already at hand."""
     speed = hand_speed(motion, fps)
@@ -313,7 +313,7 @@ def loudness_correlation(motion: np.ndarray, loud_db: np.ndarray, fps: float = 3
     return r, float(np.percentile(chance, 95))
 
 
-def left_hand_use(motion_2d: np.ndarray, fps: float = 30.0, window_s: float = 2.0, travel: float = 0.5) -> float:
+def left_hand_use(motion_2d: np.ndarray, fps: float = MOTION_FPS, window_s: float = 2.0, travel: float = 0.5) -> float:
     """Share of 2 s windows in which the left wrist travels (path length) more than half a
     shoulder width: conductors use the left hand for cues, dynamics and tutti and rest it otherwise,
     so both 0 and 1 are wrong."""
@@ -323,7 +323,7 @@ def left_hand_use(motion_2d: np.ndarray, fps: float = 30.0, window_s: float = 2.
     return float(np.mean(np.asarray(windows) > travel)) if windows else float("nan")
 
 
-def left_hand_shaping(motion_2d: np.ndarray, loud_db: np.ndarray, fps: float = 30.0) -> float:
+def left_hand_shaping(motion_2d: np.ndarray, loud_db: np.ndarray, fps: float = MOTION_FPS) -> float:
     """Pearson r between the left wrist's height (image y points down) and the loudness (dB, one
     value per motion frame), both as 2 s moving averages."""
     n = min(len(motion_2d), len(loud_db))
@@ -335,7 +335,7 @@ def left_hand_shaping(motion_2d: np.ndarray, loud_db: np.ndarray, fps: float = 3
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def mean_wrist_speed(motion_2d: np.ndarray, fps: float = 30.0, sw: float | None = None,
+def mean_wrist_speed(motion_2d: np.ndarray, fps: float = MOTION_FPS, sw: float | None = None,
                      mask: np.ndarray | None = None) -> float:
     """Mean baton-hand speed in shoulder widths per second (over `mask` frames if given)."""
     v = hand_speed(motion_2d, fps) / max(sw or shoulder_width(motion_2d), 1e-9)

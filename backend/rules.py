@@ -14,9 +14,10 @@ from .beats import Beats
 from .conducting import Plan, conduct_plan, sample_style
 from .conducting.motion import beaten_strokes
 from .conducting.plan_audio import plan_from_audio
+from baton_core.timebase import MOTION_FPS
 
 
-def conduct(mel: np.ndarray, n_frames: int, fps: float = 30.0, seed: int = 0) -> tuple[np.ndarray, Plan]:
+def conduct(mel: np.ndarray, n_frames: int, fps: float = MOTION_FPS, seed: int = 0) -> tuple[np.ndarray, Plan]:
     """((n_frames, 13, 3) motion in the engine's 3D conventions, the plan it beats) for the music
     whose mel features (90 frames/s) are given."""
     plan = plan_from_audio(mel)

@@ -25,6 +25,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from baton_core import skeleton as sk
+from baton_core.timebase import MOTION_FPS
 from . import patterns
 from .plan import FAMILIES, Plan
 from .style import Style
@@ -452,7 +453,7 @@ def _ik_elbow(shoulder: np.ndarray, wrist: np.ndarray, side: float, out: float) 
     return elbow, wrist
 
 
-def conduct_plan(plan: Plan, style: Style, n_frames: int, fps: float = 30.0) -> np.ndarray:
+def conduct_plan(plan: Plan, style: Style, n_frames: int, fps: float = MOTION_FPS) -> np.ndarray:
     """(n_frames, 13, 3) motion in the engine's 3D conventions for a plan and a style."""
     plan.validate()
     if n_frames <= 0:
