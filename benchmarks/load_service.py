@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from backend.demo_music import demo_piece  # noqa: E402
 from backend.engine import generate_take  # noqa: E402
+from baton_core.request import ConductRequest  # noqa: E402
 from blender_addon.client import BackendError, start_backend, stop_backend  # noqa: E402
 
 GOOD, BAD = 20, int(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[2].isdigit() else 200
@@ -99,14 +100,14 @@ def reference_round(folder: Path) -> tuple[float, float]:
 
 def _reference(folder: Path) -> None:
     requests = write_requests(folder)
-    generate_take(**requests[0])
+    generate_take(ConductRequest.from_dict(requests[0]))
     t = time.perf_counter()
     for i, r in enumerate(requests):  # what `generate -o take.npz` does after its start-up
-        generate_take(**r).save(folder / f"cli-{i}.npz")
+        generate_take(ConductRequest.from_dict(r)).save(folder / f"cli-{i}.npz")
     cli_work = time.perf_counter() - t
     t = time.perf_counter()
     for r in requests:
-        generate_take(**r)
+        generate_take(ConductRequest.from_dict(r))
     print(cli_work, time.perf_counter() - t)
 
 
@@ -149,9 +150,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         folder = Path(d)
         requests = write_requests(folder)
-        generate_take(**requests[0])  # load the model once, as the service does before it is ready
+        generate_take(ConductRequest.from_dict(requests[0]))  # load the model once, as the service does before it is ready
         t = time.perf_counter()
-        expected = [generate_take(**r) for r in requests]
+        expected = [generate_take(ConductRequest.from_dict(r)) for r in requests]
         in_process = time.perf_counter() - t
 
         backend = start_backend(sys.executable, [folder], cwd=ROOT)
