@@ -129,9 +129,7 @@ def _load_baton(obj: dict, path: Path) -> LoadedGenerator:
         cfg = GeneratorConfig.from_dict(config)
     except (ValueError, TypeError) as e:
         raise CheckpointError(f"{path}: unusable architecture config ({e})") from None
-    model = Generator(cfg)
-    _strict_load(model, state, path)
-    return LoadedGenerator(model, "baton", digest, str(path), dict(obj.get("meta") or {}))
+    return LoadedGenerator(_fitted(cfg, state, path), "baton", digest, str(path), dict(obj.get("meta") or {}))
 
 
 _OFFICIAL_ALIAS = re.compile(r"\.net\.\d+\.")
@@ -183,25 +181,32 @@ def _load_official(state: dict, path: Path) -> LoadedGenerator:
     except RuntimeError as e:  # a weight-norm pair whose shapes do not fit together
         raise CheckpointError(f"{path}: malformed weights ({str(e).splitlines()[0][:160]})") from None
     cfg = GeneratorConfig()
-    model = Generator(cfg)
-    _strict_load(model, converted, path)
-    return LoadedGenerator(model, "official", content_sha256(cfg.to_dict(), converted), str(path),
+    return LoadedGenerator(_fitted(cfg, converted, path), "official", content_sha256(cfg.to_dict(), converted), str(path),
                            {"source": "Liu et al., JCST 2022 released generator (research use only)"})
 
 
-def _strict_load(model: Generator, state: dict, path: Path) -> None:
+def _fitted(cfg: GeneratorConfig, state: dict, path: Path) -> Generator:
+    """The generator `cfg` describes with `state` loaded — after checking on a shapes-only copy
+    (torch's meta device) that every weight fits, so a small file whose config asks for a huge
+    network is refused before anything is allocated: the model is never bigger than its weights."""
+    with torch.device("meta"):
+        probe = Generator(cfg)
     # BatchNorm's num_batches_tracked is bookkeeping for training, never used in eval.
-    expected = {k for k in model.state_dict() if not k.endswith("num_batches_tracked")}
+    expected = {k: v.shape for k, v in probe.state_dict().items() if not k.endswith("num_batches_tracked")}
     given = {k for k in state if not k.endswith("num_batches_tracked")}
-    if expected != given:
-        missing, extra = sorted(expected - given), sorted(given - expected)
+    if set(expected) != given:
+        missing, extra = sorted(set(expected) - given), sorted(given - set(expected))
         raise CheckpointError(f"{path}: weights do not fit the architecture "
                               f"(missing {missing[:3]}{'…' if len(missing) > 3 else ''}, "
                               f"unexpected {extra[:3]}{'…' if len(extra) > 3 else ''})")
-    try:
-        model.load_state_dict(state, strict=False)
-    except RuntimeError as e:
-        raise CheckpointError(f"{path}: weights do not fit the architecture ({str(e).splitlines()[-1].strip()})") from None
+    wrong = [k for k, shape in expected.items() if state[k].shape != shape]
+    if wrong:
+        k = wrong[0]
+        raise CheckpointError(f"{path}: weights do not fit the architecture ({k}: the file holds "
+                              f"{tuple(state[k].shape)}, the config asks for {tuple(expected[k])})")
+    model = Generator(cfg)
+    model.load_state_dict(state, strict=False)
+    return model
 
 
 def _versions() -> dict:

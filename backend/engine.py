@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from baton_core import __version__
-from baton_core.request import ConductRequest
+from baton_core.request import MAX_SECONDS, SLICE_CONTEXT_S, ConductRequest
 from baton_core.take import Take
 from baton_core.timebase import MOTION_FPS
 from .audio import load_audio
@@ -22,29 +22,30 @@ from .engines import Music, engine_for
 from .features import mel_features
 from .generate import ProgressFn
 
-RULES_CONTEXT_S = 4.0  # music heard around a slice by the rule-based conductor
 
 
-def _rules_context(audio_path, audio) -> tuple[np.ndarray | None, int]:
-    """(the slice with up to RULES_CONTEXT_S of the file's music before and after it, or None when
+def _rules_context(audio_path, audio, max_seconds: float) -> tuple[np.ndarray | None, int]:
+    """(the slice with up to SLICE_CONTEXT_S of the file's music before and after it, or None when
     the slice is the whole file; how many motion frames of that context come before the slice).
 
     A conductor hears a trimmed strip's music in its place in the piece: planned from the slice
     alone, the beat tracker has no run-up (the first beat lands late or early) and the conductor
     would prepare and release at the cut edges. The context before the slice is a whole number of
     motion frames, so the slice's frames stay exactly where they were."""
-    head_s = math.floor(min(RULES_CONTEXT_S, audio.start) * MOTION_FPS) / MOTION_FPS
-    wide = load_audio(audio_path, audio.start - head_s, head_s + audio.duration + RULES_CONTEXT_S)
+    head_s = math.floor(min(SLICE_CONTEXT_S, audio.start) * MOTION_FPS) / MOTION_FPS
+    wide = load_audio(audio_path, audio.start - head_s, head_s + audio.duration + SLICE_CONTEXT_S,
+                      max_seconds=max_seconds + 2 * SLICE_CONTEXT_S)
     if head_s == 0 and len(wide.samples) <= len(audio.samples):
         return None, 0
     return wide.samples, round(head_s * MOTION_FPS)
 
 
 def generate_take(request: ConductRequest | str | Path, progress: ProgressFn | None = None,
-                  noise: np.ndarray | None = None, **options) -> Take:
+                  noise: np.ndarray | None = None, *, max_seconds: float = MAX_SECONDS, **options) -> Take:
     """Conduct a request into a take at its frame rate (the engines work at 30). A path with
     keyword options is a request too: `generate_take(path, seed=3)`. `noise` (m2sgan only: one row
-    per second of music) replaces the seed's noise."""
+    per second of music) replaces the seed's noise. Music longer than `max_seconds` is refused as
+    soon as decoding finds it (the service's limit, whatever the format's header says)."""
     if not isinstance(request, ConductRequest):
         request = ConductRequest(audio_path=request, **options)
     elif options:
@@ -52,12 +53,12 @@ def generate_take(request: ConductRequest | str | Path, progress: ProgressFn | N
     report = progress or (lambda f, s: None)
     t0 = time.perf_counter()
     report(0.0, "decoding audio")
-    audio = load_audio(request.audio_path, request.start, request.duration)
+    audio = load_audio(request.audio_path, request.start, request.duration, max_seconds=max_seconds)
     report(0.05, "mel features")
     music = Music(mel_features(audio.samples))
     engine = engine_for(request.engine_name, request.checkpoint, request.smooth)
     if engine.name == "rules" and (request.start or request.duration):  # it hears the music around a slice
-        heard, music.head = _rules_context(request.audio_path, audio)
+        heard, music.head = _rules_context(request.audio_path, audio, max_seconds)
         music.heard = None if heard is None else mel_features(heard)
     timings = {"features_s": time.perf_counter() - t0}
     t1 = time.perf_counter()

@@ -24,6 +24,7 @@ ENGINE_LABELS = {  # (label, description) as the add-on shows them
 }
 MAX_SEED = 2 ** 63 - 1
 MAX_SECONDS = 60 * 60.0  # the longest music one request may conduct
+SLICE_CONTEXT_S = 4.0  # music around a slice (start, duration) that the engine hears to conduct its edges
 
 
 @dataclass(frozen=True)

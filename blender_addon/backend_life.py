@@ -19,12 +19,13 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import subprocess
 import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .client import Backend, BackendError, Client, log_tail, start_backend, stop_backend
+from .client import Backend, BackendError, Client, log_tail, start_backend
 
 ENV_PYTHON = "BATON_BACKEND_PYTHON"
 HERE = Path(__file__).resolve().parent
@@ -123,10 +124,11 @@ class BackendManager:
                     except BackendError:
                         pass  # alive but not answering: replace it
                 crashed = reusable or b.process.poll() is not None
-                stop_backend(b.process)
+                last_words = log_tail(b.log_file, 1).strip()  # its run folder goes with it
+                b.stop()
                 self._backend = None
                 if crashed:
-                    self.note = f"stopped unexpectedly (exit code {b.process.returncode}; log: {b.log_file})"
+                    self.note = f"stopped unexpectedly (exit code {b.process.returncode}; its log ended: {last_words})"
                     self.restarts += 1
             python, _ = find_python(settings.python)
             self._allowed = list(dict.fromkeys([*self._allowed, *needs, *([audio_dir] if audio_dir else [])]))
@@ -148,10 +150,15 @@ class BackendManager:
         dirs = [Path(os.path.realpath(d)) for d in self._allowed]
         return any(d in real.parents or (folder and real == d) for d in dirs)
 
-    def dead_message(self) -> str | None:
-        """When the engine this session started has died: what to tell the user (with its log)."""
+    def dead_message(self, grace: float = 0.0) -> str | None:
+        """When the engine this session started has died: what to tell the user (with its log).
+        `grace`: seconds to wait for it to be gone (its connection drops a moment before it is)."""
         b = self._backend
-        if b is None or b.process.poll() is None:
+        if b is None:
+            return None
+        try:
+            b.process.wait(grace)
+        except subprocess.TimeoutExpired:
             return None
         return (f"the Baton engine stopped (exit code {b.process.returncode}); it restarts on the next run. "
                 f"Its log ends:\n{log_tail(b.log_file, 12)}")
@@ -175,7 +182,7 @@ class BackendManager:
     def stop(self) -> None:
         with self._lock:
             if self._backend is not None:
-                stop_backend(self._backend.process)
+                self._backend.stop()
                 self._backend = None
 
     def start_in_background(self, settings: BackendSettings) -> None:

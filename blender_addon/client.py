@@ -14,8 +14,8 @@ import contextlib
 import http.client
 import json
 import os
+import shutil
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.error
@@ -24,11 +24,17 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from baton_core.private_files import run_folder
+
 API = "/v1"
 
 
 class BackendError(Exception):
     """The service could not be started, reached, or did not do what was asked; says why."""
+
+
+class ServiceLost(BackendError):
+    """The service did not answer at all: not running, or gone mid-request."""
 
 
 class Client:
@@ -48,7 +54,7 @@ class Client:
         except urllib.error.HTTPError as e:
             raise BackendError(f"{what}: {e.code} {_detail(e.read())}") from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
-            raise BackendError(f"{unreachable} the Baton service at {self.base} ({getattr(e, 'reason', e)})") from None
+            raise ServiceLost(f"{unreachable} the Baton service at {self.base} ({getattr(e, 'reason', e)})") from None
 
     def _request(self, method: str, path: str, body: dict | None = None, raw: bool = False):
         data = None if body is None else json.dumps(body).encode()
@@ -81,13 +87,26 @@ class Client:
         with self._open(req, f"upload of {path}") as resp:
             return json.loads(resp.read())["audio_path"]
 
+    def delete_upload(self, audio_path: str | Path) -> None:
+        """Remove an upload (by the `audio_path` upload() answered) from the service's quota."""
+        self._request("DELETE", f"{API}/uploads/{urllib.parse.quote(Path(audio_path).name)}")
+
     def events(self, job_id: str):
         """The job's status each time it changes (server-sent events), until it has finished."""
         req = urllib.request.Request(f"{self.base}{API}/jobs/{job_id}/events")
+        state = None
         with self._open(req, f"events of job {job_id}", unreachable="lost") as resp:
-            for line in resp:
-                if line.startswith(b"data: "):
-                    yield json.loads(line[6:])
+            try:
+                for line in resp:  # ": heartbeat" lines keep it alive; a silent service times out
+                    if line.startswith(b"data: "):
+                        status = json.loads(line[6:])
+                        state = status["state"]
+                        yield status
+            except (OSError, http.client.HTTPException) as e:
+                raise ServiceLost(f"lost the Baton service at {self.base} while following job {job_id} ({e})") from None
+        if state not in ("done", "failed", "cancelled"):
+            raise ServiceLost(f"lost the Baton service at {self.base}: job {job_id}'s events ended while it was "
+                               f"{state or 'unreported'}")
 
     def job(self, job_id: str) -> dict:
         return self._request("GET", f"{API}/jobs/{job_id}")
@@ -130,6 +149,14 @@ class Backend:
     client: Client
     log_file: Path
     token_file: Path
+    run_dir: Path | None = None  # the private folder start_backend made for token and log
+
+    def stop(self) -> int | None:
+        """Stop the service and remove its run folder (token, log); returns its exit code."""
+        code = stop_backend(self.process)
+        if self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+        return code
 
 
 def log_tail(log_file: Path, lines: int = 20) -> str:
@@ -141,32 +168,41 @@ def log_tail(log_file: Path, lines: int = 20) -> str:
 
 def start_backend(python: str, allow_dirs: list[str | Path], log_file: str | Path | None = None,
                   cwd: str | Path | None = None, timeout: float = 120.0, extra_args: list[str] = ()) -> Backend:
-    """Launch the service with `python` (the project's venv), wait until it answers its health check."""
-    run_dir = Path(tempfile.mkdtemp(prefix="baton-"))
+    """Launch the service with `python` (the project's venv), wait until it answers its health check.
+
+    Its token and log go in a private run folder (`Backend.stop` removes it; folders of runs whose
+    starter died are removed here). The service watches the pipe on its standard input: when this
+    process closes it or dies, the service stops by itself, on every platform."""
+    run_dir = run_folder("run")
     token_file = run_dir / "token"
     log_file = Path(log_file) if log_file else run_dir / "service.log"
-    cmd = [python, "-m", "backend", "serve", "--port", "0", "--token-file", str(token_file),
+    cmd = [python, "-m", "backend", "serve", "--port", "0", "--token-file", str(token_file), "--exit-with-parent",
            "--log-file", str(log_file), *[a for d in allow_dirs for a in ("--allow-dir", str(d))], *extra_args]
-    process = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    process = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True,
                                # two malloc arenas: job and encoder threads otherwise each keep their own
                                env=os.environ | {"PYTHONUNBUFFERED": "1", "MALLOC_ARENA_MAX": "2"})
     output: collections.deque[str] = collections.deque(maxlen=20)
     port = _read_port(process, timeout, output)
     if port is None:
         stop_backend(process)
+        output_tail = _last_words(log_file, output)
+        shutil.rmtree(run_dir, ignore_errors=True)
         raise BackendError(f"the Baton service did not start (exit code {process.returncode}); "
-                           f"{_last_words(log_file, output)}")
+                           f"{output_tail}")
     client = Client(port, token_file.read_text().strip())
     deadline = time.monotonic() + timeout
     while True:
         try:
             client.health()
-            return Backend(process, client, log_file, token_file)
+            return Backend(process, client, log_file, token_file, run_dir)
         except BackendError:
             if process.poll() is not None or time.monotonic() > deadline:
                 stop_backend(process)
+                output_tail = _last_words(log_file, output)
+                shutil.rmtree(run_dir, ignore_errors=True)
                 raise BackendError(f"the Baton service on port {port} never became healthy; "
-                                   f"{_last_words(log_file, output)}") from None
+                                   f"{output_tail}") from None
             time.sleep(0.1)
 
 
@@ -199,7 +235,17 @@ def _read_port(process: subprocess.Popen, timeout: float, output: collections.de
 
 
 def stop_backend(process: subprocess.Popen, timeout: float = 10.0) -> int | None:
-    """Terminate → wait → kill; returns the exit code."""
+    """Close its standard input (a service started with --exit-with-parent stops cleanly on that,
+    on every platform) → wait → terminate → wait → kill; returns the exit code."""
+    if process.stdin is not None and not process.stdin.closed:
+        try:
+            process.stdin.close()
+        except OSError:
+            pass
+        try:
+            process.wait(5.0)
+        except subprocess.TimeoutExpired:
+            pass
     if process.poll() is None:
         process.terminate()
         try:

@@ -12,6 +12,7 @@ The modal operator polls a Run from a timer; the blocking path simply waits for 
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from baton_core.request import ConductRequest
 
 from . import request_options, rig_link, takes, timeline
 from .backend_life import BackendManager, BackendSettings
-from .client import BackendError, log_tail
+from .client import BackendError, ServiceLost, log_tail
 
 
 class ConductError(ValueError):
@@ -110,6 +111,8 @@ class Run:
     def _work(self) -> None:
         try:
             self._conduct()
+        except ServiceLost as e:
+            self._fail(str(e), lost=True)
         except BackendError as e:
             self._fail(str(e))
         except TakeError as e:
@@ -125,9 +128,21 @@ class Run:
         if self._stopped():
             return
         self.stage = "sending the audio"
-        audio = self._audio_path(client)
+        audio, cut, uploaded = self._audio_path(client)
         try:
-            request = ConductRequest(audio_path=str(audio), start=round(w.start, 6),
+            self._follow(client, audio, cut)
+        finally:
+            if uploaded:
+                try:
+                    client.delete_upload(audio)
+                except BackendError:
+                    pass  # the service has gone, and its uploads with it
+
+    def _follow(self, client, audio: str, cut: float) -> None:
+        """Submit the job for `audio` (which begins at file time `cut`), follow it, fetch its take."""
+        w, p = self.plan.window, self.plan
+        try:
+            request = ConductRequest(audio_path=str(audio), start=round(w.start - cut, 6),
                                      duration=None if w.duration is None else round(w.duration, 6),
                                      seed=p.seed, engine=p.engine, fps=w.fps, checkpoint=p.checkpoint)
         except BatonError as e:
@@ -153,21 +168,30 @@ class Run:
         take = client.take(self.job_id, "npz")
         if self._stopped():
             return
+        if cut:  # the take's times are the file's, not the slice's
+            take = dataclasses.replace(take, start=take.start + cut)
         self.take, self.progress, self.stage = take, 1.0, "done"
         self.state = "done"
 
-    def _audio_path(self, client) -> str:
-        """A path the engine may read: the file itself when it lies in a folder the engine may read,
-        else its bytes uploaded (a packed sound, or a service that cannot see the file)."""
+    def _audio_path(self, client) -> tuple[str, float, bool]:
+        """(a path the engine may read, the file time at which it begins, whether it was uploaded):
+        the file itself when it lies in a folder the engine may read, else only the window's slice
+        (with the music around it the engine hears) cut and uploaded — a packed sound, or a service
+        that cannot see the file."""
         w = self.plan.window
-        if w.packed is not None:
-            with tempfile.TemporaryDirectory(prefix="baton-packed-") as tmp:
-                f = Path(tmp) / (w.filename or w.name).replace("/", "_")
-                f.write_bytes(w.packed)
-                return client.upload(f)
-        if self.settings.mode == "AUTO" and self.manager.allows(w.path):
-            return str(w.path)
-        return client.upload(w.path)
+        if w.packed is None and self.settings.mode == "AUTO" and self.manager.allows(w.path):
+            return str(w.path), 0.0, False
+        with tempfile.TemporaryDirectory(prefix="baton-slice-") as tmp:
+            source = w.path
+            if w.packed is not None:
+                source = Path(tmp) / (w.filename or w.name).replace("/", "_").replace("\\", "_")
+                source.write_bytes(w.packed)
+            piece = Path(tmp) / "slice.flac"
+            try:
+                cut = timeline.write_slice(source, w.start, w.duration, piece)
+            except timeline.TimelineError:  # audaspace cannot read it: the engine may
+                return client.upload(source), 0.0, True
+            return client.upload(piece), cut, True
 
     def _stopped(self) -> bool:
         if self._cancel.is_set():
@@ -178,9 +202,9 @@ class Run:
         log = self.manager.log_file() if self.settings.mode == "AUTO" else None
         return f"\nThe engine's log ends:\n{log_tail(log, 8)}" if log else ""
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str, lost: bool = False) -> None:
         if self.settings.mode == "AUTO":
-            message = self.manager.dead_message() or message
+            message = self.manager.dead_message(grace=2.0 if lost else 0.0) or message
         self.error, self.state, self.stage = message, "failed", "failed"
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bpy
+from baton_core.request import SLICE_CONTEXT_S
 
 
 class TimelineError(ValueError):
@@ -75,6 +76,23 @@ def file_window(scene, filepath: str) -> AudioWindow:
     if path is None or not path.is_file():
         raise TimelineError(f"choose an audio file to conduct ({filepath or 'none chosen'} is not a file)")
     return AudioWindow(path.name, path, None, 0.0, None, scene.frame_current, scene_fps(scene))
+
+
+def write_slice(source: Path, start: float, duration: float | None, target: Path) -> float:
+    """Write the part of `source` a window plays, with the music the engine hears around it
+    (SLICE_CONTEXT_S each side), to `target` as mono FLAC with Blender's own audaspace; returns
+    the file time at which `target` begins. An engine that cannot read the file gets this, not
+    the whole file: a minute's strip of a long recording is a few MB."""
+    import aud
+    try:
+        sound = aud.Sound(str(source))
+        rate = int(sound.specs[0])
+        cut = math.floor(max(0.0, start - SLICE_CONTEXT_S) * rate) / rate
+        end = sound.length / rate if duration is None else min(sound.length / rate, start + duration + SLICE_CONTEXT_S)
+        sound.limit(cut, end).write(str(target), rate, 1, aud.FORMAT_S16, aud.CONTAINER_FLAC, aud.CODEC_FLAC, 0, 1 << 16)
+    except Exception as e:  # aud raises plain Exceptions for unreadable or unwritable files
+        raise TimelineError(f"cannot cut the slice of {source.name} to send to the engine ({e})") from None
+    return cut
 
 
 def add_strip(scene, window: AudioWindow, n_frames: int):

@@ -451,6 +451,34 @@ def test_connect_mode_uploads_to_a_running_service_and_a_dead_one_is_a_clear_err
     assert arm.animation_data.action == second
 
 
+def test_an_engine_that_cannot_see_the_file_gets_only_the_strips_slice(addon, scene, long_music):
+    """A 5 s strip of a 13 MB file, to a service that may not read it and takes uploads of 2 MB
+    at most: the slice (with the music the engine hears around it) is cut and sent, and the take
+    is the one the engine makes from the file itself."""
+    from blender_addon.client import start_backend
+    assert long_music.stat().st_size > 8 << 20
+    sound_strip(scene, long_music, frame_start=10, trim_frames=24 * 100, offset_s=0.5, frames=24 * 5)
+    arm = rigify_metarig(scene)
+    scene.baton.armature = arm
+    conduct(addon, seed=3)  # the session's engine reads the file itself
+    direct = keys_of(arm.animation_data.action)
+    p = addon.prefs
+    b = start_backend(sys.executable, [], cwd=ROOT, extra_args=["--max-upload-mb", "2"])
+    p.backend_mode, p.port, p.token_file = "CONNECT", int(b.client.base.rsplit(":", 1)[1]), str(b.token_file)
+    try:
+        conduct(addon, seed=3)
+        sliced = keys_of(arm.animation_data.action)
+        assert b.client.health()["status"] == "ok"
+        uploads = [line for line in b.log_file.read_text().splitlines() if "queued" in line]
+        assert len(uploads) == 1 and "baton-uploads-" in uploads[0]
+    finally:
+        p.backend_mode = "AUTO"
+        b.stop()
+    assert direct.keys() == sliced.keys()
+    for channel, co in direct.items():
+        assert np.allclose(co, sliced[channel], atol=1e-3), channel
+
+
 def test_a_packed_sound_and_a_chosen_file(addon, scene, music):
     scene.render.fps = 24
     strip = sound_strip(scene, music.path, frame_start=20, trim_frames=0, offset_s=3.0, frames=24 * 6, channel=1)

@@ -25,7 +25,7 @@ ROOMS = {
 THIRD_PARTY = {
     "baton_core": {"numpy"},
     "baton_rigs": {"numpy", "bpy", "mathutils", "bmesh", "bpy_extras"},
-    "blender_addon": {"numpy", "bpy", "mathutils", "addon_utils", "bpy_extras"},
+    "blender_addon": {"numpy", "bpy", "mathutils", "addon_utils", "bpy_extras", "aud"},  # aud: Blender's audaspace
 }
 
 
