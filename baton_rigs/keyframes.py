@@ -60,7 +60,8 @@ class TakeReport:
     fk_segments_deg: dict[str, float]     # mean per segment (evaluated when available)
     nla_track: str | None
     kept_action: str | None               # the previously active action, given a fake user
-    settings: list[str]
+    settings: list[str]                   # rig settings keyed in the take
+    settings_before: list[dict]           # their values on the rig, left as they were (restore_settings)
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)
 
@@ -277,7 +278,7 @@ def apply_take(armature_obj, keypoints_3d, fps: float, start: float = 0.0, beats
         max_err = _write_reduced(bag, channels, frames, kp_scene, beat_idx, scene_fps, tolerance_deg)
     for ch in rests:  # one key at rest: constant curves
         _write(bag, ch, frames, np.array([0]))
-    settings = _apply_settings(armature_obj, bm, bag, frames[0], warnings)
+    settings, settings_before = _key_settings(armature_obj, bm, bag, frames[0], warnings)
     n_keys = sum(len(fc.keyframe_points) for fc in bag.fcurves)
     n_every = len(frames) * sum(ch.values.shape[1] for ch in channels) + len(settings) + sum(
         ch.values.shape[1] for ch in rests)
@@ -294,12 +295,13 @@ def apply_take(armature_obj, keypoints_3d, fps: float, start: float = 0.0, beats
         else:
             ev_mean, ev_max, segments = _evaluated_check(armature_obj, bm, rig, kp_scene, frames, verify_frames,
                                                          warnings)
+    restore_settings(armature_obj, settings_before)  # evaluating the take wrote its keyed values onto the rig
     return TakeReport(action=action.name, slot=slot.identifier, convention=bm.convention, matched=bm.summary(), bones=dict(
         (s, bm.bones[s]) for s in result.quats), held_at_rest=held, frame_start=int(frames[0]), frame_end=int(frames[-1]),
         scene_fps=float(scene_fps), frame_offset=float(frame_offset), density=density, keys=n_keys,
         keys_every_frame=n_every, max_error_deg=max_err, fk_mean_deg=fk_mean, fk_max_deg=fk_max,
         fk_evaluated_mean_deg=ev_mean, fk_evaluated_max_deg=ev_max, fk_segments_deg=segments,
-        nla_track=track_name, kept_action=kept, settings=settings,
+        nla_track=track_name, kept_action=kept, settings=settings, settings_before=settings_before,
         timings={"retarget_s": t_retarget, "write_s": t_write, "total_s": time.perf_counter() - t0},
         warnings=warnings)
 
@@ -408,17 +410,20 @@ def _evaluated_check(armature_obj, bm, rig, kp_scene: np.ndarray, frames: np.nda
     return ev_mean, ev_max, segments
 
 
-def _apply_settings(obj, bm, bag, frame: int, warnings: list[str]) -> list[str]:
-    """Set the bone map's rig settings (e.g. Rigify's IK/FK switch) and key them once in the take's
-    action, so the action carries them wherever it is played."""
+def _key_settings(obj, bm, bag, frame: int, warnings: list[str]) -> tuple[list[str], list[dict]]:
+    """Key the bone map's rig settings (e.g. Rigify's IK/FK switch) once in the take's action, so
+    the action carries them wherever it plays; the rig's own values are not touched. Returns (what
+    was keyed, the rig's values before) — whoever stops showing the take restores those
+    (restore_settings), since playing a take writes its keyed values onto the rig, as Blender does
+    for any animated property."""
     import bpy
-    done = []
+    done, before = [], []
     for s in bm.settings:
         pb = obj.pose.bones.get(s["bone"])
         if pb is None or s["property"] not in pb.keys():
             warnings.append(f"setting {s['bone']}[{s['property']!r}] not found on this rig")
             continue
-        pb[s["property"]] = s["value"]
+        before.append({"bone": s["bone"], "property": s["property"], "value": float(pb[s["property"]])})
         path = f'pose.bones["{bpy.utils.escape_identifier(s["bone"])}"]["{bpy.utils.escape_identifier(s["property"])}"]'
         fc = _new_fcurve(bag, path, 0, s["bone"])
         fc.keyframe_points.add(1)
@@ -426,7 +431,16 @@ def _apply_settings(obj, bm, bag, frame: int, warnings: list[str]) -> list[str]:
         fc.keyframe_points[0].interpolation = "CONSTANT"
         fc.update()
         done.append(f"{s['bone']}[{s['property']!r}] = {s['value']}")
-    return done
+    return done, before
+
+
+def restore_settings(obj, before: list[dict]) -> None:
+    """Put back the rig settings a take keyed (_key_settings' record of their values before)."""
+    for s in before:
+        pb = obj.pose.bones.get(s["bone"])
+        if pb is not None and s["property"] in pb.keys():
+            kind = type(pb[s["property"]])
+            pb[s["property"]] = kind(s["value"]) if kind in (int, float, bool) else s["value"]
 
 
 def _assign(obj, action, slot, first_frame: int, push_nla: bool) -> tuple[str | None, str | None]:

@@ -66,12 +66,15 @@ def plan_run(context, seed: int | None = None) -> Plan:
     max_fps = request_options.option("fps")["maximum"]
     if window.fps > max_fps:
         raise ConductError(f"the scene runs at {window.fps:g} fps; Baton conducts at up to {max_fps:g} fps")
-    arm = s.armature
+    arm = acted_on(context)
     if arm is None and not s.add_conductor:
         raise ConductError("choose an armature to conduct, or tick 'Add Default Conductor'")
     if arm is not None and arm.type != "ARMATURE":
         raise ConductError(f"{arm.name!r} is not an armature")
     if arm is not None:
+        if arm.mode != "OBJECT" and arm.mode != "POSE":
+            raise ConductError(f"{arm.name!r} is in {arm.mode.replace('_', ' ').title()} Mode; "
+                               "switch to Object or Pose Mode to conduct it")
         try:
             rig_link.check_rig(arm)
         except RigError as e:
@@ -80,6 +83,18 @@ def plan_run(context, seed: int | None = None) -> Plan:
     return Plan(scene.name, window, s.seed if seed is None else seed, s.engine,
                 checkpoint if s.engine == "m2sgan" else None, arm.name if arm else None,
                 s.lead_frames, s.density)
+
+
+def acted_on(context):
+    """The armature a run acts on, the one the user sees: the chosen one while it is in the scene
+    (a deleted object is never a target), else the active armature; None: add the conductor."""
+    scene, arm = context.scene, context.scene.baton.armature
+    if arm is not None and scene.objects.get(arm.name) != arm:
+        arm = None
+    active = getattr(context, "active_object", None)
+    if arm is None and active is not None and active.type == "ARMATURE" and scene.objects.get(active.name) == active:
+        arm = active
+    return arm
 
 
 class Run:
@@ -159,7 +174,8 @@ class Run:
             if status["state"] == "done":
                 break
             if status["state"] == "failed":
-                raise BackendError(f"the engine could not conduct {w.name}: {status['error']}{self._log()}")
+                error = status["error"].replace(str(audio), str(w.path or w.filename or w.name))
+                raise BackendError(f"the engine could not conduct {w.name}: {error}{self._log()}")
             if status["state"] == "cancelled":
                 self.stage = "cancelled by the engine"
                 return
@@ -219,11 +235,15 @@ def apply_run(context, run: Run):
     created = None
     if p.armature is not None:
         obj = bpy.data.objects.get(p.armature)
-        if obj is None:
+        if obj is None or scene.objects.get(p.armature) != obj:
             raise ConductError(f"armature {p.armature!r} was removed while conducting")
     else:
-        obj = created = rig_link.add_default_conductor(scene)
-    w, take = p.window, run.take
+        if context.scene != scene:  # a conductor is built in the scene the user is in
+            raise ConductError(f"switched to scene {context.scene.name!r} while conducting {p.scene!r}: "
+                               f"switch back and conduct again")
+        obj = created = rig_link.add_default_conductor(scene, _active_collection(context, scene),
+                                                       tuple(scene.cursor.location))
+    w, take = p.window, _within_window(run.take, p.window)
     # frame 0 of the take is heard at file time take.start: the window's first frame, moved by any
     # rounding of the slice start the service made, and led by the lead time
     offset = w.first_frame + (take.start - w.start) * w.fps - p.lead
@@ -231,7 +251,7 @@ def apply_run(context, run: Run):
     try:
         takes.keep_existing(obj)
         action, report = rig_link.write_take(obj, take, offset, w.fps, action_name(w.name, p.seed), p.density)
-        takes.record(action, obj, p, take)
+        takes.record(action, obj, p, take, report.settings_before)
         if w.strip is None:
             timeline.add_strip(scene, w, take.n_frames)
     except Exception as e:  # leave the scene as it was: no half-written take
@@ -245,4 +265,39 @@ def apply_run(context, run: Run):
             raise ConductError(str(e)) from None
         raise
     scene.baton.armature = obj
+    _fit_scene(scene, w, take, p.lead, report)
     return action, report
+
+
+def _active_collection(context, scene):
+    layer = getattr(context, "view_layer", None)
+    active = layer.active_layer_collection.collection if layer is not None else None
+    return active if active is not None and context.scene == scene else scene.collection
+
+
+def _within_window(take: Take, w: timeline.AudioWindow) -> Take:
+    """The take's frames that fall inside the window (a strip that plays to its file's end gets
+    no key past its last frame)."""
+    if w.duration is None:
+        return take
+    n = int(round((w.start + w.duration - take.start) * take.fps))
+    if n >= take.n_frames or n <= 0:
+        return take
+    return dataclasses.replace(take, keypoints_2d=take.keypoints_2d[:n], keypoints_3d=take.keypoints_3d[:n],
+                               beats=take.beats[take.beats < n / take.fps])
+
+
+def _fit_scene(scene, w, take: Take, lead: int, report) -> None:
+    """The scene's frame range grows to cover the take, and playback keeps to the music's time
+    (audio sync: frames are dropped rather than the sound drifting); each change is reported."""
+    first = w.first_frame - lead
+    last = first + int(round(take.n_frames * w.fps / take.fps)) - 1
+    if scene.frame_start > first or scene.frame_end < last:
+        old = (scene.frame_start, scene.frame_end)
+        scene.frame_start, scene.frame_end = min(scene.frame_start, max(first, 0)), max(scene.frame_end, last)
+        report.warnings.append(f"the scene's frame range grew from {old[0]}–{old[1]} to "
+                               f"{scene.frame_start}–{scene.frame_end} to cover the take")
+    if scene.sync_mode != "AUDIO_SYNC":
+        report.warnings.append(f"playback set to sync to audio (was {scene.sync_mode.replace('_', ' ').lower()}), "
+                               "so the gestures stay with the music")
+        scene.sync_mode = "AUDIO_SYNC"

@@ -12,7 +12,7 @@ import random
 import bpy
 from bpy.props import IntProperty
 
-from . import conduct, takes
+from . import conduct, takes, timeline
 from .backend_life import manager
 from .preferences import backend_settings, seed_max
 
@@ -54,7 +54,8 @@ class Session:
         self.workspace = None
 
     def on_event(self, context, event_type: str) -> tuple[set[str], list[tuple[str, str]]]:
-        if event_type == "ESC":
+        playing = getattr(getattr(context, "screen", None), "is_animation_playing", False)
+        if event_type == "ESC" and not playing:  # while playback runs, Esc is the animator's: it stops it
             self.run.cancel()  # the worker cancels the engine's job; nothing waits for it here
             self.end(context)
             return {"CANCELLED"}, [("INFO", "Conduct cancelled; the scene is unchanged")]
@@ -114,7 +115,7 @@ class BATON_OT_conduct(bpy.types.Operator):
     """Conduct the sound strip (or file): a new take on the armature, keys where the music is heard"""
     bl_idname = "baton.conduct"
     bl_label = "Conduct"
-    bl_options = {"REGISTER", "UNDO"}
+    bl_options = {"UNDO"}  # no Adjust Last Operation: redoing would re-run the whole job, blocking the UI
 
     seed: IntProperty(name="Seed", default=-1, min=-1, options={"SKIP_SAVE"},
                       description="-1: the scene's seed")
@@ -127,7 +128,19 @@ class BATON_OT_conduct(bpy.types.Operator):
         if active is not None:
             cls.poll_message_set("Baton is already conducting (Esc cancels)")
             return False
-        return context.scene is not None
+        if context.scene is None:
+            return False
+        s, editor = context.scene.baton, context.scene.sequence_editor
+        if s.source == "FILE":
+            if not s.audio_file:
+                cls.poll_message_set("choose an audio file to conduct")
+            return bool(s.audio_file)
+        try:  # the numbers only (a packed sound's bytes are read when the run starts)
+            timeline.strip_window(context.scene, editor.active_strip if editor else None, read_packed=False)
+        except timeline.TimelineError as e:
+            cls.poll_message_set(str(e))
+            return False
+        return True
 
     def _seed(self) -> int | None:
         return None if self.seed < 0 else self.seed
@@ -230,8 +243,7 @@ class BATON_OT_reconduct(bpy.types.Operator):
         elif info.get("audio") and info["audio"] != "(packed)":
             s.source, s.audio_file = "FILE", info["audio"]
         s.armature = obj
-        s.seed = new_seed()
-        result = bpy.ops.baton.conduct(how)
+        result = bpy.ops.baton.conduct(how, seed=new_seed())  # the scene's own seed stays as it was
         return {"FINISHED"} if "RUNNING_MODAL" in result else result  # the modal Conduct goes on alone
 
 
@@ -261,13 +273,26 @@ def _shown_take(context):
 
 
 CLASSES = (BATON_OT_conduct, BATON_OT_roll_seed, BATON_OT_reconduct, BATON_OT_delete_take)
+MENUS = ("SEQUENCER_MT_strip", "VIEW3D_MT_object_animation")  # where menu search (F3) finds Conduct
+
+
+def menu_entry(self, _context) -> None:
+    self.layout.separator()
+    self.layout.operator(BATON_OT_conduct.bl_idname, text="Conduct (Baton)", icon="PLAY_SOUND")
 
 
 _register, _unregister = bpy.utils.register_classes_factory(CLASSES)
-register = _register
+
+
+def register() -> None:
+    _register()
+    for menu in MENUS:
+        getattr(bpy.types, menu).append(menu_entry)
 
 
 def unregister() -> None:
+    for menu in MENUS:
+        getattr(bpy.types, menu).remove(menu_entry)
     _unregister()
     if active is not None:
         active.run.cancel()

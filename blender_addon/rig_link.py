@@ -11,7 +11,7 @@ from baton_core.take import Take
 from baton_rigs.armature import bone_map_for
 from baton_rigs.bonemap import detect
 from baton_rigs.conductor_rig import create_default_conductor
-from baton_rigs.keyframes import apply_take
+from baton_rigs import keyframes
 
 DENSITY_ITEMS = [
     ("all", "Every Frame", "A key on every frame: exactly the take"),
@@ -39,14 +39,26 @@ def check_rig(obj) -> None:
 def write_take(obj, take: Take, frame_offset: float, scene_fps: float, name: str, density: str):
     """The take as a new action on `obj`, frame 0 heard at scene frame `frame_offset`; made active,
     the action it had kept with a fake user. Returns (action, report)."""
-    report = apply_take(obj, take.keypoints_3d, take.fps, take.start, take.beats, scene_fps=scene_fps,
+    report = keyframes.apply_take(obj, take.keypoints_3d, take.fps, take.start, take.beats, scene_fps=scene_fps,
                         frame_offset=frame_offset, name=name, density=density)
     return bpy.data.actions[report.action], report
 
 
-def add_default_conductor(scene):
-    """The default conductor (armature, skinned body, baton), added to `scene`; returns the armature."""
-    return create_default_conductor(scene.collection)
+def restore_settings(obj, before: list[dict]) -> None:
+    """Give the rig back the settings a take keyed (as the take's record kept them)."""
+    keyframes.restore_settings(obj, before)
+
+
+def add_default_conductor(scene, collection=None, location=(0.0, 0.0, 0.0)):
+    """The default conductor (armature, skinned body, baton), added to `collection` (default: the
+    scene's own) with its feet at `location`; returns the armature. Nothing is left behind if it fails."""
+    before = set(bpy.data.objects)
+    try:
+        return create_default_conductor(collection or scene.collection, location=location)
+    except Exception:
+        for o in set(bpy.data.objects) - before:
+            bpy.data.objects.remove(o)
+        raise
 
 
 def remove_conductor(obj) -> None:

@@ -10,11 +10,15 @@ remembered on the object, so the animator can go back to it.
 from __future__ import annotations
 
 import time
+import uuid
 
 import bpy
 
+from . import rig_link
+
 TAKE_KEY = "baton_take"
 ORIGINAL_KEY = "baton_original_action"
+RIG_KEY = "baton_rig"
 
 
 def is_take(action) -> bool:
@@ -25,9 +29,21 @@ def info(action) -> dict:
     return action[TAKE_KEY].to_dict() if is_take(action) else {}
 
 
+def rig_id(obj) -> str:
+    """The armature's own id for its takes (kept on the object, so renaming it keeps its takes)."""
+    if RIG_KEY not in obj.keys():
+        obj[RIG_KEY] = uuid.uuid4().hex
+    return obj[RIG_KEY]
+
+
 def takes_of(obj) -> list:
-    """The armature's takes, oldest first."""
-    found = [a for a in bpy.data.actions if is_take(a) and a[TAKE_KEY].get("armature") == obj.name]
+    """The armature's takes, oldest first (takes from before rig ids: by the armature's name)."""
+    mine = obj.get(RIG_KEY)
+
+    def of_obj(record) -> bool:
+        return record.get("rig") == mine if record.get("rig") else record.get("armature") == obj.name
+
+    found = [a for a in bpy.data.actions if is_take(a) and of_obj(a[TAKE_KEY])]
     return sorted(found, key=lambda a: a[TAKE_KEY].get("created", 0.0))
 
 
@@ -50,22 +66,30 @@ def original(obj):
     return action if isinstance(action, bpy.types.Action) else None
 
 
-def record(action, obj, plan, take) -> None:
+def record(action, obj, plan, take, settings_before: list[dict]) -> None:
+    """The take's record on its action; `settings_before`: the rig settings it keys, as the rig had
+    them (put back when the armature stops showing takes)."""
     w = plan.window
     action[TAKE_KEY] = {
-        "armature": obj.name, "source": w.name, "strip": w.strip or "", "seed": plan.seed,
+        "armature": obj.name, "rig": rig_id(obj), "source": w.name, "strip": w.strip or "", "seed": plan.seed,
         "engine": plan.engine, "audio": str(w.path) if w.path else "(packed)", "slice_start": w.start,
         "slice_duration": take.duration, "first_frame": w.first_frame - plan.lead, "lead": plan.lead,
         "fps": w.fps, "density": plan.density, "tempo": take.tempo, "created": time.time(),
         "beats": [round(take.start + b, 4) for b in take.beats.tolist()],  # seconds into the audio file
         "audio_sha256": str(take.provenance.get("audio_sha256") or ""),
         "checkpoint_sha256": str(take.provenance.get("checkpoint_sha256") or ""),
+        "settings_before": settings_before,
     }
     action.use_fake_user = True
 
 
 def switch(obj, action) -> None:
-    """Show `action` (a take, or the original action) on the armature."""
+    """Show `action` (a take, or the original action) on the armature. Leaving the takes for an
+    action of the animator's, the rig settings the takes keyed (Rigify's IK/FK switch, say) get
+    back the values the rig had: their own action plays as they made it."""
+    leaving = current(obj)
+    if is_take(leaving) and not is_take(action):
+        rig_link.restore_settings(obj, [dict(s) for s in info(leaving).get("settings_before", [])])
     ad = obj.animation_data or obj.animation_data_create()
     ad.action = action
     if action is not None and getattr(ad, "action_slot", None) is None and len(action.slots):

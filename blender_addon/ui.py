@@ -59,7 +59,7 @@ def draw_conduct(layout, context) -> None:
     if operators.last_error:
         box = layout.box()
         box.alert = True
-        for line in wrap_lines(operators.last_error, 48)[:14]:
+        for line in wrap_lines(operators.last_error, 48):  # all of it: the cause is often last
             box.label(text=line)
 
 
@@ -89,7 +89,12 @@ class BATON_UL_takes(bpy.types.UIList):
         actions = getattr(data, propname)
         obj = context.scene.baton.armature
         mine = set(takes.takes_of(obj)) | {takes.original(obj)} if obj is not None else set()
-        flags = [self.bitflag_filter_item if a in mine else 0 for a in actions]
+        named = (bpy.types.UI_UL_list.filter_items_by_name(self.filter_name, self.bitflag_filter_item, actions, "name")
+                 if self.filter_name else [self.bitflag_filter_item] * len(actions))
+        # Blender inverts the returned flags itself when "invert" is on: other rigs' actions are
+        # flagged so that they stay hidden either way.
+        other = self.bitflag_filter_item if self.use_filter_invert else 0
+        flags = [f if a in mine else other for a, f in zip(actions, named)]
         order = sorted(range(len(actions)), key=lambda i: takes.info(actions[i]).get("created", 0.0))
         position = {item: place for place, item in enumerate(order)}
         return flags, [position[i] for i in range(len(actions))]

@@ -57,7 +57,7 @@ def addon(addon_zip, tmp_path_factory):
     bpy.ops.preferences.addon_enable(module=PKG)
     addon_utils.enable("rigify", default_set=True)
     mods = SimpleNamespace(**{m: importlib.import_module(f"{PKG}.{m}") for m in (
-        "backend_life", "conduct", "operators", "preferences", "takes", "timeline")})
+        "backend_life", "conduct", "operators", "preferences", "takes", "timeline", "ui")})
     mods.bonemap, mods.armature = (importlib.import_module(f"baton_rigs.{m}") for m in ("bonemap", "armature"))
     mods.dir = Path(repo.directory) / "baton"
     mods.prefs = prefs.addons[PKG].preferences
@@ -119,10 +119,12 @@ def conduct(addon, **options):
 
 
 def conduct_refused(addon) -> str:
-    """Conduct fails (the operator reports an error, which bpy.ops raises): the message."""
-    with pytest.raises(RuntimeError):
+    """Conduct fails (the operator reports an error, or its poll refuses with a reason; bpy.ops
+    raises either): the message."""
+    addon.operators.last_error = None
+    with pytest.raises(RuntimeError) as refused:
         bpy.ops.baton.conduct()
-    return addon.operators.last_error
+    return addon.operators.last_error or str(refused.value)
 
 
 def keys_of(action) -> dict:
@@ -451,6 +453,121 @@ def test_connect_mode_uploads_to_a_running_service_and_a_dead_one_is_a_clear_err
     assert arm.animation_data.action == second
 
 
+def test_a_rigs_own_settings_come_back_when_its_takes_go(addon, scene, music):
+    """Rigify's IK/FK switch is keyed in the take, never left on the rig: after Conduct then Delete
+    Take the animator's own IK action plays as they made it."""
+    from tools.rig_builder import build_rig
+    sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=0.0, frames=24 * 5)
+    arm = build_rig("rigify_fk", scene.collection)
+    switch = arm.pose.bones["upper_arm_parent.L"]
+    switch["IK_FK"] = 0.0  # the animator works in IK
+    ik = arm.pose.bones["hand_ik.L"]
+    ik.location = (0.0, 0.1, 0.0)
+    ik.keyframe_insert("location", frame=1)
+    own = arm.animation_data.action
+    scene.baton.armature = arm
+    conduct(addon)
+    take = arm.animation_data.action
+    assert take != own and switch["IK_FK"] == 0.0  # written into the take, not onto the rig
+    scene.frame_set(30)
+    assert switch["IK_FK"] == 1.0  # playing the take switches the arm to FK, as any animated property
+    bpy.ops.baton.delete_take()
+    assert arm.animation_data.action == own and switch["IK_FK"] == 0.0
+    scene.frame_set(1)
+    assert switch["IK_FK"] == 0.0 and np.allclose(ik.location, (0.0, 0.1, 0.0))
+
+
+def test_a_deleted_armature_is_never_a_target_and_the_active_one_is_used(addon, scene, music):
+    sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=0.0, frames=24 * 5)
+    gone = rigify_metarig(scene)
+    scene.baton.armature = gone
+    for c in list(gone.users_collection):  # deleted in the viewport: the field still holds it
+        c.objects.unlink(gone)
+    assert gone.name in bpy.data.objects
+    chosen = rigify_metarig(scene)  # the armature the animator now has selected
+    objects = set(bpy.data.objects)
+    conduct(addon)
+    assert scene.baton.armature == chosen and addon.takes.is_take(chosen.animation_data.action)
+    assert gone.animation_data is None and set(bpy.data.objects) == objects  # no second conductor either
+
+
+def test_a_rig_in_edit_mode_is_refused_before_the_engine_works(addon, scene, music):
+    sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=0.0, frames=24 * 5)
+    arm = rigify_metarig(scene)
+    scene.baton.armature = arm
+    bpy.context.view_layer.objects.active = arm
+    bpy.ops.object.mode_set(mode="EDIT")
+    try:
+        b = addon.backend_life.manager.backend
+        jobs = sum(b.client.health()["jobs"].values()) if b else None
+        assert "Edit Mode" in conduct_refused(addon)
+        assert (sum(b.client.health()["jobs"].values()) if b else None) == jobs  # nothing was sent
+    finally:
+        bpy.ops.object.mode_set(mode="OBJECT")
+
+
+def test_reconduct_keeps_the_scenes_seed_and_conduct_is_in_the_menus_and_needs_music(addon, scene, music):
+    strip = sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=0.0, frames=24 * 5)
+    arm = rigify_metarig(scene)
+    scene.baton.armature, scene.baton.seed = arm, 11
+    conduct(addon)
+    first = arm.animation_data.action
+    assert bpy.ops.baton.reconduct() == {"FINISHED"}
+    second = arm.animation_data.action
+    assert second != first and addon.takes.info(second)["seed"] != 11 and scene.baton.seed == 11
+    for menu in addon.operators.MENUS:
+        assert addon.operators.menu_entry in getattr(bpy.types, menu)._dyn_ui_initialize()
+    assert "REGISTER" not in addon.operators.BATON_OT_conduct.bl_options  # no redo of a whole job
+    scene.sequence_editor.strips.remove(strip)
+    assert not bpy.ops.baton.conduct.poll()
+    assert "needs a sound strip" in conduct_refused(addon)
+    arm.name = "Renamed Rig"  # renaming the rig keeps its takes
+    assert addon.takes.takes_of(arm) == [first, second]
+
+
+def test_the_default_conductor_joins_the_active_collection_at_the_cursor_and_the_scene_fits(addon, scene, music):
+    editor = scene.sequence_editor_create()
+    strip = editor.strips.new_sound("whole file", str(music.path), 1, 1)  # plays to its file's end
+    editor.active_strip = strip
+    stage = bpy.data.collections.new("Stage")
+    scene.collection.children.link(stage)
+    bpy.context.view_layer.active_layer_collection = bpy.context.view_layer.layer_collection.children["Stage"]
+    scene.cursor.location = (2.0, 3.0, 0.0)
+    scene.baton.armature, scene.baton.add_conductor = None, True
+    scene.frame_start, scene.frame_end, scene.sync_mode = 1, 10, "NONE"
+    bpy.context.view_layer.objects.active = None
+    arm = conduct(addon)
+    assert list(arm.users_collection) == [stage] and np.allclose(arm.location, (2.0, 3.0, 0.0))
+    last = max(co[-1, 0] for co in keys_of(arm.animation_data.action).values())
+    assert last <= strip.frame_final_end - 1  # no key past the music
+    assert scene.frame_end >= strip.frame_final_end - 1 and scene.sync_mode == "AUDIO_SYNC"
+
+
+def test_esc_during_playback_stops_playback_not_the_run_and_the_takes_list_filters(addon, scene, music):
+    sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=0.0, frames=24 * 5)
+    arm = rigify_metarig(scene)
+    scene.baton.armature = arm
+    ops = addon.operators
+    run = ops.start_run(bpy.context, None)
+    ops.active = session = ops.Session(run)
+    try:
+        playing = SimpleNamespace(screen=SimpleNamespace(is_animation_playing=True, areas=[]))
+        assert session.on_event(playing, "ESC") == ({"PASS_THROUGH"}, [])
+        assert not run._cancel.is_set()
+    finally:
+        session.on_event(bpy.context, "ESC")
+        run.wait(60)
+    conduct(addon)
+    conduct(addon, seed=5)
+    takes = addon.takes.takes_of(arm)
+    lists = addon.ui.BATON_UL_takes
+    for invert in (False, True):
+        ui = SimpleNamespace(filter_name=f"*{takes[1].name}*", bitflag_filter_item=1 << 30, use_filter_invert=invert)
+        flags, _ = lists.filter_items(ui, bpy.context, bpy.data, "actions")
+        shown = {a for a, f in zip(bpy.data.actions, flags) if bool(f) != invert}  # Blender applies the invert
+        assert shown == ({takes[1]} if not invert else {takes[0]})
+
+
 def test_an_engine_that_cannot_see_the_file_gets_only_the_strips_slice(addon, scene, long_music):
     """A 5 s strip of a 13 MB file, to a service that may not read it and takes uploads of 2 MB
     at most: the slice (with the music the engine hears around it) is cut and sent, and the take
@@ -630,7 +747,8 @@ def test_the_panels_and_preferences_draw_what_the_animator_needs(addon, scene, m
 
     conduct(addon)
     assert draw(ui.draw_takes, bpy.context) == ["list BATON_UL_takes", "op baton.reconduct", "op baton.delete_take"]
-    flags, order = ui.BATON_UL_takes.filter_items(SimpleNamespace(bitflag_filter_item=1 << 30), bpy.context,
+    flags, order = ui.BATON_UL_takes.filter_items(SimpleNamespace(bitflag_filter_item=1 << 30, filter_name="",
+                                                                  use_filter_invert=False), bpy.context,
                                                    bpy.data, "actions")
     listed = [a for a, f in zip(bpy.data.actions, flags) if f]
     assert listed == [arm.animation_data.action] and sorted(order) == list(range(len(bpy.data.actions)))

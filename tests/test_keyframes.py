@@ -192,10 +192,13 @@ def test_reduced_density_keeps_beats_and_its_error_bound(rig, rules_take):
             assert beat_frames <= keyed, slot
 
 
-def test_rigify_settings_are_set_and_keyed(blender_rigs, rules_take):
+def test_rigify_settings_are_keyed_and_the_rigs_own_are_left_alone(blender_rigs, rules_take):
     obj = blender_rigs["rigify_fk"]
+    obj.pose.bones["upper_arm_parent.R"]["IK_FK"] = 0.0  # the animator's own choice: IK
     report = apply_take(obj, rules_take["keypoints_3d"][:90], 30.0, 0.0, scene_fps=30.0, frame_offset=1)
-    assert "upper_arm_parent.L['IK_FK'] = 1.0" in report.settings and obj.pose.bones["upper_arm_parent.R"]["IK_FK"] == 1.0
+    assert "upper_arm_parent.L['IK_FK'] = 1.0" in report.settings and obj.pose.bones["upper_arm_parent.R"]["IK_FK"] == 0.0
+    assert {"bone": "upper_arm_parent.R", "property": "IK_FK", "value": 0.0} in report.settings_before
+    assert report.fk_evaluated_max_deg is not None and report.fk_evaluated_mean_deg < 3.0  # played, the take is FK
     bag = _bag(bpy.data.actions[report.action])
     assert bag.fcurves.find('pose.bones["upper_arm_parent.L"]["IK_FK"]').evaluate(50) == 1.0
     assert bag.fcurves.find('pose.bones["shoulder.L"].rotation_euler', index=0) is not None  # YXZ bones keep their mode
