@@ -34,22 +34,16 @@ import soundfile as sf
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(HERE)]
 
 from backend.demo_music import demo_piece  # noqa: E402
+from load_service import rss_mb  # noqa: E402
 from blender_addon.client import start_backend, stop_backend  # noqa: E402
 
 FD_LIMIT = 256
 IDLE, BODIES, CANCELS = 300, 100, 50
 UPLOAD_MB, QUOTA_MB, UPLOADS = 4, 16, 8
 TIMEOUT = 10.0  # a health check that takes longer counts as failed
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def open_fds(pid: int) -> int:

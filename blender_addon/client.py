@@ -184,25 +184,26 @@ def start_backend(python: str, allow_dirs: list[str | Path], log_file: str | Pat
                                env=os.environ | {"PYTHONUNBUFFERED": "1", "MALLOC_ARENA_MAX": "2"})
     output: collections.deque[str] = collections.deque(maxlen=20)
     port = _read_port(process, timeout, output)
-    if port is None:
+    backend = Backend(process, None, log_file, token_file, run_dir)
+
+    def failed(what: str) -> BackendError:
+        """Stop it, keep its last words, remove its run folder: the error to raise."""
         stop_backend(process)
-        output_tail = _last_words(log_file, output)
+        words = _last_words(log_file, output)
         shutil.rmtree(run_dir, ignore_errors=True)
-        raise BackendError(f"the Baton service did not start (exit code {process.returncode}); "
-                           f"{output_tail}")
-    client = Client(port, token_file.read_text().strip())
+        return BackendError(f"the Baton service {what}; {words}")
+
+    if port is None:
+        raise failed(f"did not start (exit code {process.returncode})")
+    backend.client = Client(port, token_file.read_text().strip())
     deadline = time.monotonic() + timeout
     while True:
         try:
-            client.health()
-            return Backend(process, client, log_file, token_file, run_dir)
+            backend.client.health()
+            return backend
         except BackendError:
             if process.poll() is not None or time.monotonic() > deadline:
-                stop_backend(process)
-                output_tail = _last_words(log_file, output)
-                shutil.rmtree(run_dir, ignore_errors=True)
-                raise BackendError(f"the Baton service on port {port} never became healthy; "
-                                   f"{output_tail}") from None
+                raise failed(f"on port {port} never became healthy") from None
             time.sleep(0.1)
 
 
