@@ -43,6 +43,8 @@ class _Progress:
             self.open = False
 
 
+GENERATE_OPTIONS = ("engine", "checkpoint", "seed", "start", "duration", "fps", "smooth", "beats", "downbeats")
+
 def _parser() -> argparse.ArgumentParser:
     from baton_core.request import add_arguments
 
@@ -54,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("music", help="audio file (WAV, FLAC, OGG, MP3, …)")
     g.add_argument("-o", "--output", required=True, action="append",
                    help="take file to write: .npz or .json (repeat for both)")
-    add_arguments(g, ("engine", "checkpoint", "seed", "start", "duration", "fps", "smooth"))
+    add_arguments(g, GENERATE_OPTIONS)
     g.add_argument("--noise", help="m2sgan: .npy array of noise, one row per second of music (instead of the seed's)")
     g.add_argument("--preview", help="also write a stick-figure .mp4 with the music")
     g.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -90,8 +92,7 @@ def _generate(args, progress: _Progress) -> dict:
     outputs = [check_take_path(o) for o in args.output]
     if args.preview and Path(args.preview).suffix.lower() != ".mp4":
         raise BatonError(f"{args.preview}: the preview is an .mp4 video")
-    request = ConductRequest(audio_path=args.music, **{k: getattr(args, k) for k in
-                                                       ("engine", "checkpoint", "seed", "start", "duration", "fps", "smooth")})
+    request = ConductRequest(audio_path=args.music, **{k: getattr(args, k) for k in GENERATE_OPTIONS})
     noise = _load_noise(args.noise) if args.noise else None
     t0 = time.perf_counter()
     take = generate_take(request, progress, noise)

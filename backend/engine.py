@@ -40,6 +40,17 @@ def _rules_context(audio_path, audio, max_seconds: float) -> tuple[np.ndarray | 
     return wide.samples, round(head_s * MOTION_FPS)
 
 
+def _given(request: ConductRequest, audio) -> dict:
+    """The request's given beats and bar lines in the slice's time (those within it)."""
+    if request.beats is None:
+        return {}
+    within = lambda times: np.array([t - audio.start for t in times if audio.start <= t < audio.start + audio.duration])
+    given = {"beats": within(request.beats)}
+    if request.downbeats is not None:
+        given["downbeats"] = within(request.downbeats)
+    return given
+
+
 def generate_take(request: ConductRequest | str | Path, progress: ProgressFn | None = None,
                   noise: np.ndarray | None = None, *, max_seconds: float = MAX_SECONDS, **options) -> Take:
     """Conduct a request into a take at its frame rate (the engines work at 30). A path with
@@ -55,7 +66,7 @@ def generate_take(request: ConductRequest | str | Path, progress: ProgressFn | N
     report(0.0, "decoding audio")
     audio = load_audio(request.audio_path, request.start, request.duration, max_seconds=max_seconds)
     report(0.05, "mel features")
-    music = Music(mel_features(audio.samples))
+    music = Music(mel_features(audio.samples), **_given(request, audio))
     engine = engine_for(request.engine_name, request.checkpoint, request.smooth)
     if engine.name == "rules" and (request.start or request.duration):  # it hears the music around a slice
         heard, music.head = _rules_context(request.audio_path, audio, max_seconds)

@@ -27,6 +27,7 @@ from .checkpoint import load_generator
 from .errors import CheckpointError
 from .generate import InferenceGenerator, ProgressFn, make_noise, noise_seconds
 from .lift3d import lift_to_3d
+from .conducting.plan_audio import GivenBeats
 from .rules import conduct, plan_beats
 
 BUNDLED_CHECKPOINT = Path(__file__).parent / "weights" / "baton_m2sgan.pt"
@@ -36,11 +37,14 @@ SMOOTH_HZ = 5.0  # low-pass cut-off: above beat-rate motion, well below the 10 H
 @dataclass
 class Music:
     """What an engine hears: the slice's mel features, and optionally the music around the slice
-    (`heard`, mel of a wider stretch that holds the slice `head` motion frames in)."""
+    (`heard`, mel of a wider stretch that holds the slice `head` motion frames in) and the beats
+    and bars the animator gave, which the engines strike instead of the ones they hear."""
 
     mel: np.ndarray
     heard: np.ndarray | None = None
     head: int = 0
+    beats: np.ndarray | None = None      # given beats, seconds from the slice's first frame
+    downbeats: np.ndarray | None = None  # given bar lines among them
 
     @property
     def frames(self) -> int:
@@ -87,7 +91,11 @@ class RulesEngine:
             progress(0.0, "conducting")
         heard = music.mel if music.heard is None else music.heard
         n = music.frames
-        kp3d, plan = conduct(heard, music.head + n, MOTION_FPS, seed)
+        given = None
+        if music.beats is not None:
+            t0 = music.head / MOTION_FPS
+            given = GivenBeats(music.beats + t0, None if music.downbeats is None else music.downbeats + t0)
+        kp3d, plan = conduct(heard, music.head + n, MOTION_FPS, seed, given)
         kp3d = kp3d[music.head:music.head + n]
         beats = plan_beats(plan)
         t0 = music.head / MOTION_FPS
@@ -125,8 +133,16 @@ class GeneratorEngine:
             provenance["noise"] = "given"
         # A generator with a beat input conducts its own tracker's beats; for the others the take's
         # beats are the engine's DSP tracker's, for the add-on's markers.
-        own = self.gen.track_beats(music.mel)
-        beats = track_beats(music.mel) if own is None else own
+        if music.beats is not None:
+            if not self.gen.cfg.beat_input:
+                raise BatonError("given beats need a generator with a beat input (Baton's own) or the rules "
+                                 "engine; this checkpoint hears its own")
+            gaps = np.diff(music.beats)
+            beats = Beats(music.beats, 60.0 / float(np.median(gaps)) if len(gaps) else 0.0)
+            provenance["beats"] = "given"
+        else:
+            own = self.gen.track_beats(music.mel)
+            beats = track_beats(music.mel) if own is None else own
         kp2d = self.gen(music.mel, noise, lambda f, s: report(0.9 * f, s), beats=beats.times)
         if self.smooth:
             kp2d = smooth_motion(kp2d)

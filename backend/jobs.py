@@ -112,7 +112,8 @@ class JobManager:
             self._jobs[job.id] = job
             self._prune()
         self._queue.put(job)
-        log.info("job %s queued: %s", job.id, request)
+        log.info("job %s queued: %s", job.id, {k: f"{len(v)} times" if isinstance(v, (list, tuple)) else v
+                                                for k, v in request.items()})
         return job
 
     def get(self, job_id: str) -> Job | None:

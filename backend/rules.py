@@ -13,14 +13,15 @@ import numpy as np
 from .beats import Beats
 from .conducting import Plan, conduct_plan, sample_style
 from .conducting.motion import beaten_strokes
-from .conducting.plan_audio import plan_from_audio
+from .conducting.plan_audio import GivenBeats, plan_from_audio
 from baton_core.timebase import MOTION_FPS
 
 
-def conduct(mel: np.ndarray, n_frames: int, fps: float = MOTION_FPS, seed: int = 0) -> tuple[np.ndarray, Plan]:
+def conduct(mel: np.ndarray, n_frames: int, fps: float = MOTION_FPS, seed: int = 0,
+            given: GivenBeats | None = None) -> tuple[np.ndarray, Plan]:
     """((n_frames, 13, 3) motion in the engine's 3D conventions, the plan it beats) for the music
-    whose mel features (90 frames/s) are given."""
-    plan = plan_from_audio(mel)
+    whose mel features (90 frames/s) are given, on the `given` beats and bars when there are."""
+    plan = plan_from_audio(mel, given=given)
     return conduct_plan(plan, sample_style(seed), n_frames, fps), plan
 
 

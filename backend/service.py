@@ -46,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from baton_core import __version__
 from baton_core.errors import BatonError
 from baton_core.private_files import check_own_file, remove_if_ours, run_folder, write_private
-from baton_core.request import DEFAULT_ENGINE, ENGINES, MAX_SECONDS, OPTIONS, schema
+from baton_core.request import DEFAULT_ENGINE, ENGINES, MAX_SECONDS, OPTIONS, ConductRequest, schema
 from .engines import generator_engine, loaded_checkpoints
 from .jobs import DONE, FINISHED, JobManager, QueueFull
 
@@ -141,7 +141,7 @@ def _job_request_model() -> type[BaseModel]:
     strict (true is not a seed, "yes" not a switch), finite numbers only, no unknown fields."""
     fields = {}
     for o in OPTIONS:
-        kind = Literal[o.choices] if o.choices else o.kind
+        kind = Literal[o.choices] if o.choices else list[float] if o.kind is tuple else o.kind
         bounds = {k: v for k, v in (("ge", o.minimum), ("le", o.maximum), ("gt", o.above)) if v is not None}
         fields[o.name] = ((kind | None) if o.default is None else kind,
                           Field(... if o.name == "audio_path" else o.default, description=o.help, **bounds))
@@ -320,6 +320,10 @@ def _job_routes(manager, readable: list[Path], max_seconds: float) -> APIRouter:
         if seconds > max_seconds:
             raise HTTPException(413, f"{seconds / 60:.1f} min of audio is longer than this service's "
                                      f"{max_seconds / 60:g} min limit; send a slice (start, duration)")
+        try:  # what the schema cannot say (bar lines on given beats, options of the other engine)
+            ConductRequest.from_dict(req)
+        except BatonError as e:
+            raise HTTPException(422, str(e)) from None
         checks = [audio_check]
         if req["checkpoint"]:
             req["checkpoint"], checkpoint_check = allowed(req["checkpoint"], "checkpoint")

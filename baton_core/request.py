@@ -9,6 +9,7 @@ and one use in the engine.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, fields
 
@@ -24,6 +25,7 @@ ENGINE_LABELS = {  # (label, description) as the add-on shows them
 }
 MAX_SEED = 2 ** 63 - 1
 MAX_SECONDS = 60 * 60.0  # the longest music one request may conduct
+MAX_TIMES = 50_000  # given beats in one request: over three hours at 240 per minute
 SLICE_CONTEXT_S = 4.0  # music around a slice (start, duration) that the engine hears to conduct its edges
 
 
@@ -32,7 +34,7 @@ class Option:
     """One request option. Bounds are inclusive except `above` (strictly greater than)."""
 
     name: str
-    kind: type  # str, int, float or bool
+    kind: type  # str, int, float, bool, or tuple (of times in seconds, ascending)
     default: object
     help: str
     minimum: float | None = None
@@ -47,6 +49,8 @@ class Option:
             if self.default is None:
                 return None
             raise BatonError(f"{self.name}: a value is required")
+        if self.kind is tuple:
+            return self._times(value)
         if self.kind is bool:
             if not isinstance(value, bool):
                 raise BatonError(f"{self.name}: true or false, got {value!r}")
@@ -72,6 +76,20 @@ class Option:
             raise BatonError(f"{self.name}: {value:g} is outside {self.bounds()}")
         return value
 
+    def _times(self, value) -> tuple[float, ...]:
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise BatonError(f"{self.name}: a list of times in seconds, got {value!r:.60}")
+        times = []
+        for t in value:
+            if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
+                raise BatonError(f"{self.name}: times are finite, non-negative numbers of seconds, got {t!r:.40}")
+            times.append(float(t))
+        if len(times) > MAX_TIMES:
+            raise BatonError(f"{self.name}: {len(times)} times; at most {MAX_TIMES}")
+        if any(b <= a for a, b in zip(times, times[1:])):
+            raise BatonError(f"{self.name}: times must rise (each later than the one before)")
+        return tuple(times)
+
     def bounds(self) -> str:
         low = f"above {self.above:g}" if self.above is not None else (
             f"{self.minimum:g}" if self.minimum is not None else "")
@@ -79,7 +97,8 @@ class Option:
         return f"{low} … {high}".strip(" …") if low or high else "any value"
 
     def as_schema(self) -> dict:
-        entry = {"name": self.name, "type": self.kind.__name__, "default": self.default, "help": self.help}
+        entry = {"name": self.name, "type": "times" if self.kind is tuple else self.kind.__name__,
+                 "default": self.default, "help": self.help}
         for key in ("minimum", "maximum", "above", "choices"):
             if getattr(self, key) is not None:
                 entry[key] = list(self.choices) if key == "choices" else getattr(self, key)
@@ -101,6 +120,10 @@ OPTIONS = (
            generator_only=True),
     Option("fps", float, float(MOTION_FPS), f"frame rate of the take (the engines work at {MOTION_FPS})",
            minimum=1.0, maximum=float(MAX_FPS)),
+    Option("beats", tuple, None, "given beats, seconds into the file: each one struck exactly, instead of the "
+                                 "beats the engine hears (the generator needs its beat input for them)"),
+    Option("downbeats", tuple, None, "given bar lines: the beats (of `beats`) that begin a bar; the beats up to the "
+                                     "next one are that bar's metre (a bar of 1 is beaten in one)"),
 )
 OPTION = {o.name: o for o in OPTIONS}
 
@@ -117,6 +140,8 @@ class ConductRequest:
     seed: int = 0
     smooth: bool = True
     fps: float = float(MOTION_FPS)
+    beats: tuple[float, ...] | None = None
+    downbeats: tuple[float, ...] | None = None
 
     def __post_init__(self):
         for f in fields(self):
@@ -124,6 +149,16 @@ class ConductRequest:
             if f.name in ("audio_path", "checkpoint") and value is not None:
                 value = str(value)  # a Path is welcome
             object.__setattr__(self, f.name, OPTION[f.name].check(value))
+        if self.downbeats is not None:
+            if self.beats is None:
+                raise BatonError("downbeats: bar lines need the beats they fall on (give beats too)")
+            def near(d: float) -> float:  # the distance to the nearest given beat
+                i = bisect.bisect_left(self.beats, d)
+                return min(abs(self.beats[j] - d) for j in (i - 1, i) if 0 <= j < len(self.beats))
+
+            off = [d for d in self.downbeats if near(d) > 1e-3]
+            if off:
+                raise BatonError(f"downbeats: {off[0]:.3f} s is not one of the given beats")
         if self.engine_name == "rules":
             given = [o.name for o in OPTIONS if o.generator_only and getattr(self, o.name) != o.default]
             if given:
@@ -169,6 +204,11 @@ def add_arguments(parser, names: tuple[str, ...]) -> None:
                                 help=("turn off: " if opt.default else "") + opt.help)
             continue
 
+        if opt.kind is tuple:
+            parser.add_argument(flag, default=None, type=lambda text, opt=opt: _parse_times(text, opt),
+                                metavar="TIMES", help=opt.help + " (comma-separated, or a text file of them)")
+            continue
+
         def parse(text: str, opt=opt):
             try:
                 value = opt.kind(text) if opt.kind is not int else int(text)
@@ -186,3 +226,18 @@ def add_arguments(parser, names: tuple[str, ...]) -> None:
         shown = "" if opt.default is None or opt.choices else f" (default {opt.default:g})" \
             if isinstance(opt.default, float) else f" (default {opt.default})"
         parser.add_argument(flag, default=opt.default, help=opt.help + shown, **kwargs)
+
+
+def _parse_times(text: str, opt: Option) -> tuple[float, ...]:
+    """Times from the command line: "0.5,1.0,1.5", or the path of a text file of numbers."""
+    import argparse
+    from pathlib import Path
+
+    source = Path(text).read_text() if Path(text).is_file() else text
+    try:
+        values = [float(x) for x in source.replace(",", " ").split()]
+        return opt.check(values)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{opt.name}: numbers of seconds, comma-separated or one file of them") from None
+    except BatonError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None

@@ -236,3 +236,15 @@ def test_a_full_queue_is_a_429_and_the_log_rotates(demo_files, random_model, tmp
     rolled = log_file.with_name("service.log.1")
     assert rolled.exists() and rolled.stat().st_size >= 2 << 20
     assert log_file.stat().st_size < 1 << 20 and "serving on" in log_file.read_text()
+
+
+def test_given_beats_and_bars_go_through_the_service(backend, demo_files):
+    beats = [1.1 + 0.625 * k for k in range(30)]
+    job = backend.client.submit(demo_files["flac"], engine="rules", duration=20.0, beats=beats, downbeats=beats[::3])
+    assert backend.client.wait(job["id"])["state"] == "done"
+    take = backend.client.take(job["id"])
+    assert np.allclose(take["beats"], [b for b in beats if b < 20.0], atol=1e-4)
+    with pytest.raises(BackendError, match="422"):
+        backend.client.submit(demo_files["flac"], beats="1,2,3")
+    with pytest.raises(BackendError, match="422.*not one of the given beats"):
+        backend.client.submit(demo_files["flac"], beats=[1.0, 2.0], downbeats=[1.5])

@@ -113,14 +113,25 @@ class Heard:
     last_sound: float
 
 
-def plan_from_audio(mel: np.ndarray, fps: float = MEL_FPS) -> Plan:
-    """The plan of a piece heard through its mel features. Raises BatonError when there is no
-    music to conduct (silence, or no pulse at all)."""
+@dataclass(frozen=True)
+class GivenBeats:
+    """Beats the animator gave (seconds of the heard music), each struck exactly, and optionally
+    the ones that begin a bar (the bars' metres follow from them)."""
+    times: np.ndarray
+    downbeats: np.ndarray | None = None
+
+
+def plan_from_audio(mel: np.ndarray, fps: float = MEL_FPS, given: GivenBeats | None = None) -> Plan:
+    """The plan of a piece heard through its mel features, on the beats (and bars) `given` when
+    there are. Raises BatonError when there is no music to conduct (silence, or no pulse at all)."""
     mel = np.asarray(mel, dtype=np.float32)
     heard = listen(mel, fps)
-    beats, local_p, fr, clarity = find_beats(mel, heard)
+    beats, local_p, fr, clarity = find_beats(mel, heard) if given is None else given_beats(given.times, heard)
     change, likeness = downbeat_likeness(mel, beats, fr)
-    metre, pos = estimate_metre(likeness, allow_six=bool(np.median(local_p) < 0.5))
+    if given is not None and given.downbeats is not None and len(given.downbeats):
+        metre, pos = given_bars(beats, np.asarray(given.downbeats, dtype=np.float64))
+    else:
+        metre, pos = estimate_metre(likeness, allow_six=bool(np.median(local_p) < 0.5))
     hold, fermata = beat_holds(beats, local_p, heard)
     strokes = bar_strokes(beats, local_p, metre, pos, hold)
     times = np.array([s.at for s in strokes])
@@ -174,6 +185,42 @@ def find_beats(mel: np.ndarray, heard: Heard) -> tuple[np.ndarray, np.ndarray, n
         raise BatonError("no beat could be found in the audio (a steady sound, too short, or too free)")
     local_p = np.array([np.median(period[max(0, k - 4): k + 5]) for k in range(len(beats))])
     return beats, local_p, fr, clarity
+
+
+def given_beats(times: np.ndarray, heard: Heard) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """find_beats' answer for given beats: those within the music, the local period at each (the
+    median gap around it), their mel frames, full clarity."""
+    beats = np.asarray(times, dtype=np.float64)
+    beats = beats[(beats >= 0) & (beats < heard.t[-1])]
+    if len(beats) < 2:
+        raise BatonError(f"{len(beats)} of the given beats fall within the music; at least 2 are needed")
+    gaps = np.diff(beats)
+    local_p = np.array([np.median(gaps[max(0, k - 4): k + 4]) for k in range(len(beats))])
+    fr = np.clip(np.round(beats * heard.fps).astype(int), 0, len(heard.db) - 1)
+    return beats, local_p, fr, 1.0
+
+
+def given_bars(beats: np.ndarray, downbeats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(beats per bar, position in bar) per beat for given bar lines: a bar runs from its downbeat
+    to the next; the beats before the first are its upbeat; after the last bar line the metre
+    before it goes on (bars of four after a lone one)."""
+    n = len(beats)
+    starts = sorted({int(i) for i in np.searchsorted(beats, downbeats - 1e-3) if i < n})
+    if not starts:
+        return estimate_metre(np.zeros(n))
+    metre, pos = np.zeros(n, int), np.zeros(n, int)
+    for j, a in enumerate(starts):
+        b = starts[j + 1] if j + 1 < len(starts) else n
+        if j + 1 < len(starts):
+            m = b - a
+        else:  # the last bar line: its bar, and any after it, keep the metre before (four after a lone one)
+            m = int(metre[starts[j - 1]]) if j else 4
+        metre[a:b] = m
+        pos[a:b] = (np.arange(a, b) - a) % m
+    first, m0 = starts[0], int(metre[starts[0]])
+    metre[:first] = m0
+    pos[:first] = (np.arange(first) - first) % m0
+    return metre, pos
 
 
 def downbeat_likeness(mel: np.ndarray, beats: np.ndarray, fr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
