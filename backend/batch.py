@@ -26,7 +26,8 @@ from pathlib import Path
 from baton_core.errors import BatonError
 from baton_core.request import ConductRequest, add_arguments
 
-REQUEST_OPTIONS = ("engine", "checkpoint", "seed", "smooth")  # the request's options a render takes
+# the request's options a render takes, the same for every piece
+REQUEST_OPTIONS = ("engine", "checkpoint", "seed", "smooth", "lead_ms", "size", "left_hand", "hand", "arms_only")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 3, 2
 MANIFEST = "manifest.json"

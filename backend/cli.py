@@ -43,7 +43,8 @@ class _Progress:
             self.open = False
 
 
-GENERATE_OPTIONS = ("engine", "checkpoint", "seed", "start", "duration", "fps", "smooth", "beats", "downbeats")
+GENERATE_OPTIONS = ("engine", "checkpoint", "seed", "start", "duration", "fps", "smooth", "beats", "downbeats", "lead_ms",
+                    "size", "left_hand", "hand", "arms_only")
 
 def _parser() -> argparse.ArgumentParser:
     from baton_core.request import add_arguments

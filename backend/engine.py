@@ -16,8 +16,10 @@ import numpy as np
 from baton_core import __version__
 from baton_core.request import MAX_SECONDS, SLICE_CONTEXT_S, ConductRequest
 from baton_core.take import Take
+from baton_core.skeleton import project_front
 from baton_core.timebase import MOTION_FPS
 from .audio import load_audio
+from .gestures import is_default, shape_gestures
 from .engines import Music, engine_for
 from .features import mel_features
 from .generate import ProgressFn
@@ -80,8 +82,24 @@ def generate_take(request: ConductRequest | str | Path, progress: ProgressFn | N
                   "software": {"baton": __version__}} | motion.provenance
     provenance["timings"] = {k: round(v, 4) for k, v in timings.items()}
     provenance["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    kp2d, kp3d = motion.keypoints_2d, motion.keypoints_3d
+    controls = (request.size, request.left_hand, request.hand, request.arms_only)
+    if not is_default(*controls):
+        kp3d = shape_gestures(kp3d, *controls)
+        kp2d = project_front(kp3d)
     report(1.0, "done")
-    take = Take(fps=float(MOTION_FPS), start=audio.start, keypoints_2d=motion.keypoints_2d.astype(np.float32),
-                keypoints_3d=motion.keypoints_3d.astype(np.float32), beats=motion.beats.times,
-                tempo=motion.beats.tempo, provenance=provenance).validate()
+    lead = request.lead_ms / 1000.0
+    take = Take(fps=float(MOTION_FPS), start=audio.start - lead, keypoints_2d=kp2d.astype(np.float32),
+                keypoints_3d=kp3d.astype(np.float32), beats=motion.beats.times, tempo=motion.beats.tempo,
+                provenance=provenance, pulse=motion.pulse, downbeats=motion.downbeats, lead=lead,
+                settings=take_settings(request)).validate()
     return take.resampled(request.fps)
+
+
+def take_settings(request: ConductRequest) -> dict:
+    """What a take records of its request: every option but the file, its slice, the checkpoint
+    (those are its provenance) and the given times themselves (the take's pulse and bars)."""
+    kept = {k: v for k, v in request.to_dict().items()
+            if k not in ("audio_path", "start", "duration", "checkpoint", "beats", "downbeats")}
+    return kept | {"engine": request.engine_name, "beats": "given" if request.beats is not None else "heard",
+                   "bars": "given" if request.downbeats is not None else "heard"}

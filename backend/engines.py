@@ -27,7 +27,7 @@ from .checkpoint import load_generator
 from .errors import CheckpointError
 from .generate import InferenceGenerator, ProgressFn, make_noise, noise_seconds
 from .lift3d import lift_to_3d
-from .conducting.plan_audio import GivenBeats
+from .conducting.plan_audio import GivenBeats, heard_bar_lines
 from .rules import conduct, plan_beats
 
 BUNDLED_CHECKPOINT = Path(__file__).parent / "weights" / "baton_m2sgan.pt"
@@ -55,7 +55,9 @@ class Music:
 class Motion:
     keypoints_2d: np.ndarray  # (T, 13, 2) at MOTION_FPS
     keypoints_3d: np.ndarray  # (T, 13, 3)
-    beats: Beats  # seconds from the slice's first frame
+    beats: Beats  # seconds from the slice's first frame: every stroke struck
+    pulse: np.ndarray  # the beats counted (no subdivisions), seconds from the slice's first frame
+    downbeats: np.ndarray  # the bar lines among them
     provenance: dict = field(default_factory=dict)
     plan: object = None  # the rule-based conductor's conducting plan (for the evaluation)
 
@@ -99,8 +101,9 @@ class RulesEngine:
         kp3d = kp3d[music.head:music.head + n]
         beats = plan_beats(plan)
         t0 = music.head / MOTION_FPS
-        keep = (beats.times >= t0) & (beats.times < t0 + n / MOTION_FPS)
-        return Motion(project_front(kp3d), kp3d, Beats(beats.times[keep] - t0, beats.tempo), plan=plan)
+        within = lambda t: t[(t >= t0) & (t < t0 + n / MOTION_FPS)] - t0
+        return Motion(project_front(kp3d), kp3d, Beats(within(beats.times), beats.tempo),
+                      within(plan.times[plan.sub == 0]), within(plan.downbeats), plan=plan)
 
     def joins(self, frames: int) -> None:
         return None  # a conductor's gestures have no seams
@@ -147,7 +150,8 @@ class GeneratorEngine:
         if self.smooth:
             kp2d = smooth_motion(kp2d)
         report(0.92, "lifting to 3D")
-        return Motion(kp2d, lift_to_3d(kp2d), beats, provenance)
+        bars = music.downbeats if music.downbeats is not None else heard_bar_lines(music.mel, beats.times)
+        return Motion(kp2d, lift_to_3d(kp2d), beats, beats.times, np.asarray(bars, dtype=np.float64), provenance)
 
     def joins(self, frames: int) -> np.ndarray:
         """Frames where the generator's inference windows meet (where a seam could show)."""

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, fields
 
 from .errors import BatonError
-from .take import MAX_FPS
+from .take import MAX_FPS, MAX_LEAD
 from .timebase import MOTION_FPS
 
 ENGINES = ("rules", "m2sgan")
@@ -124,6 +124,15 @@ OPTIONS = (
                                  "beats the engine hears (the generator needs its beat input for them)"),
     Option("downbeats", tuple, None, "given bar lines: the beats (of `beats`) that begin a bar; the beats up to the "
                                      "next one are that bar's metre (a bar of 1 is beaten in one)"),
+    Option("lead_ms", float, 0.0, "milliseconds each gesture comes before the sound it conducts (conductors lead "
+                                  "the orchestra); negative: after it", minimum=-1000.0 * MAX_LEAD,
+           maximum=1000.0 * MAX_LEAD),
+    Option("size", float, 1.0, "size of the baton hand's gestures (1: as conducted; 0.5 half, 2 twice)",
+           minimum=0.25, maximum=2.0),
+    Option("left_hand", float, 1.0, "how much the left hand does (0: it rests; 1: as conducted; 2 twice)",
+           minimum=0.0, maximum=2.0),
+    Option("hand", str, "right", "the hand that holds the baton (left: the take mirrored)", choices=("right", "left")),
+    Option("arms_only", bool, False, "arms only: head and torso held still"),
 )
 OPTION = {o.name: o for o in OPTIONS}
 
@@ -142,6 +151,11 @@ class ConductRequest:
     fps: float = float(MOTION_FPS)
     beats: tuple[float, ...] | None = None
     downbeats: tuple[float, ...] | None = None
+    lead_ms: float = 0.0
+    size: float = 1.0
+    left_hand: float = 1.0
+    hand: str = "right"
+    arms_only: bool = False
 
     def __post_init__(self):
         for f in fields(self):

@@ -200,6 +200,19 @@ def given_beats(times: np.ndarray, heard: Heard) -> tuple[np.ndarray, np.ndarray
     return beats, local_p, fr, 1.0
 
 
+def heard_bar_lines(mel: np.ndarray, beats: np.ndarray, fps: float = MEL_FPS) -> np.ndarray:
+    """The beats (seconds) that begin a bar as the rule-based conductor hears the metre over these
+    beats: the bar lines a take offers the animator when its engine does not plan bars itself."""
+    mel = np.asarray(mel, dtype=np.float32)
+    try:
+        beats, local_p, fr, _ = given_beats(beats, listen(mel, fps))
+    except BatonError:  # silence, or under two beats: no bars to offer
+        return np.zeros(0)
+    _, likeness = downbeat_likeness(mel, beats, fr)
+    _, pos = estimate_metre(likeness, allow_six=bool(np.median(local_p) < 0.5))
+    return beats[pos == 0]
+
+
 def given_bars(beats: np.ndarray, downbeats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(beats per bar, position in bar) per beat for given bar lines: a bar runs from its downbeat
     to the next; the beats before the first are its upbeat; after the last bar line the metre

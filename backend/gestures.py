@@ -1,0 +1,76 @@
+"""The animator's gesture controls, applied to either engine's 3D motion: the size of the baton
+hand's gestures, how much the left hand does, which hand holds the baton, and arms-only motion.
+
+They act on the finished performance rather than inside an engine so that both engines obey them
+the same way and an engine's timing is untouched: each ictus stays on its frame, because a stroke's
+lowest point stays its lowest point when the hand's path around its mean is scaled. Arms keep
+their bone lengths: the wrist goes where the scaled path says (within reach) and the elbow is
+placed by two-bone IK in the plane the original arm bent in.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from baton_core.skeleton import (L_EAR, L_ELBOW, L_EYE, L_HIP, L_SHOULDER, L_WRIST, NOSE, R_EAR, R_ELBOW, R_EYE,
+                                 R_HIP, R_SHOULDER, R_WRIST)
+
+MIRROR = [NOSE, R_EYE, L_EYE, R_EAR, L_EAR, R_SHOULDER, L_SHOULDER, R_ELBOW, L_ELBOW, R_WRIST, L_WRIST, R_HIP, L_HIP]
+BODY = [NOSE, L_EYE, R_EYE, L_EAR, R_EAR, L_SHOULDER, R_SHOULDER, L_HIP, R_HIP]
+REACH = 0.98  # the furthest a wrist is put, as a share of the arm's length (a straight arm cannot bend)
+
+
+def is_default(size: float, left_hand: float, hand: str, arms_only: bool) -> bool:
+    return size == 1.0 and left_hand == 1.0 and hand == "right" and not arms_only
+
+
+def shape_gestures(kp3d: np.ndarray, size: float = 1.0, left_hand: float = 1.0, hand: str = "right",
+                   arms_only: bool = False) -> np.ndarray:
+    """(T, 13, 3) motion with the controls applied: `size` scales the baton hand's path about its
+    mean (1: as conducted), `left_hand` the other hand's (0: held at its mean), `hand="left"`
+    mirrors the performance (a left-handed conductor), `arms_only` holds head and torso at their
+    median pose and keeps the arms' own motion."""
+    p = np.array(kp3d, dtype=np.float64)
+    if arms_only:
+        still = np.median(p[:, BODY], axis=0)
+        for s, e, w in ((L_SHOULDER, L_ELBOW, L_WRIST), (R_SHOULDER, R_ELBOW, R_WRIST)):
+            shift = p[:, s] - still[BODY.index(s)]
+            p[:, e] -= shift
+            p[:, w] -= shift
+        p[:, BODY] = still
+    p = _scale_arm(p, R_SHOULDER, R_ELBOW, R_WRIST, size)
+    p = _scale_arm(p, L_SHOULDER, L_ELBOW, L_WRIST, left_hand)
+    if hand == "left":
+        p = p[:, MIRROR] * np.array([-1.0, 1.0, 1.0])
+    return p.astype(kp3d.dtype)
+
+
+def _scale_arm(p: np.ndarray, s: int, e: int, w: int, factor: float) -> np.ndarray:
+    if factor == 1.0:
+        return p
+    rel = p[:, w] - p[:, s]  # the hand's path as the shoulder sees it
+    target = rel.mean(axis=0) + factor * (rel - rel.mean(axis=0))
+    upper = np.linalg.norm(p[:, e] - p[:, s], axis=-1)
+    fore = np.linalg.norm(p[:, w] - p[:, e], axis=-1)
+    dist = np.linalg.norm(target, axis=-1)
+    reach = REACH * (upper + fore)
+    far = dist > reach
+    target[far] *= (reach[far] / dist[far])[:, None]
+    dist = np.minimum(dist, reach)
+    near = np.maximum(np.abs(upper - fore) * 1.02, 1e-6)
+    short = dist < near  # a hand cannot come closer to its shoulder than the arm folds
+    target[short] *= (near[short] / np.maximum(dist[short], 1e-9))[:, None]
+    dist = np.maximum(dist, near)
+    axis = target / dist[:, None]
+    # the bend's direction: the original elbow's offset from the shoulder–target line
+    bend = (p[:, e] - p[:, s]) - ((p[:, e] - p[:, s]) * axis).sum(-1, keepdims=True) * axis
+    bend_n = np.linalg.norm(bend, axis=-1, keepdims=True)
+    fallback = np.cross(axis, np.array([0.0, 0.0, 1.0]))
+    bend = np.where(bend_n > 1e-6, bend / np.maximum(bend_n, 1e-9), fallback / np.maximum(
+        np.linalg.norm(fallback, axis=-1, keepdims=True), 1e-9))
+    along = (upper ** 2 - fore ** 2 + dist ** 2) / (2 * dist)  # law of cosines: the elbow's foot on the axis
+    up = np.sqrt(np.maximum(upper ** 2 - along ** 2, 0.0))
+    out = p.copy()
+    out[:, e] = p[:, s] + along[:, None] * axis + up[:, None] * bend
+    out[:, w] = p[:, s] + target
+    return out
