@@ -30,6 +30,7 @@ from baton_core.request import ConductRequest, add_arguments
 REQUEST_OPTIONS = ("engine", "checkpoint", "seed", "smooth", "lead_ms", "size", "left_hand", "hand", "arms_only")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 3, 2
+EXPORTS = ("bvh", "fbx", "glb")  # --export: the take's action through Blender's own exporters
 MANIFEST = "manifest.json"
 RECORD_SUFFIX = ".record.json"
 # --render-engine names → Blender's engine identifiers (5.0)
@@ -73,6 +74,7 @@ class PieceSpec:
     samples: int | None
     preview: bool
     threads: int
+    exports: list[str] = field(default_factory=list)  # files to export the take's action to (.bvh, .fbx, .glb)
 
     @classmethod
     def read(cls, path: Path) -> "PieceSpec":
@@ -127,6 +129,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_positive(int), default=1, help="pieces rendered at once, each in its own process")
     p.add_argument("--force", action="store_true", help="redo pieces whose video already exists")
     p.add_argument("--save-blend", action="store_true", help="also save each piece's scene as .blend")
+    p.add_argument("--export", action="append", choices=EXPORTS, default=[],
+                   help="also export each piece's take through Blender's exporter (repeat for several)")
     p.add_argument("--preview", action="store_true",
                    help="cheap check: a stick-figure video with the audio (seconds, no Blender render)")
     mode = p.add_mutually_exclusive_group()
@@ -209,7 +213,8 @@ def _spec(piece: Piece, args, threads: int) -> PieceSpec:
         frames=list(args.frames) if args.frames else None,
         resolution=list(args.resolution) if args.resolution else (None if args.scene else [1280, 720]),
         fps=args.fps if (args.fps or args.scene) else 30.0, render_engine=args.render_engine,
-        samples=args.samples, preview=args.preview, threads=threads)
+        samples=args.samples, preview=args.preview, threads=threads,
+        exports=[] if args.preview else [str(piece.path(f".{kind}")) for kind in args.export])
 
 
 def _start(piece: Piece, args, threads: int) -> None:
@@ -241,6 +246,8 @@ def _finish(piece: Piece, args) -> None:
                    "music_sha256": record.get("provenance", {}).get("audio_sha256")}
         if args.save_blend and not args.preview:
             record["blend"] = piece.path(".blend").name
+        if args.export and not args.preview:
+            record["exports"] = [piece.path(f".{kind}").name for kind in args.export]
         piece.state = "rendered"
     else:
         piece.error = piece.error or _log_tail(piece.path(".log")) or f"exited with status {code}"

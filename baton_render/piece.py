@@ -82,6 +82,13 @@ def _render_in_blender(spec: PieceSpec, take, music: Path, tmp: Path, emit: Even
     fps = stage.scene_fps(scene)
     first = scene.frame_start
     report = stage.apply_take(scene, armature, take, first, name=action_name(music.stem, spec.request["seed"]))
+    if spec.exports:
+        import bpy
+        from baton_rigs.export import export_action
+
+        emit(stage="export")
+        for path in spec.exports:
+            export_action(armature, bpy.data.actions[report.action], path)
     stage.place_music(scene, music, take, first)
     last_heard = first + max(1, math.ceil(take.duration * fps)) - 1
     frames = tuple(spec.frames) if spec.frames else (first, last_heard)

@@ -12,7 +12,9 @@ it survives saving.
 Key density: 'all' keys every scene frame; 'reduced' keeps the frames that matter for hand editing —
 the beats and the wrists' turning points (ictus and rebound tops) — plus whatever each bone needs for
 its Bézier curves to stay within `tolerance_deg` of the full take, checked by evaluating the written
-F-curves the way Blender will.
+F-curves the way Blender will; 'animator' (the add-on's default) keys only the beats and then the
+frames each curve needs to stay within 2°, which are its own extremes and turns — the fewest keys
+a hand can move.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from .retarget import check_keypoints, retarget
 from .rotations import (angle_between_quats, continuous_euler, euler_to_mat, mat_to_euler, mat_to_quat,
                         quat_to_mat, unit)
 
-DENSITIES = ("all", "reduced")
+DENSITIES = ("animator", "reduced", "all")
+ANIMATOR_TOLERANCE_DEG = 2.0  # the animator density's bound: sparse keys a hand can move, the pose within 2°
 KEY_PASSES = 40  # refinement passes of the reduced density (each adds the worst frame of every gap)
 
 
@@ -275,7 +278,9 @@ def apply_take(armature_obj, keypoints_3d, fps: float, start: float = 0.0, beats
         max_err = _write_every_frame(bag, channels, frames)
     else:
         beat_idx = np.round(frame_offset + beats * scene_fps).astype(np.int64) - frames[0]
-        max_err = _write_reduced(bag, channels, frames, kp_scene, beat_idx, scene_fps, tolerance_deg)
+        tol = max(tolerance_deg, ANIMATOR_TOLERANCE_DEG) if density == "animator" else tolerance_deg
+        max_err = _write_reduced(bag, channels, frames, kp_scene, beat_idx, scene_fps, tol,
+                                 turning_points=density == "reduced")
     for ch in rests:  # one key at rest: constant curves
         _write(bag, ch, frames, np.array([0]))
     settings, settings_before = _key_settings(armature_obj, bm, bag, frames[0], warnings)
@@ -363,9 +368,11 @@ def _write_every_frame(bag, channels: list[_Channel], frames: np.ndarray) -> flo
 
 
 def _write_reduced(bag, channels: list[_Channel], frames: np.ndarray, kp_scene: np.ndarray, beat_idx: np.ndarray,
-                   scene_fps: float, tolerance_deg: float) -> float:
+                   scene_fps: float, tolerance_deg: float, turning_points: bool = True) -> float:
     """density='reduced': keys on the beats and the arms' turning points, then wherever the curve
-    strays more than `tolerance_deg` from the take; returns the worst angle left."""
+    strays more than `tolerance_deg` from the take; 'animator' (turning_points False): keys on the
+    beats, then only the frames each curve needs (its own extremes and turns, found as its worst
+    errors); returns the worst angle left."""
     F = len(frames)
     every = np.arange(F)
     max_err = 0.0
@@ -379,7 +386,7 @@ def _write_reduced(bag, channels: list[_Channel], frames: np.ndarray, kp_scene: 
         keep = np.unique([0, F - 1])
         if _moves(ch, tolerance_deg):  # a still bone keeps its two ends
             keep = np.union1d(keep, beat_idx)
-            if ch.slot.startswith(("upper_arm", "forearm")):
+            if turning_points and ch.slot.startswith(("upper_arm", "forearm")):
                 keep = np.union1d(keep, arm_cand)
         keep = keep.astype(np.int64)
         for _ in range(KEY_PASSES):

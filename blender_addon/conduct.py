@@ -27,7 +27,8 @@ from baton_rigs.errors import RigError
 from baton_core.errors import BatonError
 from baton_core.request import ConductRequest
 
-from . import request_options, rig_link, takes, timeline
+from . import beat_markers, request_options, rig_link, takes, timeline
+from .properties import CONTROLS
 from .backend_life import BackendManager, BackendSettings
 from .client import BackendError, ServiceLost, log_tail
 
@@ -45,8 +46,12 @@ class Plan:
     engine: str
     checkpoint: str | None
     armature: str | None        # None: add the default conductor
-    lead: int                   # frames the keys come before the sound
     density: str                # rig_link.DENSITY_ITEMS
+    controls: dict              # the request's gesture controls and lead (properties.CONTROLS)
+    beats: tuple[float, ...] | None = None      # the beat markers' beats (file times); None: heard
+    downbeats: tuple[float, ...] | None = None  # their bar lines
+    markers: bool = True        # lay the take's beats out as markers
+    root_motion: bool = False   # key the hips' travel too
 
 
 def plan_run(context, seed: int | None = None) -> Plan:
@@ -80,9 +85,12 @@ def plan_run(context, seed: int | None = None) -> Plan:
         except RigError as e:
             raise ConductError(str(e)) from None
     checkpoint = bpy.path.abspath(prefs().checkpoint) if prefs().checkpoint else None
+    # a file to be added has no markers of its own yet (those in its frames belong to other strips)
+    given = beat_markers.read(scene, window) if s.follow_markers and window.strip else None
+    beats, downbeats = given if given else (None, None)
     return Plan(scene.name, window, s.seed if seed is None else seed, s.engine,
-                checkpoint if s.engine == "m2sgan" else None, arm.name if arm else None,
-                s.lead_frames, s.density)
+                checkpoint if s.engine == "m2sgan" else None, arm.name if arm else None, s.density,
+                {name: getattr(s, name) for name in CONTROLS}, beats, downbeats, s.beat_markers, s.root_motion)
 
 
 def acted_on(context):
@@ -156,10 +164,12 @@ class Run:
     def _follow(self, client, audio: str, cut: float) -> None:
         """Submit the job for `audio` (which begins at file time `cut`), follow it, fetch its take."""
         w, p = self.plan.window, self.plan
+        moved = lambda times: None if times is None else tuple(round(t - cut, 6) for t in times if t >= cut)
         try:
             request = ConductRequest(audio_path=str(audio), start=round(w.start - cut, 6),
                                      duration=None if w.duration is None else round(w.duration, 6),
-                                     seed=p.seed, engine=p.engine, fps=w.fps, checkpoint=p.checkpoint)
+                                     seed=p.seed, engine=p.engine, fps=w.fps, checkpoint=p.checkpoint,
+                                     beats=moved(p.beats), downbeats=moved(p.downbeats), **p.controls)
         except BatonError as e:
             raise BackendError(str(e)) from None
         job = client.submit(**{k: v for k, v in request.to_dict().items() if v is not None})
@@ -244,16 +254,18 @@ def apply_run(context, run: Run):
         obj = created = rig_link.add_default_conductor(scene, _active_collection(context, scene),
                                                        tuple(scene.cursor.location))
     w, take = p.window, _within_window(run.take, p.window)
-    # frame 0 of the take is heard at file time take.start: the window's first frame, moved by any
-    # rounding of the slice start the service made, and led by the lead time
-    offset = w.first_frame + (take.start - w.start) * w.fps - p.lead
+    # frame 0 of the take is shown as file time take.start plays: the window's first frame, moved
+    # by any rounding of the slice start the service made, and by the take's lead
+    offset = w.first_frame + (take.start - w.start) * w.fps
     actions, shown = set(bpy.data.actions), takes.current(obj)
+    placed = w
     try:
         takes.keep_existing(obj)
-        action, report = rig_link.write_take(obj, take, offset, w.fps, action_name(w.name, p.seed), p.density)
-        takes.record(action, obj, p, take, report.settings_before)
+        action, report = rig_link.write_take(obj, take, offset, w.fps, action_name(w.name, p.seed), p.density,
+                                             p.root_motion)
+        takes.record(action, obj, p, take, report)
         if w.strip is None:
-            timeline.add_strip(scene, w, take.n_frames)
+            placed = timeline.strip_window(scene, timeline.add_strip(scene, w, take.n_frames), read_packed=False)
     except Exception as e:  # leave the scene as it was: no half-written take
         for a in set(bpy.data.actions) - actions:
             bpy.data.actions.remove(a)
@@ -265,7 +277,9 @@ def apply_run(context, run: Run):
             raise ConductError(str(e)) from None
         raise
     scene.baton.armature = obj
-    _fit_scene(scene, w, take, p.lead, report)
+    _fit_scene(scene, w, take, offset, report)
+    if p.markers:
+        beat_markers.write(scene, placed, take)
     return action, report
 
 
@@ -287,10 +301,10 @@ def _within_window(take: Take, w: timeline.AudioWindow) -> Take:
                                beats=take.beats[take.beats < n / take.fps])
 
 
-def _fit_scene(scene, w, take: Take, lead: int, report) -> None:
+def _fit_scene(scene, w, take: Take, offset: float, report) -> None:
     """The scene's frame range grows to cover the take, and playback keeps to the music's time
     (audio sync: frames are dropped rather than the sound drifting); each change is reported."""
-    first = w.first_frame - lead
+    first = int(round(offset))
     last = first + int(round(take.n_frames * w.fps / take.fps)) - 1
     if scene.frame_start > first or scene.frame_end < last:
         old = (scene.frame_start, scene.frame_end)

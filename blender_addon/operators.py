@@ -1,5 +1,6 @@
-"""What the animator clicks: Conduct (modal from the UI, blocking from scripts), the seed dice, and
-the takes list's actions (re-conduct with a new seed, delete).
+"""What the animator clicks: Conduct (modal from the UI, blocking from scripts), the seed dice, the
+takes list's actions (re-conduct with a new seed, delete) and the beat markers' (set bars,
+renumber, clear).
 
 Conduct from a button runs modal: a timer polls the run's worker thread, the status bar shows its
 progress, every other event passes through (the UI never freezes), Esc cancels. Called from a script
@@ -10,9 +11,10 @@ Both end in `finish`, the only step that writes to the scene, as one undo step.
 import random
 
 import bpy
-from bpy.props import IntProperty
+from bpy.props import IntProperty, StringProperty
 
-from . import conduct, takes, timeline
+from . import beat_markers, conduct, rig_link, takes, timeline
+from .rig_link import RigError
 from .backend_life import manager
 from .preferences import backend_settings, seed_max
 
@@ -265,6 +267,119 @@ class BATON_OT_delete_take(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class BATON_OT_export_take(bpy.types.Operator):
+    """Export the shown take through Blender's BVH, FBX or glTF exporter (by the file's suffix)"""
+    bl_idname = "baton.export_take"
+    bl_label = "Export Take"
+
+    filepath: StringProperty(name="File", subtype="FILE_PATH")
+    filter_glob: StringProperty(default="*.bvh;*.fbx;*.glb;*.gltf", options={"HIDDEN"})
+
+    @classmethod
+    def poll(cls, context):
+        return _shown_take(context) is not None
+
+    def invoke(self, context, event):
+        obj, action = _shown_take(context)
+        self.filepath = self.filepath or bpy.path.clean_name(action.name) + ".fbx"
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context):
+        obj, action = _shown_take(context)
+        try:
+            rig_link.export_take(obj, action, bpy.path.abspath(self.filepath))
+        except (RigError, OSError, RuntimeError) as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"exported {action.name!r} to {self.filepath}")
+        return {"FINISHED"}
+
+
+class BATON_OT_push_take_to_nla(bpy.types.Operator):
+    """Push the shown take onto a new NLA track (to layer or blend it); the armature then shows the
+    action it had before its takes"""
+    bl_idname = "baton.push_take_to_nla"
+    bl_label = "Push Take to NLA"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return _shown_take(context) is not None
+
+    def execute(self, context):
+        obj, action = _shown_take(context)
+        track = obj.animation_data.nla_tracks.new()
+        track.name = action.name
+        strip = track.strips.new(action.name, int(action.frame_range[0]), action)
+        strip.action_slot = action.slots[0]
+        takes.switch(obj, takes.original(obj))
+        self.report({"INFO"}, f"{action.name!r} is on NLA track {track.name!r}")
+        return {"FINISHED"}
+
+
+def _strip_window(context):
+    editor = context.scene.sequence_editor if context.scene else None
+    try:
+        return timeline.strip_window(context.scene, editor.active_strip if editor else None, read_packed=False)
+    except timeline.TimelineError:
+        return None
+
+
+class BATON_OT_set_bars(bpy.types.Operator):
+    """Make the selected beat markers bars of this many beats, from the first selected (1: in one);
+    the next Conduct beats those bars"""
+    bl_idname = "baton.set_bars"
+    bl_label = "Set Bars"
+    bl_options = {"REGISTER", "UNDO"}
+
+    beats_per_bar: IntProperty(name="Beats per Bar", min=1, max=12, default=4)
+
+    @classmethod
+    def poll(cls, context):
+        return _strip_window(context) is not None
+
+    def execute(self, context):
+        n = beat_markers.set_bars(context.scene, _strip_window(context), self.beats_per_bar)
+        if not n:
+            self.report({"WARNING"}, "select the beat markers (bar.beat) of the bars to set")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"{n} beats in bars of {self.beats_per_bar}")
+        return {"FINISHED"}
+
+
+class BATON_OT_renumber_beats(bpy.types.Operator):
+    """Name the strip's beat markers bar.beat again after moving, adding or deleting them (a marker
+    renamed to end in .1 begins a bar)"""
+    bl_idname = "baton.renumber_beats"
+    bl_label = "Renumber Beats"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return _strip_window(context) is not None
+
+    def execute(self, context):
+        beat_markers.renumber(context.scene, _strip_window(context))
+        return {"FINISHED"}
+
+
+class BATON_OT_clear_beats(bpy.types.Operator):
+    """Remove the strip's beat markers: the next Conduct hears the beats again"""
+    bl_idname = "baton.clear_beats"
+    bl_label = "Clear Beat Markers"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return _strip_window(context) is not None
+
+    def execute(self, context):
+        n = beat_markers.clear(context.scene, _strip_window(context))
+        self.report({"INFO"}, f"removed {n} beat markers")
+        return {"FINISHED"}
+
+
 def _shown_take(context):
     """(armature, the take it shows) for the panel's armature, or None."""
     obj = context.scene.baton.armature if context.scene else None
@@ -272,7 +387,8 @@ def _shown_take(context):
     return (obj, action) if takes.is_take(action) else None
 
 
-CLASSES = (BATON_OT_conduct, BATON_OT_roll_seed, BATON_OT_reconduct, BATON_OT_delete_take)
+CLASSES = (BATON_OT_conduct, BATON_OT_roll_seed, BATON_OT_reconduct, BATON_OT_delete_take, BATON_OT_set_bars,
+           BATON_OT_renumber_beats, BATON_OT_clear_beats, BATON_OT_export_take, BATON_OT_push_take_to_nla)
 MENUS = ("SEQUENCER_MT_strip", "VIEW3D_MT_object_animation")  # where menu search (F3) finds Conduct
 
 

@@ -9,11 +9,25 @@ a row shows that take (set), so the list can never disagree with the armature.
 """
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 from . import request_options, takes
 from .preferences import engine_index, prefs, seed_max
 from .rig_link import DENSITY_ITEMS
+
+CONTROLS = ("lead_ms", "size", "left_hand", "hand", "arms_only")  # request options, named as the request names them
+
+
+def _option(option: str, **kwargs):
+    """A scene property for a request option: its default, bounds and help from the request's schema."""
+    o = request_options.option(option)
+    if o["type"] == "bool":
+        return BoolProperty(default=o["default"], description=o["help"].capitalize(), **kwargs)
+    if o["type"] == "str":
+        return EnumProperty(items=[(c, c.title(), o["help"].capitalize()) for c in o["choices"]], default=o["default"],
+                            **kwargs)
+    return FloatProperty(default=o["default"], min=o["minimum"], max=o["maximum"], description=o["help"].capitalize(),
+                         **kwargs)
 
 
 def _is_armature(_self, obj) -> bool:
@@ -59,10 +73,21 @@ class BatonSettings(bpy.types.PropertyGroup):
     engine: EnumProperty(name="Engine", items=request_options.engine_items, get=_get_engine, set=_set_engine)
     seed: IntProperty(name="Seed", min=0, max=seed_max(), get=_get_seed, set=_set_seed,
                       description=request_options.option("seed")["help"].capitalize())
-    lead_frames: IntProperty(name="Lead", min=0, max=48, default=0,
-                             description="Frames the gestures come before the sound (conductors lead the "
-                                         "orchestra slightly); 0: each ictus on the frame its beat is heard")
-    density: EnumProperty(name="Keys", items=DENSITY_ITEMS, default="all")
+    lead_ms: _option("lead_ms", name="Lead (ms)")
+    size: _option("size", name="Size")
+    left_hand: _option("left_hand", name="Left Hand")
+    hand: _option("hand", name="Baton Hand")
+    arms_only: _option("arms_only", name="Arms Only")
+    follow_markers: BoolProperty(name="Follow Beat Markers", default=True,
+                                 description="Strike the beat markers (bar.beat) in the strip's frames and beat "
+                                             "their bars, instead of the beats the engine hears")
+    beat_markers: BoolProperty(name="Beat Markers", default=True,
+                               description="Lay each take's beats and bars out as timeline markers named bar.beat, "
+                                           "to move, add, delete or renumber for the next take")
+    density: EnumProperty(name="Keys", items=DENSITY_ITEMS, default="animator")
+    root_motion: BoolProperty(name="Root Motion", default=False,
+                              description="Key the hips' travel (the conductor sways and steps); off: the hips stay "
+                                          "where the rig stands")
     add_conductor: BoolProperty(name="Add Default Conductor", default=True,
                                 description="When no armature is chosen, add Baton's default conductor rig")
 

@@ -66,19 +66,22 @@ def original(obj):
     return action if isinstance(action, bpy.types.Action) else None
 
 
-def record(action, obj, plan, take, settings_before: list[dict]) -> None:
-    """The take's record on its action; `settings_before`: the rig settings it keys, as the rig had
-    them (put back when the armature stops showing takes)."""
+def record(action, obj, plan, take, report) -> None:
+    """The take's record on its action, with the rig library's report of writing it: the rig
+    settings it keys as the rig had them (put back when the armature stops showing takes) and how
+    closely the rig follows it."""
     w = plan.window
     action[TAKE_KEY] = {
         "armature": obj.name, "rig": rig_id(obj), "source": w.name, "strip": w.strip or "", "seed": plan.seed,
         "engine": plan.engine, "audio": str(w.path) if w.path else "(packed)", "slice_start": w.start,
-        "slice_duration": take.duration, "first_frame": w.first_frame - plan.lead, "lead": plan.lead,
+        "slice_duration": take.duration, "first_frame": w.first_frame - round(take.lead * w.fps),
+        "lead_ms": round(take.lead * 1000, 3), "settings": take.settings,
         "fps": w.fps, "density": plan.density, "tempo": take.tempo, "created": time.time(),
-        "beats": [round(take.start + b, 4) for b in take.beats.tolist()],  # seconds into the audio file
+        "beats": [round(take.start + take.lead + b, 4) for b in take.beats.tolist()],  # heard, seconds into the file
         "audio_sha256": str(take.provenance.get("audio_sha256") or ""),
         "checkpoint_sha256": str(take.provenance.get("checkpoint_sha256") or ""),
-        "settings_before": settings_before,
+        "settings_before": report.settings_before, "bone_map": report.convention,
+        "fk_check_deg": float(report.fk_evaluated_mean_deg if report.fk_evaluated_mean_deg is not None else -1.0),
     }
     action.use_fake_user = True
 

@@ -3,7 +3,7 @@ takes list. While a run goes on the panel shows its progress (the status bar doe
 
 import bpy
 
-from . import operators, rig_link, takes, timeline
+from . import bone_mapping, operators, rig_link, takes, timeline
 from .preferences import wrap_lines
 
 
@@ -38,6 +38,27 @@ def _armature(layout, scene) -> None:
         layout.prop(s, "add_conductor")
 
 
+def _gestures(layout, s) -> None:
+    layout.label(text="Gestures", icon="HAND")
+    col = layout.column(align=True)
+    col.prop(s, "size", slider=True)
+    col.prop(s, "left_hand", slider=True)
+    col.prop(s, "lead_ms")
+    row = layout.row(align=True)
+    row.prop(s, "hand", expand=True)
+    layout.prop(s, "arms_only")
+
+
+def _beats(layout, s) -> None:
+    layout.label(text="Beats and Bars", icon="MARKER_HLT")
+    layout.prop(s, "beat_markers")
+    layout.prop(s, "follow_markers")
+    row = layout.row(align=True)
+    row.operator("baton.set_bars")
+    row.operator("baton.renumber_beats", text="", icon="LINENUMBERS_ON")
+    row.operator("baton.clear_beats", text="", icon="X")
+
+
 def draw_conduct(layout, context) -> None:
     scene = context.scene
     s = scene.baton
@@ -48,8 +69,10 @@ def draw_conduct(layout, context) -> None:
     row.prop(s, "seed")
     row.operator("baton.roll_seed", text="", icon="FILE_REFRESH")
     row = layout.row(align=True)
-    row.prop(s, "lead_frames")
-    row.prop(s, "density", text="")
+    row.prop(s, "density")
+    row.prop(s, "root_motion", text="", icon="CON_FOLLOWPATH")
+    _gestures(layout.box(), s)
+    _beats(layout.box(), s)
     session = operators.active
     if session is not None:
         layout.progress(factor=session.run.progress, type="BAR", text=session.status_text())
@@ -72,6 +95,9 @@ def draw_takes(layout, context) -> None:
     row = layout.row(align=True)
     row.operator("baton.reconduct", icon="FILE_REFRESH")
     row.operator("baton.delete_take", text="", icon="TRASH")
+    row = layout.row(align=True)
+    row.operator("baton.export_take", icon="EXPORT")
+    row.operator("baton.push_take_to_nla", text="", icon="NLA_PUSHDOWN")
 
 
 class BATON_UL_takes(bpy.types.UIList):
@@ -113,7 +139,8 @@ def _panel(name: str, space: str, label: str, draw):
 
 PANELS = tuple(_panel(f"{prefix}_PT_baton{suffix}", space, label, draw)
                for prefix, space in (("SEQUENCER", "SEQUENCE_EDITOR"), ("VIEW3D", "VIEW_3D"))
-               for suffix, label, draw in (("", "Conduct", draw_conduct), ("_takes", "Takes", draw_takes)))
+               for suffix, label, draw in (("", "Conduct", draw_conduct), ("_takes", "Takes", draw_takes),
+                                           ("_bonemap", "Bone Map", bone_mapping.draw)))
 
 
 CLASSES = (BATON_UL_takes, *PANELS)

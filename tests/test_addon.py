@@ -16,6 +16,7 @@ import importlib
 import io
 import importlib.util
 import os
+import re
 import signal
 import socket
 import sys
@@ -71,11 +72,12 @@ def addon(addon_zip, tmp_path_factory):
 @pytest.fixture
 def scene(addon):
     """A fresh scene, shown in the window (operators act on the window's scene), conducted by the
-    rule-based engine, whose every ictus is on a beat: the tests check frame placement to a frame.
-    (test_the_default_engine_is_the_shipped_generator covers the default.)"""
+    rule-based engine, whose every ictus is on a beat, keyed on every frame: the tests check frame
+    placement to a frame. (test_the_default_engine_is_the_shipped_generator covers the default
+    engine, the beat markers' test the default density.)"""
     s = bpy.data.scenes.new("Test")
     bpy.context.window.scene = s
-    s.baton.engine = "rules"
+    s.baton.engine, s.baton.density = "rules", "all"
     addon.operators.last_error = None
     yield s
 
@@ -144,16 +146,21 @@ def heard_frames(strip, beats, fps):
     return strip.frame_start + (np.asarray(beats) - strip.sound_offset) * fps
 
 
+def hand_path(addon, scene, obj, first, last, slot=None) -> np.ndarray:
+    """(frames, 3) world positions of a hand (the baton hand unless `slot`) as Blender evaluates the rig."""
+    bone = addon.armature.bone_map_for(obj).bones[slot or addon.bonemap.BATON_HAND]
+    path = []
+    for f in range(first, last + 1):
+        scene.frame_set(int(f))
+        path.append(tuple(obj.matrix_world @ obj.pose.bones[bone].head))
+    return np.array(path)
+
+
 def ictus_frames(addon, scene, obj, first, last) -> list[int]:
     """Frames where the baton hand, as Blender evaluates the rig, falls into the bottom of a stroke and
     rebounds (lowest within ±3 frames, at least 5 mm below both ends of that span)."""
-    bone = addon.armature.bone_map_for(obj).bones[addon.bonemap.BATON_HAND]
     frames = np.arange(first, last + 1)
-    z = []
-    for f in frames:
-        scene.frame_set(int(f))
-        z.append((obj.matrix_world @ obj.pose.bones[bone].head).z)
-    z = np.array(z)
+    z = hand_path(addon, scene, obj, first, last)[:, 2]
     return [int(frames[i]) for i in range(3, len(z) - 3)
             if z[i] == z[i - 3:i + 4].min() and min(z[i - 3], z[i + 3]) - z[i] > 0.005]
 
@@ -321,6 +328,7 @@ def test_fractional_fps_and_a_moved_strip_is_followed(addon, scene, music):
     strip = sound_strip(scene, music.path, frame_start=10, trim_frames=30, offset_s=0.0, frames=240)
     arm = rigify_metarig(scene)
     scene.baton.armature, scene.baton.seed = arm, 5
+    scene.baton.follow_markers = False  # the beats heard each time (the markers' own test follows them)
     conduct(addon)
     assert_ictus_on_beats(addon, scene, arm, strip, music.beats)
     first = keys_of(arm.animation_data.action)
@@ -335,7 +343,7 @@ def test_fractional_fps_and_a_moved_strip_is_followed(addon, scene, music):
     assert np.allclose(moved[path][:, 1], first[path][:, 1], atol=1e-5)  # same seed, same slice: same motion
     assert_ictus_on_beats(addon, scene, arm, strip, music.beats)
 
-    scene.baton.lead_frames, scene.baton.density = 3, "reduced"  # gestures 3 frames ahead, fewer keys
+    scene.baton.lead_ms, scene.baton.density = 3 * 1001 / 24, "reduced"  # gestures 3 frames ahead, fewer keys
     conduct(addon)
     led = keys_of(arm.animation_data.action)
     assert led[path][0, 0] == moved[path][0, 0] - 3 and led[path][-1, 0] == moved[path][-1, 0] - 3
@@ -477,6 +485,124 @@ def test_a_rigs_own_settings_come_back_when_its_takes_go(addon, scene, music):
     assert switch["IK_FK"] == 0.0 and np.allclose(ik.location, (0.0, 0.1, 0.0))
 
 
+def beat_marker_frames(scene) -> tuple[list[int], list[int], list[str]]:
+    markers = sorted((m for m in scene.timeline_markers if re.match(r"^\d+\.\d+$", m.name)), key=lambda m: m.frame)
+    return [m.frame for m in markers], [m.frame for m in markers if m.name.endswith(".1")], [m.name for m in markers]
+
+
+def test_beat_markers_moved_and_rebarred_are_what_the_next_take_conducts(addon, scene, music):
+    """The take's beats come as bar.beat markers; the animator moves them, deletes one, makes bars
+    of three; the next take strikes every marker within a frame and beats those bars in three."""
+    from backend.metrics import bars_from_downbeats, pattern_legibility
+    from baton_core.skeleton import R_WRIST
+    fps = 24
+    scene.render.fps, scene.render.fps_base, scene.baton.density = fps, 1, "animator"  # the default keys
+    strip = sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=0.0, frames=fps * 16)
+    arm = conduct(addon)
+    frames, bars, labels = beat_marker_frames(scene)
+    heard = heard_frames(strip, music.beats, fps)
+    assert len(frames) >= 20 and all(np.abs(heard - f).min() <= 1 for f in frames)  # on the music's beats
+    assert len(bars) >= 5 and set(np.diff([frames.index(b) for b in bars])) == {4}  # bars of four, as played
+
+    markers = sorted((m for m in scene.timeline_markers if m.name in labels), key=lambda m: m.frame)
+    for m in markers:
+        m.frame += 2  # the animator hears every beat a little later
+        m.select = True
+    scene.timeline_markers.remove(markers[-1])
+    markers[0].select, markers[0].name = False, "0.3"  # renamed into an upbeat, then bars of three
+    assert bpy.ops.baton.set_bars(beats_per_bar=3) == {"FINISHED"}
+    frames, bars, labels = beat_marker_frames(scene)
+    assert labels[:5] == ["0.3", "1.1", "1.2", "1.3", "2.1"]
+
+    conduct(addon)
+    assert beat_marker_frames(scene) == (frames, bars, labels)  # the new take's markers are the given ones
+    first, last = strip.frame_final_start, strip.frame_final_end - 1
+    path = hand_path(addon, scene, arm, first, last)
+    ictus = ictus_frames(addon, scene, arm, first, last)
+    inner = [f for f in frames if first + 3 <= f <= last - 3]
+    assert all(min(abs(i - f) for i in ictus) <= 1 for f in inner), (inner, ictus)  # every beat struck on its frame
+    motion = np.zeros((len(path), 13, 2))
+    motion[:, R_WRIST] = np.stack([path[:, 0], -path[:, 2]], axis=1)  # seen from the front, image y down
+    t = lambda fs: (np.array(fs, dtype=float) - first) / fps
+    r2, chance = pattern_legibility(motion, bars_from_downbeats(t(frames), t(bars)), fps=fps)
+    assert r2 >= 0.8 > chance + 0.3, (r2, chance)
+
+    strip.frame_start += 10  # markers stay where they are: read as the music they marked, then follow
+    conduct(addon)
+    assert beat_marker_frames(scene) == ([f + 10 for f in frames], [b + 10 for b in bars], labels)
+
+
+def test_a_left_handed_take_conducts_with_the_left_hand(addon, scene, music):
+    sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=0.0, frames=24 * 6)
+    arm = conduct(addon)
+    right = [np.ptp(hand_path(addon, scene, arm, 1, 144, slot), axis=0).sum() for slot in ("hand_r", "hand_l")]
+    scene.baton.hand, scene.baton.follow_markers = "left", False  # the same beats as heard the first time
+    conduct(addon)
+    left = [np.ptp(hand_path(addon, scene, arm, 1, 144, slot), axis=0).sum() for slot in ("hand_r", "hand_l")]
+    assert left[1] == pytest.approx(right[0], rel=0.1) and left[0] == pytest.approx(right[1], rel=0.1)
+    assert addon.takes.info(arm.animation_data.action)["settings"]["hand"] == "left"
+
+
+def house_rig(scene):
+    """An in-house rig no convention knows: the UE4 skeleton with every bone renamed jnt_<n>."""
+    from tools.rig_builder import build_rig
+    arm = build_rig("ue4", scene.collection)
+    renamed = {}
+    for i, b in enumerate(list(arm.data.bones)):
+        renamed[b.name], b.name = f"jnt_{i:02d}", f"jnt_{i:02d}"
+    return arm, renamed
+
+
+def test_a_custom_rig_mapped_in_the_panel_and_saved_as_a_preset_conducts(addon, scene, music, tmp_path):
+    import json
+    addon.prefs.bonemap_folder = str(tmp_path / "presets")
+    sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=0.0, frames=24 * 5)
+    arm, renamed = house_rig(scene)
+    scene.baton.armature = arm
+    assert "Bone Map panel" in conduct_refused(addon)
+    ue4 = json.loads((Path(addon.bonemap.bonemaps_dir()) / "ue4.json").read_text())["bones"]
+    pg = arm.baton_bonemap
+    for slot, bone in ue4.items():  # the animator picks each slot's bone
+        setattr(pg, slot, renamed[bone])
+    pg.use_custom, pg.preset_name = True, "house rig"
+    assert bpy.ops.baton.bonemap_save() == {"FINISHED"}
+    saved = json.loads((tmp_path / "presets" / "house rig.json").read_text())
+    assert saved["bones"]["forearm_r"] == renamed["lowerarm_r"]
+    shown = draw(importlib.import_module(f"{PKG}.bone_mapping").draw, bpy.context)
+    assert "search hand_r" in shown and "op baton.bonemap_save" in shown and "prop use_custom" in shown
+    pg.preset_name = "a/b"
+    with pytest.raises(RuntimeError, match="file name"):
+        bpy.ops.baton.bonemap_save()
+
+    other, _ = house_rig(scene)  # the next rig of the same house: the preset maps it
+    scene.baton.armature = other
+    assert bpy.ops.baton.bonemap_load(preset="house rig") == {"FINISHED"}
+    assert other.baton_bonemap.use_custom and other.baton_bonemap.hand_r == renamed["hand_r"]
+    conduct(addon)
+    info = addon.takes.info(other.animation_data.action)
+    assert 0 <= info["fk_check_deg"] <= 3.0 and info["bone_map"] == "house rig"
+
+
+def test_a_take_exports_and_goes_onto_the_nla_without_changing_the_scene(addon, scene, music, tmp_path):
+    sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=0.0, frames=24 * 4)
+    arm = rigify_metarig(scene)
+    scene.baton.armature, scene.baton.root_motion = arm, True
+    other = rigify_metarig(scene)  # selected and active: the export must give that back
+    conduct(addon)
+    take = arm.animation_data.action
+    assert any('pose.bones["spine"].location' in path for path, _ in keys_of(take))  # root motion keyed
+    frames = (scene.frame_start, scene.frame_end)
+    for suffix in (".bvh", ".fbx", ".glb"):
+        assert bpy.ops.baton.export_take(filepath=str(tmp_path / f"take{suffix}")) == {"FINISHED"}
+        assert (tmp_path / f"take{suffix}").stat().st_size > 1000
+    assert bpy.context.view_layer.objects.active == other and other.select_get() and not arm.select_get()
+    assert (scene.frame_start, scene.frame_end) == frames and arm.animation_data.action == take
+    with pytest.raises(RuntimeError, match="exported as"):
+        bpy.ops.baton.export_take(filepath=str(tmp_path / "take.obj"))
+    assert bpy.ops.baton.push_take_to_nla() == {"FINISHED"}
+    assert arm.animation_data.action is None and arm.animation_data.nla_tracks[-1].strips[0].action == take
+
+
 def test_a_deleted_armature_is_never_a_target_and_the_active_one_is_used(addon, scene, music):
     sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=0.0, frames=24 * 5)
     gone = rigify_metarig(scene)
@@ -576,7 +702,7 @@ def test_an_engine_that_cannot_see_the_file_gets_only_the_strips_slice(addon, sc
     assert long_music.stat().st_size > 8 << 20
     sound_strip(scene, long_music, frame_start=10, trim_frames=24 * 100, offset_s=0.5, frames=24 * 5)
     arm = rigify_metarig(scene)
-    scene.baton.armature = arm
+    scene.baton.armature, scene.baton.follow_markers = arm, False  # the beats heard, both times
     conduct(addon, seed=3)  # the session's engine reads the file itself
     direct = keys_of(arm.animation_data.action)
     p = addon.prefs
@@ -706,6 +832,10 @@ class Layout:
         assert icon in self.ICONS and getattr(getattr(bpy.ops, module), name).get_rna_type(), idname
         self.log.append(f"op {idname}")
 
+    def prop_search(self, data, name, search_data, search_name, **_):
+        assert name in data.bl_rna.properties and hasattr(search_data, search_name), name
+        self.log.append(f"search {name}")
+
     def progress(self, factor=0.0, type="BAR", text=""):
         assert 0 <= factor <= 1 and type in ("BAR", "RING")
         self.log.append(f"progress {text}")
@@ -734,7 +864,8 @@ def test_the_panels_and_preferences_draw_what_the_animator_needs(addon, scene, m
     shown = draw(ui.draw_conduct, bpy.context)
     assert "music" in shown and "Frames 148–387 at 23.976 fps" in shown and "File 2.50–12.51 s" in shown
     assert any(line.startswith(addon.armature.bone_map_for(arm).label) for line in shown)
-    assert {"prop engine", "prop seed", "prop lead_frames", "prop density", "prop armature"} <= set(shown)
+    assert {"prop engine", "prop seed", "prop lead_ms", "prop density", "prop armature", "prop size", "prop left_hand",
+            "prop hand", "prop arms_only", "prop follow_markers", "op baton.set_bars", "prop root_motion"} <= set(shown)
 
     ops.active = ops.Session(ops.start_run(bpy.context, None))  # while a run goes on: its progress
     try:
@@ -746,7 +877,8 @@ def test_the_panels_and_preferences_draw_what_the_animator_needs(addon, scene, m
     assert "line one" in draw(ui.draw_conduct, bpy.context)
 
     conduct(addon)
-    assert draw(ui.draw_takes, bpy.context) == ["list BATON_UL_takes", "op baton.reconduct", "op baton.delete_take"]
+    assert draw(ui.draw_takes, bpy.context) == ["list BATON_UL_takes", "op baton.reconduct", "op baton.delete_take",
+                                               "op baton.export_take", "op baton.push_take_to_nla"]
     flags, order = ui.BATON_UL_takes.filter_items(SimpleNamespace(bitflag_filter_item=1 << 30, filter_name="",
                                                                   use_filter_invert=False), bpy.context,
                                                    bpy.data, "actions")

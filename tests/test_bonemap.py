@@ -9,7 +9,9 @@ from baton_rigs.bonemap import (REQUIRED, SLOTS, BoneMap, detect, known_bonemaps
 from baton_rigs.errors import RigError
 
 EXPECTED = {"rigify_metarig": "rigify_metarig", "rigify_fk": "rigify_fk", "makehuman": "makehuman", "ue4": "ue4",
-            "ue5": "ue5", "mixamo": "mixamo", "vrm": "vrm", "cmu": "cmu", "conductor": "ue4"}
+            "ue5": "ue5", "mixamo": "mixamo", "vrm": "vrm", "cmu": "cmu", "conductor": "ue4",
+            **{kind: kind for kind in ("autorig_pro", "autorig_pro_controls", "daz_genesis8", "daz_genesis9",
+                                       "character_creator", "biped")}}
 
 
 @pytest.mark.parametrize("a, b", [
@@ -65,7 +67,7 @@ def test_mixamo_with_and_without_prefix_and_vrm_humanoid_names():
 
 def test_an_unknown_rig_is_refused_with_the_closest_convention_named():
     names = ["Bone", "Bone.001", "Bone.002", "Bip01 Pelvis", "Bip01 Spine"]
-    with pytest.raises(RigError, match=r"armature 'Robot': no known convention fits \(closest: .*lacking .*hips.*pass a bone map"):
+    with pytest.raises(RigError, match=r"armature 'Robot': no known convention fits \(closest: biped, lacking head.*pass a bone map"):
         resolve("Robot", names)
 
 

@@ -5,6 +5,7 @@ stays within its error bound; bad input is refused with a one-line reason."""
 import bpy
 import numpy as np
 import pytest
+import soundfile as sf
 from bpy_extras import anim_utils
 
 from baton_core import skeleton as sk
@@ -192,6 +193,35 @@ def test_reduced_density_keeps_beats_and_its_error_bound(rig, rules_take):
             assert beat_frames <= keyed, slot
 
 
+def test_animator_density_on_a_five_minute_take(rig, tmp_path):
+    """The add-on's default: on average at most 3 keys per moving channel per beat, every driven
+    bone within 2° of the take as Blender evaluates its curves (checked here, not by apply_take)."""
+    from backend.demo_music import demo_piece
+    from backend.engine import generate_take
+    piece = demo_piece()
+    wav = tmp_path / "five.wav"
+    sf.write(wav, np.tile(piece.samples, 9)[: int(300 * piece.sr)], piece.sr)
+    take = generate_take(wav, engine="rules")
+    assert take.duration >= 299
+    report = apply_take(rig, take.keypoints_3d, take.fps, 0.0, take.beats, scene_fps=30.0, frame_offset=1,
+                        density="animator")
+    bag = _bag(bpy.data.actions[report.action])
+    from baton_rigs.armature import bone_map_for, rig_rest
+    truth = rt.retarget(take.keypoints_3d.astype(np.float64), rig_rest(rig, bone_map_for(rig))).quats
+    frames = np.arange(1, take.n_frames + 1)
+    moving = [slot for slot in report.bones if np.degrees(angle_between_quats(truth[slot], truth[slot][:1])).max() > 2]
+    per_beat, worst = [], 0.0
+    for slot in moving:
+        curves = _quat_curves(bag, report.bones[slot])
+        per_beat += [len(fc.keyframe_points) / len(take.beats) for fc in curves]
+        q = np.stack([np.array([fc.evaluate(float(f)) for f in frames]) for fc in curves], axis=1)
+        worst = max(worst, float(np.degrees(angle_between_quats(q, truth[slot])).max()))
+    assert len(moving) >= 6 and np.mean(per_beat) <= 3.0 and worst <= 2.0 + 1e-3, (np.mean(per_beat), worst)
+    assert report.keys <= 0.15 * report.keys_every_frame
+    print(f"animator density, {take.duration:.0f} s, {len(take.beats)} beats: {np.mean(per_beat):.2f} keys per moving "
+          f"channel per beat, {report.keys / report.keys_every_frame:.1%} of every-frame keys, worst {worst:.2f}°")
+
+
 def test_rigify_settings_are_keyed_and_the_rigs_own_are_left_alone(blender_rigs, rules_take):
     obj = blender_rigs["rigify_fk"]
     obj.pose.bones["upper_arm_parent.R"]["IK_FK"] = 0.0  # the animator's own choice: IK
@@ -213,7 +243,7 @@ def test_bad_input_gives_one_line_errors(rig, rules_take):
              ((None, kp, 30.0), {}, "not nothing"),
              ((rig, kp[:, :, :2], 30.0), {}, r"keypoints_3d must have shape \(T, 13, 3\)"),
              ((rig, kp, 0.0), {}, "fps must be a positive number"),
-             ((rig, kp, 30.0), {"density": "sparse"}, "density must be one of all, reduced"),
+             ((rig, kp, 30.0), {"density": "sparse"}, "density must be one of animator, reduced, all"),
              ((rig, kp, 30.0), {"scene_fps": -1.0}, "scene_fps must be a positive number"),
              ((rig, kp, 30.0, -2.0), {}, "start must be a non-negative number of seconds"),
              ((rig, kp, 30.0), {"tolerance_deg": "1"}, "tolerance_deg must be a positive angle"),

@@ -112,13 +112,17 @@ def test_default_stage_video_has_the_music_and_moves_on_the_beats(short_piece, t
     music, piece = short_piece
     out = tmp_path / "out"
     # the rule-based conductor stands still in the silent lead-in: the beats show against it
-    render(music, "--out", out, "--resolution", "192x108", "--quiet", "--save-blend", "--engine", "rules")
+    render(music, "--out", out, "--resolution", "192x108", "--quiet", "--save-blend", "--engine", "rules",
+           "--export", "bvh", "--export", "glb")
     video = out / "two_bars.mp4"
     info = probe(video)
     assert info["video"][0] == ("h264", "192", "108") and info["audio"] == ["aac"]
     assert abs(info["duration"] - len(piece.samples) / piece.sr) < 0.1
     record = json.loads((out / "manifest.json").read_text())["pieces"]["two_bars"]
     assert record["armature"] == "Conductor" and record["keys"] > 0 and (out / record["blend"]).exists()
+    assert record["exports"] == ["two_bars.bvh", "two_bars.glb"] and (out / "two_bars.glb").stat().st_size > 1000
+    bvh_frames = next(line for line in (out / "two_bars.bvh").read_text().splitlines() if line.startswith("Frames:"))
+    assert abs(int(bvh_frames.split()[1]) - len(piece.samples) / piece.sr * 30) <= 2  # the whole take, at 30 fps
     around, still = motion_at_beats(gray_frames(video), 30.0, piece.beats)
     assert around > 5 * max(still, 0.01), (around, still)
 

@@ -18,7 +18,7 @@ from baton_rigs.rotations import (angle_between, angle_between_quats, euler_to_m
                                      quat_to_mat, unit)
 from rig_takes import hard_take
 
-RIGS = ("rigify_metarig", "rigify_fk", "makehuman", "ue4", "ue5", "mixamo", "vrm", "cmu", "conductor")
+from tools.rig_builder import RIGS
 
 
 def test_rotation_helpers_agree_with_mathutils():

