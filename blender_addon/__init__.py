@@ -20,7 +20,7 @@ relative (it is installed as an extension under `bl_ext.<repo>.baton`), and `bpy
 from register(), so tools and tests can use client.py or the rig math without Blender.
 """
 
-_MODULES = ("preferences", "properties", "bone_mapping", "operators", "ui")
+_MODULES = ("preferences", "properties", "presets", "bone_mapping", "operators", "ui")
 
 
 def register() -> None:

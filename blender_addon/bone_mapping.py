@@ -11,35 +11,17 @@ on a Character Creator export maps the next one whatever its prefix or side mark
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, PointerProperty, StringProperty
 
+from . import presets
 from .rig_link import SLOTS, BoneMapSpec, RigError, detect, known_bonemaps, load_bonemap_file, match
-
-PRESET_SUFFIX = ".json"
-
-
-def preset_folder() -> Path:
-    """The folder presets are saved in: Preferences > Bone Map Presets, else the extension's own
-    user folder (kept across updates)."""
-    from .preferences import prefs
-    chosen = prefs().bonemap_folder
-    if chosen:
-        return Path(bpy.path.abspath(chosen))
-    return Path(bpy.utils.extension_path_user(__package__, path="bonemaps", create=True))
-
 
 def _presets() -> dict[str, Path | None]:
     """Preset names → their files (None: a convention shipped with Baton)."""
-    out: dict[str, Path | None] = {f"Baton: {spec.label}": None for spec in known_bonemaps()}
-    folder = preset_folder()
-    if folder.is_dir():
-        for p in sorted(folder.glob(f"*{PRESET_SUFFIX}")):
-            out[p.stem] = p
-    return out
+    return {f"Baton: {spec.label}": None for spec in known_bonemaps()} | presets.saved("bonemaps")
 
 
 _items: list[tuple[str, str, str]] = []  # Blender needs enum items kept alive
@@ -77,15 +59,14 @@ def fill(obj, spec: BoneMapSpec | None = None) -> int:
 
 def save_preset(obj, name: str) -> Path:
     """The armature's picked bones as a preset file named `name` in the preset folder."""
-    if not name or re.search(r'[\\/:*?"<>|]', name) or name.startswith("."):
-        raise RigError(f"a preset needs a name that can be a file name, not {name!r}")
+    try:
+        path = presets.path_for("bonemaps", name)
+    except ValueError as e:
+        raise RigError(str(e)) from None
     pg = obj.baton_bonemap
     doc = {"name": name, "label": name, "description": f"saved from {obj.name!r} in Blender",
            "bones": {slot: getattr(pg, slot) for slot in SLOTS if getattr(pg, slot)}}
     BoneMapSpec.from_dict(doc, name)  # the rig library reads it back
-    folder = preset_folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}{PRESET_SUFFIX}"
     path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return path
 
@@ -93,7 +74,7 @@ def save_preset(obj, name: str) -> Path:
 def load_preset(obj, name: str) -> int:
     presets = _presets()
     if name not in presets:
-        raise RigError(f"no bone map preset {name!r} (in {preset_folder()})")
+        raise RigError(f"no bone map preset {name!r} (in {presets.folder('bonemaps')})")
     path = presets[name]
     spec = load_bonemap_file(path) if path else next(s for s in known_bonemaps() if f"Baton: {s.label}" == name)
     n = fill(obj, spec)

@@ -54,9 +54,9 @@ class BatonPreferences(bpy.types.AddonPreferences):
     default_engine: EnumProperty(name="Default Engine", items=request_options.engine_items,
                                  get=_get_default_engine, set=_set_default_engine)
     default_seed: IntProperty(name="Default Seed", min=0, max=seed_max(), default=0)
-    bonemap_folder: StringProperty(name="Bone Map Presets", subtype="DIR_PATH",
-                                   description="Folder of bone map presets (JSON), e.g. one the studio shares; "
-                                               "empty: Baton's own user folder")
+    preset_folder: StringProperty(name="Presets Folder", subtype="DIR_PATH",
+                                  description="Folder of gesture and bone map presets (JSON), e.g. one the studio "
+                                              "shares; empty: Baton's own user folder")
 
     def draw(self, context):
         layout = self.layout
@@ -85,7 +85,7 @@ class BatonPreferences(bpy.types.AddonPreferences):
         row = layout.row()
         row.prop(self, "default_engine")
         row.prop(self, "default_seed")
-        layout.prop(self, "bonemap_folder")
+        layout.prop(self, "preset_folder")
 
 
 def wrap_lines(text: str, width: int) -> list[str]:

@@ -39,7 +39,10 @@ def _armature(layout, scene) -> None:
 
 
 def _gestures(layout, s) -> None:
-    layout.label(text="Gestures", icon="HAND")
+    row = layout.row(align=True)
+    row.label(text="Gestures", icon="HAND")
+    row.operator("baton.gestures_load", text="", icon="IMPORT")
+    row.operator("baton.gestures_save", text="", icon="EXPORT")
     col = layout.column(align=True)
     col.prop(s, "size", slider=True)
     col.prop(s, "left_hand", slider=True)

@@ -555,7 +555,7 @@ def house_rig(scene):
 
 def test_a_custom_rig_mapped_in_the_panel_and_saved_as_a_preset_conducts(addon, scene, music, tmp_path):
     import json
-    addon.prefs.bonemap_folder = str(tmp_path / "presets")
+    addon.prefs.preset_folder = str(tmp_path / "presets")
     sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=0.0, frames=24 * 5)
     arm, renamed = house_rig(scene)
     scene.baton.armature = arm
@@ -566,7 +566,7 @@ def test_a_custom_rig_mapped_in_the_panel_and_saved_as_a_preset_conducts(addon, 
         setattr(pg, slot, renamed[bone])
     pg.use_custom, pg.preset_name = True, "house rig"
     assert bpy.ops.baton.bonemap_save() == {"FINISHED"}
-    saved = json.loads((tmp_path / "presets" / "house rig.json").read_text())
+    saved = json.loads((tmp_path / "presets" / "bonemaps" / "house rig.json").read_text())
     assert saved["bones"]["forearm_r"] == renamed["lowerarm_r"]
     shown = draw(importlib.import_module(f"{PKG}.bone_mapping").draw, bpy.context)
     assert "search hand_r" in shown and "op baton.bonemap_save" in shown and "prop use_custom" in shown
@@ -581,6 +581,24 @@ def test_a_custom_rig_mapped_in_the_panel_and_saved_as_a_preset_conducts(addon, 
     conduct(addon)
     info = addon.takes.info(other.animation_data.action)
     assert 0 <= info["fk_check_deg"] <= 3.0 and info["bone_map"] == "house rig"
+    addon.prefs.preset_folder = ""
+
+
+def test_gesture_presets_are_files_that_set_the_controls(addon, scene, tmp_path):
+    addon.prefs.preset_folder = str(tmp_path)
+    s = scene.baton
+    s.size, s.hand, s.arms_only, s.lead_ms, s.density = 1.4, "left", True, 80.0, "reduced"
+    assert bpy.ops.baton.gestures_save(name="big left") == {"FINISHED"}
+    doc = __import__("json").loads((tmp_path / "gestures" / "big left.json").read_text())
+    assert doc["size"] == pytest.approx(1.4) and doc["hand"] == "left" and doc["density"] == "reduced"
+    s.size, s.hand, s.arms_only, s.lead_ms, s.density = 1.0, "right", False, 0.0, "animator"
+    assert bpy.ops.baton.gestures_load(preset="big left") == {"FINISHED"}
+    assert (s.size, s.hand, s.arms_only, s.lead_ms, s.density) == (pytest.approx(1.4), "left", True, 80.0, "reduced")
+    (tmp_path / "gestures" / "broken.json").write_text('{"format": "baton-gestures", "hand": "both"}')
+    with pytest.raises(RuntimeError, match="broken.json"):
+        bpy.ops.baton.gestures_load(preset="broken")
+    assert s.hand == "left"  # nothing changed
+    addon.prefs.preset_folder = ""
 
 
 def test_a_take_exports_and_goes_onto_the_nla_without_changing_the_scene(addon, scene, music, tmp_path):

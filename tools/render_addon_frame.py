@@ -54,8 +54,8 @@ def main() -> None:
     bpy.ops.extensions.package_install_files(repo="baton_render", filepath=str(build_zip(tmp)), enable_on_install=False)
     pkg = "bl_ext.baton_render.baton"
     bpy.ops.preferences.addon_enable(module=pkg)
-    armature = importlib.import_module(f"{pkg}.armature")
-    bonemap = importlib.import_module(f"{pkg}.bonemap")
+    armature = importlib.import_module("baton_rigs.armature")  # the rig library, a wheel in the extension
+    bonemap = importlib.import_module("baton_rigs.bonemap")
     takes = importlib.import_module(f"{pkg}.takes")
 
     scene = bpy.data.scenes.new("Conducting")

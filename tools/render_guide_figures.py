@@ -1,4 +1,5 @@
-"""The user guide's pictures of correcting a downbeat: docs/guide/downbeat_before_after.png.
+"""The user guide's pictures: correcting a downbeat (docs/guide/downbeat_before_after.png) and what
+the gesture controls do (docs/guide/gesture_controls.png).
 
     .venv/bin/python tools/render_guide_figures.py
 
@@ -8,6 +9,8 @@ animator does when the bar lines are a beat off: Set Bars from the wrong marker 
 the right one (after), conducting each. For one bar of each take it renders the frame of that bar's
 true downbeat (Workbench, seen from the orchestra) and draws the baton hand's path through the bar
 over it, each ictus numbered as the true bar counts it: after the correction, 1 is the big fall.
+The controls' picture draws the hands' paths over two bars of the same music and seed, seen from
+the orchestra, as the engine makes them with each control set.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "guide" / "downbeat_before_after.png"
+CONTROLS_OUT = ROOT / "docs" / "guide" / "gesture_controls.png"
 SIZE = (480, 400)
 BAND = 54
 
@@ -53,6 +57,33 @@ def _stage(bpy, scene):
     return cam
 
 
+def controls_figure(music: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from backend.engine import generate_take
+    from baton_core.skeleton import L_WRIST, R_WRIST
+    cases = [("as conducted", {}), ("size 0.5", {"size": 0.5}), ("size 1.6", {"size": 1.6}),
+             ("left hand 0", {"left_hand": 0.0}), ("baton in the left hand", {"hand": "left"})]
+    fig, axes = plt.subplots(1, len(cases), figsize=(3.0 * len(cases), 3.4), sharex=True, sharey=True)
+    for ax, (title, controls) in zip(axes, cases):
+        take = generate_take(music, engine="rules", seed=3, start=10.0, duration=5.0, **controls)
+        for joint, colour, label in ((R_WRIST, "#d08a00", "right hand"), (L_WRIST, "#3060a0", "left hand")):
+            p = take.keypoints_3d[:, joint]
+            ax.plot(-p[:, 0], p[:, 2], color=colour, lw=1.4, label=label)  # seen from the orchestra
+        ax.set_title(title, fontsize=10)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0].legend(fontsize=8, loc="lower left")
+    fig.suptitle("The hands' paths over two bars of the same music and seed, seen from the orchestra", fontsize=10)
+    fig.tight_layout()
+    CONTROLS_OUT.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(CONTROLS_OUT, dpi=90)
+    print(f"{CONTROLS_OUT.relative_to(ROOT)}")
+
+
 def main() -> None:
     import bpy
     import soundfile as sf
@@ -68,6 +99,7 @@ def main() -> None:
     piece = demo_piece()
     music = tmp / "demo_music.wav"
     sf.write(music, piece.samples, piece.sr)
+    controls_figure(music)
     prefs = bpy.context.preferences
     prefs.use_preferences_save = False
     prefs.extensions.repos.new(name="Baton guide", module="baton_guide", custom_directory=str(tmp / "ext"))
