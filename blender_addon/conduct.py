@@ -184,7 +184,8 @@ class Run:
             if status["state"] == "done":
                 break
             if status["state"] == "failed":
-                error = status["error"].replace(str(audio), str(w.path or w.filename or w.name))
+                mine = str(w.path or w.filename or w.name)  # the user's file, not the service's copy
+                error = status["error"].replace(str(audio), mine).replace(str(Path(audio).parent), mine)
                 raise BackendError(f"the engine could not conduct {w.name}: {error}{self._log()}")
             if status["state"] == "cancelled":
                 self.stage = "cancelled by the engine"

@@ -740,6 +740,43 @@ def test_an_engine_that_cannot_see_the_file_gets_only_the_strips_slice(addon, sc
         assert np.allclose(co, sliced[channel], atol=1e-3), channel
 
 
+def test_switching_scene_during_a_run_leaves_no_conductor_behind(addon, scene, music):
+    ops = addon.operators
+    sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=0.0, frames=24 * 4)
+    scene.baton.armature, scene.baton.add_conductor = None, True
+    objects = set(bpy.data.objects)
+    run = ops.start_run(bpy.context, None)
+    other = bpy.data.scenes.new("Other")
+    bpy.context.window.scene = other  # the animator switches scene while the engine works
+    try:
+        assert run.wait(120) and run.state == "done"
+        result, messages = ops.finish(bpy.context, run)
+        assert result == {"CANCELLED"} and "switched to scene 'Other'" in messages[0][1]
+        assert set(bpy.data.objects) == objects and scene.baton.armature is None  # nothing left behind
+    finally:
+        bpy.context.window.scene = scene
+
+
+def test_an_engine_error_names_the_users_file_not_the_upload(addon, scene, tmp_path):
+    """A file the engine must be sent (a service that cannot see it) and cannot read: the error
+    names the animator's file, not the service's copy of it."""
+    from blender_addon.client import start_backend
+    bad = tmp_path / "my song.wav"
+    bad.write_bytes(b"RIFF" + os.urandom(4000))
+    scene.baton.source, scene.baton.audio_file = "FILE", str(bad)
+    scene.baton.armature = rigify_metarig(scene)
+    p = addon.prefs
+    b = start_backend(sys.executable, [], cwd=ROOT)
+    p.backend_mode, p.port, p.token_file = "CONNECT", int(b.client.base.rsplit(":", 1)[1]), str(b.token_file)
+    try:
+        message = conduct_refused(addon)
+        assert b.client.health()["status"] == "ok"  # the service goes on serving
+    finally:
+        p.backend_mode = "AUTO"
+        b.stop()
+    assert str(bad) in message and "baton-uploads" not in message, message
+
+
 def test_a_packed_sound_and_a_chosen_file(addon, scene, music):
     scene.render.fps = 24
     strip = sound_strip(scene, music.path, frame_start=20, trim_frames=0, offset_s=3.0, frames=24 * 6, channel=1)
