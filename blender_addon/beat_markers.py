@@ -82,12 +82,19 @@ def _laid(scene, w: AudioWindow) -> list:
     return _in_window(scene, laid, last_frame(laid))
 
 
+def _same_place(a: AudioWindow, b: AudioWindow) -> bool:
+    """Whether the two windows put the file's times on the same frames (the strip has not moved)."""
+    return a.fps == b.fps and abs((a.first_frame - a.start * a.fps) - (b.first_frame - b.start * b.fps)) < 0.5
+
+
 def write(scene, w: AudioWindow, take) -> int:
     """Lay the take's pulse and bar lines out as markers in the window, replacing the beat
-    markers there and where they were laid before; returns how many."""
+    markers there (and, when the strip has moved since they were laid, all of its old ones);
+    returns how many."""
     last = last_frame(w)
     old = _anchor(scene, w)
-    doomed = {m.as_pointer(): m for m in _in_window(scene, old, last_frame(old)) + _in_window(scene, w, last)}
+    moved = not _same_place(old, w)
+    doomed = {m.as_pointer(): m for m in _in_window(scene, w, last) + (_laid(scene, w) if moved else [])}
     for m in doomed.values():
         scene.timeline_markers.remove(m)
     heard = take.start + take.lead  # the file time of the take's time 0 as the sound goes
@@ -101,9 +108,14 @@ def write(scene, w: AudioWindow, take) -> int:
     labels = names(len(frames), np.array([f in bar_frames for f in frames], bool))
     for f, label in zip(frames, labels):
         scene.timeline_markers.new(label, frame=f)
+    first, end = w.first_frame, min(last, 2 ** 31 - 1)
+    if not moved and old is not w:  # a passage of the strip: the markers laid before still count
+        first, end = min(first, old.first_frame), max(end, last_frame(old))
     anchors = dict(scene.get(ANCHOR_KEY, {}))
-    anchors[w.strip or w.name] = [w.first_frame, w.start, w.fps, min(last, 2 ** 31 - 1)]
+    anchors[w.strip or w.name] = [first, w.start + (first - w.first_frame) / w.fps, w.fps, end]
     scene[ANCHOR_KEY] = anchors
+    if not moved and old is not w:
+        renumber(scene, w)  # one count through the whole strip
     return len(frames)
 
 

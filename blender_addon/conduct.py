@@ -66,6 +66,8 @@ def plan_run(context, seed: int | None = None) -> Plan:
         else:
             editor = scene.sequence_editor
             window = timeline.strip_window(scene, editor.active_strip if editor else None)
+        if s.use_frame_range and window.strip is not None:
+            window = timeline.within_frames(window, s.frame_range_start, s.frame_range_end)
     except timeline.TimelineError as e:
         raise ConductError(str(e)) from None
     max_fps = request_options.option("fps")["maximum"]

@@ -85,6 +85,10 @@ class BatonSettings(bpy.types.PropertyGroup):
                                description="Lay each take's beats and bars out as timeline markers named bar.beat, "
                                            "to move, add, delete or renumber for the next take")
     density: EnumProperty(name="Keys", items=DENSITY_ITEMS, default="animator")
+    use_frame_range: BoolProperty(name="Frame Range", default=False,
+                                  description="Conduct only these frames of the strip (a new take for a passage)")
+    frame_range_start: IntProperty(name="Start", default=1)
+    frame_range_end: IntProperty(name="End", default=250)
     root_motion: BoolProperty(name="Root Motion", default=False,
                               description="Key the hips' travel (the conductor sways and steps); off: the hips stay "
                                           "where the rig stands")

@@ -11,6 +11,7 @@ which the file is playing, so keys stay on whole frames.)
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,18 @@ def strip_window(scene, strip, read_packed: bool = True) -> AudioWindow:
                             f"conducting needs at least 1 s")
     return AudioWindow(strip.name, path, packed, max(0.0, start + skip / fps), duration, first + skip, fps, strip.name,
                        Path(bpy.path.basename(strip.sound.filepath)).name if pf else "")
+
+
+def within_frames(w: AudioWindow, first: int, last: int) -> AudioWindow:
+    """The part of the window between scene frames `first` and `last` (inclusive): the frame range
+    to conduct. TimelineError when under a second of it is left."""
+    end = w.first_frame + round(w.duration * w.fps) - 1 if w.duration is not None else last
+    a, b = max(first, w.first_frame), min(last, end)
+    if (b - a + 1) / w.fps < 1.0:
+        raise TimelineError(f"frames {first}–{last} hold {max(b - a + 1, 0)} frames of {w.name}'s "
+                            f"{w.first_frame}–{end}; conducting needs at least 1 s")
+    return dataclasses.replace(w, first_frame=a, start=w.start + (a - w.first_frame) / w.fps,
+                               duration=(b - a + 1) / w.fps)
 
 
 def file_window(scene, filepath: str) -> AudioWindow:

@@ -72,6 +72,12 @@ def draw_conduct(layout, context) -> None:
     row.prop(s, "seed")
     row.operator("baton.roll_seed", text="", icon="FILE_REFRESH")
     row = layout.row(align=True)
+    row.prop(s, "use_frame_range")
+    sub = row.row(align=True)
+    sub.active = s.use_frame_range
+    sub.prop(s, "frame_range_start")
+    sub.prop(s, "frame_range_end")
+    row = layout.row(align=True)
     row.prop(s, "density")
     row.prop(s, "root_motion", text="", icon="CON_FOLLOWPATH")
     _gestures(layout.box(), s)

@@ -601,6 +601,22 @@ def test_gesture_presets_are_files_that_set_the_controls(addon, scene, tmp_path)
     addon.prefs.preset_folder = ""
 
 
+def test_a_frame_range_conducts_only_that_passage(addon, scene, music):
+    sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=0.0, frames=24 * 8)
+    arm = rigify_metarig(scene)
+    s = scene.baton
+    s.armature = arm
+    conduct(addon)  # the whole strip: its beat markers
+    whole, _, labels = beat_marker_frames(scene)
+    s.use_frame_range, s.frame_range_start, s.frame_range_end = True, 49, 120
+    conduct(addon)  # a passage again: only its frames keyed, the strip's markers kept and counted through
+    frames = {int(f) for co in keys_of(arm.animation_data.action).values() for f in co[:, 0]}
+    assert min(frames) == 49 and max(frames) == 120
+    assert beat_marker_frames(scene)[0] == whole and beat_marker_frames(scene)[2] == labels
+    s.frame_range_start, s.frame_range_end = 300, 400  # beyond the strip
+    assert "at least 1 s" in conduct_refused(addon)
+
+
 def test_a_take_exports_and_goes_onto_the_nla_without_changing_the_scene(addon, scene, music, tmp_path):
     sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=0.0, frames=24 * 4)
     arm = rigify_metarig(scene)
@@ -920,7 +936,8 @@ def test_the_panels_and_preferences_draw_what_the_animator_needs(addon, scene, m
     assert "music" in shown and "Frames 148–387 at 23.976 fps" in shown and "File 2.50–12.51 s" in shown
     assert any(line.startswith(addon.armature.bone_map_for(arm).label) for line in shown)
     assert {"prop engine", "prop seed", "prop lead_ms", "prop density", "prop armature", "prop size", "prop left_hand",
-            "prop hand", "prop arms_only", "prop follow_markers", "op baton.set_bars", "prop root_motion"} <= set(shown)
+            "prop hand", "prop arms_only", "prop follow_markers", "op baton.set_bars", "prop root_motion",
+            "prop use_frame_range", "op baton.gestures_save"} <= set(shown)
 
     ops.active = ops.Session(ops.start_run(bpy.context, None))  # while a run goes on: its progress
     try:
