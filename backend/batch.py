@@ -27,7 +27,8 @@ from baton_core.errors import BatonError
 from baton_core.request import ConductRequest, add_arguments
 
 # the request's options a render takes, the same for every piece
-REQUEST_OPTIONS = ("engine", "checkpoint", "seed", "smooth", "lead_ms", "size", "left_hand", "hand", "arms_only")
+REQUEST_OPTIONS = ("engine", "checkpoint", "seed", "smooth", "lead_ms", "size", "left_hand", "hand", "arms_only",
+                   "seating")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 3, 2
 EXPORTS = ("bvh", "fbx", "glb")  # --export: the take's action through Blender's own exporters

@@ -44,7 +44,7 @@ class _Progress:
 
 
 GENERATE_OPTIONS = ("engine", "checkpoint", "seed", "start", "duration", "fps", "smooth", "beats", "downbeats", "lead_ms",
-                    "size", "left_hand", "hand", "arms_only")
+                    "size", "left_hand", "hand", "arms_only", "seating")
 
 def _parser() -> argparse.ArgumentParser:
     from baton_core.request import add_arguments

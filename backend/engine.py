@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from baton_core import __version__
-from baton_core.request import MAX_SECONDS, SLICE_CONTEXT_S, ConductRequest
+from baton_core.request import MAX_SECONDS, SLICE_CONTEXT_S, ConductRequest, seating_of
 from baton_core.take import Take
 from baton_core.skeleton import project_front
 from baton_core.timebase import MOTION_FPS
@@ -68,7 +68,8 @@ def generate_take(request: ConductRequest | str | Path, progress: ProgressFn | N
     report(0.0, "decoding audio")
     audio = load_audio(request.audio_path, request.start, request.duration, max_seconds=max_seconds)
     report(0.05, "mel features")
-    music = Music(mel_features(audio.samples), **_given(request, audio))
+    music = Music(mel_features(audio.samples), **_given(request, audio),
+                  seating=seating_of(request.seating) if request.seating else None)
     engine = engine_for(request.engine_name, request.checkpoint, request.smooth)
     if engine.name == "rules" and (request.start or request.duration):  # it hears the music around a slice
         heard, music.head = _rules_context(request.audio_path, audio, max_seconds)

@@ -45,6 +45,7 @@ class Music:
     head: int = 0
     beats: np.ndarray | None = None      # given beats, seconds from the slice's first frame
     downbeats: np.ndarray | None = None  # given bar lines among them
+    seating: dict[str, float] | None = None  # where the sections sit (degrees), as the animator placed them
 
     @property
     def frames(self) -> int:
@@ -97,7 +98,7 @@ class RulesEngine:
         if music.beats is not None:
             t0 = music.head / MOTION_FPS
             given = GivenBeats(music.beats + t0, None if music.downbeats is None else music.downbeats + t0)
-        kp3d, plan = conduct(heard, music.head + n, MOTION_FPS, seed, given)
+        kp3d, plan = conduct(heard, music.head + n, MOTION_FPS, seed, given, music.seating)
         kp3d = kp3d[music.head:music.head + n]
         beats = plan_beats(plan)
         t0 = music.head / MOTION_FPS

@@ -18,11 +18,12 @@ from baton_core.timebase import MOTION_FPS
 
 
 def conduct(mel: np.ndarray, n_frames: int, fps: float = MOTION_FPS, seed: int = 0,
-            given: GivenBeats | None = None) -> tuple[np.ndarray, Plan]:
+            given: GivenBeats | None = None, seating: dict[str, float] | None = None) -> tuple[np.ndarray, Plan]:
     """((n_frames, 13, 3) motion in the engine's 3D conventions, the plan it beats) for the music
-    whose mel features (90 frames/s) are given, on the `given` beats and bars when there are."""
+    whose mel features (90 frames/s) are given, on the `given` beats and bars when there are, cueing
+    the sections where `seating` puts them."""
     plan = plan_from_audio(mel, given=given)
-    return conduct_plan(plan, sample_style(seed), n_frames, fps), plan
+    return conduct_plan(plan, sample_style(seed), n_frames, fps, seating), plan
 
 
 def plan_beats(plan: Plan) -> Beats:

@@ -26,6 +26,7 @@ ENGINE_LABELS = {  # (label, description) as the add-on shows them
 MAX_SEED = 2 ** 63 - 1
 MAX_SECONDS = 60 * 60.0  # the longest music one request may conduct
 MAX_TIMES = 50_000  # given beats in one request: over three hours at 240 per minute
+SECTIONS = ("strings", "woodwind", "brass", "percussion", "voices", "keyboard")  # the families a conductor cues
 SLICE_CONTEXT_S = 4.0  # music around a slice (start, duration) that the engine hears to conduct its edges
 
 
@@ -133,6 +134,10 @@ OPTIONS = (
            minimum=0.0, maximum=2.0),
     Option("hand", str, "right", "the hand that holds the baton (left: the take mirrored)", choices=("right", "left")),
     Option("arms_only", bool, False, "arms only: head and torso held still"),
+    Option("seating", str, None, "where the sections sit, as the conductor faces them: family:degrees pairs, "
+                                 "e.g. 'strings:-50,brass:40' (+ to the conductor's left; families: "
+                                 f"{', '.join(SECTIONS)}); the rules engine cues and looks there (the generator has "
+                                 "no cue input yet)"),
 )
 OPTION = {o.name: o for o in OPTIONS}
 
@@ -156,6 +161,7 @@ class ConductRequest:
     left_hand: float = 1.0
     hand: str = "right"
     arms_only: bool = False
+    seating: str | None = None
 
     def __post_init__(self):
         for f in fields(self):
@@ -173,6 +179,10 @@ class ConductRequest:
             off = [d for d in self.downbeats if near(d) > 1e-3]
             if off:
                 raise BatonError(f"downbeats: {off[0]:.3f} s is not one of the given beats")
+        if self.seating is not None:
+            seating_of(self.seating)  # checked here: a BatonError naming what is wrong
+            if self.engine_name != "rules":
+                raise BatonError("seating: the rules engine cues the sections; the generator has no cue input yet")
         if self.engine_name == "rules":
             given = [o.name for o in OPTIONS if o.generator_only and getattr(self, o.name) != o.default]
             if given:
@@ -194,6 +204,23 @@ class ConductRequest:
 
 
 assert tuple(f.name for f in fields(ConductRequest)) == tuple(OPTION), "ConductRequest and OPTIONS must agree"
+
+
+def seating_of(text: str) -> dict[str, float]:
+    """'strings:-50, brass:40' → {"strings": -50.0, "brass": 40.0} (degrees, + to the conductor's left)."""
+    out = {}
+    for part in text.split(","):
+        name, _, degrees = part.strip().partition(":")
+        if name.strip() not in SECTIONS:
+            raise BatonError(f"seating: unknown section {name.strip()!r} (sections: {', '.join(SECTIONS)})")
+        try:
+            a = float(degrees)
+        except ValueError:
+            raise BatonError(f"seating: {part.strip()!r} needs degrees, e.g. '{name.strip()}:-40'") from None
+        if not (math.isfinite(a) and -180 <= a <= 180):
+            raise BatonError(f"seating: {a:g}° for {name.strip()} is outside −180 … 180")
+        out[name.strip()] = a
+    return out
 
 
 def schema() -> dict:

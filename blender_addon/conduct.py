@@ -13,6 +13,7 @@ The modal operator polls a Run from a timer; the blocking path simply waits for 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from baton_core.take import Take
 from baton_rigs.errors import RigError
 
 from baton_core.errors import BatonError
-from baton_core.request import ConductRequest
+from baton_core.request import SECTIONS, ConductRequest
 
 from . import beat_markers, request_options, rig_link, takes, timeline
 from .properties import CONTROLS
@@ -92,7 +93,29 @@ def plan_run(context, seed: int | None = None) -> Plan:
     beats, downbeats = given if given else (None, None)
     return Plan(scene.name, window, s.seed if seed is None else seed, s.engine,
                 checkpoint if s.engine == "m2sgan" else None, arm.name if arm else None, s.density,
-                {name: getattr(s, name) for name in CONTROLS}, beats, downbeats, s.beat_markers, s.root_motion)
+                {name: getattr(s, name) for name in CONTROLS} | _seating(scene, arm), beats, downbeats,
+                s.beat_markers, s.root_motion)
+
+
+def _seating(scene, arm) -> dict:
+    """{"seating": "strings:-48.0,…"} from the objects the animator placed for the sections, as
+    seen by the conductor (the armature facing its −Y, or the default conductor at the cursor), or
+    {} when none are placed."""
+    from mathutils import Vector
+    placed = {name: getattr(scene.baton.seating, name) for name in SECTIONS}
+    placed = {name: obj for name, obj in placed.items() if obj is not None and scene.objects.get(obj.name) == obj}
+    if not placed:
+        return {}
+    if arm is not None:
+        m = arm.matrix_world
+        origin, forward, left = m.translation, -m.col[1].xyz, m.col[0].xyz
+    else:
+        origin, forward, left = scene.cursor.location, Vector((0, -1, 0)), Vector((1, 0, 0))
+    out = []
+    for name, obj in placed.items():
+        v = obj.matrix_world.translation - origin
+        out.append(f"{name}:{math.degrees(math.atan2(v.dot(left), v.dot(forward))):.1f}")
+    return {"seating": ",".join(out)}
 
 
 def acted_on(context):

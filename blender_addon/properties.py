@@ -11,6 +11,8 @@ a row shows that take (set), so the list can never disagree with the armature.
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
+from baton_core.request import SECTIONS
+
 from . import request_options, takes
 from .preferences import engine_index, prefs, seed_max
 from .rig_link import DENSITY_ITEMS
@@ -62,6 +64,13 @@ def _set_take(obj, index: int) -> None:
             takes.switch(obj, action)
 
 
+# where each section sits: an object in the scene the conductor cues and looks at
+BatonSeating = type("BatonSeating", (bpy.types.PropertyGroup,), {"__annotations__": {
+    name: PointerProperty(name=name.title(), type=bpy.types.Object,
+                          description=f"Where the {name} sit: the conductor cues them and looks there (rules engine)")
+    for name in SECTIONS}})
+
+
 class BatonSettings(bpy.types.PropertyGroup):
     source: EnumProperty(
         name="Audio", default="STRIP",
@@ -92,11 +101,13 @@ class BatonSettings(bpy.types.PropertyGroup):
     root_motion: BoolProperty(name="Root Motion", default=False,
                               description="Key the hips' travel (the conductor sways and steps); off: the hips stay "
                                           "where the rig stands")
+    seating: PointerProperty(type=BatonSeating)
     add_conductor: BoolProperty(name="Add Default Conductor", default=True,
                                 description="When no armature is chosen, add Baton's default conductor rig")
 
 
 def register() -> None:
+    bpy.utils.register_class(BatonSeating)
     bpy.utils.register_class(BatonSettings)
     bpy.types.Scene.baton = PointerProperty(type=BatonSettings)
     bpy.types.Object.baton_take = IntProperty(name="Take", get=_get_take, set=_set_take,
@@ -107,3 +118,4 @@ def unregister() -> None:
     del bpy.types.Object.baton_take
     del bpy.types.Scene.baton
     bpy.utils.unregister_class(BatonSettings)
+    bpy.utils.unregister_class(BatonSeating)

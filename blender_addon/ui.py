@@ -52,6 +52,14 @@ def _gestures(layout, s) -> None:
     layout.prop(s, "arms_only")
 
 
+def _orchestra(layout, s) -> None:
+    layout.label(text="Orchestra (cues, rules engine)", icon="OUTLINER_OB_SPEAKER")
+    col = layout.column(align=True)
+    for name in s.seating.bl_rna.properties.keys():
+        if name != "rna_type":
+            col.prop(s.seating, name)
+
+
 def _beats(layout, s) -> None:
     layout.label(text="Beats and Bars", icon="MARKER_HLT")
     layout.prop(s, "beat_markers")
@@ -82,6 +90,7 @@ def draw_conduct(layout, context) -> None:
     row.prop(s, "root_motion", text="", icon="CON_FOLLOWPATH")
     _gestures(layout.box(), s)
     _beats(layout.box(), s)
+    _orchestra(layout.box(), s)
     session = operators.active
     if session is not None:
         layout.progress(factor=session.run.progress, type="BAR", text=session.status_text())

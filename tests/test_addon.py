@@ -15,6 +15,7 @@ Blender's start-up.
 import importlib
 import io
 import importlib.util
+import math
 import os
 import re
 import signal
@@ -615,6 +616,21 @@ def test_a_frame_range_conducts_only_that_passage(addon, scene, music):
     assert beat_marker_frames(scene)[0] == whole and beat_marker_frames(scene)[2] == labels
     s.frame_range_start, s.frame_range_end = 300, 400  # beyond the strip
     assert "at least 1 s" in conduct_refused(addon)
+
+
+def test_objects_placed_for_the_sections_are_the_seating_the_engine_cues(addon, scene, music):
+    sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=0.0, frames=24 * 4)
+    arm = rigify_metarig(scene)
+    arm.location, arm.rotation_euler = (2.0, 0.0, 0.0), (0.0, 0.0, math.pi)  # facing +Y
+    violins = bpy.data.objects.new("Violins", None)
+    scene.collection.objects.link(violins)
+    violins.location = (5.0, 3.0, 0.0)  # ahead of it and to its right (facing +Y, its right is the world's +X)
+    scene.baton.armature, scene.baton.seating.strings = arm, violins
+    bpy.context.view_layer.update()
+    plan = addon.conduct.plan_run(bpy.context)
+    assert plan.controls["seating"] == "strings:-45.0"
+    scene.baton.engine = "m2sgan"
+    assert "seating: the rules engine cues the sections" in conduct_refused(addon)
 
 
 def test_a_take_exports_and_goes_onto_the_nla_without_changing_the_scene(addon, scene, music, tmp_path):

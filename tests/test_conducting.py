@@ -259,6 +259,22 @@ def test_a_cue_turns_the_left_hand_and_the_eyes_toward_the_entering_family():
             assert m[i, L_WRIST, 0] > quiet[i, L_WRIST, 0] + 0.1  # out to the left, where the strings sit
 
 
+def test_the_seating_moves_the_cue_to_where_the_section_sits():
+    g = grid_plan("4", 90, 6)
+    entries = np.zeros_like(g.entries)
+    entries[12, FAMILIES.index("strings")] = True
+    plan = _with(g, entries=entries)
+    i = int(plan.times[12] * FPS)
+
+    def gaze(m):  # the nose's turn from the shoulders' middle, + toward the conductor's left
+        return m[i, sk.NOSE, 0] - m[i, [sk.L_SHOULDER, sk.R_SHOULDER], 0].mean()
+
+    usual = conduct_plan(plan, Style(left_activity=1.0), int(plan.times[-1] * FPS) + 30, FPS)
+    moved = conduct_plan(plan, Style(left_activity=1.0), int(plan.times[-1] * FPS) + 30, FPS, {"strings": -60.0})
+    assert gaze(usual) > 0.01 and gaze(moved) < -0.01  # the strings sat on the left; now on the right
+    assert moved[i, L_WRIST, 0] < usual[i, L_WRIST, 0] - 0.1  # the left hand no longer reaches out left
+
+
 def test_bad_plans_and_silence_give_clear_errors():
     g = grid_plan("4", 90, 2)
     with pytest.raises(BatonError, match="strictly increase"):

@@ -71,3 +71,20 @@ def test_the_cli_takes_the_controls(wav, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "backend", "generate", str(wav), "-o", str(out), "--size", "9"],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "size" in bad.stderr and "0.25 … 2" in bad.stderr
+
+
+@pytest.mark.parametrize("text, message", [("strings:-50,tubas:10", "unknown section 'tubas'"),
+                                           ("brass", "needs degrees"), ("brass:400", "outside")])
+def test_the_seating_is_checked(text, message):
+    from baton_core.errors import BatonError
+    from baton_core.request import ConductRequest
+    with pytest.raises(BatonError, match=message):
+        ConductRequest("a.wav", engine="rules", seating=text)
+
+
+def test_the_generator_refuses_a_seating_it_cannot_obey():
+    from baton_core.errors import BatonError
+    from baton_core.request import ConductRequest
+    assert ConductRequest("a.wav", engine="rules", seating="strings:-50").seating == "strings:-50"
+    with pytest.raises(BatonError, match="no cue input"):
+        ConductRequest("a.wav", seating="strings:-50")

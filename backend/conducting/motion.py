@@ -126,9 +126,21 @@ def _horizontal(u: np.ndarray, legato: float, stacc: float, lateral: float, end:
     return g + e * (np.clip(u, 0, 1) ** 1.7 - g)
 
 
+def seated_directions(seating: dict[str, float] | None) -> dict[str, tuple[float, float, float]]:
+    """FAMILY_DIRECTION with the given sections moved to their azimuths (degrees, + toward the
+    conductor's left), each at its usual height and distance."""
+    out = dict(FAMILY_DIRECTION)
+    for family, degrees in (seating or {}).items():
+        x, y, z = FAMILY_DIRECTION[family]
+        h, a = float(np.hypot(x, y)), np.radians(degrees)
+        out[family] = (h * np.sin(a), -h * np.cos(a), z)
+    return out
+
+
 class _Conductor:
-    def __init__(self, plan: Plan, style: Style, n_frames: int, fps: float):
+    def __init__(self, plan: Plan, style: Style, n_frames: int, fps: float, seating: dict[str, float] | None = None):
         self.plan, self.style, self.fps = plan, style, fps
+        self.directions = seated_directions(seating)
         self.t = np.arange(n_frames) / fps
         self.n = n_frames
         self.tau = plan.times - style.lead_s  # ictus times
@@ -346,7 +358,7 @@ class _Conductor:
             if self.tau[k] <= first + 0.1 or not self.strokes.beaten[k]:
                 continue
             fam = FAMILIES[int(np.flatnonzero(p.entries[k])[0])]
-            d = np.array(FAMILY_DIRECTION[fam])
+            d = np.array(self.directions[fam])
             d = d / np.linalg.norm(d)
             target = np.array([0.05, -0.05, SHOULDER_Z - 0.10]) + 0.50 * d
             target[0] = max(target[0], -0.02)  # toward the right side the left hand points, the eyes do the rest
@@ -453,9 +465,11 @@ def _ik_elbow(shoulder: np.ndarray, wrist: np.ndarray, side: float, out: float) 
     return elbow, wrist
 
 
-def conduct_plan(plan: Plan, style: Style, n_frames: int, fps: float = MOTION_FPS) -> np.ndarray:
-    """(n_frames, 13, 3) motion in the engine's 3D conventions for a plan and a style."""
+def conduct_plan(plan: Plan, style: Style, n_frames: int, fps: float = MOTION_FPS,
+                 seating: dict[str, float] | None = None) -> np.ndarray:
+    """(n_frames, 13, 3) motion in the engine's 3D conventions for a plan and a style; `seating`
+    (section → degrees, + toward the conductor's left) moves the sections it cues and looks at."""
     plan.validate()
     if n_frames <= 0:
         return np.zeros((0, sk.N_JOINTS, 3))
-    return _Conductor(plan, style, int(n_frames), float(fps)).run()
+    return _Conductor(plan, style, int(n_frames), float(fps), seating).run()

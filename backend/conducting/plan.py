@@ -18,8 +18,9 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from baton_core.errors import BatonError
+from baton_core.request import SECTIONS
 
-FAMILIES = ("strings", "woodwind", "brass", "percussion", "voices", "keyboard")
+FAMILIES = SECTIONS  # the families a plan's entries name (the request's seating places them)
 
 
 @dataclass(frozen=True)
