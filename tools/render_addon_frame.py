@@ -34,6 +34,34 @@ def build_zip(folder: Path) -> Path:
     return build.build_addon(folder, python=Path(sys.executable))
 
 
+def install_addon(tmp: Path, module: str) -> str:
+    """Build the extension, install and enable it from a throw-away repository `module` in `tmp`
+    (the user's preferences are not saved); returns its package name."""
+    import bpy
+    prefs = bpy.context.preferences
+    prefs.use_preferences_save = False
+    prefs.extensions.repos.new(name=module, module=module, custom_directory=str(tmp / "ext"))
+    bpy.ops.extensions.package_install_files(repo=module, filepath=str(build_zip(tmp)), enable_on_install=False)
+    pkg = f"bl_ext.{module}.baton"
+    bpy.ops.preferences.addon_enable(module=pkg)
+    return pkg
+
+
+def workbench_look(scene, size: tuple[int, int]) -> None:
+    """The docs' renders: Workbench, studio light, shadows and cavity, a grey world."""
+    import bpy
+    scene.render.engine = "BLENDER_WORKBENCH"
+    scene.render.resolution_x, scene.render.resolution_y = size
+    scene.render.resolution_percentage = 100
+    shading = scene.display.shading
+    shading.light, shading.color_type = "STUDIO", "MATERIAL"
+    shading.show_shadows, shading.show_cavity = True, True
+    scene.view_settings.view_transform = "Standard"
+    world = bpy.data.worlds.new("World")
+    world.color = (0.55, 0.57, 0.6)
+    scene.world = world
+
+
 def main() -> None:
     import bpy
     import soundfile as sf
@@ -48,12 +76,7 @@ def main() -> None:
     music = tmp / "demo_music.wav"
     sf.write(music, piece.samples, piece.sr)
 
-    prefs = bpy.context.preferences
-    prefs.use_preferences_save = False
-    prefs.extensions.repos.new(name="Baton render", module="baton_render", custom_directory=str(tmp / "ext"))
-    bpy.ops.extensions.package_install_files(repo="baton_render", filepath=str(build_zip(tmp)), enable_on_install=False)
-    pkg = "bl_ext.baton_render.baton"
-    bpy.ops.preferences.addon_enable(module=pkg)
+    pkg = install_addon(tmp, "baton_docs")
     armature = importlib.import_module("baton_rigs.armature")  # the rig library, a wheel in the extension
     bonemap = importlib.import_module("baton_rigs.bonemap")
     takes = importlib.import_module(f"{pkg}.takes")
@@ -88,16 +111,7 @@ def main() -> None:
     shown = ictus[8]
 
     # the picture: Workbench, a floor, a three-quarter front camera
-    scene.render.engine = "BLENDER_WORKBENCH"
-    scene.render.resolution_x, scene.render.resolution_y = SIZE
-    scene.render.resolution_percentage = 100
-    shading = scene.display.shading
-    shading.light, shading.color_type = "STUDIO", "MATERIAL"
-    shading.show_shadows, shading.show_cavity = True, True
-    scene.view_settings.view_transform = "Standard"
-    world = bpy.data.worlds.new("World")
-    world.color = (0.55, 0.57, 0.6)
-    scene.world = world
+    workbench_look(scene, SIZE)
     floor = bpy.data.objects.new("Floor", bpy.data.meshes.new("Floor"))
     floor.data.from_pydata([(-20, -20, 0), (20, -20, 0), (20, 20, 0), (-20, 20, 0)], [], [(0, 1, 2, 3)])
     scene.collection.objects.link(floor)

@@ -15,7 +15,6 @@ the orchestra, as the engine makes them with each control set.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import tempfile
 from pathlib import Path
@@ -29,25 +28,11 @@ SIZE = (480, 400)
 BAND = 54
 
 
-def build_zip(folder: Path) -> Path:
-    spec = importlib.util.spec_from_file_location("baton_build", ROOT / "build.py")
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
-    return build.build_addon(folder, python=Path(sys.executable))
-
-
 def _stage(bpy, scene):
     from mathutils import Vector
-    scene.render.engine = "BLENDER_WORKBENCH"
-    scene.render.resolution_x, scene.render.resolution_y = SIZE
-    scene.render.resolution_percentage = 100
-    shading = scene.display.shading
-    shading.light, shading.color_type = "STUDIO", "MATERIAL"
-    shading.show_shadows, shading.show_cavity = True, True
-    scene.view_settings.view_transform = "Standard"
-    world = bpy.data.worlds.new("World")
-    world.color = (0.55, 0.57, 0.6)
-    scene.world = world
+
+    from tools.render_addon_frame import workbench_look
+    workbench_look(scene, SIZE)
     cam = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
     scene.collection.objects.link(cam)
     cam.location = (0.0, -3.4, 1.45)  # where the orchestra sits
@@ -100,12 +85,8 @@ def main() -> None:
     music = tmp / "demo_music.wav"
     sf.write(music, piece.samples, piece.sr)
     controls_figure(music)
-    prefs = bpy.context.preferences
-    prefs.use_preferences_save = False
-    prefs.extensions.repos.new(name="Baton guide", module="baton_guide", custom_directory=str(tmp / "ext"))
-    bpy.ops.extensions.package_install_files(repo="baton_guide", filepath=str(build_zip(tmp)), enable_on_install=False)
-    pkg = "bl_ext.baton_guide.baton"
-    bpy.ops.preferences.addon_enable(module=pkg)
+    from tools.render_addon_frame import install_addon
+    pkg = install_addon(tmp, "baton_guide")
     from baton_rigs.armature import bone_map_for
     from baton_rigs.bonemap import BATON_HAND
 
