@@ -24,7 +24,7 @@ ROOMS = {
 # own Python (numpy, bpy, no torch or scipy); the core runs in both processes
 THIRD_PARTY = {
     "baton_core": {"numpy"},
-    "baton_rigs": {"numpy", "bpy", "mathutils", "bmesh", "bpy_extras"},
+    "baton_rigs": {"numpy", "bpy", "mathutils", "bmesh", "bpy_extras", "addon_utils"},  # addon_utils: the exporters
     "blender_addon": {"numpy", "bpy", "mathutils", "addon_utils", "bpy_extras", "aud"},  # aud: Blender's audaspace
 }
 

@@ -51,12 +51,12 @@ def controls_figure(music: Path) -> None:
     from baton_core.skeleton import L_WRIST, R_WRIST
     cases = [("as conducted", {}), ("size 0.5", {"size": 0.5}), ("size 1.6", {"size": 1.6}),
              ("left hand 0", {"left_hand": 0.0}), ("baton in the left hand", {"hand": "left"})]
-    fig, axes = plt.subplots(1, len(cases), figsize=(3.0 * len(cases), 3.4), sharex=True, sharey=True)
+    fig, axes = plt.subplots(1, len(cases), figsize=(3.0 * len(cases), 2.4), sharex=True, sharey=True)
     for ax, (title, controls) in zip(axes, cases):
         take = generate_take(music, engine="rules", seed=3, start=10.0, duration=5.0, **controls)
         for joint, colour, label in ((R_WRIST, "#d08a00", "right hand"), (L_WRIST, "#3060a0", "left hand")):
             p = take.keypoints_3d[:, joint]
-            ax.plot(-p[:, 0], p[:, 2], color=colour, lw=1.4, label=label)  # seen from the orchestra
+            ax.plot(p[:, 0], p[:, 2], color=colour, lw=1.4, label=label)  # seen from the orchestra: +X on the right
         ax.set_title(title, fontsize=10)
         ax.set_aspect("equal")
         ax.set_xticks([])
