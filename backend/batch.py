@@ -122,6 +122,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--armature", help="armature object in --scene (default: the only one)")
     p.add_argument("--out", type=Path, default=Path("renders"), help="output folder (default: ./renders)")
     add_arguments(p, REQUEST_OPTIONS)  # the same for every piece
+    p.add_argument("--given-beats", action="store_true",
+                   help="strike each piece's own beats and bar lines, from song.beats.txt and song.downbeats.txt "
+                        "beside song.wav (seconds, as generate's --beats and --downbeats take them)")
     p.add_argument("--frames", type=_frames, help="scene frames FIRST:LAST to render (default: the whole piece)")
     p.add_argument("--resolution", type=_resolution, help="WIDTHxHEIGHT (default: 1280x720, or the scene's own)")
     p.add_argument("--fps", type=_positive(float), help="frame rate (default: 30, or the scene's own)")
@@ -201,8 +204,33 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
+def given_beats_files(music: Path) -> tuple[Path, Path]:
+    """Where --given-beats finds a piece's beats and bar lines: song.beats.txt and song.downbeats.txt
+    beside song.wav (seconds into the file, as --beats takes them; the bar lines may be left out)."""
+    return music.with_name(music.stem + ".beats.txt"), music.with_name(music.stem + ".downbeats.txt")
+
+
+def _times(path: Path) -> list[float]:
+    try:
+        return [float(x) for x in path.read_text().replace(",", " ").split()]
+    except (OSError, ValueError) as e:
+        raise BatonError(f"{path}: not a list of times in seconds ({e})") from None
+
+
 def _request(music: Path, args) -> ConductRequest:
-    return ConductRequest(audio_path=str(music), **{name: getattr(args, name) for name in REQUEST_OPTIONS})
+    given = {}
+    if args.given_beats:
+        beats, bars = given_beats_files(music)
+        if not beats.is_file():
+            raise BatonError(f"--given-beats: {beats} is missing (the beats of {music.name}, seconds into it)")
+        given = {"beats": _times(beats), "downbeats": _times(bars) if bars.is_file() else None}
+    try:
+        return ConductRequest(audio_path=str(music), **given,
+                              **{name: getattr(args, name) for name in REQUEST_OPTIONS})
+    except BatonError as e:
+        if not given:
+            raise
+        raise BatonError(f"{music.name}: {e}") from None
 
 
 def _spec(piece: Piece, args, threads: int) -> PieceSpec:
@@ -311,7 +339,8 @@ def run(args) -> int:
         raise BatonError(f"--scene {args.scene}: no such .blend file")
     if args.armature and not args.scene:
         raise BatonError("--armature needs --scene (Baton's own stage has its own conductor)")
-    _request(Path(args.music[0]), args)  # a request that cannot be conducted fails before any piece starts
+    if not args.given_beats:  # a request that cannot be conducted fails before any piece starts
+        _request(Path(args.music[0]), args)
     args.out.mkdir(parents=True, exist_ok=True)
     pieces = plan([Path(m) for m in args.music], args.out, args.preview)
     mode = "json" if args.json else "quiet" if args.quiet else "human"
@@ -325,6 +354,14 @@ def run(args) -> int:
         elif piece.path(".mp4").exists() and not args.force:
             piece.state = "skipped"
             report.emit(piece, final=True)
+        elif args.given_beats:
+            try:
+                _request(piece.music, args)
+            except BatonError as e:  # this piece's beats are missing or wrong: the others go on
+                piece.state, piece.error = "failed", str(e)
+                piece.path(RECORD_SUFFIX).write_text(json.dumps({"music": str(piece.music), "status": "failed",
+                                                                 "error": piece.error}, indent=1))
+                report.emit(piece, final=True)
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     todo = [p for p in pieces if p.state == "pending"]
     running: list[Piece] = []

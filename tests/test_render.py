@@ -101,6 +101,27 @@ def test_a_failing_piece_does_not_stop_the_rest(short_piece, tmp_path):
     assert manifest["broken.preview"]["status"] == "failed" and not (out / "broken.preview.mp4").exists()
 
 
+def test_each_piece_strikes_its_own_given_beats(short_piece, tmp_path):
+    import shutil
+    from baton_core.take import load_take
+    music, piece = short_piece
+    mine, other = tmp_path / "mine.ogg", tmp_path / "other.ogg"
+    shutil.copy(music, mine)
+    shutil.copy(music, other)  # no beats beside it: that piece fails, the first goes on
+    beats = [round(float(b) + 0.1, 3) for b in piece.beats]
+    (tmp_path / "mine.beats.txt").write_text("\n".join(map(str, beats)))
+    (tmp_path / "mine.downbeats.txt").write_text(f"{beats[1]}, {beats[4]}")  # an upbeat, then bars of three
+    out = tmp_path / "out"
+    proc = render(mine, other, "--preview", "--out", out, "--quiet", "--given-beats", "--engine", "rules", check=False)
+    assert proc.returncode == 3  # one piece failed
+    pieces = json.loads((out / "manifest.json").read_text())["pieces"]
+    assert pieces["mine.preview"]["status"] == "rendered" and pieces["other.preview"]["status"] == "failed"
+    assert "other.beats.txt is missing" in pieces["other.preview"]["error"]
+    take = load_take(out / pieces["mine.preview"]["take"])
+    assert np.allclose(take.start + take.pulse, beats, atol=1e-3) and take.settings["bars"] == "given"
+    assert np.allclose(take.start + take.downbeats[:2], [beats[1], beats[4]], atol=1e-3)
+
+
 def test_bad_options_are_refused_with_one_line(tmp_path):
     proc = render(tmp_path / "x.wav", "--resolution", "641x360", check=False)
     assert proc.returncode == 2 and "even" in proc.stderr
