@@ -21,6 +21,7 @@ import numpy as np
 from .timeline import AudioWindow
 
 ANCHOR_KEY = "baton_beat_markers"  # scene property: {strip: [first frame, file start, fps, last frame]}
+HEARD_KEY = "baton_heard_beats"  # scene property: {strip: {"pulse": [...], "downbeats": [...]}}, file times
 
 BEAT = re.compile(r"^(\d+)\.(\d+)$")
 ADDED = re.compile(r"^F_\d+$")  # a marker added with M in a timeline: a beat where it stands
@@ -111,6 +112,11 @@ def write(scene, w: AudioWindow, take) -> int:
     first, end = w.first_frame, min(last, 2 ** 31 - 1)
     if not moved and old is not w:  # a passage of the strip: the markers laid before still count
         first, end = min(first, old.first_frame), max(end, last_frame(old))
+    if take.settings.get("beats") == "heard":  # what the engine heard, for As Heard on a range later
+        heard_beats = dict(scene.get(HEARD_KEY, {}))
+        heard_beats[w.strip or w.name] = {"pulse": [heard + float(t) for t in take.pulse],
+                                          "downbeats": [heard + float(t) for t in take.downbeats]}
+        scene[HEARD_KEY] = heard_beats
     anchors = dict(scene.get(ANCHOR_KEY, {}))
     anchors[w.strip or w.name] = [first, w.start + (first - w.first_frame) / w.fps, w.fps, end]
     scene[ANCHOR_KEY] = anchors
@@ -157,6 +163,32 @@ def set_bars(scene, w: AudioWindow, per_bar: int) -> int:
     if chosen:
         renumber(scene, w)
     return len(chosen)
+
+
+def as_heard(scene, w: AudioWindow) -> int:
+    """Give the span of the selected beat markers back the beats and bar lines the engine heard
+    there (in the strip's last take made from the beats it heard); returns how many beats it laid.
+    ValueError when no such take was made for the strip."""
+    heard = scene.get(HEARD_KEY, {}).get(w.strip or w.name)
+    if heard is None:
+        raise ValueError(f"Baton has not heard {w.name}'s beats yet: conduct it once with Follow Beat Markers "
+                         f"off (or after Clear Beat Markers)")
+    chosen = [m for m in _laid(scene, w) if m.select]
+    if not chosen:
+        return 0
+    first, last = chosen[0].frame, chosen[-1].frame
+    for m in _laid(scene, w):
+        if first <= m.frame <= last:
+            scene.timeline_markers.remove(m)
+    bars = {_frame_of(w, t) for t in heard["downbeats"]}
+    laid = 0
+    for t in heard["pulse"]:
+        f = _frame_of(w, t)
+        if first <= f <= last:
+            scene.timeline_markers.new("0.1" if f in bars else "0.2", frame=f).select = True
+            laid += 1
+    renumber(scene, w)
+    return laid
 
 
 def clear(scene, w: AudioWindow) -> int:

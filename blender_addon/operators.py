@@ -364,6 +364,29 @@ class BATON_OT_renumber_beats(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class BATON_OT_beats_as_heard(bpy.types.Operator):
+    """Give the span of the selected beat markers back the beats and bars Baton heard there"""
+    bl_idname = "baton.beats_as_heard"
+    bl_label = "As Heard"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return _strip_window(context) is not None
+
+    def execute(self, context):
+        try:
+            n = beat_markers.as_heard(context.scene, _strip_window(context))
+        except ValueError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        if not n:
+            self.report({"WARNING"}, "select the beat markers of the span to give back as heard")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"{n} beats as heard")
+        return {"FINISHED"}
+
+
 class BATON_OT_clear_beats(bpy.types.Operator):
     """Remove the strip's beat markers: the next Conduct hears the beats again"""
     bl_idname = "baton.clear_beats"
@@ -388,7 +411,8 @@ def _shown_take(context):
 
 
 CLASSES = (BATON_OT_conduct, BATON_OT_roll_seed, BATON_OT_reconduct, BATON_OT_delete_take, BATON_OT_set_bars,
-           BATON_OT_renumber_beats, BATON_OT_clear_beats, BATON_OT_export_take, BATON_OT_push_take_to_nla)
+           BATON_OT_renumber_beats, BATON_OT_beats_as_heard, BATON_OT_clear_beats, BATON_OT_export_take,
+           BATON_OT_push_take_to_nla)
 MENUS = ("SEQUENCER_MT_strip", "VIEW3D_MT_object_animation")  # where menu search (F3) finds Conduct
 
 

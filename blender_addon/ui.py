@@ -66,6 +66,7 @@ def _beats(layout, s) -> None:
     layout.prop(s, "follow_markers")
     row = layout.row(align=True)
     row.operator("baton.set_bars")
+    row.operator("baton.beats_as_heard")
     row.operator("baton.renumber_beats", text="", icon="LINENUMBERS_ON")
     row.operator("baton.clear_beats", text="", icon="X")
 

@@ -533,6 +533,14 @@ def test_beat_markers_moved_and_rebarred_are_what_the_next_take_conducts(addon, 
     conduct(addon)
     assert beat_marker_frames(scene) == ([f + 10 for f in frames], [b + 10 for b in bars], labels)
 
+    for m in scene.timeline_markers:  # the last bars back as Baton heard them: on the beats, bars of four
+        m.select = m.frame >= frames[-8] + 10
+    assert bpy.ops.baton.beats_as_heard() == {"FINISHED"}
+    after, after_bars, _ = beat_marker_frames(scene)
+    tail = [f for f in after if f >= frames[-8] + 10]
+    assert after[:len(after) - len(tail)] == [f + 10 for f in frames[:len(after) - len(tail)]]  # the rest kept
+    assert all(np.abs(heard + 10 - f).min() <= 1 for f in tail) and len(tail) >= 7
+    assert set(np.diff([after.index(b) for b in after_bars if b >= tail[0]])) <= {4}
 
 def test_a_left_handed_take_conducts_with_the_left_hand(addon, scene, music):
     sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=0.0, frames=24 * 6)
