@@ -47,7 +47,8 @@ def export_action(obj, action, path: str | Path) -> Path:
                                      bake_anim_use_nla_strips=False)
         else:
             bpy.ops.export_scene.gltf(filepath=str(path), export_format="GLB" if suffix == ".glb" else "GLTF_SEPARATE",
-                                      use_selection=True, export_animations=True)
+                                      use_selection=True, export_animations=True,
+                                      export_animation_mode="ACTIVE_ACTIONS")  # not every action in the file
     finally:
         obj.animation_data.action = shown
         scene.frame_start, scene.frame_end = frames
