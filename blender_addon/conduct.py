@@ -132,7 +132,11 @@ def acted_on(context):
 
 class Run:
     """The engine's side of one run, on a worker thread. Read `state`, `progress`, `stage`;
-    `cancel()` from any thread; `take` once `state == "done"`, `error` once "failed"."""
+    `cancel()` from any thread; once `finished`, `take` when `state == "done"`, `error` when "failed".
+
+    `finished` is the worker's own end, set after everything it publishes: the service's job state
+    ("done" before its take is fetched, "failed" before its error is worded) is never copied into
+    `state` as an end, so the UI polling from the main thread cannot catch a result half-written."""
 
     def __init__(self, plan: Plan, settings: BackendSettings, manager: BackendManager):
         self.plan, self.settings, self.manager = plan, settings, manager
@@ -141,12 +145,13 @@ class Run:
         self.error: str | None = None
         self.job_id: str | None = None
         self._cancel = threading.Event()
+        self._ended = threading.Event()
         self._thread = threading.Thread(target=self._work, name="baton-run", daemon=True)
         self._thread.start()
 
     @property
     def finished(self) -> bool:
-        return self.state in ("done", "failed", "cancelled")
+        return self._ended.is_set()
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -167,6 +172,8 @@ class Run:
             self._fail(f"the engine sent a take that cannot be read: {e}")
         except Exception as e:  # a bug: report it rather than leave the run hanging
             self._fail(f"internal error ({type(e).__name__}: {e})")
+        finally:
+            self._ended.set()
 
     def _conduct(self) -> None:
         w, p = self.plan.window, self.plan
@@ -205,7 +212,9 @@ class Run:
                 self.state, self.stage = "cancelled", "cancelled"
                 return
             status = client.job(self.job_id)
-            self.state, self.progress, self.stage = status["state"], status["progress"], status["stage"]
+            self.progress, self.stage = status["progress"], status["stage"]
+            if status["state"] in ("queued", "running"):
+                self.state = status["state"]
             if status["state"] == "done":
                 break
             if status["state"] == "failed":
@@ -213,7 +222,7 @@ class Run:
                 error = status["error"].replace(str(audio), mine).replace(str(Path(audio).parent), mine)
                 raise BackendError(f"the engine could not conduct {w.name}: {error}{self._log()}")
             if status["state"] == "cancelled":
-                self.stage = "cancelled by the engine"
+                self.state, self.stage = "cancelled", "cancelled by the engine"
                 return
             self._cancel.wait(0.1)
         self.state, self.stage = "fetching", "fetching the take"

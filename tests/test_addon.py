@@ -799,6 +799,32 @@ def test_switching_scene_during_a_run_leaves_no_conductor_behind(addon, scene, m
         bpy.context.window.scene = scene
 
 
+def test_a_run_is_finished_only_once_its_take_or_its_error_is_there(addon, scene, tmp_path, music):
+    """The worker thread publishes a run's end after its result: the UI, polling from the main
+    thread, never sees a finished run without its take (done) or its error (failed)."""
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF" + os.urandom(4000))
+    sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=0.0, frames=24 * 4)
+    scene.baton.armature = rigify_metarig(scene)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # hand the interpreter back and forth as often as it can
+    try:
+        for source, ends in (("FILE", "failed"), ("STRIP", "done")):
+            scene.baton.source, scene.baton.audio_file = source, str(bad)
+            run = addon.operators.start_run(bpy.context, None)
+            seen = []
+            while not run.wait(0):
+                seen.append((run.finished, run.state, run.take is not None, run.error is not None))
+            seen.append((run.finished, run.state, run.take is not None, run.error is not None))
+            assert run.state == ends
+            torn = [s for s in seen if s[0] and not (s[2] if s[1] == "done" else s[3] if s[1] == "failed" else True)]
+            assert not torn, torn[:3]
+            assert all(state not in ("done", "failed") for finished, state, _, _ in seen if not finished)
+    finally:
+        sys.setswitchinterval(interval)
+        scene.baton.source = "STRIP"
+
+
 def test_an_engine_error_names_the_users_file_not_the_upload(addon, scene, tmp_path):
     """A file the engine must be sent (a service that cannot see it) and cannot read: the error
     names the animator's file, not the service's copy of it."""
