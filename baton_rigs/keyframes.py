@@ -396,6 +396,12 @@ def _write_reduced(bag, channels: list[_Channel], frames: np.ndarray, kp_scene: 
             if len(grown) == len(keep):
                 break
             keep = grown
+        else:  # passes spent (a small jittering bone creeps down for ever): key every frame still over,
+            while err.max() > tolerance_deg:  # and its neighbours, whose handles the new keys bend
+                over = np.flatnonzero(err > tolerance_deg)
+                keep = np.union1d(keep, np.clip(np.concatenate([over - 1, over, over + 1]), 0, F - 1))
+                curves = _write(bag, ch, frames, keep)
+                err = _evaluated_error(curves, ch, frames)
         max_err = max(max_err, float(err.max()))
     return max_err
 
