@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
 """The project's one entry point: set-up, tests, the demo, packaging the Blender extension.
 
-    python3 build.py setup   # .venv in the repository root with everything installed
-    python3 build.py test    # setup, then the whole test suite (what CI runs)
-    python3 build.py demo    # setup, then conduct the bundled demo music: take + preview video
-    python3 build.py addon   # setup, then dist/baton-<version>.zip, the installable extension
+    python3 build.py demo    # the engine set up, then the bundled demo music conducted: take, previews
+    python3 build.py test    # everything set up, then the whole test suite (what CI runs)
+    python3 build.py setup   # everything set up, nothing run
+    python3 build.py addon   # the engine set up, then dist/baton-<version>.zip, the installable extension
 
-Runs on any Python 3; the project itself runs in .venv on Python 3.11 (bpy 5.0 needs it). Setup is
-idempotent: it reinstalls only when pyproject.toml changed since the last successful setup. It also
-keeps .venv-blender45 (the newest Blender 4.5 LTS as a module, for the add-on's tests on 4.5).
+Runs on any Python 3; the project itself runs in .venv (in the repository root; Scripts\\python.exe on
+Windows) on Python 3.11, which bpy 5.0 needs: found as this interpreter, `py -3.11` on Windows, or
+python3.11/python3 elsewhere. Each command installs only what it uses, so the main job needs no root
+and no system packages on any platform: `demo` and `addon` the engine set (the engine and bpy, ~3 GB);
+`test` the full set: also the training, score and development extras, .venv-blender45 (the newest
+Blender 4.5 LTS as a module, for the add-on's tests on 4.5) and, on Debian, the packages some tests use
+(through apt-get: as root, or it says which to install). Set-up is idempotent: a stamp in .venv records
+pyproject.toml's hash and the extras installed, so a command reinstalls only when the file changed or
+its set is not yet there (demo after test installs nothing; test after demo adds the rest).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ def venv_python(venv: Path) -> Path:
 
 VENV = ROOT / ".venv"
 PY = venv_python(VENV)
-STAMP = VENV / ".baton-setup"
+STAMP = VENV / ".baton-setup.json"  # what the last successful setup installed
 DEMO_DIR = ROOT / "out" / "demo"
 DIST = ROOT / "dist"
 # What each command needs from pyproject.toml's extras. The engine set: the engine (the project's
@@ -104,34 +110,40 @@ def _pyproject_hash() -> str:
     return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
 
 
-def installed_extras() -> set[str] | None:
-    """The extras the last successful setup installed, or None when pyproject.toml has changed since
-    (or there was none): the stamp holds the file's hash and the extras."""
+def extras_to_install(full: bool) -> list[str] | None:
+    """The extras setup installs: None when the stamp (pyproject.toml's hash and the extras installed)
+    already covers the command's set; else that set with those the stamp records, so a smaller set
+    after a larger one (demo after test) never drops what is there."""
     try:
-        stamp = json.loads(STAMP.read_text())
+        stamp = json.loads(STAMP.read_text()) if PY.exists() else {}
     except (OSError, ValueError):
+        stamp = {}
+    want, have = set(FULL_EXTRAS if full else ENGINE_EXTRAS), set(stamp.get("extras", []))
+    if stamp.get("pyproject") == _pyproject_hash() and want <= have:
         return None
-    return set(stamp.get("extras", [])) if PY.exists() and stamp.get("pyproject") == _pyproject_hash() else None
+    return sorted(want | have)
+
+
+def write_stamp(extras: list[str]) -> None:
+    STAMP.write_text(json.dumps({"pyproject": _pyproject_hash(), "extras": extras}) + "\n")
 
 
 def setup(full: bool = False) -> None:
     """.venv with the engine set (full: the full set, the Debian packages and .venv-blender45 too).
-    Idempotent: it installs only what the stamp does not already record."""
-    extras = FULL_EXTRAS if full else ENGINE_EXTRAS
+    Idempotent: it installs only when the stamp does not already cover the set."""
     if full:
         debian_packages()
-    have = installed_extras()
-    if have is not None and have >= set(extras):
-        print(f"setup: .venv is up to date ({', '.join(sorted(have))})")
+    extras = extras_to_install(full)
+    if extras is None:
+        print("setup: .venv is up to date")
     else:
         if not PY.exists():
             run(find_python311(), "-m", "venv", VENV)
-        extras = sorted(set(extras) | (have or set()))
         pip = [PY, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
         # torch first and spelled exactly, so pip takes the local CPU wheel and never the CUDA build
         run(*pip, "torch==2.13.0")
         run(*pip, "-e", f"{ROOT}[{','.join(extras)}]")
-        STAMP.write_text(json.dumps({"pyproject": _pyproject_hash(), "extras": extras}) + "\n")
+        write_stamp(extras)
         print(f"setup: done ({', '.join(extras)})")
     if full:
         blender_lts_venv()
