@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -29,12 +30,16 @@ def build():
     return load_build()
 
 
-def as_nobody(*cmd: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run `cmd` as user nobody (65534) with no supplementary groups: needs root and setpriv."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("setpriv") is None:
+# the system's own interpreters, which any user may run (a root-only pyenv's may not be)
+SYSTEM_BIN = "/usr/local/bin:/usr/bin:/bin"
+
+
+def as_nobody() -> list[str]:
+    """The command prefix that runs a command as user nobody (65534) with no supplementary groups."""
+    setpriv = shutil.which("setpriv")
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or setpriv is None:
         pytest.skip("running as another user needs root and setpriv")
-    return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd], cwd=cwd,
-                          env=env, capture_output=True, text=True, timeout=120)
+    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
 
 
 def test_venv_interpreter_is_scripts_python_exe_on_windows(build, monkeypatch):
@@ -99,7 +104,8 @@ def test_only_test_needs_debian_packages_and_a_non_root_user_is_told_the_command
               "b = importlib.util.module_from_spec(spec); spec.loader.exec_module(b)\n"
               "b.DEBIAN_PACKAGES = {'fluidsynth': '/nonexistent/fluidsynth', 'assimp-testmodels': '/nonexistent/x.bvh'}\n"
               "b.debian_packages()\n")
-    proc = as_nobody(sys.executable, "-c", script, cwd=tmp_path)
+    proc = subprocess.run([*as_nobody(), shutil.which("python3", path=SYSTEM_BIN), "-c", script], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert ("the tests need the Debian packages fluidsynth assimp-testmodels, and installing them needs root "
             "(this is user 65534); run `sudo apt-get install -y fluidsynth assimp-testmodels` and retry") in proc.stderr
@@ -128,21 +134,21 @@ def test_demo_as_a_non_root_user_in_a_fresh_clone_with_no_debian_packages():
     """`build.py demo` as user nobody in a fresh clone of HEAD (commit first what it should see), with an
     empty home and a PATH holding python3 alone (no apt-get, no fluidsynth): it installs the engine set
     into a new .venv and conducts and renders the demo. About 3 minutes on two cores."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("running as another user needs root and setpriv")
-    import tempfile
+    nobody, python311 = as_nobody(), shutil.which("python3.11", path=SYSTEM_BIN)
+    if python311 is None:
+        pytest.skip(f"no Python 3.11 in {SYSTEM_BIN} for user nobody")
     with tempfile.TemporaryDirectory(prefix="baton-fresh-") as tmp:
         tmp = Path(tmp)
         subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(tmp / "baton")], check=True)
         (tmp / "home").mkdir()
         (tmp / "bin").mkdir()
-        (tmp / "bin" / "python3").symlink_to(shutil.which("python3.11") or shutil.which("python3"))
+        (tmp / "bin" / "python3").symlink_to(python311)
         for path in [tmp, *tmp.rglob("*")]:
             os.lchown(path, 65534, 65534)
         env = {"HOME": str(tmp / "home"), "PATH": str(tmp / "bin"), "LANG": "C.UTF-8", **pip_config_as_environment()}
         clone = tmp / "baton"
-        proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "python3", "build.py",
-                               "demo"], cwd=clone, env=env, capture_output=True, text=True, timeout=1800)
+        proc = subprocess.run([*nobody, str(tmp / "bin" / "python3"), "build.py", "demo"], cwd=clone, env=env,
+                              capture_output=True, text=True, timeout=1800)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         assert f"-e {clone}[blender]" in proc.stdout  # the engine set, nothing for tests or training
         assert "apt-get" not in proc.stdout + proc.stderr and not (clone / ".venv-blender45").exists()
