@@ -3,16 +3,16 @@
 
     python3 build.py demo    # the engine set up, then the bundled demo music conducted: take, previews
     python3 build.py test    # everything set up, then the whole test suite (what CI runs)
-    python3 build.py setup   # everything set up, nothing run
+    python3 build.py setup   # the engine set up, nothing run
     python3 build.py addon   # the engine set up, then dist/baton-<version>.zip, the installable extension
 
 Runs on any Python 3; the project itself runs in .venv (in the repository root; Scripts\\python.exe on
 Windows) on Python 3.11, which bpy 5.0 needs: found as this interpreter, `py -3.11` on Windows, or
 python3.11/python3 elsewhere. Each command installs only what it uses, so the main job needs no root
-and no system packages on any platform: `demo` and `addon` the engine set (the engine and bpy, ~3 GB);
-`test` the full set: also the training, score and development extras, .venv-blender45 (the newest
-Blender 4.5 LTS as a module, for the add-on's tests on 4.5) and, on Debian, the packages some tests use
-(through apt-get: as root, or it says which to install). Set-up is idempotent: a stamp in .venv records
+and no system packages on any platform: `setup`, `demo` and `addon` the engine set (the engine and bpy,
+2.2 GB); `test` the full set: also the training, score and development extras, .venv-blender45 (the
+newest Blender 4.5 LTS as a module, for the add-on's tests on 4.5) and, on Debian, the packages some
+tests use (through apt-get: as root, or it says which to install). Set-up is idempotent: a stamp in .venv records
 pyproject.toml's hash and the extras installed, so a command reinstalls only when the file changed or
 its set is not yet there (demo after test installs nothing; test after demo adds the rest).
 """
@@ -269,7 +269,7 @@ def main(argv: list[str]) -> None:
         sys.exit(__doc__)
     os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     try:
-        {"setup": lambda: setup(full=True), "test": lambda: test(argv[1:]), "demo": lambda: demo(),
+        {"setup": lambda: setup(), "test": lambda: test(argv[1:]), "demo": lambda: demo(),
          "addon": lambda: addon()}[argv[0]]()
     except subprocess.CalledProcessError as e:
         sys.exit(f"error: {' '.join(map(str, e.cmd))} exited with {e.returncode}")
