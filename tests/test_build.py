@@ -132,8 +132,9 @@ def pip_config_as_environment() -> dict[str, str]:
 @pytest.mark.slow
 def test_demo_as_a_non_root_user_in_a_fresh_clone_with_no_debian_packages():
     """`build.py demo` as user nobody in a fresh clone of HEAD (commit first what it should see), with an
-    empty home and a PATH holding python3 alone (no apt-get, no fluidsynth): it installs the engine set
-    into a new .venv and conducts and renders the demo. About 3 minutes on two cores."""
+    empty home, a PATH holding python3 alone (no apt-get, no fluidsynth) and the files build.py checks the
+    Debian packages by moved to where none are: it installs the engine set into a new .venv and conducts
+    and renders the demo. About 3 minutes on two cores."""
     nobody, python311 = as_nobody(), shutil.which("python3.11", path=SYSTEM_BIN)
     if python311 is None:
         pytest.skip(f"no Python 3.11 in {SYSTEM_BIN} for user nobody")
@@ -147,6 +148,11 @@ def test_demo_as_a_non_root_user_in_a_fresh_clone_with_no_debian_packages():
             os.lchown(path, 65534, 65534)
         env = {"HOME": str(tmp / "home"), "PATH": str(tmp / "bin"), "LANG": "C.UTF-8", **pip_config_as_environment()}
         clone = tmp / "baton"
+        script = (clone / "build.py").read_text()
+        for path in load_build().DEBIAN_PACKAGES.values():
+            assert f'"{path}"' in script
+            script = script.replace(f'"{path}"', f'"/nonexistent{path}"')
+        (clone / "build.py").write_text(script)
         proc = subprocess.run([*nobody, str(tmp / "bin" / "python3"), "build.py", "demo"], cwd=clone, env=env,
                               capture_output=True, text=True, timeout=1800)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -164,3 +170,12 @@ def test_demo_as_a_non_root_user_in_a_fresh_clone_with_no_debian_packages():
         plan = subprocess.run([str(clone / ".venv/bin/python"), "-c", "import build; print(build.extras_to_install("
                                "False), build.extras_to_install(True))"], cwd=clone, capture_output=True, text=True)
         assert plan.stdout.split("\n")[0] == "None ['blender', 'dev', 'score', 'train']"
+        # and test, which needs the Debian packages, tells this user what to run as root, before installing anything
+        if shutil.which("apt-get") is None:
+            return
+        (tmp / "bin" / "apt-get").symlink_to(shutil.which("apt-get"))
+        refused = subprocess.run([*nobody, str(tmp / "bin" / "python3"), "build.py", "test"], cwd=clone, env=env,
+                                 capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 1 and "+ " not in refused.stdout
+        assert ("installing them needs root (this is user 65534); run `sudo apt-get install -y fluidsynth "
+                "fluid-soundfont-gm assimp-testmodels` and retry") in refused.stderr
