@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
 """The project's one entry point: set-up, tests, the demo, packaging the Blender extension.
 
-    python3 build.py setup   # .venv in the repository root with everything installed
-    python3 build.py test    # setup, then the whole test suite (what CI runs)
-    python3 build.py demo    # setup, then conduct the bundled demo music: take + preview video
-    python3 build.py addon   # setup, then dist/baton-<version>.zip, the installable extension
+    python3 build.py demo    # the engine set up, then the bundled demo music conducted: take, previews
+    python3 build.py test    # everything set up, then the whole test suite (what CI runs)
+    python3 build.py setup   # the engine set up, nothing run
+    python3 build.py addon   # the engine set up, then dist/baton-<version>.zip, the installable extension
 
-Runs on any Python 3; the project itself runs in .venv on Python 3.11 (bpy 5.0 needs it). Setup is
-idempotent: it reinstalls only when pyproject.toml changed since the last successful setup. It also
-keeps .venv-blender45 (the newest Blender 4.5 LTS as a module, for the add-on's tests on 4.5).
+Runs on any Python 3; the project itself runs in .venv (in the repository root; Scripts\\python.exe on
+Windows) on Python 3.11, which bpy 5.0 needs: found as this interpreter, `py -3.11` on Windows, or
+python3.11/python3 elsewhere. Each command installs only what it uses, so the main job needs no root
+and no system packages on any platform: `setup`, `demo` and `addon` the engine set (the engine and bpy,
+2.2 GB); `test` the full set: also the training, score and development extras, .venv-blender45 (the
+newest Blender 4.5 LTS as a module, for the add-on's tests on 4.5) and, on Debian, the packages some
+tests use (through apt-get: as root, or it says which to install). Set-up is idempotent: a stamp in .venv records
+pyproject.toml's hash and the extras installed, so a command reinstalls only when the file changed or
+its set is not yet there (demo after test installs nothing; test after demo adds the rest).
 """
 
 from __future__ import annotations
@@ -24,20 +30,35 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
+
+
+def venv_python(venv: Path) -> Path:
+    """A venv's interpreter: Scripts\\python.exe on Windows, bin/python elsewhere."""
+    return venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+
+
 VENV = ROOT / ".venv"
-PY = VENV / "bin" / "python"
-STAMP = VENV / ".baton-setup"
+PY = venv_python(VENV)
+STAMP = VENV / ".baton-setup.json"  # what the last successful setup installed
 DEMO_DIR = ROOT / "out" / "demo"
 DIST = ROOT / "dist"
+# What each command needs from pyproject.toml's extras. The engine set: the engine (the project's
+# dependencies) and bpy, for the demo's rendered conductor and the extension's tooling. The full set adds
+# what only the tests and the training use.
+ENGINE_EXTRAS = ("blender",)
+FULL_EXTRAS = ("blender", "dev", "score", "train")
 # The add-on is tested on bpy 5.0.1 (.venv) and on the newest 4.5 LTS wheel, in a venv of its own that
 # holds bpy alone and sees everything else through .venv.
 VENV_LTS = ROOT / ".venv-blender45"
 BPY_LTS = "4.5.15"
-# Debian packages the project uses outside Python: score rendering for the conductor's evaluation and the
+# Debian packages the tests use outside Python: score rendering for the conductor's evaluation and the
 # training corpus (fluidsynth + a General MIDI soundfont, MIT). Checked by the file each one provides.
 # Also real motion-capture skeletons (BVH, BSD-3) for the retargeting tests.
 DEBIAN_PACKAGES = {"fluidsynth": "/usr/bin/fluidsynth", "fluid-soundfont-gm": "/usr/share/sounds/sf2/FluidR3_GM.sf2",
                    "assimp-testmodels": "/usr/share/assimp/models/BVH/01_01.bvh"}
+# The demo's rendered conductor: the first seconds of the demo music at a small size, so it stays a
+# couple of minutes on two cores (the preview video covers the whole piece).
+DEMO_RENDER = ("--frames", "1:150", "--resolution", "640x360")
 
 
 def run(*cmd: str | Path, **kw) -> None:
@@ -45,34 +66,75 @@ def run(*cmd: str | Path, **kw) -> None:
     subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT, **kw)
 
 
+def python311_commands() -> list[list[str]]:
+    """Where Python 3.11 may be, in order: this interpreter; on Windows the launcher `py -3.11` (python.org's
+    installers put it on PATH, and `python3.11` does not exist there); elsewhere python3.11, python3."""
+    others = [["py", "-3.11"]] if sys.platform == "win32" else [["python3.11"], ["python3"]]
+    return [[sys.executable], *others]
+
+
 def find_python311() -> str:
-    if sys.version_info[:2] == (3, 11):
-        return sys.executable
-    for name in ("python3.11", "python3"):
-        exe = shutil.which(name)
-        if exe and subprocess.run([exe, "-c", "import sys; assert sys.version_info[:2] == (3, 11)"],
-                                  capture_output=True).returncode == 0:
-            return exe
-    sys.exit("error: Python 3.11 is needed (bpy 5.0 is built for it); install python3.11 and retry")
+    """The path of a Python 3.11 interpreter (bpy 5.0 is built for 3.11 alone)."""
+    probe = "import sys; assert sys.version_info[:2] == (3, 11); print(sys.executable)"
+    for cmd in python311_commands():
+        try:
+            found = subprocess.run([*cmd, "-c", probe], capture_output=True, text=True)
+        except OSError:  # not installed
+            continue
+        if found.returncode == 0:
+            return found.stdout.strip()
+    where = "from python.org (with the py launcher)" if sys.platform == "win32" else "(python3.11)"
+    sys.exit(f"error: Python 3.11 is needed (bpy 5.0 is built for it); install it {where} and retry")
 
 
 def debian_packages() -> None:
+    """The tests' Debian packages, installed through apt-get when missing; that needs root, so anyone else
+    is told the exact command. Where there is no apt-get, the tests that need them are skipped."""
     missing = [pkg for pkg, path in DEBIAN_PACKAGES.items() if not Path(path).exists()]
     if not missing:
         return
-    if shutil.which("apt-get") is None or os.geteuid() != 0:
-        sys.exit(f"error: Debian packages missing: {' '.join(missing)}; install them with "
-                 f"`sudo apt-get install -y {' '.join(missing)}` and retry")
+    if shutil.which("apt-get") is None:
+        print(f"setup: warning: no apt-get here, so the Debian packages {' '.join(missing)} are not installed; "
+              "the tests that need them are skipped", flush=True)
+        return
+    if os.geteuid() != 0:
+        sys.exit(f"error: the tests need the Debian packages {' '.join(missing)}, and installing them needs root "
+                 f"(this is user {os.geteuid()}); run `sudo apt-get install -y {' '.join(missing)}` and retry")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     if subprocess.run(["apt-get", "install", "-y", "-q", *missing], env=env).returncode != 0:
         run("apt-get", "update", "-q", env=env)
         run("apt-get", "install", "-y", "-q", *missing, env=env)
 
 
-def setup() -> None:
-    debian_packages()
-    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if PY.exists() and STAMP.exists() and STAMP.read_text().strip() == want:
+def _pyproject_hash() -> str:
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def extras_to_install(full: bool) -> list[str] | None:
+    """The extras setup installs: None when the stamp (pyproject.toml's hash and the extras installed)
+    already covers the command's set; else that set with those the stamp records, so a smaller set
+    after a larger one (demo after test) never drops what is there."""
+    try:
+        stamp = json.loads(STAMP.read_text()) if PY.exists() else {}
+    except (OSError, ValueError):
+        stamp = {}
+    want, have = set(FULL_EXTRAS if full else ENGINE_EXTRAS), set(stamp.get("extras", []))
+    if stamp.get("pyproject") == _pyproject_hash() and want <= have:
+        return None
+    return sorted(want | have)
+
+
+def write_stamp(extras: list[str]) -> None:
+    STAMP.write_text(json.dumps({"pyproject": _pyproject_hash(), "extras": extras}) + "\n")
+
+
+def setup(full: bool = False) -> None:
+    """.venv with the engine set (full: the full set, the Debian packages and .venv-blender45 too).
+    Idempotent: it installs only when the stamp does not already cover the set."""
+    if full:
+        debian_packages()
+    extras = extras_to_install(full)
+    if extras is None:
         print("setup: .venv is up to date")
     else:
         if not PY.exists():
@@ -80,10 +142,11 @@ def setup() -> None:
         pip = [PY, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
         # torch first and spelled exactly, so pip takes the local CPU wheel and never the CUDA build
         run(*pip, "torch==2.13.0")
-        run(*pip, "-e", f"{ROOT}[blender,dev,score,train]")
-        STAMP.write_text(want + "\n")
-        print("setup: done")
-    blender_lts_venv()
+        run(*pip, "-e", f"{ROOT}[{','.join(extras)}]")
+        write_stamp(extras)
+        print(f"setup: done ({', '.join(extras)})")
+    if full:
+        blender_lts_venv()
 
 
 def _site_packages(python: Path) -> str:
@@ -94,7 +157,7 @@ def _site_packages(python: Path) -> str:
 def blender_lts_venv() -> None:
     """.venv-blender45: bpy 4.5 LTS only; a .pth file adds .venv's packages after it (numpy, pytest,
     the backend), so the add-on's tests run there without a second copy of everything."""
-    py, stamp = VENV_LTS / "bin" / "python", VENV_LTS / ".baton-setup"
+    py, stamp = venv_python(VENV_LTS), VENV_LTS / ".baton-setup"
     if py.exists() and stamp.exists() and stamp.read_text().strip() == BPY_LTS:
         return
     if not py.exists():
@@ -180,7 +243,7 @@ def build_addon(dist: Path = DIST, python: Path = PY) -> Path:
 
 
 def test(args: list[str]) -> None:
-    setup()
+    setup(full=True)
     run(PY, "-m", "pytest", *(args or ["-q"]))
 
 
@@ -191,7 +254,9 @@ def demo() -> None:
     run(PY, "-m", "backend.demo_music", music)
     run(PY, "-m", "backend", "generate", music, "-o", DEMO_DIR / "take.npz", "-o", DEMO_DIR / "take.json",
         "--preview", DEMO_DIR / "preview.mp4")
-    print(f"\ndemo: music, take (.npz and .json) and a preview video are in {DEMO_DIR.relative_to(ROOT)}/")
+    run(PY, "-m", "backend", "render", music, "--out", DEMO_DIR / "render", *DEMO_RENDER, "--force")
+    print(f"\ndemo: music, take (.npz and .json), a preview video and the conductor rendered in Blender "
+          f"(render/demo_music.mp4) are in {DEMO_DIR.relative_to(ROOT)}/")
 
 
 def addon() -> None:

@@ -5,26 +5,36 @@ piece that fails, or crashes Blender, stops nothing else. Outputs are idempotent
 exists is skipped (`--force` redoes it), each piece leaves a record beside its video, and
 `manifest.json` is rebuilt from all records under a file lock, so several invocations (one piece
 each, from a render-farm manager or a cluster scheduler) can share one output folder.
+
+It runs wherever Python and bpy do, Windows included: a piece reports its progress through a file
+the parent reads as it grows (not a pipe: on Windows neither `pass_fds` nor select() on pipes
+exists), and the manifest's lock is flock where there is one, Windows' msvcrt.locking elsewhere.
 """
 
 from __future__ import annotations
 
 import argparse
-import fcntl
 import hashlib
 import json
 import os
-import selectors
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from baton_core.errors import BatonError
 from baton_core.request import ConductRequest, add_arguments
+
+try:
+    import fcntl
+    msvcrt = None
+except ImportError:  # Windows
+    import msvcrt
+    fcntl = None
 
 # the request's options a render takes, the same for every piece
 REQUEST_OPTIONS = ("engine", "checkpoint", "seed", "smooth", "lead_ms", "size", "left_hand", "hand", "arms_only",
@@ -36,6 +46,7 @@ MANIFEST = "manifest.json"
 RECORD_SUFFIX = ".record.json"
 # --render-engine names → Blender's engine identifiers (5.0)
 RENDER_ENGINES = {"workbench": "BLENDER_WORKBENCH", "eevee": "BLENDER_EEVEE", "cycles": "CYCLES"}
+POLL_S = 0.2  # how often the running pieces' progress files are read
 
 
 @dataclass
@@ -48,7 +59,7 @@ class Piece:
     progress: tuple[int, int, float] | None = None  # frames done, total, seconds left
     error: str | None = None
     proc: subprocess.Popen | None = None
-    events: object = None
+    events: object = None  # the piece's progress file, open for reading
     buffer: str = ""
     started: float = 0.0
     spec_dir: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
@@ -250,15 +261,15 @@ def _start(piece: Piece, args, threads: int) -> None:
     piece.spec_dir = tempfile.TemporaryDirectory(prefix="baton-render-")
     spec_path = Path(piece.spec_dir.name) / "spec.json"
     spec_path.write_text(json.dumps(asdict(_spec(piece, args, threads))))
-    read_fd, write_fd = os.pipe()
+    events_path = Path(piece.spec_dir.name) / "events.jsonl"
+    events_path.touch()
+    piece.events = open(events_path, encoding="utf-8")
     log = open(piece.path(".log"), "w")
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MALLOC_ARENA_MAX="2")
-    piece.proc = subprocess.Popen([sys.executable, "-m", "baton_render.piece", str(spec_path), str(write_fd)],
-                                  stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=(write_fd,),
+    piece.proc = subprocess.Popen([sys.executable, "-m", "baton_render.piece", str(spec_path), str(events_path)],
+                                  stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                   env=env, cwd=Path(__file__).resolve().parents[1])
     log.close()
-    os.close(write_fd)
-    piece.events = os.fdopen(read_fd, "r")
     piece.state, piece.started = "running", time.monotonic()
 
 
@@ -283,8 +294,8 @@ def _finish(piece: Piece, args) -> None:
         record |= {"status": "failed", "error": piece.error}
         piece.state = "failed"
     piece.path(RECORD_SUFFIX).write_text(json.dumps(record, indent=1))
+    piece.events.close()  # before the folder goes: Windows removes no open file
     piece.spec_dir.cleanup()
-    piece.events.close()
 
 
 def _log_tail(log: Path) -> str:
@@ -295,31 +306,49 @@ def _log_tail(log: Path) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def _read_events(piece: Piece, until_eof: bool = False) -> bool:
-    """Take the child's progress lines: what is there now, or (once it has exited) all up to EOF.
-    False once the child has closed its end."""
-    while True:
-        chunk = os.read(piece.events.fileno(), 65536).decode(errors="replace")
-        piece.buffer += chunk if chunk else "\n"
-        *lines, piece.buffer = piece.buffer.split("\n")
-        for line in lines:
+def _read_events(piece: Piece, final: bool = False) -> None:
+    """Take the child's new progress lines from its file (final: it has exited, so its last line
+    counts even without a newline)."""
+    piece.buffer += piece.events.read() + ("\n" if final else "")
+    *lines, piece.buffer = piece.buffer.split("\n")
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if "error" in event:
+            piece.error = event["error"]
+        if "stage" in event:
+            piece.stage = event["stage"]
+            piece.progress = (event["done"], event["total"], event["left_s"]) if "done" in event else None
+
+
+@contextmanager
+def _locked(path: Path):
+    """Hold an exclusive lock on the file `path` (made if missing) while the block runs, against other
+    processes: flock, or on Windows msvcrt.locking on its first byte (which gives up after 10 s; retried)."""
+    with open(path, "a+b") as f:
+        if fcntl is not None:
+            fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes
+            yield
+            return
+        f.seek(0)
+        while True:
             try:
-                event = json.loads(line)
-            except ValueError:
+                msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)
+                break
+            except OSError:  # another run held it for 10 s: keep waiting
                 continue
-            if "error" in event:
-                piece.error = event["error"]
-            if "stage" in event:
-                piece.stage = event["stage"]
-                piece.progress = (event["done"], event["total"], event["left_s"]) if "done" in event else None
-        if not (until_eof and chunk):
-            return bool(chunk)
+        try:
+            yield
+        finally:
+            f.seek(0)
+            msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
 
 
 def write_manifest(out: Path) -> Path:
     """manifest.json from every piece record in `out`, under a lock so concurrent invocations agree."""
-    with open(out / ".manifest.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _locked(out / ".manifest.lock"):
         pieces = {}
         for rec in sorted(out.glob("*" + RECORD_SUFFIX)):
             try:
@@ -365,24 +394,19 @@ def run(args) -> int:
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     todo = [p for p in pieces if p.state == "pending"]
     running: list[Piece] = []
-    sel = selectors.DefaultSelector()
     try:
         while todo or running:
             while todo and len(running) < args.jobs:
                 piece = todo.pop(0)
                 _start(piece, args, threads)
-                sel.register(piece.events, selectors.EVENT_READ, piece)
                 running.append(piece)
                 report.emit(piece, final=True)
-            for key, _ in sel.select(timeout=1.0):
-                piece = key.data
-                if not _read_events(piece):
-                    sel.unregister(piece.events)  # closed: the child is on its way out
+            time.sleep(POLL_S)
+            for piece in running:
+                _read_events(piece)
                 report.emit(piece)
             for piece in [p for p in running if p.proc.poll() is not None]:
-                if piece.events.fileno() in sel.get_map():
-                    sel.unregister(piece.events)
-                _read_events(piece, until_eof=True)
+                _read_events(piece, final=True)  # everything it wrote is in the file now
                 _finish(piece, args)
                 running.remove(piece)
                 report.emit(piece, final=True)

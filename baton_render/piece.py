@@ -1,9 +1,10 @@
-"""One piece of a batch render, in its own process: `python -m baton_render.piece SPEC.json FD`.
+"""One piece of a batch render, in its own process: `python -m baton_render.piece SPEC.json EVENTS`.
 
 The parent (backend/batch.py) writes the spec; this process generates the take, stages it in
 Blender (or draws the stick-figure preview), renders the MP4 to a temporary name and renames it
 when complete, so an MP4 under its final name is always a finished one. Progress and the final
-error go to file descriptor FD as JSON lines; Blender's own chatter goes to stdout (the piece's log).
+error are appended to the file EVENTS as JSON lines, a line at a time (the parent reads it as it
+grows, on every platform); Blender's own chatter goes to stdout (the piece's log).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from baton_core.request import ConductRequest
 
 
 class Events:
-    def __init__(self, fd: int):
-        self.sink = os.fdopen(fd, "w", buffering=1)
+    def __init__(self, path: Path):
+        self.sink = open(path, "a", buffering=1, encoding="utf-8")
 
     def __call__(self, **event) -> None:
         self.sink.write(json.dumps(event) + "\n")
@@ -108,7 +109,7 @@ def _render_in_blender(spec: PieceSpec, take, music: Path, tmp: Path, emit: Even
 
 def main(argv: list[str]) -> int:
     spec = PieceSpec.read(Path(argv[0]))
-    emit = Events(int(argv[1]))
+    emit = Events(Path(argv[1]))
     try:
         record = run(spec, emit)
     except BatonError as e:

@@ -1,6 +1,6 @@
 """The add-on's tests again, on the newest Blender 4.5 LTS (the manifest promises 4.4+ and 5.0 changed
 much of the API the add-on touches): test_addon.py in its own pytest process under .venv-blender45,
-which `python3 build.py setup` keeps (bpy 4.5 alone, .venv's packages behind it)."""
+which `python3 build.py test` keeps (bpy 4.5 alone, .venv's packages behind it)."""
 
 import subprocess
 import sys
@@ -23,7 +23,7 @@ os._exit(int(code))
 
 def test_the_addon_tests_pass_on_blender_4_5():
     if not PYTHON.exists():
-        pytest.skip(f"{PYTHON} is missing: run `python3 build.py setup`")
+        pytest.skip(f"{PYTHON} is missing: run `python3 build.py test`, which makes it")
     version = subprocess.run([PYTHON, "-c", "import bpy; print(bpy.app.version_string)"], capture_output=True,
                              text=True, timeout=120)
     assert version.stdout.startswith("4.5."), version.stderr[-2000:]
