@@ -254,9 +254,10 @@ def demo() -> None:
     run(PY, "-m", "backend.demo_music", music)
     run(PY, "-m", "backend", "generate", music, "-o", DEMO_DIR / "take.npz", "-o", DEMO_DIR / "take.json",
         "--preview", DEMO_DIR / "preview.mp4")
-    run(PY, "-m", "backend", "render", music, "--out", DEMO_DIR / "render", *DEMO_RENDER, "--force")
-    print(f"\ndemo: music, take (.npz and .json), a preview video and the conductor rendered in Blender "
-          f"(render/demo_music.mp4) are in {DEMO_DIR.relative_to(ROOT)}/")
+    run(PY, "-m", "backend", "render", music, "--out", DEMO_DIR / "render", *DEMO_RENDER, "--force",
+        "--save-blend")
+    print(f"\ndemo: music, take (.npz and .json), a preview video, and the conductor rendered in Blender "
+          f"(render/demo_music.mp4) with its scene (render/demo_music.blend) are in {DEMO_DIR.relative_to(ROOT)}/")
 
 
 def addon() -> None:

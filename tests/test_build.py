@@ -164,7 +164,8 @@ def test_demo_as_a_non_root_user_in_a_fresh_clone_with_no_debian_packages():
         assert {"torch", "bpy", "baton"} <= names and not names & {"pytest", "music21", "librosa", "pretty-midi", "anny"}
         demo = clone / "out" / "demo"
         assert all((demo / name).stat().st_size > 0 for name in ("demo_music.ogg", "take.npz", "take.json",
-                                                                 "preview.mp4", "render/demo_music.mp4"))
+                                                                 "preview.mp4", "render/demo_music.mp4",
+                                                                 "render/demo_music.blend"))
         assert json.loads((demo / "render/manifest.json").read_text())["pieces"]["demo_music"]["status"] == "rendered"
         # its stamp: demo again installs nothing, test would add the rest
         plan = subprocess.run([str(clone / ".venv/bin/python"), "-c", "import build; print(build.extras_to_install("
