@@ -108,7 +108,7 @@ class BatonPreferences(bpy.types.AddonPreferences):
             box.label(text=f"Log: {place.log}")
             return
         if info is None:
-            box.label(text="Baton's engine is not installed (about 1 GB of disk space)", icon="INFO")
+            box.label(text="Baton's engine is not installed (it takes about 1.3 GB of disk space)", icon="INFO")
         else:
             problem = place.version_problem()
             box.label(text=problem or f"Engine {info.get('version')} installed: "
