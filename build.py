@@ -166,11 +166,11 @@ ENGINE_LOCK = ROOT / "blender_addon" / "engine_lock.txt"
 def engine_requires(version: str) -> list[str]:
     """The backend wheel's Requires-Dist: pyproject's dependencies pinned to the versions of the lock
     (tools/engine_lock.py; torch without its local `+cpu`, which the pin then matches), and baton_core."""
-    import tomllib
     pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==([^\s;+]+)", ENGINE_LOCK.read_text(), re.M))
     canon = {re.sub(r"[-_.]+", "-", k).lower(): v for k, v in pins.items()}
-    names = [re.match(r"[A-Za-z0-9_.-]+", d).group(0)
-             for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]]
+    # pyproject's `dependencies = [...]`, read without tomllib (build.py runs on any Python 3)
+    block = re.search(r"^dependencies = \[(.*?)^\]", (ROOT / "pyproject.toml").read_text(), re.M | re.S).group(1)
+    names = re.findall(r'^\s*"([A-Za-z0-9_.-]+)', block, re.M)
     return [f"{n}=={canon[re.sub(r'[-_.]+', '-', n).lower()]}" for n in names] + [f"baton_core=={version}"]
 
 

@@ -110,13 +110,15 @@ class BATON_OT_install_engine(bpy.types.Operator):
             return {"PASS_THROUGH"}
         wm = context.window_manager
         wm.progress_update(int(current.progress * 100))
-        context.workspace.status_text_set(f"Baton: {current.message} — {current.progress:.0%}")
+        if context.workspace is not None:
+            context.workspace.status_text_set(f"Baton: {current.message} — {current.progress:.0%}")
         _redraw(context)
         if not current.finished:
             return {"PASS_THROUGH"}
         wm.event_timer_remove(self._timer)
         wm.progress_end()
-        context.workspace.status_text_set(None)
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
         return self._end(current)
 
 
