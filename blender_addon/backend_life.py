@@ -35,6 +35,7 @@ from .engine_env import Layout, venv_python
 
 ENV_PYTHON = "BATON_BACKEND_PYTHON"
 HERE = Path(__file__).resolve().parent
+INSTALLED = "the engine installed from the preferences"
 START_TIMEOUT = 180.0  # a cold torch import on a busy machine takes tens of seconds
 
 
@@ -74,7 +75,7 @@ def find_python(configured: str = "", engine_home: str = "") -> tuple[Path, str]
         layout = Layout(Path(engine_home))
         if layout.version_problem():
             raise BackendError(layout.version_problem())
-        return layout.python(), "the engine installed from the preferences"
+        return layout.python(), INSTALLED
     source = build_info().get("source")
     roots = [(Path(source), "the repository this add-on was built from")] if source else []
     roots.append((HERE.parent, "the checkout this add-on runs from"))
@@ -86,6 +87,21 @@ def find_python(configured: str = "", engine_home: str = "") -> tuple[Path, str]
         f"Baton's engine is not installed: press Install Engine in Preferences > Add-ons > Baton. (From a "
         f"checkout: run `python3 build.py setup` in {where}, which makes {_venv_python(where)}; or set Engine "
         f"Python there, or ${ENV_PYTHON}, to the Python of an environment that has Baton's backend installed)")
+
+
+def engine_cwd(python: Path, origin: str) -> Path | None:
+    """Where the engine starts: `python -m backend` imports a `backend` folder in its working folder
+    first, so a repository's engine starts in the repository and an installed one in its own
+    environment (never in a checkout that happens to be Blender's working folder); an expert's
+    Python in Blender's working folder, as before."""
+    source = build_info().get("source")
+    if origin == "the repository this add-on was built from" and source and Path(source).is_dir():
+        return Path(source)
+    if origin == "the checkout this add-on runs from":
+        return HERE.parent
+    if origin == INSTALLED:
+        return python.parents[1]
+    return None
 
 
 def check_version(health: dict, where: str) -> None:
@@ -151,13 +167,12 @@ class BackendManager:
                 if crashed:
                     self.note = f"stopped unexpectedly (exit code {b.process.returncode}; its log ended: {last_words})"
                     self.restarts += 1
-            python, _ = find_python(settings.python, settings.engine_home)
+            python, origin = find_python(settings.python, settings.engine_home)
             self._allowed = list(dict.fromkeys([*self._allowed, *needs, *([audio_dir] if audio_dir else [])]))
-            source = build_info().get("source")
             self.starting = True
             try:
                 self._backend = start_backend(str(python), self._allowed, timeout=START_TIMEOUT,
-                                              cwd=source if source and Path(source).is_dir() else None)
+                                              cwd=engine_cwd(python, origin))
             except BackendError as e:
                 self.note = f"could not start: {str(e).splitlines()[0]}"
                 raise

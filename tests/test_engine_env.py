@@ -196,3 +196,13 @@ def test_the_backend_wheel_carries_its_weights_and_pinned_requirements(tmp_path)
     requires = [line.split(": ", 1)[1] for line in metadata.splitlines() if line.startswith("Requires-Dist")]
     assert "torch==2.13.0" in requires and "numpy==1.26.4" in requires and f"baton_core=={version}" in requires
     assert len(requires) == 10 and all("==" in r for r in requires)
+
+
+def test_an_installed_engine_starts_in_its_own_environment_never_in_a_checkout(tmp_path, monkeypatch):
+    monkeypatch.delenv(backend_life.ENV_PYTHON, raising=False)
+    python, origin = backend_life.find_python("", str(tmp_path))
+    assert origin != backend_life.INSTALLED
+    installed = fake_engine(tmp_path)
+    python, origin = backend_life.find_python("", str(tmp_path))
+    assert backend_life.engine_cwd(python, origin) == tmp_path / "engine" == installed.parents[1]
+    assert backend_life.engine_cwd(Path(PY), "the add-on's preferences") is None
