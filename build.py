@@ -5,6 +5,7 @@
     python3 build.py test    # everything set up, then the whole test suite (what CI runs)
     python3 build.py setup   # the engine set up, nothing run
     python3 build.py addon   # the engine set up, then dist/baton-<version>.zip, the installable extension
+    python3 build.py engine-wheels FOLDER   # the engine's wheels, for Install Engine offline
 
 Runs on any Python 3; the project itself runs in .venv (in the repository root; Scripts\\python.exe on
 Windows) on Python 3.11, which bpy 5.0 needs: found as this interpreter, `py -3.11` on Windows, or
@@ -187,17 +188,20 @@ def _version() -> str:
     return re.search(r'^__version__\s*=\s*"([^"]+)"', text, re.M).group(1)
 
 
-def build_wheel(package: str, folder: Path, version: str) -> Path:
+def build_wheel(package: str, folder: Path, version: str, requires: list[str] = ()) -> Path:
     """A pure-Python wheel of one of the repository's packages (code and data, no caches), written by
     hand: the extension carries the packages it shares with the engine this way, and Blender installs
-    them from its own zip (no pip, no network)."""
+    them from its own zip (no pip, no network); the engine's own wheel rides along for the engine's
+    environment. `requires`: its Requires-Dist lines."""
     import base64
     import zipfile
     dist = f"{package}-{version}"
     path = folder / f"{dist}-py3-none-any.whl"
     files = sorted(f for f in (ROOT / package).rglob("*")
                    if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".pyc")
-    meta = {f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n",
+    metadata = f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n" + "".join(
+        f"Requires-Dist: {r}\n" for r in requires)
+    meta = {f"{dist}.dist-info/METADATA": metadata,
             f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: baton build.py\nRoot-Is-Purelib: true\n"
                                        "Tag: py3-none-any\n"}
     record = []
@@ -216,13 +220,30 @@ def build_wheel(package: str, folder: Path, version: str) -> Path:
 # The packages the extension shares with the engine: the core (take format, skeleton, the request's
 # schema) and the rig library (bone maps, retargeting, keys, the default conductor and its data).
 EXTENSION_WHEELS = ("baton_core", "baton_rigs")
+# The engine's own packages, which the zip carries in engine/ for the environment *Install Engine* makes
+# (never installed into Blender's Python): the backend with its shipped weights, and the core it imports.
+ENGINE_WHEELS = ("baton_core", "backend")
+ENGINE_LOCK = ROOT / "blender_addon" / "engine_lock.txt"
 
 
-def build_addon(dist: Path = DIST, python: Path = PY) -> Path:
-    """dist/baton-<version>.zip: blender_addon/ (the extension's UI), wheels of the packages it shares
-    with the engine (EXTENSION_WHEELS, which Blender installs with it), the manifest with the version
-    and the wheels written in, and build_info.json (version, source repository and commit: the add-on
-    finds the repository's .venv through it); built and validated by bpy's own extension tooling."""
+def engine_requires(version: str) -> list[str]:
+    """The backend wheel's Requires-Dist: pyproject's dependencies pinned to the versions of the lock
+    (tools/engine_lock.py; torch without its local `+cpu`, which the pin then matches), and baton_core."""
+    pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==([^\s;+]+)", ENGINE_LOCK.read_text(), re.M))
+    canon = {re.sub(r"[-_.]+", "-", k).lower(): v for k, v in pins.items()}
+    # pyproject's `dependencies = [...]`, read without tomllib (build.py runs on any Python 3)
+    block = re.search(r"^dependencies = \[(.*?)^\]", (ROOT / "pyproject.toml").read_text(), re.M | re.S).group(1)
+    names = re.findall(r'^\s*"([A-Za-z0-9_.-]+)', block, re.M)
+    return [f"{n}=={canon[re.sub(r'[-_.]+', '-', n).lower()]}" for n in names] + [f"baton_core=={version}"]
+
+
+def build_addon(dist: Path = DIST, python: Path = PY, source: bool = True) -> Path:
+    """dist/baton-<version>.zip: blender_addon/ (the extension's UI, with the engine's lock), wheels of
+    the packages it shares with the engine (EXTENSION_WHEELS, which Blender installs with it), the
+    engine's wheels in engine/ (ENGINE_WHEELS, for *Install Engine*), the manifest with the version and
+    the wheels written in, and build_info.json (version, source repository and commit: the add-on
+    finds the repository's .venv through it; `source=False` leaves the repository out, as for a zip
+    handed to animators); built and validated by bpy's own extension tooling."""
     version = _version()
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     zip_path = Path(dist) / f"baton-{version}.zip"
@@ -233,13 +254,27 @@ def build_addon(dist: Path = DIST, python: Path = PY) -> Path:
         shutil.copytree(ROOT / "blender_addon", stage, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         (stage / "wheels").mkdir()
         wheels = [build_wheel(pkg, stage / "wheels", version).name for pkg in EXTENSION_WHEELS]
+        (stage / "engine").mkdir()
+        for pkg in ENGINE_WHEELS:
+            build_wheel(pkg, stage / "engine", version, engine_requires(version) if pkg == "backend" else ())
         manifest = (stage / "blender_manifest.toml").read_text()
         written = f'version = "{version}"\nwheels = {json.dumps(["./wheels/" + w for w in wheels])}\n'
         (stage / "blender_manifest.toml").write_text(manifest.replace("# version and wheels: written by build.py\n", written))
-        (stage / "build_info.json").write_text(json.dumps({"version": version, "source": str(ROOT),
+        (stage / "build_info.json").write_text(json.dumps({"version": version, "source": str(ROOT) if source else None,
                                                            "commit": commit or None}, indent=1) + "\n")
         run(python, "-c", _EXTENSION_TOOL, stage, zip_path.resolve())
     return zip_path
+
+
+def engine_wheels(folder: Path) -> None:
+    """FOLDER filled with every wheel of the engine's lock for this platform, hashes checked: what
+    *Install Engine* installs from on a machine where Blender works offline."""
+    sys.path.insert(0, str(ROOT))
+    from blender_addon import engine_env
+    engine_env.write_requirements(folder)
+    for cmd in engine_env.download_commands(find_python311(), folder):  # the engine's Python's wheels
+        run(*cmd)
+    print(f"engine-wheels: {folder} (choose it as Wheel Folder in Preferences > Add-ons > Baton)")
 
 
 def test(args: list[str]) -> None:
@@ -266,12 +301,13 @@ def addon() -> None:
 
 
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] not in ("setup", "test", "demo", "addon"):
+    if not argv or argv[0] not in ("setup", "test", "demo", "addon", "engine-wheels") or (
+            argv[0] == "engine-wheels" and len(argv) != 2):
         sys.exit(__doc__)
     os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     try:
         {"setup": lambda: setup(), "test": lambda: test(argv[1:]), "demo": lambda: demo(),
-         "addon": lambda: addon()}[argv[0]]()
+         "addon": lambda: addon(), "engine-wheels": lambda: engine_wheels(Path(argv[1]).resolve())}[argv[0]]()
     except subprocess.CalledProcessError as e:
         sys.exit(f"error: {' '.join(map(str, e.cmd))} exited with {e.returncode}")
 

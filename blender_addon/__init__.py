@@ -1,7 +1,10 @@
 """Baton for Blender: select a sound strip, press Conduct, get a conductor as ordinary keyframes.
 
 The pieces, in the order a run goes through them:
-  preferences.py   where the engine's Python is, start it or connect to one, engine defaults
+  preferences.py   the engine: installed from there, an expert's Python, or a running service;
+                   a run's defaults
+  engine_env.py    Install Engine: the engine's private environment (no bpy); engine_operators.py
+                   its buttons; engine_lock.txt its pinned, hashed packages
   backend_life.py  the engine process: found, started when first needed, health-checked,
                    restarted after a crash, stopped with Blender
   client.py        the service's HTTP API (standard library only; the service's tests use it too)
@@ -20,7 +23,7 @@ relative (it is installed as an extension under `bl_ext.<repo>.baton`), and `bpy
 from register(), so tools and tests can use client.py or the rig math without Blender.
 """
 
-_MODULES = ("preferences", "properties", "presets", "bone_mapping", "operators", "ui")
+_MODULES = ("engine_operators", "preferences", "properties", "presets", "bone_mapping", "operators", "ui")
 
 
 def register() -> None:

@@ -2,10 +2,14 @@
 restarted after a crash, stopped with Blender.
 
 Blender's Python has no torch, so the engine runs in the project's own environment as
-`python -m backend serve` (client.start_backend). Which Python: the preference when set, else
-$BATON_BACKEND_PYTHON, else the `.venv` of the repository the add-on was built from (build.py writes
-its path into build_info.json), else the `.venv` beside a checkout the add-on runs from. When none
-exists the error says exactly what to run and where to point the preference.
+`python -m backend serve` (client.start_backend). Which Python: the preference when set (for
+experts), else $BATON_BACKEND_PYTHON, else the engine *Install Engine* put in the add-on's user folder
+(engine_env.py), else the `.venv` of the repository the add-on was built from (build.py writes its
+path into build_info.json), else the `.venv` beside a checkout the add-on runs from. When none exists
+the error says exactly what to press or run.
+
+An engine of another version than the add-on is refused with the fix (Repair Engine, or the
+service to start): its /v1/health reports its version, the installed one's marker file too.
 
 In "connect" mode the add-on starts nothing: it talks to a service someone else started, with the
 port and token file they gave it.
@@ -20,15 +24,18 @@ import atexit
 import json
 import os
 import subprocess
-import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import baton_core
+
 from .client import Backend, BackendError, Client, log_tail, start_backend
+from .engine_env import Layout, venv_python
 
 ENV_PYTHON = "BATON_BACKEND_PYTHON"
 HERE = Path(__file__).resolve().parent
+INSTALLED = "the engine installed from the preferences"
 START_TIMEOUT = 180.0  # a cold torch import on a busy machine takes tens of seconds
 
 
@@ -40,10 +47,11 @@ class BackendSettings:
     port: int = 0               # CONNECT only
     token_file: str = ""        # CONNECT only
     start_on_enable: bool = False
+    engine_home: str = ""       # the add-on's user folder, where Install Engine puts the engine
 
 
 def _venv_python(root: Path) -> Path:
-    return root / ".venv" / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+    return venv_python(root / ".venv")
 
 
 def build_info() -> dict:
@@ -54,7 +62,7 @@ def build_info() -> dict:
         return {}
 
 
-def find_python(configured: str = "") -> tuple[Path, str]:
+def find_python(configured: str = "", engine_home: str = "") -> tuple[Path, str]:
     """(the engine's Python, how it was found), or BackendError with the exact fix."""
     for value, origin in ((configured, "the add-on's preferences"), (os.environ.get(ENV_PYTHON, ""), f"${ENV_PYTHON}")):
         if value:
@@ -63,6 +71,11 @@ def find_python(configured: str = "") -> tuple[Path, str]:
                 return path, origin
             raise BackendError(f"the Python set in {origin} ({value}) is not an executable file: point it at "
                                f"the Baton repository's .venv/bin/python (made by `python3 build.py setup`)")
+    if engine_home and Layout(Path(engine_home)).installed() is not None:
+        layout = Layout(Path(engine_home))
+        if layout.version_problem():
+            raise BackendError(layout.version_problem())
+        return layout.python(), INSTALLED
     source = build_info().get("source")
     roots = [(Path(source), "the repository this add-on was built from")] if source else []
     roots.append((HERE.parent, "the checkout this add-on runs from"))
@@ -71,9 +84,33 @@ def find_python(configured: str = "") -> tuple[Path, str]:
             return _venv_python(root), origin
     where = Path(source) if source else Path("<the Baton repository>")
     raise BackendError(
-        f"Baton's engine environment was not found (looked for {_venv_python(where)}). Fix: run "
-        f"`python3 build.py setup` in {where}, or set Preferences > Add-ons > Baton > Engine Python "
-        f"(or ${ENV_PYTHON}) to the Python of an environment that has Baton's backend installed")
+        f"Baton's engine is not installed: press Install Engine in Preferences > Add-ons > Baton. (From a "
+        f"checkout: run `python3 build.py setup` in {where}, which makes {_venv_python(where)}; or set Engine "
+        f"Python there, or ${ENV_PYTHON}, to the Python of an environment that has Baton's backend installed)")
+
+
+def engine_cwd(python: Path, origin: str) -> Path | None:
+    """Where the engine starts: `python -m backend` imports a `backend` folder in its working folder
+    first, so a repository's engine starts in the repository and an installed one in its own
+    environment (never in a checkout that happens to be Blender's working folder); an expert's
+    Python in Blender's working folder, as before."""
+    source = build_info().get("source")
+    if origin == "the repository this add-on was built from" and source and Path(source).is_dir():
+        return Path(source)
+    if origin == "the checkout this add-on runs from":
+        return HERE.parent
+    if origin == INSTALLED:
+        return python.parents[1]
+    return None
+
+
+def check_version(health: dict, where: str) -> None:
+    """Refuse an engine of another version than this add-on, saying what to do."""
+    version = health.get("version")
+    if version != baton_core.__version__:
+        raise BackendError(f"the Baton engine at {where} is version {version or 'unknown'}, this add-on is "
+                           f"{baton_core.__version__}: press Repair Engine in Preferences > Add-ons > Baton (for "
+                           f"an engine of your own, install Baton {baton_core.__version__} into its environment)")
 
 
 class BackendManager:
@@ -119,7 +156,7 @@ class BackendManager:
                 reusable = b.process.poll() is None and all(self.allows(d, folder=True) for d in needs)
                 if reusable:
                     try:
-                        b.client.health()
+                        b.client.health()  # its version was checked when it started
                         return b.client
                     except BackendError:
                         pass  # alive but not answering: replace it
@@ -130,18 +167,23 @@ class BackendManager:
                 if crashed:
                     self.note = f"stopped unexpectedly (exit code {b.process.returncode}; its log ended: {last_words})"
                     self.restarts += 1
-            python, _ = find_python(settings.python)
+            python, origin = find_python(settings.python, settings.engine_home)
             self._allowed = list(dict.fromkeys([*self._allowed, *needs, *([audio_dir] if audio_dir else [])]))
-            source = build_info().get("source")
             self.starting = True
             try:
                 self._backend = start_backend(str(python), self._allowed, timeout=START_TIMEOUT,
-                                              cwd=source if source and Path(source).is_dir() else None)
+                                              cwd=engine_cwd(python, origin))
             except BackendError as e:
                 self.note = f"could not start: {str(e).splitlines()[0]}"
                 raise
             finally:
                 self.starting = False
+            try:
+                check_version(self._backend.client.health(), str(python))
+            except BackendError as e:
+                self.stop()
+                self.note = str(e)
+                raise
             return self._backend.client
 
     def allows(self, path: Path, folder: bool = False) -> bool:
@@ -174,9 +216,10 @@ class BackendManager:
             raise BackendError(f"cannot read the token file {settings.token_file} ({e.strerror or e}): {how}") from None
         client = Client(settings.port, token)
         try:
-            client.health()
+            health = client.health()
         except BackendError as e:
             raise BackendError(f"{e}; {how}") from None
+        check_version(health, client.base)
         return client
 
     def stop(self) -> None:

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from baton_core.private_files import run_folder
 
+from .child_process import background_flags
+
 API = "/v1"
 
 
@@ -181,7 +183,8 @@ def start_backend(python: str, allow_dirs: list[str | Path], log_file: str | Pat
     process = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True,
                                # two malloc arenas: job and encoder threads otherwise each keep their own
-                               env=os.environ | {"PYTHONUNBUFFERED": "1", "MALLOC_ARENA_MAX": "2"})
+                               env=os.environ | {"PYTHONUNBUFFERED": "1", "MALLOC_ARENA_MAX": "2"},
+                               **background_flags())
     output: collections.deque[str] = collections.deque(maxlen=20)
     port = _read_port(process, timeout, output)
     backend = Backend(process, None, log_file, token_file, run_dir)

@@ -1,4 +1,5 @@
-"""The add-on's preferences: where the engine is and how to reach it, and the defaults of a run.
+"""The add-on's preferences: the engine (installed from here, or an expert's own Python, or a running
+service), and the defaults of a run.
 
 A scene's engine and seed show these defaults until the animator changes them there (properties.py).
 """
@@ -6,7 +7,7 @@ A scene's engine and seed show these defaults until the animator changes them th
 import bpy
 from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
-from . import request_options
+from . import engine_env, engine_operators, request_options
 from .backend_life import ENV_PYTHON, BackendError, BackendSettings, find_python, manager
 
 
@@ -34,8 +35,17 @@ class BatonPreferences(bpy.types.AddonPreferences):
 
     backend_python: StringProperty(
         name="Engine Python", subtype="FILE_PATH",
-        description=f"Python of the environment with Baton's backend (empty: ${ENV_PYTHON}, "
-                    "else the .venv of the Baton repository this add-on was built from)")
+        description=f"For experts: the Python of an environment with Baton's backend (empty: ${ENV_PYTHON}, "
+                    "else the engine Install Engine made, else the .venv of the Baton repository this add-on "
+                    "was built from)")
+    engine_wheel_folder: StringProperty(
+        name="Wheel Folder", subtype="DIR_PATH",
+        description="Install the engine from this folder of wheels instead of downloading (needed when Blender "
+                    "works offline; `python3 build.py engine-wheels FOLDER` makes one)")
+    torch_index: StringProperty(
+        name="Torch Index", default=engine_env.TORCH_INDEX,
+        description="Where Install Engine gets torch's CPU build, besides the usual package index "
+                    "(empty: the usual index only)")
     backend_mode: EnumProperty(
         name="Engine", default="AUTO",
         items=[("AUTO", "Start Automatically", "Start the engine in the background when first needed; "
@@ -62,9 +72,10 @@ class BatonPreferences(bpy.types.AddonPreferences):
         layout = self.layout
         layout.prop(self, "backend_mode", expand=True)
         if self.backend_mode == "AUTO":
+            self.draw_engine(layout.box())
             layout.prop(self, "backend_python")
             try:
-                python, origin = find_python(self.backend_python)
+                python, origin = find_python(self.backend_python, str(engine_operators.layout().home))
                 layout.label(text=f"Using {python} (from {origin})", icon="CHECKMARK")
             except BackendError as e:
                 box = layout.box()
@@ -87,6 +98,39 @@ class BatonPreferences(bpy.types.AddonPreferences):
         row.prop(self, "default_seed")
         layout.prop(self, "preset_folder")
 
+    def draw_engine(self, box):
+        """The installed engine: where, how big, its version; Install, Repair, Remove; an install's progress."""
+        place = engine_operators.layout()
+        info = place.installed()
+        install = engine_operators.current
+        if install is not None and not install.finished:
+            box.label(text=f"Installing: {install.message} — {install.progress:.0%}", icon="SORTTIME")
+            box.label(text=f"Log: {place.log}")
+            return
+        if info is None:
+            box.label(text="Baton's engine is not installed (it takes about 1.3 GB of disk space)", icon="INFO")
+        else:
+            problem = place.version_problem()
+            box.label(text=problem or f"Engine {info.get('version')} installed: "
+                                      f"{engine_env.human_size(info.get('size', 0))} in {place.env}",
+                      icon="ERROR" if problem else "CHECKMARK")
+        if install is not None and install.error:
+            sub = box.box()
+            sub.alert = True
+            for line in wrap_lines(install.error, 90):
+                sub.label(text=line)
+        row = box.row()
+        row.operator("baton.install_engine", text="Repair Engine" if info else "Install Engine",
+                     icon="FILE_REFRESH" if info else "IMPORT")
+        if info or place.staging.exists():
+            row.operator("baton.remove_engine", icon="TRASH")
+        box.prop(self, "engine_wheel_folder")
+        if not bpy.app.online_access and not self.engine_wheel_folder:
+            box.label(text="Blender works offline: choose a wheel folder to install from", icon="INTERNET_OFFLINE")
+        box.prop(self, "torch_index")
+        if place.log.is_file():
+            box.label(text=f"Install log: {place.log}")
+
 
 def wrap_lines(text: str, width: int) -> list[str]:
     import textwrap
@@ -100,7 +144,8 @@ def prefs() -> BatonPreferences:
 def backend_settings() -> BackendSettings:
     p = prefs()
     return BackendSettings(bpy.path.abspath(p.backend_python) if p.backend_python else "", p.backend_mode,
-                           p.port, bpy.path.abspath(p.token_file) if p.token_file else "", p.start_on_enable)
+                           p.port, bpy.path.abspath(p.token_file) if p.token_file else "", p.start_on_enable,
+                           str(engine_operators.layout().home))
 
 
 def register() -> None:

@@ -193,7 +193,11 @@ def test_the_zip_is_a_valid_extension_carrying_client_and_bone_maps(addon_zip):
         manifest = z.read("blender_manifest.toml").decode()
         wheels = {n: set(zipfile.ZipFile(io.BytesIO(z.read(n))).namelist()) for n in names if n.endswith(".whl")}
     assert {"blender_manifest.toml", "__init__.py", "client.py", "build_info.json"} <= names
-    assert set(wheels) == {f"wheels/{p}-{baton_core.__version__}-py3-none-any.whl" for p in ("baton_core", "baton_rigs")}
+    v = baton_core.__version__
+    assert set(wheels) == {f"{d}/{p}-{v}-py3-none-any.whl" for d, ps in (("wheels", ("baton_core", "baton_rigs")),
+                                                                          ("engine", ("baton_core", "backend"))) for p in ps}
+    assert "engine/" not in manifest and "engine_lock.txt" in names  # the engine's wheels: not for Blender's Python
+    assert "backend/weights/baton_m2sgan.pt" in wheels[f"engine/backend-{v}-py3-none-any.whl"]
     core, rigs = (wheels[f"wheels/{p}-{baton_core.__version__}-py3-none-any.whl"] for p in ("baton_core", "baton_rigs"))
     assert {"baton_core/take.py", "baton_core/skeleton.py"} <= core
     assert any(n.startswith("baton_rigs/bonemaps/") and n.endswith(".json") for n in rigs)
