@@ -149,3 +149,27 @@ def test_pid_alive_on_windows_asks_for_the_exit_code(monkeypatch):
     assert not private_files.pid_alive(300)  # no such process
     assert not private_files.pid_alive(0)
     assert kernel32.open == set()
+
+
+class WindowsOs:
+    """`os` as private_files sees it on Windows (no getuid, os.name "nt"), the rest the real one:
+    faked in that module alone, since pathlib itself cannot run with os.name "nt" here."""
+    name = "nt"
+
+    def __getattr__(self, attr):
+        if attr in ("getuid", "getgid"):
+            raise AttributeError(attr)
+        return getattr(os, attr)
+
+
+def test_on_windows_an_own_file_is_reused_whatever_its_mode_but_never_a_link(monkeypatch, tmp_path):
+    monkeypatch.setattr(private_files, "os", WindowsOs())
+    token = tmp_path / "token"
+    token.write_text("x")
+    token.chmod(0o644)
+    private_files.check_own_file(token, "token file")  # POSIX refuses it: readable by others
+    (tmp_path / "link").symlink_to(token)
+    with pytest.raises(BatonError, match="symbolic link"):
+        private_files.check_own_file(tmp_path / "link", "token file")
+    private_files.write_private(token, "fresh", "token file")
+    assert token.read_text() == "fresh"
