@@ -291,8 +291,15 @@ def demo() -> None:
         "--preview", DEMO_DIR / "preview.mp4")
     run(PY, "-m", "backend", "render", music, "--out", DEMO_DIR / "render", *DEMO_RENDER, "--force",
         "--save-blend")
-    print(f"\ndemo: music, take (.npz and .json), a preview video, and the conductor rendered in Blender "
-          f"(render/demo_music.mp4) with its scene (render/demo_music.blend) are in {DEMO_DIR.relative_to(ROOT)}/")
+    shutil.copyfile(DEMO_DIR / "render" / "demo_music.mp4", DEMO_DIR / "conductor.mp4")
+    # Saved again beside the music, its relative paths remapped (a copied .blend would lose its sound).
+    run(PY, "-c", "import sys, bpy; bpy.ops.wm.open_mainfile(filepath=sys.argv[1]); "
+        "bpy.ops.wm.save_as_mainfile(filepath=sys.argv[2], relative_remap=True)",
+        DEMO_DIR / "render" / "demo_music.blend", DEMO_DIR / "demo.blend")
+    print(f"\ndemo: music, take (.npz and .json), a stick-figure preview (preview.mp4), and the default "
+          f"conductor rendered in Blender (conductor.mp4, music on its sound track) with its scene (demo.blend: "
+          f"conductor, keys, music strip) are in {DEMO_DIR.relative_to(ROOT)}/; render/ holds the batch "
+          "renderer's own output")
 
 
 def addon() -> None:

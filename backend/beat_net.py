@@ -27,6 +27,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .bars import BAR_FEATURES, PATTERN_METRES, bar_positions
 from .beats import Beats, dp_beats
 from baton_core.timebase import MEL_BINS, MEL_PER_MOTION, MOTION_FPS
 
@@ -48,26 +49,32 @@ class _Block(nn.Module):
 
 
 class BeatNet(nn.Module):
-    """(N, 3T, 128) mel → (N, T) beat logits at 30 Hz."""
+    """(N, 3T, 128) mel → (N, T) beat logits at 30 Hz; with `outputs` > 1, (N, outputs, T) logits
+    of as many classes (the bar tracker's: each beat's state in the bar, bars.py)."""
 
-    def __init__(self, channels: int = 64, layers: int = 9, dropout: float = 0.0):
+    def __init__(self, channels: int = 64, layers: int = 9, dropout: float = 0.0, outputs: int = 1):
         super().__init__()
+        self.outputs = outputs
         self.front = nn.Sequential(nn.Conv1d(MEL_BINS + 1, channels, 3, padding=1), nn.GELU(),
                                    nn.Conv1d(channels, channels, MEL_PER_MOTION, stride=MEL_PER_MOTION), nn.GELU())
         self.blocks = nn.Sequential(*[_Block(channels, 2 ** i, dropout) for i in range(layers)])
-        self.head = nn.Conv1d(channels, 1, 1)
+        self.head = nn.Conv1d(channels, outputs, 1)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         x = mel.transpose(1, 2)
         flux = F.relu(torch.diff(x, dim=2, prepend=x[:, :, :1])).mean(1, keepdim=True) * 10.0
-        return self.head(self.blocks(self.front(torch.cat([x, flux], 1))))[:, 0]
+        y = self.head(self.blocks(self.front(torch.cat([x, flux], 1))))
+        return y[:, 0] if self.outputs == 1 else y
 
     def activation(self, mel: np.ndarray) -> np.ndarray:
-        """(T90, 128) mel → (ceil(T90/3),) beat probability per motion frame."""
+        """(T90, 128) mel → (ceil(T90/3),) beat probability per motion frame, or with several
+        outputs (ceil(T90/3), outputs) class log-probabilities."""
         n = mel.shape[0]
         x = np.pad(np.asarray(mel, dtype=np.float32), ((0, -n % MEL_PER_MOTION), (0, 0)), mode="edge")
         with torch.inference_mode():
-            return torch.sigmoid(self(torch.from_numpy(x).unsqueeze(0)))[0].numpy().astype(np.float64)
+            y = self(torch.from_numpy(x).unsqueeze(0))[0]
+            y = torch.sigmoid(y) if self.outputs == 1 else torch.log_softmax(y, dim=0).T
+            return y.numpy().astype(np.float64)
 
     def track(self, mel: np.ndarray) -> Beats:
         """Beat times (s) of a mel: the activation decoded by the DP tracker, each beat refined to
@@ -84,18 +91,11 @@ class BeatNet(nn.Module):
         return Beats(times / MOTION_FPS, tempo)
 
 
-def beat_phase_features(beats: np.ndarray, n_frames: int, fps: float = MOTION_FPS) -> np.ndarray:
-    """(n_frames, BEAT_FEATURES) float32: where each frame sits between the beats around it.
-
-    Between consecutive beats a and b the phase runs 0 → 1 (a stroke's ictus at 0); features are
-    sin and cos of 2π·phase, log2((b − a)/0.5 s) and 1. The grid is extended one period before the
-    first beat and after the last. A pause (an interval over MAX_GAP × the median: a fermata, a rest)
-    gets one median period of phase after its beat, so that beat is still struck, then zeros, as
-    frames outside the grid do: the generator learns to read them as "no beat here"."""
-    out = np.zeros((n_frames, BEAT_FEATURES), np.float32)
+def _beat_intervals(beats: np.ndarray, n_frames: int, fps: float):
+    """For each frame: the index k of the beat it follows (−1 before the first, len(beats) − 1
+    after the last, on the grid extended by one period each side), its phase 0 → 1 towards the next
+    beat, the interval's period (s), and whether it lies on the grid (not in a pause, not outside)."""
     b = np.sort(np.asarray(beats, dtype=np.float64))
-    if len(b) < 2:
-        return out
     b = np.r_[2 * b[0] - b[1], b, 2 * b[-1] - b[-2]]
     period = np.diff(b)
     med = float(np.median(period))
@@ -105,8 +105,51 @@ def beat_phase_features(beats: np.ndarray, n_frames: int, fps: float = MOTION_FP
     i = i.clip(0, len(period) - 1)
     period = np.where(period > MAX_GAP * med, med, period)  # a pause: one beat's phase, then none
     inside &= t - b[i] < period[i]
-    phase = (t - b[i]) / period[i]
+    return i - 1, (t - b[i]) / period[i], period[i], inside
+
+
+def beat_phase_features(beats: np.ndarray, n_frames: int, fps: float = MOTION_FPS) -> np.ndarray:
+    """(n_frames, BEAT_FEATURES) float32: where each frame sits between the beats around it.
+
+    Between consecutive beats a and b the phase runs 0 → 1 (a stroke's ictus at 0); features are
+    sin and cos of 2π·phase, log2((b − a)/0.5 s) and 1. The grid is extended one period before the
+    first beat and after the last. A pause (an interval over MAX_GAP × the median: a fermata, a rest)
+    gets one median period of phase after its beat, so that beat is still struck, then zeros, as
+    frames outside the grid do: the generator learns to read them as "no beat here"."""
+    out = np.zeros((n_frames, BEAT_FEATURES), np.float32)
+    if len(beats) < 2:
+        return out
+    _, phase, period, inside = _beat_intervals(beats, n_frames, fps)
     feats = np.stack([np.sin(2 * np.pi * phase), np.cos(2 * np.pi * phase),
-                      np.log2(period[i] / 0.5), np.ones_like(phase)], axis=1)
+                      np.log2(period / 0.5), np.ones_like(phase)], axis=1)
     out[inside] = feats[inside]
+    return out
+
+
+def bar_features(beats: np.ndarray, downbeats: np.ndarray, n_frames: int, fps: float = MOTION_FPS) -> np.ndarray:
+    """(n_frames, BAR_FEATURES) float32: where each frame sits in its bar, on the frames
+    beat_phase_features marks as on the grid (zeros elsewhere).
+
+    Per frame, from the beat it follows (m beats in its bar, at position p): a one-hot of (m, p)
+    for the counts of bars.PATTERN_METRES, then for every count sin and cos of 2π·(p + phase)/m (the
+    bar's own phase), "first beat" and "last beat" flags. Before the first beat and after the last
+    the bar goes on by one beat."""
+    out = np.zeros((n_frames, BAR_FEATURES), np.float32)
+    beats = np.sort(np.asarray(beats, dtype=np.float64))
+    if len(beats) < 2:
+        return out
+    k, phase, _, inside = _beat_intervals(beats, n_frames, fps)
+    metre, pos = bar_positions(beats, downbeats)
+    kk = k.clip(0, len(beats) - 1)
+    m = metre[kk]
+    p = (pos[kk] + (k - kk)) % m  # the extension's beats continue the bar
+    offset = {mm: sum(PATTERN_METRES[:j]) for j, mm in enumerate(PATTERN_METRES)}
+    rows = np.flatnonzero(inside)
+    named = np.array([mm in offset for mm in m[rows]], bool)
+    cols = np.array([offset.get(mm, 0) for mm in m[rows]]) + p[rows]
+    out[rows[named], cols[named]] = 1.0
+    g = sum(PATTERN_METRES)
+    bar_phase = 2 * np.pi * (p + phase) / m
+    generic = np.stack([np.sin(bar_phase), np.cos(bar_phase), (p == 0).astype(float), (p == m - 1).astype(float)], 1)
+    out[rows, g:] = generic[rows]
     return out

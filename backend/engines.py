@@ -147,12 +147,24 @@ class GeneratorEngine:
         else:
             own = self.gen.track_beats(music.mel)
             beats = track_beats(music.mel) if own is None else own
-        kp2d = self.gen(music.mel, noise, lambda f, s: report(0.9 * f, s), beats=beats.times)
+        # The bars: the animator's, else the generator's own downbeat tracker's over these beats,
+        # else (a generator without one) the rule-based conductor's hearing, for the markers.
+        if music.downbeats is not None:
+            bars = music.downbeats
+            provenance["bars"] = "given"
+        else:
+            heard = self.gen.track_bars(music.mel, beats.times)
+            if heard is not None:
+                provenance["bars"] = "heard"
+                provenance["bar_confidence"] = round(float(np.mean(heard.confidence)), 3) if len(heard.confidence) else None
+            bars = heard_bar_lines(music.mel, beats.times) if heard is None else heard.downbeats
+        bars = np.asarray(bars, dtype=np.float64)
+        kp2d = self.gen(music.mel, noise, lambda f, s: report(0.9 * f, s), beats=beats.times,
+                        downbeats=bars if self.gen.cfg.bar_input else None)
         if self.smooth:
             kp2d = smooth_motion(kp2d)
         report(0.92, "lifting to 3D")
-        bars = music.downbeats if music.downbeats is not None else heard_bar_lines(music.mel, beats.times)
-        return Motion(kp2d, lift_to_3d(kp2d), beats, beats.times, np.asarray(bars, dtype=np.float64), provenance)
+        return Motion(kp2d, lift_to_3d(kp2d), beats, beats.times, bars, provenance)
 
     def joins(self, frames: int) -> np.ndarray:
         """Frames where the generator's inference windows meet (where a seam could show)."""

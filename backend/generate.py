@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from .beat_net import beat_phase_features
+from .bars import Bars, beat_state_logp, hear_bars
+from .beat_net import bar_features, beat_phase_features
 from .beats import Beats
 from baton_core.errors import BatonError
 from baton_core.skeleton import N_JOINTS
@@ -131,6 +132,8 @@ class InferenceGenerator:
         self.decoder_halo = model.decoder_reach()
         self.beat_net = model.beat_net if self.cfg.beat_input else None
         self.beat_proj = model.beat_proj if self.cfg.beat_input else None
+        self.bar_net = model.bar_net if self.cfg.bar_input else None
+        self.bar_proj = model.bar_proj if self.cfg.bar_input else None
         self._pool: ThreadPoolExecutor | None = None  # one encoder worker per core, kept between calls
         self._pool_size = 0
         # Reflect padding needs more frames than it pads: the widest dilated conv pads
@@ -273,10 +276,20 @@ class InferenceGenerator:
         """The generator's own beats for a mel (its learned tracker), or None when it has none."""
         return None if self.beat_net is None else self.beat_net.track(mel)
 
+    def track_bars(self, mel: np.ndarray, beats: np.ndarray) -> Bars | None:
+        """The bars over `beats` (s) as the generator's own downbeat tracker hears them, or None
+        when it has none."""
+        if self.bar_net is None:
+            return None
+        with torch.inference_mode():
+            act = self.bar_net.activation(mel)
+        return hear_bars(beat_state_logp(act, beats, MOTION_FPS), beats)
+
     def __call__(self, mel: np.ndarray, noise: np.ndarray, progress: ProgressFn | None = None,
-                 beats: np.ndarray | None = None) -> np.ndarray:
+                 beats: np.ndarray | None = None, downbeats: np.ndarray | None = None) -> np.ndarray:
         """mel (T90, bins) in [0, 1] and noise (ceil(T90/90), noise_dim) → keypoints (ceil(T90/3), 13, 2).
-        A generator with the beat input conducts `beats` (s), by default its own tracker's."""
+        A generator with the beat input conducts `beats` (s), by default its own tracker's; one with
+        the bar input draws the bars that begin on `downbeats` (s), by default the ones it hears."""
         n90 = mel.shape[0]
         seconds = noise_seconds(n90)
         noise = check_noise(noise, seconds, self.cfg.noise_dim)
@@ -292,5 +305,9 @@ class InferenceGenerator:
             if self.beat_proj is not None:
                 times = self.track_beats(mel).times if beats is None else np.asarray(beats, dtype=np.float64)
                 h = h + self.beat_proj(torch.from_numpy(beat_phase_features(times, h.shape[0])))
+                if self.bar_proj is not None:
+                    if downbeats is None:
+                        downbeats = self.track_bars(mel, times).downbeats
+                    h = h + self.bar_proj(torch.from_numpy(bar_features(times, downbeats, h.shape[0])))
             y = self.decode(h)
         return y[: motion_frames(n90)].numpy()

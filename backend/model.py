@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from baton_core.skeleton import N_JOINTS
 from baton_core.timebase import MEL_BINS, MEL_PER_MOTION, MOTION_FPS
 
+from .bars import BAR_FEATURES, bar_states
 from .beat_net import BEAT_FEATURES, BeatNet
 
 ENCODER_REACH_MEL = 18  # mel frames on each side: seven 3×3 convs and the 5/5/3 max pools
@@ -47,6 +48,12 @@ class GeneratorConfig:
     beat_input: bool = False
     beat_channels: int = 64
     beat_layers: int = 9
+    # Baton's bar input (bars.py): a learned bar tracker (a BeatNet classifying each beat's place in
+    # its bar) stored with the generator, and where each frame sits in its bar added to the decoder's input. Needs
+    # the beat input.
+    bar_input: bool = False
+    bar_channels: int = 64
+    bar_layers: int = 9
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,7 +71,8 @@ class GeneratorConfig:
         known["encoder_channels"] = tuple(channels)
         cfg = cls(**known)
         ints = {"noise_dim": (1, 256), "decoder_channels": (1, 4096), "decoder_layers": (1, 12),
-                "kernel_size": (3, 15), "beat_channels": (1, 1024), "beat_layers": (1, 14)}
+                "kernel_size": (3, 15), "beat_channels": (1, 1024), "beat_layers": (1, 14),
+                "bar_channels": (1, 1024), "bar_layers": (1, 14)}
         for name, (lo, hi) in ints.items():
             value = getattr(cfg, name)
             if not isinstance(value, int) or not lo <= value <= hi:
@@ -79,6 +87,10 @@ class GeneratorConfig:
             raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout!r}")
         if not isinstance(cfg.beat_input, bool):
             raise ValueError(f"beat_input must be true or false, got {cfg.beat_input!r}")
+        if not isinstance(cfg.bar_input, bool):
+            raise ValueError(f"bar_input must be true or false, got {cfg.bar_input!r}")
+        if cfg.bar_input and not cfg.beat_input:
+            raise ValueError("bar_input needs beat_input: the bars are counted on the beats")
         return cfg
 
 
@@ -266,16 +278,28 @@ class Generator(nn.Module):
             self.beat_proj = nn.Linear(BEAT_FEATURES, 2 * self.cfg.decoder_channels)
             nn.init.zeros_(self.beat_proj.weight)
             nn.init.zeros_(self.beat_proj.bias)
+        if self.cfg.bar_input:
+            self.bar_net = BeatNet(self.cfg.bar_channels, self.cfg.bar_layers, outputs=len(bar_states()))
+            self.bar_proj = nn.Linear(BAR_FEATURES, 2 * self.cfg.decoder_channels)  # zero at first, as above
+            nn.init.zeros_(self.bar_proj.weight)
+            nn.init.zeros_(self.bar_proj.bias)
 
-    def forward(self, mel: torch.Tensor, noise: torch.Tensor, beat_phase: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, mel: torch.Tensor, noise: torch.Tensor, beat_phase: torch.Tensor | None = None,
+                bar_phase: torch.Tensor | None = None) -> torch.Tensor:
         """`beat_phase` (N, 30·s, 4): beat_net.beat_phase_features of the beats, for a generator
-        with the beat input (required there, refused elsewhere)."""
+        with the beat input; `bar_phase` (N, 30·s, BAR_FEATURES): beat_net.bar_features, for one
+        with the bar input (each required there, refused elsewhere)."""
         if self.cfg.beat_input != (beat_phase is not None):
             raise ValueError("this generator takes the beat phase" if self.cfg.beat_input
                              else "this generator has no beat input")
+        if self.cfg.bar_input != (bar_phase is not None):
+            raise ValueError("this generator takes the bar phase" if self.cfg.bar_input
+                             else "this generator has no bar input")
         h = torch.cat([self.encoder(mel), self.noise(noise)], dim=2)
         if beat_phase is not None:
             h = h + self.beat_proj(beat_phase)
+        if bar_phase is not None:
+            h = h + self.bar_proj(bar_phase)
         y = self.decoder(h)
         return y.view(y.shape[0], y.shape[1], N_JOINTS, 2)
 

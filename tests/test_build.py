@@ -164,8 +164,18 @@ def test_demo_as_a_non_root_user_in_a_fresh_clone_with_no_debian_packages():
         assert {"torch", "bpy", "baton"} <= names and not names & {"pytest", "music21", "librosa", "pretty-midi", "anny"}
         demo = clone / "out" / "demo"
         assert all((demo / name).stat().st_size > 0 for name in ("demo_music.ogg", "take.npz", "take.json",
-                                                                 "preview.mp4", "render/demo_music.mp4",
-                                                                 "render/demo_music.blend"))
+                                                                 "preview.mp4", "conductor.mp4", "demo.blend",
+                                                                 "render/demo_music.mp4", "render/demo_music.blend"))
+        # the scene beside the music: its strip's sound is found there, the conductor has its keys
+        scene = subprocess.run([str(clone / ".venv/bin/python"), "-c", (
+            "import sys, os, bpy; bpy.ops.wm.open_mainfile(filepath=sys.argv[1]); s = bpy.context.scene; "
+            "snd = [x for x in s.sequence_editor.strips if x.type == 'SOUND'][0].sound; "
+            "arm = [o for o in s.objects if o.type == 'ARMATURE'][0]; "
+            "print(os.path.isfile(bpy.path.abspath(snd.filepath)), "
+            "sum(len(c.keyframe_points) for c in arm.animation_data.action.layers[0].strips[0]"
+            ".channelbag(arm.animation_data.action_slot).fcurves) > 0)"), demo / "demo.blend"],
+            capture_output=True, text=True)
+        assert scene.stdout.split()[-2:] == ["True", "True"], scene.stdout[-2000:] + scene.stderr[-2000:]
         assert json.loads((demo / "render/manifest.json").read_text())["pieces"]["demo_music"]["status"] == "rendered"
         # its stamp: demo again installs nothing, test would add the rest
         plan = subprocess.run([str(clone / ".venv/bin/python"), "-c", "import build; print(build.extras_to_install("

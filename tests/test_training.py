@@ -337,8 +337,54 @@ def test_stage2_with_beats_stores_the_tracker_and_fine_tunes_a_beatless_generato
 
     with pytest.raises(SystemExit, match="not a beat tracker"):
         _run_stage2(corpus, stage1, tmp_path / "bad", 1, ["--beats", str(start / "generator.pt")])
-    with pytest.raises(SystemExit, match="--init .*has a beat input: pass --beats"):
-        _run_stage2(corpus, stage1, tmp_path / "bad2", 1, ["--init", str(trained / "generator.pt")])
+
+
+def test_the_downbeat_tracker_trains_and_stage2_stores_it_and_learns_the_bars(corpus, stage1, beats, tmp_path,
+                                                                              demo_files):
+    """--target downbeats trains BeatNet on the plans' bar lines (held-out downbeat F and metre
+    accuracy logged); --bars stores it in the generator, whose bar input starts at zero from a
+    generator without one and leaves zero as it learns; the engine's take has the bars it hears."""
+    from backend.engine import generate_take
+    from training import train_beats
+    from training.train_beats import load_beatnet
+    bars = tmp_path / "bars"
+    train_beats.main(["--corpus", str(corpus), "--out-dir", str(bars), "--max-steps", "2", "--target", "bars"] + SB)
+    evals = [json.loads(line) for line in (bars / "log.jsonl").read_text().splitlines()]
+    evals = [r for r in evals if r["kind"] == "eval"]
+    assert evals and all(0 <= r["downbeat_f"] <= 1 and 0 <= r["metre_acc"] <= 1 for r in evals)
+    tracker, meta = load_beatnet(bars / "barnet.pt")
+    assert meta["target"] == "bars"
+
+    start = tmp_path / "start"
+    _run_stage2(corpus, stage1, start, 1, ["--beats", str(beats / "beatnet.pt")])
+    tuned = tmp_path / "tuned"
+    _run_stage2(corpus, stage1, tuned, 1, ["--init", str(start / "generator.pt"), "--beats", str(beats / "beatnet.pt"),
+                                           "--bars", str(bars / "barnet.pt"), "--lr-g", "0", "--lr-d", "0"])
+    a = load_generator(start / "generator.pt").model.state_dict()
+    b = load_generator(tuned / "generator.pt").model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a if "running" not in k and "num_batches" not in k)
+    assert all(torch.equal(v, b["bar_net." + k]) for k, v in tracker.state_dict().items())
+    assert not b["bar_proj.weight"].any()
+
+    trained = tmp_path / "trained"
+    _run_stage2(corpus, stage1, trained, 2, ["--beats", str(beats / "beatnet.pt"), "--bars", str(bars / "barnet.pt"),
+                                             "--w-mse", "100"])
+    model = load_generator(trained / "generator.pt").model
+    assert model.cfg.bar_input and model.bar_proj.weight.abs().sum() > 0
+    assert all(torch.equal(v, model.bar_net.state_dict()[k]) for k, v in tracker.state_dict().items())  # frozen
+    take = generate_take(demo_files["wav"], engine="m2sgan", checkpoint=trained / "generator.pt", seed=1)
+    assert take.provenance["bars"] == "heard" and len(take.downbeats) > 0
+    assert set(np.round(take.downbeats, 6)) <= set(np.round(take.beats, 6))
+
+    with pytest.raises(SystemExit, match="--bars needs a beat input"):
+        _run_stage2(corpus, stage1, tmp_path / "bad", 1, ["--bars", str(bars / "barnet.pt")])
+    with pytest.raises(SystemExit, match="not a bar tracker .*--target bars"):
+        _run_stage2(corpus, stage1, tmp_path / "bad2", 1, ["--beats", str(beats / "beatnet.pt"),
+                                                            "--bars", str(beats / "beatnet.pt")])
+    kept = tmp_path / "kept"  # fine-tuning without naming the trackers keeps the generator's own
+    _run_stage2(corpus, stage1, kept, 1, ["--init", str(trained / "generator.pt")])
+    c = load_generator(kept / "generator.pt").model.state_dict()
+    assert all(torch.equal(c[k], v) for k, v in model.state_dict().items() if k.startswith(("beat_net.", "bar_net.")))
 
 
 def test_best_draw_regression_counts_each_clips_closer_draw():

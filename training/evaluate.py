@@ -20,6 +20,9 @@ than the engine's own). Columns, averaged over pieces:
   pattern       share of bars whose strokes read as the metre's standard pattern (backend.metrics)
                 (needs downbeats)
   R² / R² c     pattern legibility: ictus positions explained by beat-in-bar, and with labels shuffled
+  bar F / metre the engine's bar lines (the take's downbeats) against the score's: F-measure (±70 ms),
+                and the share of the score's bars heard whole (both bar lines within ±70 ms, none
+                between: the bar heard with its metre)
   dyn r / c95   Pearson r of 2 s averages of baton-hand speed and loudness (dB), and the 95th
                 percentile of r under circular shifts of ≥ 10 s (its chance level)
   LH use / shp  share of 2 s windows the left hand travels > ½ shoulder width; r of its height with loudness
@@ -124,24 +127,43 @@ def pieces_from_audio(paths: list[str]) -> list[Piece]:
 # -- what conducts ------------------------------------------------------------------------------------
 
 class EngineConductor:
-    """An engine exactly as `generate_take` runs it (backend/engines.py), on the piece's mel."""
+    """An engine exactly as `generate_take` runs it (backend/engines.py), on the piece's mel; with
+    `given`, on the piece's own beats and bar lines, as an animator gives them. `downbeats` holds the
+    bar lines of its last take."""
 
     seeded = True
 
-    def __init__(self, engine):
-        self.engine = engine
+    def __init__(self, engine, given: bool = False):
+        self.engine, self.given = engine, given
+        self.downbeats = None
 
     def __call__(self, piece: Piece, seed: int) -> np.ndarray:
         from backend.engines import Music
-        return self.engine.conduct(Music(piece.mel), seed).keypoints_2d[: piece.frames]
+        given = self.given and piece.downbeats is not None
+        music = Music(piece.mel, beats=piece.beats if given else None, downbeats=piece.downbeats if given else None)
+        motion = self.engine.conduct(music, seed)
+        self.downbeats = None if given else motion.downbeats
+        return motion.keypoints_2d[: piece.frames]
 
     def joins(self, frames: int) -> np.ndarray | None:
         return self.engine.joins(frames)
 
 
-def generator_conductor(model, smooth: bool = True) -> EngineConductor:
+def generator_conductor(model, smooth: bool = True, given: bool = False) -> EngineConductor:
     from backend.engines import GeneratorEngine
-    return EngineConductor(GeneratorEngine.from_model(model, smooth))
+    return EngineConductor(GeneratorEngine.from_model(model, smooth), given)
+
+
+def bars_heard_whole(heard: np.ndarray, downbeats: np.ndarray, window: float = M.ICTUS_WINDOW) -> float:
+    """Share of the reference bars [d0, d1) whose two bar lines are both heard within ±window and
+    no heard bar line lies between them."""
+    heard = np.sort(np.asarray(heard, dtype=np.float64))
+    ok = []
+    for d0, d1 in zip(downbeats, downbeats[1:]):
+        near = lambda t: len(heard) and np.min(np.abs(heard - t)) <= window
+        inner = np.sum((heard > d0 + window) & (heard < d1 - window))
+        ok.append(bool(near(d0) and near(d1) and inner == 0))
+    return float(np.mean(ok)) if ok else float("nan")
 
 
 class DataConductor:
@@ -166,7 +188,7 @@ def _mean(values: list) -> float | None:
 def row(conductor, pieces: list[Piece], judges: dict | None = None, sync_pairs: int = 32) -> dict:
     """The table's columns for one conductor, averaged over the pieces."""
     cols: dict[str, list] = {k: [] for k in ("F", "chance", "BAS", "downbeat", "pattern", "R2", "R2_chance",
-                                             "dyn_r", "dyn_c95", "lh_use", "lh_shape", "jitter", "seam", "div",
+                                             "bar_f", "metre", "dyn_r", "dyn_c95", "lh_use", "lh_shape", "jitter", "seam", "div",
                                              "RDE", "SCE", "SDP")}
     motions = []
     for piece in pieces:
@@ -185,6 +207,11 @@ def row(conductor, pieces: list[Piece], judges: dict | None = None, sync_pairs: 
             r2, r2_chance = M.pattern_legibility(m, bars, FPS) if bars else (None, None)
             cols["R2"].append(None if r2 != r2 else r2)
             cols["R2_chance"].append(None if r2_chance != r2_chance else r2_chance)
+            heard = getattr(conductor, "downbeats", None)
+            if heard is not None and len(piece.downbeats) > 1:
+                cols["bar_f"].append(M.f_measure(heard, piece.downbeats))
+                whole = bars_heard_whole(heard, piece.downbeats)
+                cols["metre"].append(None if whole != whole else whole)
         r, c = M.loudness_correlation(m, piece.loudness_db, FPS)
         c = None if c != c else c  # NaN: too short for a chance level
         cols["dyn_r"].append(r)
@@ -236,7 +263,8 @@ def evaluate_checkpoint_model(gen, corpus: Corpus, max_items: int, judge=None, s
 # -- the table ---------------------------------------------------------------------------------------
 
 COLUMNS = [("F", "F", 3), ("chance", "chance", 3), ("BAS", "BAS", 2), ("downbeat", "downb", 2),
-           ("pattern", "pattern", 2), ("R2", "R²", 2), ("R2_chance", "R² c", 2), ("dyn_r", "dyn r", 2),
+           ("pattern", "pattern", 2), ("R2", "R²", 2), ("R2_chance", "R² c", 2), ("bar_f", "bar F", 2),
+           ("metre", "metre", 2), ("dyn_r", "dyn r", 2),
            ("dyn_c95", "c95", 2), ("lh_use", "LH use", 2), ("lh_shape", "LH shp", 2), ("jitter", "jitter", 2),
            ("seam", "seam", 2),
            ("div", "div", 3), ("RDE", "RDE", 3), ("SCE", "SCE", 3), ("SDP", "SDP%", 1)]
@@ -270,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--official-stage1", default="auto", help="the paper's M2S-Net as a judge: auto, PATH or none")
     p.add_argument("--sync-pairs", type=int, default=32, help="anchors per stage-1 judgement (4 pairings each)")
     p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--given-bars", action="store_true",
+                   help="also a row per engine conducting each clip's own beats and bar lines (an animator's)")
     p.add_argument("--json", help="also write the tables here")
     p.add_argument("--store", action="store_true", help="store the corpus table in each Baton checkpoint's metadata")
     args = p.parse_args(argv)
@@ -287,12 +317,16 @@ def main(argv: list[str] | None = None) -> int:
         conductors: dict[str, object] = {}
         if args.rules:
             conductors["rules"] = EngineConductor(RulesEngine())
+            if args.given_bars:
+                conductors["rules (given bars)"] = EngineConductor(RulesEngine(), given=True)
         loaded = {}
         for path in args.checkpoint:
             lg = load_generator(path)
             name = Path(path).stem if Path(path).stem not in conductors else path
             loaded[name] = lg
             conductors[name] = generator_conductor(lg.model, args.smooth)
+            if args.given_bars and lg.model.cfg.beat_input:
+                conductors[f"{name} (given bars)"] = generator_conductor(lg.model, args.smooth, given=True)
         official = OFFICIAL / "m2sgan_generator.pt" if args.official == "auto" else args.official
         if official != "none" and Path(official).is_file():
             conductors["official"] = generator_conductor(load_generator(official).model, args.smooth)

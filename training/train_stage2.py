@@ -24,6 +24,13 @@ real motion's ictus — the beats its motion strokes on; in the engine, from the
 beats. `init` may then name a generator without the beat input: its weights are kept and the beat
 input starts at zero, so fine-tuning begins from exactly that generator.
 
+Baton's bar input (`bars`, a bar tracker from `training.train_beats --target bars`), the
+same way: the tracker is stored in the generator, and where each frame sits in its bar
+(beat_net.bar_features: the beat's place in a bar of its count, the bar's phase) is added to the
+decoder's input through a layer that starts at zero. In training the bars are each clip's labelled
+bar lines; in the engine the ones the stored tracker hears over its beats (backend/bars.py), or the
+animator's.
+
 One addition, so that the noise matters (`w_div`): the paper's generator ignores its noise — two
 seeds differ by 0.5% of the motion's spread — because nothing in its losses rewards using it, and
 the perceptual loss against one real motion rewards ignoring it. Each step therefore draws two noises
@@ -51,7 +58,8 @@ from torch import autograd, nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from backend.audio import file_sha256
-from backend.beat_net import beat_phase_features
+from backend.bars import bar_states
+from backend.beat_net import BEAT_FEATURES, bar_features, beat_phase_features
 from backend.checkpoint import load_generator, save_checkpoint
 from backend.errors import CheckpointError
 from backend.model import Generator
@@ -62,7 +70,7 @@ from .dataset import Corpus
 from .m2snet import load_m2snet
 from .runtime import (Progress, TrainingError, command_line, config_from_args, exit_on_error, finish_run,
                       has_saved_run, open_log, resume, save_state, start_run, step_rngs, versions)
-from .train_beats import clip_beats, load_beatnet
+from .train_beats import clip_beats, clip_downbeats, load_beatnet
 
 
 @dataclass
@@ -90,6 +98,7 @@ class Stage2Config:
     train_encoder: bool = False
     init: str = ""  # a Baton generator checkpoint to start from (fine-tuning), else stage 1's encoder
     beats: str = ""  # a beat tracker (training.train_beats' beatnet.pt): the generator conducts its beats
+    bars: str = ""  # a bar tracker (train_beats --target bars' barnet.pt): the generator draws the bars it hears
     eval_every: int = 500
     eval_crops: int = 8
     final_eval_items: int = 20  # held-out clips evaluated into the checkpoint's metadata (0: none)
@@ -137,8 +146,11 @@ class Draws(nn.Module):
         h = self.gen.encoder(music) if self.train_encoder else music
         z = self.gen.noise(noise.flatten(0, 1))
         h = torch.cat([h.repeat_interleave(k, 0), z], dim=2)
-        if phase is not None:  # the beat input: (B, T30, 4) phase features
-            h = h + self.gen.beat_proj(phase).repeat_interleave(k, 0)
+        if phase is not None:  # the beat input: (B, T30, 4) phase features, then the bar input's
+            cond = self.gen.beat_proj(phase[..., :BEAT_FEATURES])
+            if self.gen.cfg.bar_input:
+                cond = cond + self.gen.bar_proj(phase[..., BEAT_FEATURES:])
+            h = h + cond.repeat_interleave(k, 0)
         y = self.gen.decoder(h)
         return y.view(b, k, y.shape[1], N_JOINTS, 2)
 
@@ -176,18 +188,23 @@ class EncodedCorpus:
 
 
 class BeatPhases:
-    """Each clip's beat-phase features (beat_net.beat_phase_features of its labelled beats), computed
-    once and cropped per batch."""
+    """Each clip's beat-phase features (beat_net.beat_phase_features of its labelled beats) and,
+    with `bars`, its bar features after them (beat_net.bar_features of its labelled bar lines),
+    computed once and cropped per batch."""
 
-    def __init__(self, corpus: Corpus):
-        self.corpus = corpus
+    def __init__(self, corpus: Corpus, bars: bool = False):
+        self.corpus, self.bars = corpus, bars
         self.features: dict[int, np.ndarray] = {}
 
     def crops(self, crops: list[tuple[int, int]], frames: int) -> torch.Tensor:
         for i, _ in crops:
             if i not in self.features:
                 clip = self.corpus.clips[i]
-                self.features[i] = beat_phase_features(clip_beats(clip), clip.frames)
+                beats = clip_beats(clip)
+                f = beat_phase_features(beats, clip.frames)
+                if self.bars:
+                    f = np.concatenate([f, bar_features(beats, clip_downbeats(clip), clip.frames)], axis=1)
+                self.features[i] = f
         return torch.from_numpy(np.stack([self.features[i][s:s + frames] for i, s in crops]))
 
 
@@ -231,7 +248,7 @@ def train_generator(cfg: Stage2Config, argv: list[str] | None) -> dict:
     step, state = resume(out, cfg, FREE, generator=gen, critic=critic, opt_g=opt_g, opt_d=opt_d)
     draws = Draws(gen, cfg.train_encoder)
     encoded = None if cfg.train_encoder else EncodedCorpus(gen.encoder, train, d.device)
-    phases = BeatPhases(train) if cfg.beats else None
+    phases = BeatPhases(train, gen.cfg.bar_input) if gen.cfg.beat_input else None
     g_net = DDP(draws) if d.world > 1 else draws
     d_net = DDP(critic) if d.world > 1 else critic
     log = open_log("stage 2", out, d, step, bool(state), train, held)
@@ -240,8 +257,10 @@ def train_generator(cfg: Stage2Config, argv: list[str] | None) -> dict:
         gen.train()
         if not cfg.train_encoder:
             gen.encoder.eval()
-        if cfg.beats:
+        if gen.cfg.beat_input:
             gen.beat_net.eval()
+        if gen.cfg.bar_input:
+            gen.bar_net.eval()
 
     last_eval: dict = {}
 
@@ -302,8 +321,9 @@ def train_generator(cfg: Stage2Config, argv: list[str] | None) -> dict:
 
 def networks(cfg: Stage2Config, resuming: bool):
     """(stage 1's network, the generator): the generator's encoder from stage 1 (frozen unless
-    `train_encoder`), its beat tracker from `beats` (frozen: trained in its own stage), and, for a
-    new run, every weight from `init` when fine-tuning."""
+    `train_encoder`), its beat and bar trackers from `beats` and `bars` (frozen: trained in their own
+    stage; fine-tuning a generator that has them keeps them unless `beats` or `bars` names another),
+    and, for a new run, every weight from `init` when fine-tuning."""
     s1 = load_m2snet(cfg.stage1)
     if s1.kind != "baton":
         raise TrainingError(f"{cfg.stage1} is the paper's M2S-Net (research use only): "
@@ -313,13 +333,34 @@ def networks(cfg: Stage2Config, resuming: bool):
     if cfg.beats:
         tracker, tracker_meta = load_beatnet(cfg.beats)
         gen_cfg = replace(gen_cfg, beat_input=True, **{f"beat_{k}": v for k, v in tracker_meta["config"].items()})
+    start = _init_model(cfg.init).cfg if cfg.init else None
+    if start is not None and start.beat_input and not cfg.beats:
+        gen_cfg = replace(gen_cfg, beat_input=True, beat_channels=start.beat_channels, beat_layers=start.beat_layers)
+    if start is not None and start.bar_input and not cfg.bars:
+        gen_cfg = replace(gen_cfg, bar_input=True, bar_channels=start.bar_channels, bar_layers=start.bar_layers)
+    if cfg.bars and not gen_cfg.beat_input:
+        raise TrainingError("--bars needs a beat input (--beats TRACKER, or --init a generator with one): "
+                            "the bars are counted on its beats")
+    bar_tracker = None
+    if cfg.bars:
+        bar_tracker, bar_meta = load_beatnet(cfg.bars)
+        if bar_meta.get("target") != "bars" or bar_meta["config"].get("outputs") != len(bar_states()):
+            raise TrainingError(f"--bars {cfg.bars} is not a bar tracker of this engine's {len(bar_states())} "
+                                "states: train one with --target bars")
+        gen_cfg = replace(gen_cfg, bar_input=True, bar_channels=bar_meta["config"]["channels"],
+                          bar_layers=bar_meta["config"]["layers"])
     gen = Generator(gen_cfg)
     gen.encoder.load_state_dict(s1.model.music_encoder.state_dict())
     if cfg.init and not resuming:  # a resumed run's weights come from its state
         _start_from(gen, cfg.init)
     if tracker is not None:
         gen.beat_net.load_state_dict(tracker.state_dict())
+    if gen_cfg.beat_input:
         gen.beat_net.requires_grad_(False)
+    if bar_tracker is not None:
+        gen.bar_net.load_state_dict(bar_tracker.state_dict())
+    if gen_cfg.bar_input:
+        gen.bar_net.requires_grad_(False)
     gen.encoder.requires_grad_(cfg.train_encoder)
     return s1, gen
 
@@ -389,7 +430,7 @@ def quick_eval(gen: Generator, judge, held: Corpus, cfg: Stage2Config) -> dict:
     crops = held.sample_crops(np.random.default_rng([cfg.seed, 99]), cfg.eval_crops, frames)
     mel, real = held.batch(crops, frames)
     mel, real = mel.to(dev), real.to(dev)
-    phase = BeatPhases(held).crops(crops, frames).to(dev) if gen.cfg.beat_input else None
+    phase = BeatPhases(held, gen.cfg.bar_input).crops(crops, frames).to(dev) if gen.cfg.beat_input else None
     g = torch.Generator(device=dev).manual_seed(cfg.seed)
     noise = torch.randn(len(mel), 2, cfg.seconds, gen.cfg.noise_dim, generator=g, device=dev)
     fake2 = Draws(gen, True)(mel, noise, phase)  # the held-out crop encoded as it is
@@ -399,9 +440,8 @@ def quick_eval(gen: Generator, judge, held: Corpus, cfg: Stage2Config) -> dict:
             "diversity": float(draw_diversity(fake2[:, 0], fake2[:, 1], real).mean())}
 
 
-def _start_from(gen: Generator, path: str) -> None:
-    """Fine-tuning: every weight from a Baton generator checkpoint whose network matches stage 1's
-    (with or without the beat input, which starts at zero when the checkpoint has none)."""
+def _init_model(path: str) -> Generator:
+    """The generator `init` names, or a TrainingError (unreadable, or the paper's)."""
     try:
         start = load_generator(path)
     except CheckpointError as e:
@@ -409,15 +449,25 @@ def _start_from(gen: Generator, path: str) -> None:
     if start.kind != "baton":
         raise TrainingError(f"--init {path} is the paper's generator (research use only): "
                             "Baton's weights never start from it")
-    def body(c):  # the network without its beat input
-        return replace(c, beat_input=False, beat_channels=0, beat_layers=0)
+    return start.model
 
-    if body(start.model.cfg) == body(gen.cfg) and start.model.cfg.beat_input and not gen.cfg.beat_input:
-        raise TrainingError(f"--init {path} has a beat input: pass --beats TRACKER too")
-    if body(start.model.cfg) != body(gen.cfg) or (start.model.cfg.beat_input and start.model.cfg != gen.cfg):
-        raise TrainingError(f"--init {path} is a {start.model.cfg} network; stage 1 makes {gen.cfg}")
-    missing, unexpected = gen.load_state_dict(start.model.state_dict(), strict=False)
-    if unexpected or any(not k.startswith(("beat_net.", "beat_proj.")) for k in missing):
+
+def _start_from(gen: Generator, path: str) -> None:
+    """Fine-tuning: every weight from a Baton generator checkpoint whose network matches stage 1's
+    (with or without the beat and bar inputs, which start at zero when the checkpoint has none)."""
+    start = _init_model(path)
+    def body(c):  # the network without its beat and bar inputs
+        return replace(c, beat_input=False, beat_channels=0, beat_layers=0, bar_input=False, bar_channels=0,
+                       bar_layers=0)
+
+    def beat_part(c):
+        return replace(c, bar_input=False, bar_channels=0, bar_layers=0)
+
+    if (body(start.cfg) != body(gen.cfg) or (start.cfg.beat_input and beat_part(start.cfg) != beat_part(gen.cfg))
+            or (start.cfg.bar_input and start.cfg != gen.cfg)):
+        raise TrainingError(f"--init {path} is a {start.cfg} network; stage 1 makes {gen.cfg}")
+    missing, unexpected = gen.load_state_dict(start.state_dict(), strict=False)
+    if unexpected or any(not k.startswith(("beat_net.", "beat_proj.", "bar_net.", "bar_proj.")) for k in missing):
         raise TrainingError(f"--init {path}: its weights do not fit the generator "
                             f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
 

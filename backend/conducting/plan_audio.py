@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..bars import bar_positions, decode_bar_positions, states_of
 from ..beats import onset_envelope
 from baton_core.errors import BatonError
 from baton_core.timebase import MEL_FPS
@@ -61,42 +62,16 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 def estimate_metre(accent: np.ndarray, allow_six: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(beats per bar, position in bar) per beat from a downbeat-likeness score per beat; six (a
     compound bar of two threes) only where the pulse is fast enough to be its eighths."""
-    n = len(accent)
-    if n == 0:
-        return np.zeros(0, int), np.zeros(0, int)
-    d = (accent - accent.mean()) / (accent.std() + 1e-9)
+    d = (accent - accent.mean()) / (accent.std() + 1e-9) if len(accent) else accent
     metres = [m for m in METRES if allow_six or m != 6]
-    states = [(m, p) for m in metres for p in range(m)]
-    idx = {s: i for i, s in enumerate(states)}
-
-    def emit(k: int, m: int, p: int) -> float:
+    weights = []
+    for m, p in states_of(metres):
         if m == 6:  # compound: the bar's first beat, a little its fourth, against the rest
-            w = 2.5 if p == 0 else 0.5 if p == 3 else -0.75
+            weights.append(2.5 if p == 0 else 0.5 if p == 3 else -0.75)
         else:
-            w = m / 2 if p == 0 else -(m / 2) / (m - 1)
-        return w * d[k] + (METRE_PRIOR[m] if p == 0 else 0.0)
-
-    score = np.array([emit(0, m, p) for m, p in states])
-    back = np.zeros((n, len(states)), int)
-    for k in range(1, n):
-        new = np.full(len(states), -np.inf)
-        for j, (m, p) in enumerate(states):
-            if p > 0:
-                prev = [idx[(m, p - 1)]]
-                cost = [0.0]
-            else:
-                prev = [idx[(mm, mm - 1)] for mm in metres]
-                cost = [0.0 if mm == m else -METRE_SWITCH for mm in metres]
-            cand = [score[i] + c for i, c in zip(prev, cost)]
-            b = int(np.argmax(cand))
-            back[k, j] = prev[b]
-            new[j] = cand[b] + emit(k, m, p)
-        score = new
-    path = [int(np.argmax(score))]
-    for k in range(n - 1, 0, -1):
-        path.append(back[k, path[-1]])
-    path = path[::-1]
-    return np.array([states[i][0] for i in path]), np.array([states[i][1] for i in path])
+            weights.append(m / 2 if p == 0 else -(m / 2) / (m - 1))
+    metre, pos, _ = decode_bar_positions(np.outer(d, weights), metres, METRE_SWITCH, METRE_PRIOR)
+    return metre, pos
 
 
 @dataclass
@@ -129,7 +104,7 @@ def plan_from_audio(mel: np.ndarray, fps: float = MEL_FPS, given: GivenBeats | N
     beats, local_p, fr, clarity = find_beats(mel, heard) if given is None else given_beats(given.times, heard)
     change, likeness = downbeat_likeness(mel, beats, fr)
     if given is not None and given.downbeats is not None and len(given.downbeats):
-        metre, pos = given_bars(beats, np.asarray(given.downbeats, dtype=np.float64))
+        metre, pos = bar_positions(beats, np.asarray(given.downbeats, dtype=np.float64))
     else:
         metre, pos = estimate_metre(likeness, allow_six=bool(np.median(local_p) < 0.5))
     hold, fermata = beat_holds(beats, local_p, heard)
@@ -211,29 +186,6 @@ def heard_bar_lines(mel: np.ndarray, beats: np.ndarray, fps: float = MEL_FPS) ->
     _, likeness = downbeat_likeness(mel, beats, fr)
     _, pos = estimate_metre(likeness, allow_six=bool(np.median(local_p) < 0.5))
     return beats[pos == 0]
-
-
-def given_bars(beats: np.ndarray, downbeats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(beats per bar, position in bar) per beat for given bar lines: a bar runs from its downbeat
-    to the next; the beats before the first are its upbeat; after the last bar line the metre
-    before it goes on (bars of four after a lone one)."""
-    n = len(beats)
-    starts = sorted({int(i) for i in np.searchsorted(beats, downbeats - 1e-3) if i < n})
-    if not starts:
-        return estimate_metre(np.zeros(n))
-    metre, pos = np.zeros(n, int), np.zeros(n, int)
-    for j, a in enumerate(starts):
-        b = starts[j + 1] if j + 1 < len(starts) else n
-        if j + 1 < len(starts):
-            m = b - a
-        else:  # the last bar line: its bar, and any after it, keep the metre before (four after a lone one)
-            m = int(metre[starts[j - 1]]) if j else 4
-        metre[a:b] = m
-        pos[a:b] = (np.arange(a, b) - a) % m
-    first, m0 = starts[0], int(metre[starts[0]])
-    metre[:first] = m0
-    pos[:first] = (np.arange(first) - first) % m0
-    return metre, pos
 
 
 def downbeat_likeness(mel: np.ndarray, beats: np.ndarray, fr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
