@@ -64,7 +64,7 @@ def decode_bar_positions(loglik: np.ndarray, metres, switch: float, bar_prior: d
             for j in np.flatnonzero(p_of == 0):
                 trans[i, j] = 0.0 if m_of[j] == m else new_metre[j] - switch
     trans += prior[None, :]
-    emit = loglik + 0.0
+    emit = loglik
     start = emit[0] + prior + new_metre  # a piece may begin anywhere in a bar (an upbeat)
     # Viterbi
     score, back = start.copy(), np.zeros((n, s), int)
