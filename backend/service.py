@@ -220,6 +220,16 @@ class Uploads:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+async def _discard(request: Request, limit: int) -> None:
+    """Read a refused upload's body (up to `limit` bytes) without keeping it: a client still sending
+    when the answer comes and the connection closes sees a broken pipe instead of the answer."""
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            break
+
+
 def _upload_routes(uploads: Uploads) -> APIRouter:
     router = APIRouter(prefix=API)
 
@@ -228,6 +238,7 @@ def _upload_routes(uploads: Uploads) -> APIRouter:
         """The request body is an audio file; answers the `audio_path` to submit jobs with."""
         room = uploads.quota - uploads.held()
         if room <= 0:
+            await _discard(request, 8 * uploads.max_bytes)
             raise HTTPException(413, f"the uploads already hold the service's quota of {uploads.quota} bytes; "
                                      "delete some (DELETE /v1/uploads/NAME) and try again")
         limit = min(uploads.max_bytes, room)
