@@ -335,6 +335,48 @@ def left_hand_shaping(motion_2d: np.ndarray, loud_db: np.ndarray, fps: float = M
     return float(np.corrcoef(a, b)[0, 1])
 
 
+SOUND_DB = 40.0  # a frame sounds within this many dB of the piece's loudest
+EDGE_SILENCE = 0.5  # s of silence before the first sound (after the last) for an excerpt to start (end) in sound
+EDGE_REACH = 1.5  # s before the first sound (after the last) where the preparation (release) is looked for
+EDGE_TRAVEL = 0.25  # shoulder widths: the smallest preparation rise or release gesture
+
+
+def sounding(loud_db: np.ndarray) -> np.ndarray:
+    """Frames whose level is within SOUND_DB of the loudest."""
+    loud_db = np.asarray(loud_db, np.float64)
+    return loud_db >= loud_db.max() - SOUND_DB if len(loud_db) else np.zeros(0, bool)
+
+
+def preparation(motion_2d: np.ndarray, loud_db: np.ndarray, fps: float = MOTION_FPS) -> bool | None:
+    """Whether the baton hand prepares the first sound — rises at least EDGE_TRAVEL shoulder widths in
+    the EDGE_REACH before it, above where it strikes as the sound begins (±0.1 s) — or None when the
+    excerpt does not begin with EDGE_SILENCE of silence (nothing to prepare from)."""
+    on = np.flatnonzero(sounding(loud_db)[: len(motion_2d)])
+    if len(on) == 0 or on[0] < EDGE_SILENCE * fps:
+        return None
+    s, near = int(on[0]), int(round(0.1 * fps))
+    y = motion_2d[:, R_WRIST, 1]
+    strike = y[max(0, s - near): s + near + 1].max()
+    top = y[max(0, s - int(round(EDGE_REACH * fps))): s + 1].min()
+    return bool(strike - top >= EDGE_TRAVEL * shoulder_width(motion_2d))
+
+
+def release(motion_2d: np.ndarray, loud_db: np.ndarray, fps: float = MOTION_FPS) -> bool | None:
+    """Whether the baton hand releases the last sound — a gesture of at least EDGE_TRAVEL shoulder
+    widths within EDGE_REACH of its end (the cut-off) and no stroke more than EDGE_SILENCE after it
+    (it stops beating) — or None when the excerpt does not end with EDGE_SILENCE of silence."""
+    n = min(len(motion_2d), len(loud_db))
+    on = np.flatnonzero(sounding(loud_db[:n]))
+    if len(on) == 0 or n - 1 - on[-1] < EDGE_SILENCE * fps:
+        return None
+    e = int(on[-1])
+    reach = int(round(EDGE_REACH * fps))
+    after = motion_2d[max(0, e - reach): e + reach + 1, R_WRIST]  # a held last chord's cut-off may come before its echo fades
+    travel = np.linalg.norm(np.diff(after, axis=0), axis=-1).sum()
+    late = ictus_times(motion_2d[:n], fps) > e / fps + EDGE_SILENCE
+    return bool(travel >= EDGE_TRAVEL * shoulder_width(motion_2d) and not late.any())
+
+
 def mean_wrist_speed(motion_2d: np.ndarray, fps: float = MOTION_FPS, sw: float | None = None,
                      mask: np.ndarray | None = None) -> float:
     """Mean baton-hand speed in shoulder widths per second (over `mask` frames if given)."""

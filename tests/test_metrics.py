@@ -159,6 +159,24 @@ def test_left_hand_shaping_follows_the_loudness():
     assert metrics.left_hand_shaping(m, loud) < -0.99
 
 
+def test_preparation_and_release_need_a_stroke_into_the_first_sound_and_a_cut_off_after_the_last():
+    m = still_figure(6.0)
+    t = np.arange(len(m)) / FPS
+    loud = np.where((t >= 2.0) & (t < 4.0), -10.0, -80.0)  # silence, two seconds of sound, silence
+    assert metrics.preparation(m, loud) is False and metrics.release(m, loud) is False  # a hand that never moves
+    prep = (t >= 1.4) & (t < 2.0)
+    m[prep, R_WRIST, 1] = 1.0 - 0.4 * np.sin(np.pi * (t[prep] - 1.4) / 0.6)  # up and back down onto the sound
+    cut = (t >= 4.0) & (t < 4.6)
+    m[cut, R_WRIST, 0] = 0.5 * np.sin(np.pi * (t[cut] - 4.0) / 0.6)  # a cut-off, then still
+    assert metrics.preparation(m, loud) is True and metrics.release(m, loud) is True
+    moving = m.copy()
+    late = t >= 4.8
+    moving[late, R_WRIST, 1] = 1.0 + 0.3 * np.cos(2 * np.pi * (t[late] - 5.0) / 0.5)  # still beating: no release
+    assert metrics.release(moving, loud) is False
+    assert metrics.preparation(m, np.full(len(m), -10.0)) is None  # starts in sound: nothing to prepare from
+    assert metrics.release(m, np.full(len(m), -10.0)) is None
+
+
 def test_rms_db_and_dynamics_follow_a_crescendo():
     sr = 8000
     t = np.arange(30 * sr) / sr

@@ -26,6 +26,8 @@ than the engine's own). Columns, averaged over pieces:
   dyn r / c95   Pearson r of 2 s averages of baton-hand speed and loudness (dB), and the 95th
                 percentile of r under circular shifts of ≥ 10 s (its chance level)
   LH use / shp  share of 2 s windows the left hand travels > ½ shoulder width; r of its height with loudness
+  prep / rel    share of the pieces that start (end) after silence whose baton hand prepares the first
+                sound (releases the last and comes to rest): metrics.preparation, metrics.release
   jitter, seam  smoothness; seam at the generator's window joins (the others have none: a conductor's
                 crisp ictus is a large single-frame step by design, not a seam)
   div           seed diversity between seeds 0 and 1
@@ -188,7 +190,7 @@ def _mean(values: list) -> float | None:
 def row(conductor, pieces: list[Piece], judges: dict | None = None, sync_pairs: int = 32) -> dict:
     """The table's columns for one conductor, averaged over the pieces."""
     cols: dict[str, list] = {k: [] for k in ("F", "chance", "BAS", "downbeat", "pattern", "R2", "R2_chance",
-                                             "bar_f", "metre", "dyn_r", "dyn_c95", "lh_use", "lh_shape", "jitter", "seam", "div",
+                                             "bar_f", "metre", "dyn_r", "dyn_c95", "lh_use", "lh_shape", "prep", "rel", "jitter", "seam", "div",
                                              "RDE", "SCE", "SDP")}
     motions = []
     for piece in pieces:
@@ -219,6 +221,8 @@ def row(conductor, pieces: list[Piece], judges: dict | None = None, sync_pairs: 
         cols["lh_use"].append(M.left_hand_use(m, FPS))
         shaping = M.left_hand_shaping(m, piece.loudness_db, FPS)
         cols["lh_shape"].append(None if shaping != shaping else shaping)
+        for key, present in (("prep", M.preparation(m, piece.loudness_db, FPS)), ("rel", M.release(m, piece.loudness_db, FPS))):
+            cols[key].append(None if present is None else float(present))
         cols["jitter"].append(M.jitter(m))
         joins = conductor.joins(len(m))
         cols["seam"].append(None if joins is None else M.seam(m, joins))
@@ -265,7 +269,8 @@ def evaluate_checkpoint_model(gen, corpus: Corpus, max_items: int, judge=None, s
 COLUMNS = [("F", "F", 3), ("chance", "chance", 3), ("BAS", "BAS", 2), ("downbeat", "downb", 2),
            ("pattern", "pattern", 2), ("R2", "R²", 2), ("R2_chance", "R² c", 2), ("bar_f", "bar F", 2),
            ("metre", "metre", 2), ("dyn_r", "dyn r", 2),
-           ("dyn_c95", "c95", 2), ("lh_use", "LH use", 2), ("lh_shape", "LH shp", 2), ("jitter", "jitter", 2),
+           ("dyn_c95", "c95", 2), ("lh_use", "LH use", 2), ("lh_shape", "LH shp", 2), ("prep", "prep", 2),
+           ("rel", "rel", 2), ("jitter", "jitter", 2),
            ("seam", "seam", 2),
            ("div", "div", 3), ("RDE", "RDE", 3), ("SCE", "SCE", 3), ("SDP", "SDP%", 1)]
 
