@@ -1,9 +1,10 @@
 """One table for any generator checkpoint, the rule-based conductor and the paper's weights
-(../shared/metrics.md), on held-out works of a corpus and on recordings.
+(../shared/metrics.md), on held-out works of a corpus, on recordings and on the bundled demo piece.
 
     python -m training.evaluate --corpus data/corpus --split test --checkpoint runs/stage2/generator.pt \\
         --stage1 runs/stage1/m2snet.pt
     python -m training.evaluate --audio a.flac --audio b.ogg --checkpoint runs/stage2/generator.pt
+    python -m training.evaluate --demo --checkpoint backend/weights/baton_m2sgan.pt --official none
 
 Rows: `data` (the corpus's own motion, where there is one), `rules` (the rule-based conductor planned
 from audio: the engine's beat tracker on the mel), each checkpoint, and `official` (the paper's
@@ -124,6 +125,18 @@ def pieces_from_audio(paths: list[str]) -> list[Piece]:
         out.append(Piece(Path(p).name, Path(p).name, mel[: MEL_PER_MOTION * t], M.rms_db(audio.samples, audio.sr, FPS)[:t],
                          tracker_beats(mel), None, None))
     return out
+
+
+def pieces_from_demo() -> list[Piece]:
+    """The bundled demo piece (backend/demo_music.py, 4/4), with the beats and bar lines it was made with."""
+    from backend.demo_music import demo_piece
+    from backend.features import mel_features
+
+    demo = demo_piece()
+    mel = mel_features(demo.samples)
+    t = len(mel) // MEL_PER_MOTION
+    return [Piece("demo", "demo", mel[: MEL_PER_MOTION * t], M.rms_db(demo.samples, demo.sr, FPS)[:t],
+                  demo.beats, demo.downbeats, None)]
 
 
 # -- what conducts ------------------------------------------------------------------------------------
@@ -296,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="test")
     p.add_argument("--max-items", type=int, default=0, help="clips of the split to use (0: all)")
     p.add_argument("--audio", action="append", default=[], help="a recording (repeatable)")
+    p.add_argument("--demo", action="store_true", help="also the bundled demo piece, with the beats and bars it was made with")
     p.add_argument("--checkpoint", action="append", default=[], help="a generator checkpoint (repeatable)")
     p.add_argument("--rules", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--official", default="auto", help="the paper's generator: auto (from ../shared), PATH or none")
@@ -308,8 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="also write the tables here")
     p.add_argument("--store", action="store_true", help="store the corpus table in each Baton checkpoint's metadata")
     args = p.parse_args(argv)
-    if not args.corpus and not args.audio:
-        p.error("give --corpus and/or --audio")
+    if not args.corpus and not args.audio and not args.demo:
+        p.error("give --corpus, --audio and/or --demo")
 
     from backend.checkpoint import load_generator, save_checkpoint
     from backend.engines import RulesEngine
@@ -342,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         sets = {}
         if args.corpus:
             sets[f"held-out works: {args.corpus} [{args.split}]"] = (pieces_from_corpus(Corpus(args.corpus, args.split), args.max_items), True)
+        if args.demo:
+            sets["the demo piece (its own beats and bars)"] = (pieces_from_demo(), False)
         if args.audio:
             sets["recordings (reference beats: librosa's tracker)"] = (pieces_from_audio(args.audio), False)
     except (BatonError, ValueError, FileNotFoundError) as e:
