@@ -449,6 +449,16 @@ def test_evaluate_prints_the_table_and_stores_it(corpus, stage1, tmp_path, capsy
     assert stored.sha256 == sha and stored.meta["evaluation_table"] == rows
 
 
+def test_evaluate_judges_the_demo_piece_by_the_bars_it_was_made_with(tmp_path):
+    from training import evaluate
+    assert evaluate.main(["--demo", "--official", "none", "--official-stage1", "none",
+                          "--json", str(tmp_path / "d.json")]) == 0
+    (table,) = json.loads((tmp_path / "d.json").read_text()).values()
+    assert table["pieces"] == 1 and set(table["rows"]) == {"rules"}
+    rules = table["rows"]["rules"]  # the rule-based conductor draws the 4/4 pattern and prepares the first sound
+    assert rules["F"] > 0.9 and rules["R2"] > rules["R2_chance"] + 0.5 and rules["downbeat"] > 0.8 and rules["prep"] == 1.0
+
+
 def test_evaluate_names_a_bad_corpus(tmp_path, capsys):
     from training import evaluate
     assert evaluate.main(["--corpus", str(tmp_path / "none"), "--official", "none", "--official-stage1", "none"]) == 2
