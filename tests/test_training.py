@@ -354,6 +354,14 @@ def test_the_downbeat_tracker_trains_and_stage2_stores_it_and_learns_the_bars(co
     assert evals and all(0 <= r["downbeat_f"] <= 1 and 0 <= r["metre_acc"] <= 1 for r in evals)
     tracker, meta = load_beatnet(bars / "barnet.pt")
     assert meta["target"] == "bars"
+    started = tmp_path / "bars_from_beats"  # --init: the bar tracker's body starts as the beat tracker's, its head afresh
+    train_beats.main(["--corpus", str(corpus), "--out-dir", str(started), "--max-steps", "1", "--target", "bars",
+                      "--init", str(beats / "beatnet.pt"), "--lr", "0"] + SB)
+    body, source = load_beatnet(started / "barnet.pt")[0].state_dict(), load_beatnet(beats / "beatnet.pt")[0].state_dict()
+    assert all(torch.equal(v, body[k]) for k, v in source.items() if not k.startswith("head."))
+    with pytest.raises(SystemExit, match="neither a beat tracker nor a generator"):
+        train_beats.main(["--corpus", str(corpus), "--out-dir", str(tmp_path / "bad_init"), "--target", "bars",
+                          "--init", str(bars / "log.jsonl")] + SB)
 
     start = tmp_path / "start"
     _run_stage2(corpus, stage1, start, 1, ["--beats", str(beats / "beatnet.pt")])

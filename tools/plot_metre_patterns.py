@@ -1,11 +1,13 @@
-"""The baton hand's path over four bars of each metre (2, 3, 4, 6), for each engine, given the bars.
+"""The baton hand's path over four bars of each metre (2, 3, 4, 6), for each engine given the bars, and
+for the generator hearing them itself.
 
     .venv/bin/python -m tools.plot_metre_patterns   # → training/results/metre_patterns.png and .md
 
 Why: a musician judges a conductor by whether each bar draws its metre's pattern (4/4: down, left,
 right, up). This shows the generator beside the rule-based conductor that conducted the training
 corpus, on the same music, with the beats and bar lines given, so what it draws does not depend on
-what it hears. The music is synthetic (a chord on each beat, the downbeat louder, a bass note on
+what it hears; the last row is the generator as users run it, hearing beats and bars itself (judged
+against the music's own bars). The music is synthetic (a chord on each beat, the downbeat louder, a bass note on
 it), made here so any metre can be drawn; the table beside the figure gives the judges' numbers
 (backend/metrics.py: pattern R² and its chance level, pattern and downbeat accuracy).
 """
@@ -24,7 +26,7 @@ METRES = (2, 3, 4, 6)
 BPM = {2: 100.0, 3: 108.0, 4: 100.0, 6: 132.0}  # six beaten in six: quavers at a moderate pace
 BARS = 12   # heard; the middle four are drawn (the first bars are the engines' lead-in)
 SR = 22050
-ENGINES = ("rules", "m2sgan")
+ENGINES = (("rules", "rules", True), ("m2sgan", "m2sgan", True), ("m2sgan, heard", "m2sgan", False))  # (row, engine, given)
 
 
 def metre_music(beats_per_bar: int, bpm: float, path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -66,13 +68,14 @@ def main() -> None:
         for col, m in enumerate(METRES):
             wav = Path(tmp) / f"metre{m}.wav"
             beats, downs = metre_music(m, BPM[m], wav)
-            for row, engine in enumerate(ENGINES):
-                take = generate_take(wav, engine=engine, seed=0, beats=tuple(beats), downbeats=tuple(downs))
+            for row, (label, engine, given) in enumerate(ENGINES):
+                options = {"beats": tuple(beats), "downbeats": tuple(downs)} if given else {}
+                take = generate_take(wav, engine=engine, seed=0, **options)
                 bars = [dataclasses.replace(b, pattern=str(m))
-                        for b in bars_from_downbeats(take.beats, take.downbeats)[1:-1] if len(b.beats) == m]
+                        for b in bars_from_downbeats(beats - take.start, downs - take.start)[1:-1] if len(b.beats) == m]
                 k2 = take.keypoints_2d
                 r2, chance = pattern_legibility(k2, bars, take.fps)
-                rows.append((m, engine, r2, chance, pattern_accuracy(k2, bars, take.fps),
+                rows.append((m, label, r2, chance, pattern_accuracy(k2, bars, take.fps),
                              downbeat_accuracy(k2, bars, take.fps), len(bars)))
                 first = len(bars) // 2 - 2
                 a, z = bars[first].beats[0], bars[first + 3].next_downbeat
@@ -85,20 +88,20 @@ def main() -> None:
                         q = k2[int(round(t * take.fps)), R_WRIST]
                         ax.annotate(str(k + 1), (q[0], -q[1]), fontsize=8, ha="center", va="center",
                                     color="white", bbox=dict(boxstyle="circle,pad=0.15", fc="#30506a", lw=0))
-                ax.set_title(f"{engine}, {m} beats ({STANDARD_PATTERNS[str(m)]}): R² {r2:.2f}", fontsize=9)
+                ax.set_title(f"{label}, {m} beats ({STANDARD_PATTERNS[str(m)]}): R² {r2:.2f}", fontsize=9)
                 ax.set_aspect("equal")
                 ax.set_xticks([])
                 ax.set_yticks([])
-    fig.suptitle("The baton hand over four bars, beats and bars given, seen from the orchestra "
-                 "(numbers: the beat in the bar at its ictus)", fontsize=10)
+    fig.suptitle("The baton hand over four bars, seen from the orchestra (numbers: the beat in the bar at its "
+                 "ictus); beats and bars given, and in the last row heard by the generator", fontsize=10)
     fig.tight_layout()
     OUT.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(OUT.with_suffix(".png"), dpi=90)
-    lines = ["# The bar's pattern per metre, beats and bars given",
+    lines = ["# The bar's pattern per metre: beats and bars given, and heard",
              "",
              "Made by `tools/plot_metre_patterns.py` on synthetic music in each metre (seed 0); the figure is "
-             "`metre_patterns.png`. Judged on the bars between the first and the last "
-             "(`backend/metrics.py`).",
+             "`metre_patterns.png`. Judged on the music's own bars between the first and the last "
+             "(`backend/metrics.py`); \"m2sgan, heard\" is the generator as users run it, given nothing.",
              "",
              "| metre | engine | pattern R² | chance | pattern accuracy | downbeat accuracy | bars |",
              "| --- | --- | --- | --- | --- | --- | --- |"]

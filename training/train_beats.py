@@ -53,7 +53,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from backend import metrics as M
 from backend.bars import bar_positions, bar_states, beat_state_logp, hear_bars, state_labels
 from backend.beat_net import BeatNet
-from backend.checkpoint import checked_weights, read_network, save_network
+from backend.checkpoint import checked_weights, load_generator, read_network, save_network
 from backend.errors import CheckpointError
 from baton_core.timebase import MEL_PER_MOTION, MOTION_FPS
 
@@ -69,6 +69,7 @@ class BeatsConfig:
     corpus: str = "data/corpus"
     out_dir: str = "runs/beats"
     target: str = "beats"  # or "bars": each beat's place in its bar
+    init: str = ""  # a beat tracker (beatnet.pt, or a generator checkpoint holding one) whose body starts this one
     train_split: str = "train"
     eval_split: str = "val"
     clip_seconds: float = 20.0
@@ -179,6 +180,26 @@ def load_beatnet(path: str | Path) -> tuple[BeatNet, dict]:
     return model.eval(), dict(obj["meta"], sha256=digest, config=config)
 
 
+def start_body(model: BeatNet, path: str) -> None:
+    """Start `model` from the tracker in `path` (a beatnet.pt, or a generator checkpoint's stored
+    tracker): every weight of the same name and shape — all but the head when the outputs differ."""
+    try:
+        source = load_beatnet(path)[0]
+    except CheckpointError:
+        try:
+            gen = load_generator(path).model
+        except CheckpointError as e:
+            raise TrainingError(f"--init {path}: neither a beat tracker nor a generator with one ({e})") from None
+        if not getattr(gen.cfg, "beat_input", False):
+            raise TrainingError(f"--init {path}: neither a beat tracker nor a generator with one") from None
+        source = gen.beat_net
+    own = model.state_dict()
+    same = {k: v for k, v in source.state_dict().items() if k in own and own[k].shape == v.shape}
+    if len(same) < len(own) - 2:  # at most the head's weight and bias differ
+        raise TrainingError(f"--init {path}: its tracker is not of this size (--channels, --layers)")
+    model.load_state_dict(same, strict=False)
+
+
 def main(argv: list[str] | None = None) -> dict:
     cfg = config_from_args(BeatsConfig, argv, __doc__.split("\n\n")[0])
     return exit_on_error(lambda: train_tracker(cfg, argv))
@@ -197,6 +218,8 @@ def train_tracker(cfg: BeatsConfig, argv: list[str] | None) -> dict:
     held_downbeats = [clip_downbeats(c) for c in held.clips] if bars else None
 
     model = BeatNet(cfg.channels, cfg.layers, cfg.dropout, outputs=len(bar_states()) if bars else 1).to(d.device)
+    if cfg.init:
+        start_body(model, cfg.init)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, state = resume(out, cfg, FREE, model=model, optimizer=opt)
     last_eval = state.get("last_eval", {})
