@@ -177,10 +177,10 @@ def main() -> None:
     lines += [f"| {a} | {b} | {c} | {'yes' if d else 'NO'} |" for a, b, c, d in goals]
     lines += ["", "| measurement | value |", "|---|---|",
               f"| generation, 5 min, the paper's way (60 s chunks, batch 1, autograd on) | {g['reference_s']} s ({g['reference_rt']}× real time) |",
-              f"| generation, 5 min, ours: Baton's shipped generator (light encoder, its beat tracker included), the default | {g['shipped_s']} s ({g['shipped_rt']}× real time) |",
+              f"| generation, 5 min, ours: Baton's shipped generator (light encoder, its beat and bar trackers included), the default | {g['shipped_s']} s ({g['shipped_rt']}× real time) |",
               f"| generation, 5 min, ours with the paper's weights (same architecture as the yardstick) | {g['ours_s']} s ({g['ours_rt']}× real time; {g['speedup_same_weights']}× the paper's way) |",
               f"| whole request, 5 min MP3, default: decode + features | {r5['decode_features_s']} s |",
-              f"| whole request, 5 min MP3, default: beats (the generator's tracker) + generation + smoothing + 3D | {r5['motion_s']} s |",
+              f"| whole request, 5 min MP3, default: beats and bars (the generator's trackers) + generation + smoothing + 3D | {r5['motion_s']} s |",
               f"| whole request, 5 min MP3, default engine | {r5['whole_s']} s ({r5['whole_rt']}× real time) |",
               f"| whole request, 5 min MP3, m2sgan with the paper's weights | {rp['whole_s']} s ({rp['whole_rt']}× real time) |",
               f"| whole request, 5 min MP3, rules | {results['request_5min_rules']['whole_s']} s ({results['request_5min_rules']['whole_rt']}× real time) |",
