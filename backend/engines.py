@@ -27,6 +27,7 @@ from .checkpoint import load_generator
 from .errors import CheckpointError
 from .generate import InferenceGenerator, ProgressFn, make_noise, noise_seconds
 from .lift3d import lift_to_3d
+from .metrics import ictus_times
 from .conducting.plan_audio import GivenBeats, heard_bar_lines
 from .rules import conduct, plan_beats
 
@@ -79,6 +80,39 @@ def smooth_motion(kp: np.ndarray, fps: float = MOTION_FPS) -> np.ndarray:
         return kp
     b, a = butter(4, SMOOTH_HZ, fs=fps)
     return filtfilt(b, a, kp, axis=0).astype(kp.dtype)
+
+
+def onto_beats(kp: np.ndarray, beats: np.ndarray, fps: float = MOTION_FPS, reach: float = 0.35) -> np.ndarray:
+    """The motion retimed so that the stroke nearest each beat bottoms out on it: each beat's nearest
+    ictus (metrics.ictus_times) within `reach` of a beat period is pinned to the beat, and time between
+    pins is stretched linearly (the motion resampled there). Why: given beats (an animator's) may sit
+    off the music's onsets, and the generator, which hears the music too, strikes between the two; the
+    rule-based conductor strikes given beats exactly, and so, after this, does the generator."""
+    beats = np.asarray(beats, dtype=np.float64)
+    n = len(kp)
+    if len(beats) < 2 or n < 5:
+        return kp
+    ictus = ictus_times(kp, fps)
+    if len(ictus) == 0:
+        return kp
+    period = float(np.median(np.diff(beats)))
+    near = ictus[np.abs(ictus[None, :] - beats[:, None]).argmin(axis=1)]
+    keep = np.abs(near - beats) <= reach * period
+    src, dst = near[keep], beats[keep]
+    order = np.flatnonzero(np.diff(np.r_[-np.inf, src]) > 0)  # one pin per stroke, in time order
+    src, dst = src[order], dst[order]
+    if len(src) == 0:
+        return kp
+    t = np.arange(n) / fps
+    ends = (0.0, (n - 1) / fps)
+    src, dst = np.r_[ends[0], src, ends[1]], np.r_[ends[0], dst, ends[1]]
+    ok = (np.diff(dst) > 0) & (np.diff(src) > 0)
+    src, dst = np.r_[src[0], src[1:][ok]], np.r_[dst[0], dst[1:][ok]]
+    where = np.interp(t, dst, src) * fps  # for each output frame, the source frame it shows
+    lo = np.clip(np.floor(where).astype(int), 0, n - 1)
+    hi = np.clip(lo + 1, 0, n - 1)
+    w = (where - lo)[:, None, None]
+    return ((1 - w) * kp[lo] + w * kp[hi]).astype(kp.dtype)
 
 
 class RulesEngine:
@@ -163,6 +197,8 @@ class GeneratorEngine:
                         downbeats=bars if self.gen.cfg.bar_input else None)
         if self.smooth:
             kp2d = smooth_motion(kp2d)
+        if music.beats is not None:
+            kp2d = onto_beats(kp2d, beats.times)
         report(0.92, "lifting to 3D")
         return Motion(kp2d, lift_to_3d(kp2d), beats, beats.times, bars, provenance)
 

@@ -58,6 +58,26 @@ def test_the_generator_strikes_the_given_beats(piece):
     assert f_measure(ictus_times(take.keypoints_2d), np.array(beats)) >= 0.9
 
 
+def _strokes(times: np.ndarray, fps: float = 30.0) -> np.ndarray:
+    """(10 s, 13, 2) a figure whose baton hand falls to its lowest point at each time."""
+    t = np.arange(int(10 * fps)) / fps
+    kp = np.zeros((len(t), 13, 2))
+    kp[:, :, 0] = 0.5
+    kp[:, 10, 1] = 0.5 + 0.2 * np.exp(-((t[:, None] - times[None]) / 0.08) ** 2).sum(axis=1)
+    return kp
+
+
+def test_onto_beats_moves_each_stroke_onto_its_beat_and_leaves_far_ones_alone():
+    from backend.engines import onto_beats
+    beats = np.arange(1.0, 9.0, 0.6)
+    kp = _strokes(beats + np.where(np.arange(len(beats)) % 2, 0.1, -0.08))  # strokes off their beats
+    assert f_measure(ictus_times(kp), beats) < 0.6
+    moved = onto_beats(kp, beats)
+    assert np.abs(ictus_times(moved)[:, None] - beats[None]).min(axis=0).max() <= 1.01 * FRAME
+    regular = _strokes(beats)
+    assert np.allclose(onto_beats(regular, beats + 0.3), regular)  # half a period from every stroke: none pinned
+
+
 def test_a_slice_keeps_the_given_beats_within_it(piece):
     path, beats = piece
     take = generate_take(path, engine="rules", start=5.0, duration=10.0, beats=beats)
