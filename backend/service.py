@@ -221,8 +221,8 @@ class Uploads:
 
 
 async def _discard(request: Request, limit: int) -> None:
-    """Read a refused upload's body (up to `limit` bytes) without keeping it: a client still sending
-    when the answer comes and the connection closes sees a broken pipe instead of the answer."""
+    """Read a refused upload's body (up to `limit` bytes) without keeping it, so that a client still
+    sending gets the answer: were the connection closed under it, it would see a broken pipe."""
     size = 0
     async for chunk in request.stream():
         size += len(chunk)

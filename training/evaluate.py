@@ -28,7 +28,7 @@ than the engine's own). Columns, averaged over pieces:
                 percentile of r under circular shifts of ≥ 10 s (its chance level)
   LH use / shp  share of 2 s windows the left hand travels > ½ shoulder width; r of its height with loudness
   prep / rel    share of the pieces that start (end) after silence whose baton hand prepares the first
-                sound (releases the last and comes to rest): metrics.preparation, metrics.release
+                sound (releases the last: a cut-off, then no stroke): metrics.preparation, metrics.release
   jitter, seam  smoothness; seam at the generator's window joins (the others have none: a conductor's
                 crisp ictus is a large single-frame step by design, not a seam)
   div           seed diversity between seeds 0 and 1
