@@ -104,7 +104,10 @@ def open_log(name: str, out: Path, d: Dist, step: int, resumed: bool, train, hel
 
 
 def teardown() -> None:
+    """Leave torch.distributed together: each rank waits at a barrier first, so that none closes its
+    connections while another may still be reading its last collective's messages."""
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
