@@ -96,7 +96,9 @@ def onto_beats(kp: np.ndarray, beats: np.ndarray, fps: float = MOTION_FPS, reach
     if len(ictus) == 0:
         return kp
     period = float(np.median(np.diff(beats)))
-    near = ictus[np.abs(ictus[None, :] - beats[:, None]).argmin(axis=1)]
+    padded = np.r_[-np.inf, ictus, np.inf]  # each beat's nearest ictus, without a beats × ictus table
+    i = np.searchsorted(padded, beats)
+    near = np.where(beats - padded[i - 1] <= padded[i] - beats, padded[i - 1], padded[i])
     keep = np.abs(near - beats) <= reach * period
     src, dst = near[keep], beats[keep]
     order = np.flatnonzero(np.diff(np.r_[-np.inf, src]) > 0)  # one pin per stroke, in time order
