@@ -26,9 +26,11 @@ from .beats import Beats, track_beats
 from .checkpoint import load_generator
 from .errors import CheckpointError
 from .generate import InferenceGenerator, ProgressFn, make_noise, noise_seconds
+from .gestures import cue_sections
 from .lift3d import lift_to_3d
 from .metrics import ictus_times
-from .conducting.plan_audio import GivenBeats, heard_bar_lines
+from .conducting.plan import FAMILIES
+from .conducting.plan_audio import GivenBeats, heard_bar_lines, plan_from_audio
 from .rules import conduct, plan_beats
 
 BUNDLED_CHECKPOINT = Path(__file__).parent / "weights" / "baton_m2sgan.pt"
@@ -117,6 +119,20 @@ def onto_beats(kp: np.ndarray, beats: np.ndarray, fps: float = MOTION_FPS, reach
     return ((1 - w) * kp[lo] + w * kp[hi]).astype(kp.dtype)
 
 
+def seated_cues(music: Music, beats: np.ndarray, bars: np.ndarray, kp3d: np.ndarray) -> tuple[np.ndarray, int]:
+    """The generator has no cue input: when the animator seats the sections, the entrances the
+    rule-based conductor hears on these beats and bars are cued toward where they sit (gestures.
+    cue_sections), and how many. Music with nothing to plan from (silence) has nothing to cue."""
+    try:
+        plan = plan_from_audio(music.mel, given=GivenBeats(beats, bars if len(bars) else None))
+    except BatonError:
+        return kp3d, 0
+    cued = [k for k in np.flatnonzero(plan.entries.any(1)) if plan.sub[k] == 0 and plan.times[k] > plan.start + 0.1]
+    families = [FAMILIES[int(np.flatnonzero(plan.entries[k])[0])] for k in cued]
+    periods = np.array([plan.period(k) for k in cued])
+    return cue_sections(kp3d, plan.times[cued], periods, families, music.seating, MOTION_FPS), len(cued)
+
+
 class RulesEngine:
     """The rule-based conductor; it plans from the music around a slice when it is given."""
 
@@ -202,7 +218,11 @@ class GeneratorEngine:
         if music.beats is not None:
             kp2d = onto_beats(kp2d, beats.times)
         report(0.92, "lifting to 3D")
-        return Motion(kp2d, lift_to_3d(kp2d), beats, beats.times, bars, provenance)
+        kp3d = lift_to_3d(kp2d)
+        if music.seating is not None:
+            kp3d, provenance["cues"] = seated_cues(music, beats.times, bars, kp3d)
+            kp2d = project_front(kp3d)
+        return Motion(kp2d, kp3d, beats, beats.times, bars, provenance)
 
     def joins(self, frames: int) -> np.ndarray:
         """Frames where the generator's inference windows meet (where a seam could show)."""

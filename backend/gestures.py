@@ -1,5 +1,7 @@
 """The animator's gesture controls, applied to either engine's 3D motion: the size of the baton
-hand's gestures, how much the left hand does, which hand holds the baton, and arms-only motion.
+hand's gestures, how much the left hand does, which hand holds the baton, and arms-only motion;
+and, for an engine that does not cue by itself (the generator), cues toward where the animator
+seated the sections.
 
 They act on the finished performance rather than inside an engine so that both engines obey them
 the same way and an engine's timing is untouched: each ictus stays on its frame, because a stroke's
@@ -11,9 +13,11 @@ placed by two-bone IK in the plane the original arm bent in.
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
 from baton_core.skeleton import (L_EAR, L_ELBOW, L_EYE, L_HIP, L_SHOULDER, L_WRIST, NOSE, R_EAR, R_ELBOW, R_EYE,
-                                 R_HIP, R_SHOULDER, R_WRIST)
+                                 R_HIP, R_SHOULDER, R_WRIST, rot_z)
+from .conducting.motion import CUE_ORIGIN, SHOULDER_Z, cue_track, seated_directions
 
 MIRROR = [NOSE, R_EYE, L_EYE, R_EAR, L_EAR, R_SHOULDER, L_SHOULDER, R_ELBOW, L_ELBOW, R_WRIST, L_WRIST, R_HIP, L_HIP]
 BODY = [NOSE, L_EYE, R_EYE, L_EAR, R_EAR, L_SHOULDER, R_SHOULDER, L_HIP, R_HIP]
@@ -46,10 +50,16 @@ def shape_gestures(kp3d: np.ndarray, size: float = 1.0, left_hand: float = 1.0, 
 
 
 def _scale_arm(p: np.ndarray, s: int, e: int, w: int, factor: float) -> np.ndarray:
+    """The hand's path about its mean scaled by `factor`."""
     if factor == 1.0:
         return p
     rel = p[:, w] - p[:, s]  # the hand's path as the shoulder sees it
-    target = rel.mean(axis=0) + factor * (rel - rel.mean(axis=0))
+    return _place_arm(p, s, e, w, rel.mean(axis=0) + factor * (rel - rel.mean(axis=0)))
+
+
+def _place_arm(p: np.ndarray, s: int, e: int, w: int, target: np.ndarray) -> np.ndarray:
+    """The wrist put at `target` (from the shoulder; within reach) and the elbow by two-bone IK in
+    the plane the arm bent in, the bone lengths kept."""
     upper = np.linalg.norm(p[:, e] - p[:, s], axis=-1)
     fore = np.linalg.norm(p[:, w] - p[:, e], axis=-1)
     dist = np.linalg.norm(target, axis=-1)
@@ -74,3 +84,26 @@ def _scale_arm(p: np.ndarray, s: int, e: int, w: int, factor: float) -> np.ndarr
     out[:, e] = p[:, s] + along[:, None] * axis + up[:, None] * bend
     out[:, w] = p[:, s] + target
     return out
+
+
+def cue_sections(kp3d: np.ndarray, times: np.ndarray, periods: np.ndarray, families: list[str],
+                 seating: dict[str, float], fps: float) -> np.ndarray:
+    """(T, 13, 3) motion whose left hand cues each entrance (at `times`, with its beat's period and
+    the family entering) toward where `seating` puts that family, and whose head turns there, as
+    the rule-based conductor cues (conducting.motion.cue_track: the same cue, the same timing).
+    The baton hand is untouched, so every ictus stays where the engine put it."""
+    p = np.array(kp3d, dtype=np.float64)
+    if not len(times):
+        return p.astype(kp3d.dtype)
+    t = np.arange(len(p)) / fps
+    chest = np.median(p[:, [L_SHOULDER, R_SHOULDER]].mean(axis=1), axis=0)
+    origin = chest + CUE_ORIGIN - np.array([0.0, 0.0, SHOULDER_Z])
+    cue_pos, cue_w, gaze = cue_track(t, times, periods, families, seated_directions(seating), 1.0, origin)
+    lw = p[:, L_WRIST] + (cue_pos - p[:, L_WRIST]) * cue_w[:, None]
+    lw = p[:, L_WRIST] + gaussian_filter1d(lw - p[:, L_WRIST], 0.05 * fps, axis=0, mode="nearest")
+    p = _place_arm(p, L_SHOULDER, L_ELBOW, L_WRIST, lw - p[:, L_SHOULDER])
+    neck = p[:, [L_SHOULDER, R_SHOULDER]].mean(axis=1)
+    yaw = 0.9 * gaze  # as the rule-based conductor's head turns with its gaze
+    for j in (NOSE, L_EYE, R_EYE, L_EAR, R_EAR):
+        p[:, j] = neck + rot_z(p[:, j] - neck, yaw)
+    return p.astype(kp3d.dtype)

@@ -136,8 +136,7 @@ OPTIONS = (
     Option("arms_only", bool, False, "arms only: head and torso held still"),
     Option("seating", str, None, "where the sections sit, as the conductor faces them: family:degrees pairs, "
                                  "e.g. 'strings:-50,brass:40' (+ to the conductor's left; families: "
-                                 f"{', '.join(SECTIONS)}); the rules engine cues and looks there (the generator has "
-                                 "no cue input yet)"),
+                                 f"{', '.join(SECTIONS)}); both engines cue the entrances they hear and look there"),
 )
 OPTION = {o.name: o for o in OPTIONS}
 
@@ -181,8 +180,6 @@ class ConductRequest:
                 raise BatonError(f"downbeats: {off[0]:.3f} s is not one of the given beats")
         if self.seating is not None:
             seating_of(self.seating)  # checked here: a BatonError naming what is wrong
-            if self.engine_name != "rules":
-                raise BatonError("seating: the rules engine cues the sections; the generator has no cue input yet")
         if self.engine_name == "rules":
             given = [o.name for o in OPTIONS if o.generator_only and getattr(self, o.name) != o.default]
             if given:

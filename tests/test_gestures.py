@@ -1,4 +1,4 @@
-"""The gesture controls (size, left hand, baton hand, arms only) and the lead, in the request:
+"""The gesture controls (size, left hand, baton hand, arms only, seating) and the lead, in the request:
 obeyed by both engines, each ictus kept on its beat, bone lengths kept."""
 
 import json
@@ -82,9 +82,30 @@ def test_the_seating_is_checked(text, message):
         ConductRequest("a.wav", engine="rules", seating=text)
 
 
-def test_the_generator_refuses_a_seating_it_cannot_obey():
-    from baton_core.errors import BatonError
-    from baton_core.request import ConductRequest
-    assert ConductRequest("a.wav", engine="rules", seating="strings:-50").seating == "strings:-50"
-    with pytest.raises(BatonError, match="no cue input"):
-        ConductRequest("a.wav", seating="strings:-50")
+@pytest.fixture(scope="module")
+def strings_enter(demo, tmp_path_factory):
+    """The demo with a high band (the strings, as the engines hear registers) that plays from 3 s
+    to 8 s and enters again at 16 s after a rest of eight seconds: an entrance to cue."""
+    t = np.arange(len(demo.samples)) / demo.sr
+    high = sum(np.sin(2 * np.pi * f * t) for f in (5200, 6100, 7300)) * (((t > 3) & (t < 8)) | (t > 16))
+    path = tmp_path_factory.mktemp("gestures") / "strings_enter.wav"
+    sf.write(path, ((demo.samples + 0.15 * high) / 1.3).astype(np.float32), demo.sr)
+    return path
+
+
+@pytest.mark.parametrize("engine", ["rules", "m2sgan"])
+def test_both_engines_cue_the_strings_where_they_sit(strings_enter, engine):
+    """Seated on the conductor's left, then on the right: half a beat before the strings enter
+    the head has turned and the left hand reached toward them, and the baton's ictus are where
+    they were."""
+    left = generate_take(strings_enter, engine=engine, seating="strings:60")
+    right = generate_take(strings_enter, engine=engine, seating="strings:-60")
+    i = int(15.8 * left.fps)
+    gaze = lambda m: m[i, NOSE, 0] - m[i, [L_SHOULDER, R_SHOULDER], 0].mean()  # + toward the conductor's left
+    assert gaze(left.keypoints_3d) > 0.02 and gaze(right.keypoints_3d) < -0.02
+    assert left.keypoints_3d[i, L_WRIST, 0] > right.keypoints_3d[i, L_WRIST, 0] + 0.2
+    assert np.allclose(ictus_times(left.keypoints_2d), ictus_times(right.keypoints_2d))
+    assert np.allclose(bone_lengths(left.keypoints_3d), bone_lengths(right.keypoints_3d), atol=2e-3)
+    if engine == "m2sgan":
+        assert left.provenance["cues"] == 2  # the two entrances the rule-based conductor hears
+        assert "cues" not in generate_take(strings_enter, engine=engine).provenance  # no seating: as learned

@@ -137,6 +137,37 @@ def seated_directions(seating: dict[str, float] | None) -> dict[str, tuple[float
     return out
 
 
+CUE_ORIGIN = np.array([0.05, -0.05, SHOULDER_Z - 0.10])  # where a cue reaches out from: before the chest
+
+
+def cue_track(t: np.ndarray, times: np.ndarray, periods: np.ndarray, families: list[str],
+              directions: dict[str, tuple[float, float, float]], activity: float,
+              origin: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The left hand's cues and the eyes' turn, for entrances at `times` (each with its beat's
+    period and the family entering): the hand rises toward where the family sits (`directions`)
+    about a beat ahead, gives a small click down on the entrance and lets go over the next beat;
+    the gaze turns there a little earlier. Returns (T, 3) where the hand cues, (T,) how much the
+    cue holds it (0 … 1), and (T,) the gaze's yaw (radians, + toward the conductor's left). One
+    implementation for both engines: the rule-based conductor's left hand, and the seating the
+    animator gives any engine (gestures.cue_sections)."""
+    n = len(t)
+    cue_w, cue_pos, gaze = np.zeros(n), np.zeros((n, 3)), np.zeros(n)
+    for tau, per, fam in zip(times, periods, families):
+        d = np.array(directions[fam])
+        d = d / np.linalg.norm(d)
+        target = origin + 0.50 * d
+        target[0] = max(target[0], origin[0] - 0.07)  # toward the right side the left hand points, the eyes do the rest
+        w = _ramp(t, tau - 1.3 * per, tau - 0.4 * per) * (1 - _ramp(t, tau + 0.8 * per, tau + 1.8 * per))
+        click = np.exp(-0.5 * ((t - tau) / (0.12 * per)) ** 2)
+        tgt = target + np.outer(-0.04 * click, [0, 0, 1.0])
+        cue_pos = np.where((w > cue_w)[:, None], tgt, cue_pos)
+        cue_w = np.maximum(cue_w, w * (0.5 + 0.5 * activity))
+        gaze_w = _ramp(t, tau - 1.6 * per, tau - 0.6 * per) * (1 - _ramp(t, tau + 0.6 * per, tau + 1.6 * per))
+        yaw = np.arctan2(d[0], -d[1]) * 0.6
+        gaze = np.where(np.abs(gaze_w * yaw) > np.abs(gaze), gaze_w * yaw, gaze)
+    return cue_pos, cue_w, gaze
+
+
 class _Conductor:
     def __init__(self, plan: Plan, style: Style, n_frames: int, fps: float, seating: dict[str, float] | None = None):
         self.plan, self.style, self.fps = plan, style, fps
@@ -350,29 +381,10 @@ class _Conductor:
             shape_w = on * min(1.0, 0.4 + act) * (1 - mirror_w)
         shaped = np.column_stack([np.full(self.n, 0.24), np.full(self.n, -0.36), shape_z])
         # cues: a beat ahead of a family's entrance, toward where it sits
-        cue_w = np.zeros(self.n)
-        cue_pos = np.tile(rest, (self.n, 1))
-        gaze = np.zeros(self.n)
-        first = p.start
-        for k in np.flatnonzero(p.entries.any(1)):
-            if self.tau[k] <= first + 0.1 or not self.strokes.beaten[k]:
-                continue
-            fam = FAMILIES[int(np.flatnonzero(p.entries[k])[0])]
-            d = np.array(self.directions[fam])
-            d = d / np.linalg.norm(d)
-            target = np.array([0.05, -0.05, SHOULDER_Z - 0.10]) + 0.50 * d
-            target[0] = max(target[0], -0.02)  # toward the right side the left hand points, the eyes do the rest
-            per = p.period(k)
-            w = _ramp(self.t, self.tau[k] - 1.3 * per, self.tau[k] - 0.4 * per) * \
-                (1 - _ramp(self.t, self.tau[k] + 0.8 * per, self.tau[k] + 1.8 * per))
-            click = np.exp(-0.5 * ((self.t - self.tau[k]) / (0.12 * per)) ** 2)
-            tgt = target + np.outer(-0.04 * click, [0, 0, 1.0])
-            cue_pos = np.where((w > cue_w)[:, None], tgt, cue_pos)
-            cue_w = np.maximum(cue_w, w * (0.5 + 0.5 * act))
-            gaze_w = _ramp(self.t, self.tau[k] - 1.6 * per, self.tau[k] - 0.6 * per) * \
-                (1 - _ramp(self.t, self.tau[k] + 0.6 * per, self.tau[k] + 1.6 * per))
-            yaw = np.arctan2(d[0], -d[1]) * 0.6
-            gaze = np.where(np.abs(gaze_w * yaw) > np.abs(gaze), gaze_w * yaw, gaze)
+        cued = [k for k in np.flatnonzero(p.entries.any(1)) if self.tau[k] > p.start + 0.1 and self.strokes.beaten[k]]
+        cue_pos, cue_w, gaze = cue_track(self.t, self.tau[cued], np.array([p.period(k) for k in cued]),
+                                         [FAMILIES[int(np.flatnonzero(p.entries[k])[0])] for k in cued],
+                                         self.directions, act, CUE_ORIGIN)
         cue_w *= 1 - 0.6 * mirror_w  # while mirroring the tutti, cue with the eyes more than the hand
         lw = rest + (mirrored - rest) * mirror_w[:, None]
         lw = lw + (shaped - lw) * shape_w[:, None]
