@@ -26,7 +26,7 @@ from .beats import Beats, track_beats
 from .checkpoint import load_generator
 from .errors import CheckpointError
 from .generate import InferenceGenerator, ProgressFn, make_noise, noise_seconds
-from .gestures import cue_sections
+from .gestures import cue_sections, onto_bars
 from .lift3d import lift_to_3d
 from .metrics import ictus_times
 from .conducting.plan import FAMILIES
@@ -219,6 +219,9 @@ class GeneratorEngine:
             kp2d = onto_beats(kp2d, beats.times)
         report(0.92, "lifting to 3D")
         kp3d = lift_to_3d(kp2d)
+        if music.downbeats is not None:
+            kp3d = onto_bars(kp3d, beats.times, bars, MOTION_FPS)
+            kp2d = project_front(kp3d)
         if music.seating is not None:
             kp3d, provenance["cues"] = seated_cues(music, beats.times, bars, kp3d)
             kp2d = project_front(kp3d)

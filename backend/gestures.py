@@ -107,3 +107,34 @@ def cue_sections(kp3d: np.ndarray, times: np.ndarray, periods: np.ndarray, famil
     for j in (NOSE, L_EYE, R_EYE, L_EAR, R_EAR):
         p[:, j] = neck + rot_z(p[:, j] - neck, yaw)
     return p.astype(kp3d.dtype)
+
+
+def onto_bars(kp3d: np.ndarray, beats: np.ndarray, downbeats: np.ndarray, fps: float,
+              pull: float = 0.6, around: int = 4) -> np.ndarray:
+    """(T, 13, 3) motion whose baton hand strikes each given bar's beats closer to where its own
+    strokes for that beat of the bar fall: each ictus point is moved `pull` of the way toward the
+    mean of the same beat's points in the bars of the same length within `around` bars. The
+    pattern drawn is the engine's own, only steadier, so given bars read as bars; the move is
+    eased in and out between beats (no velocity added at any beat), so each ictus stays on its
+    beat, and the arm keeps its bone lengths."""
+    p = np.array(kp3d, dtype=np.float64)
+    beats, downbeats = np.asarray(beats, np.float64), np.asarray(downbeats, np.float64)
+    if len(downbeats) < 2 or len(beats) < 3:
+        return p.astype(kp3d.dtype)
+    bar = np.searchsorted(downbeats, beats + 1e-3, side="right") - 1  # −1: the upbeat
+    first = np.searchsorted(beats, downbeats - 1e-3)
+    place = np.arange(len(beats)) - first[np.maximum(bar, 0)]
+    length = np.diff(np.append(first, len(beats)))[np.maximum(bar, 0)]
+    frame = np.clip(np.round(beats * fps).astype(int), 0, len(p) - 1)
+    point = p[frame, R_WRIST]
+    move = np.zeros((len(beats), 3))
+    for i in np.flatnonzero(bar >= 0):
+        alike = (bar >= 0) & (np.abs(bar - bar[i]) <= around) & (place == place[i]) & (length == length[i])
+        move[i, [0, 2]] = pull * (point[alike].mean(axis=0) - point[i])[[0, 2]]  # across and up, not in depth
+    t = np.arange(len(p)) / fps
+    k = np.clip(np.searchsorted(beats, t, side="right") - 1, 0, len(beats) - 2)
+    u = np.clip((t - beats[k]) / (beats[k + 1] - beats[k]), 0.0, 1.0)
+    ease = (0.5 - 0.5 * np.cos(np.pi * u))[:, None]  # flat at both beats
+    field = move[k] + (move[k + 1] - move[k]) * ease
+    wrist = p[:, R_WRIST] + field - p[:, R_SHOULDER]
+    return _place_arm(p, R_SHOULDER, R_ELBOW, R_WRIST, wrist).astype(kp3d.dtype)

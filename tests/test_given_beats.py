@@ -58,6 +58,48 @@ def test_the_generator_strikes_the_given_beats(piece):
     assert f_measure(ictus_times(take.keypoints_2d), np.array(beats)) >= 0.9
 
 
+@pytest.mark.parametrize("metre", [2, 3, 4])
+def test_the_generator_beats_the_given_bars(piece, metre):
+    path, beats = piece
+    downbeats = beats[1::metre]
+    take = generate_take(path, beats=beats, downbeats=downbeats)
+    assert take.provenance["bars"] == "given"
+    assert f_measure(ictus_times(take.keypoints_2d), np.array(beats)) >= 0.9
+    r2, chance = pattern_legibility(take.keypoints_2d, bars_from_downbeats(np.array(beats), np.array(downbeats)))
+    assert r2 >= 0.8 > chance + 0.3, (r2, chance)
+
+
+def test_onto_bars_steadies_each_beat_of_the_bar_and_keeps_its_ictus_and_arm():
+    """Bars of three whose ictus points wander from bar to bar: each point comes `pull` of the way
+    to its beat's mean, the lowest points stay on their frames, the arm keeps its lengths."""
+    from backend.gestures import _place_arm, onto_bars
+    from baton_core.skeleton import R_ELBOW, R_SHOULDER, R_WRIST, bone_lengths
+    fps, period = 30.0, 0.6
+    beats = 1.0 + period * np.arange(3 * 8 + 1)  # an upbeat, then eight bars of three
+    downbeats = beats[1::3]
+    rng = np.random.default_rng(0)
+    place = np.array([[-0.10, 1.10], [0.05, 1.15], [0.20, 1.13]])  # across, up: down, right, up
+    points = np.array([place[(k - 1) % 3] for k in range(len(beats))]) + rng.normal(0, 0.04, (len(beats), 2))
+    t = np.arange(int((beats[-1] + 1.0) * fps)) / fps
+    x = np.interp(t, beats, points[:, 0])
+    z = np.interp(t, beats, points[:, 1]) + 0.15 * (1 - np.exp(-((t[:, None] - beats) / 0.12) ** 2).max(axis=1))
+    p = np.zeros((len(t), 13, 3))
+    p[:, R_SHOULDER] = [-0.19, 0.0, 1.45]
+    p[:, R_ELBOW] = p[:, R_SHOULDER] + [-0.12, -0.18, -0.30]
+    p[:, R_WRIST] = p[:, R_ELBOW] + [0.0, -0.33, 0.0]
+    p = _place_arm(p, R_SHOULDER, R_ELBOW, R_WRIST, np.column_stack([x, np.full(len(t), -0.30), z]) - p[:, R_SHOULDER])
+    out = onto_bars(p, beats, downbeats, fps, pull=0.6, around=8)
+    frames = np.round(beats * fps).astype(int)
+    for k in range(3):
+        group = frames[1 + k::3]
+        before = p[group, R_WRIST][:, [0, 2]]
+        after = out[group, R_WRIST][:, [0, 2]]
+        assert np.allclose(after - after.mean(0), 0.4 * (before - before.mean(0)), atol=1e-6)
+    low = lambda m: [int(np.argmin(m[f - 5:f + 6, R_WRIST, 2])) + f - 5 for f in frames[1:-1]]
+    assert low(out) == low(p) == list(frames[1:-1])
+    assert np.allclose(bone_lengths(out), bone_lengths(p), atol=1e-9)
+
+
 def _strokes(times: np.ndarray, fps: float = 30.0) -> np.ndarray:
     """(10 s, 13, 2) a figure whose baton hand falls to its lowest point at each time."""
     t = np.arange(int(10 * fps)) / fps
