@@ -14,12 +14,13 @@ from baton_rigs.conductor_rig import create_default_conductor
 from baton_rigs.errors import RigError
 from baton_rigs import export, keyframes
 
+# Numbered: a scene keeps an enum as its number, and 0.1.0 saved "all" as 0 and "reduced" as 1.
 DENSITY_ITEMS = [
     ("animator", "Animator", "Keys on each ictus and where each curve turns, about two per beat, every bone within "
-                             "2° of the take: keys to edit by hand"),
-    ("all", "Every Frame", "A key on every frame: exactly the take"),
+                             "2° of the take: keys to edit by hand", 2),
+    ("all", "Every Frame", "A key on every frame: exactly the take", 0),
     ("reduced", "Reduced", "Keys on beats and turning points, plus what keeps every bone within 1° of the "
-                           "take: fewer keys to edit by hand"),
+                           "take: fewer keys to edit by hand", 1),
 ]
 
 _conventions: dict[tuple, str] = {}

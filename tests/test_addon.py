@@ -1030,6 +1030,70 @@ def test_the_panels_and_preferences_draw_what_the_animator_needs(addon, scene, m
     assert any(line.startswith("Engine: running") for line in prefs.layout.log)
 
 
+# -- upgrades ---------------------------------------------------------------------------------------
+EARLIER_BUILD = ROOT / "tests" / "data" / "baton_0_1_0_dc24183.blend"
+
+
+def test_a_scene_conducted_by_an_earlier_build_still_works(addon):
+    """Upgrades: a scene conducted by 0.1.0 at commit dc24183 (take record before take version 2: no
+    gesture `settings`, lead in frames; no beat markers; that add-on saved no bone maps), made by
+    tools/make_upgrade_fixture.py (its docstring says how to re-make it): 24 fps, a packed 6 s sound
+    strip, a Rigify metarig with a hand-keyed action and one take (rules, seed 3, reduced keys).
+    Opened with the current add-on, its take is listed on its armature with its keys, its scene
+    settings read back as set, Re-conduct makes a current take beside it, and deleting that take
+    leaves the old take, the hand-keyed action and the rig as they were."""
+    assert EARLIER_BUILD.is_file(), f"the upgrade fixture {EARLIER_BUILD} is missing (tools/make_upgrade_fixture.py)"
+    takes = addon.takes
+    bpy.ops.wm.open_mainfile(filepath=str(EARLIER_BUILD))  # as an animator opens it: replaces bpy.data
+    addon.operators.last_error = None
+    scene = bpy.context.scene
+    arm = bpy.data.objects["metarig"]
+    old, hand = bpy.data.actions["music · seed 3"], bpy.data.actions["hand keyed"]
+
+    # the earlier take: listed, shown, recorded as that build wrote it, its keys all there
+    assert arm.animation_data.action == old and takes.takes_of(arm) == [old] and takes.original(arm) == hand
+    record = takes.info(old)
+    assert "settings" not in record and record["lead"] == 0 and record["rig"] == arm["baton_rig"]
+    assert (record["engine"], record["seed"], record["density"], record["audio"], record["first_frame"],
+            record["fps"]) == ("rules", 3, "reduced", "(packed)", 1, 24)
+    old_keys = keys_of(old)
+    assert sum(len(v) for v in old_keys.values()) == 1352  # as the earlier build reported writing them
+    for slot, bone in addon.armature.bone_map_for(arm).bones.items():
+        if slot in addon.bonemap.DRIVEN:
+            curves = [v for (path, _), v in old_keys.items() if path.startswith(f'pose.bones["{bone}"].rotation')]
+            assert curves and curves[0][0, 0] == 1 and curves[0][-1, 0] == 144, (slot, bone)
+    hand_keys = {k: v.tolist() for k, v in keys_of(hand).items()}
+    assert hand.use_fake_user and np.allclose(hand_keys[('pose.bones["upper_arm.R"].rotation_quaternion', 0)], [[7, 0.9]])
+    # the scene's settings, as the earlier build stored them
+    s = scene.baton
+    assert (s.armature, s.engine, s.seed, s.density, s.source) == (arm, "rules", 3, "reduced", "STRIP")
+
+    def rig_state():
+        """The rig's own custom properties (not the add-ons' registered ones, which 4.5 lists too)."""
+        def own(owner):
+            return {k: v for k, v in owner.items() if k not in owner.bl_rna.properties}
+        return own(arm), {pb.name: (pb.rotation_mode, own(pb)) for pb in arm.pose.bones}
+
+    rig_before = rig_state()
+
+    # Re-conduct: a take of the current version, beside the earlier one, on the same armature
+    assert bpy.ops.baton.reconduct() == {"FINISHED"}, addon.operators.last_error
+    new = arm.animation_data.action
+    assert new not in (old, hand) and takes.takes_of(arm) == [old, new] and takes.original(arm) == hand
+    info, new_name = takes.info(new), new.name
+    assert {"settings", "lead_ms", "bone_map"} <= info.keys() and isinstance(info["settings"], dict)
+    assert info["rig"] == record["rig"] and info["strip"] == "music" and info["density"] == "reduced"
+    assert info["seed"] != 3 and s.seed == 3 and info["first_frame"] == 1 and info["fps"] == 24
+
+    # deleting it: the earlier take shows again, keys, hand-keyed action and rig as they were
+    assert bpy.ops.baton.delete_take() == {"FINISHED"}
+    assert arm.animation_data.action == old and takes.takes_of(arm) == [old] and new_name not in bpy.data.actions
+    assert {k: v.tolist() for k, v in keys_of(old).items()} == {k: v.tolist() for k, v in old_keys.items()}
+    assert {k: v.tolist() for k, v in keys_of(hand).items()} == hand_keys and rig_state() == rig_before
+    arm.baton_take = bpy.data.actions.find(hand.name)  # and back to the animator's own action
+    assert arm.animation_data.action == hand and rig_state() == rig_before
+
+
 EXIT_SCRIPT = """
 import importlib, sys, tempfile
 import bpy
