@@ -219,7 +219,7 @@ class GeneratorEngine:
             kp2d = onto_beats(kp2d, beats.times)
         report(0.92, "lifting to 3D")
         kp3d = lift_to_3d(kp2d)
-        if music.downbeats is not None:
+        if provenance.get("bars") in ("given", "heard"):  # bars it conducts (not only the markers')
             kp3d = onto_bars(kp3d, beats.times, bars, MOTION_FPS)
             kp2d = project_front(kp3d)
         if music.seating is not None:

@@ -106,15 +106,33 @@ class BatonSettings(bpy.types.PropertyGroup):
                                 description="When no armature is chosen, add Baton's default conductor rig")
 
 
+@bpy.app.handlers.persistent
+def upgrade_scenes(_=None) -> None:
+    """Scene settings an earlier build saved, read as this one's: the lead in frames (before take
+    version 2) becomes the same lead in milliseconds at the scene's frame rate."""
+    for scene in bpy.data.scenes:
+        b = scene.baton
+        frames = b.get("lead_frames")
+        if frames is None:
+            continue
+        if frames and "lead_ms" not in b:
+            fps = scene.render.fps / scene.render.fps_base
+            b.lead_ms = min(1000.0 * frames / fps, float(b.bl_rna.properties["lead_ms"].hard_max))
+        del b["lead_frames"]
+
+
 def register() -> None:
     bpy.utils.register_class(BatonSeating)
     bpy.utils.register_class(BatonSettings)
     bpy.types.Scene.baton = PointerProperty(type=BatonSettings)
     bpy.types.Object.baton_take = IntProperty(name="Take", get=_get_take, set=_set_take,
                                               description="The take the armature shows")
+    bpy.app.handlers.load_post.append(upgrade_scenes)
 
 
 def unregister() -> None:
+    if upgrade_scenes in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.remove(upgrade_scenes)
     del bpy.types.Object.baton_take
     del bpy.types.Scene.baton
     bpy.utils.unregister_class(BatonSettings)

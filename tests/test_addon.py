@@ -1034,7 +1034,7 @@ def test_the_panels_and_preferences_draw_what_the_animator_needs(addon, scene, m
 EARLIER_BUILD = ROOT / "tests" / "data" / "baton_0_1_0_dc24183.blend"
 
 
-def test_a_scene_conducted_by_an_earlier_build_still_works(addon):
+def test_a_scene_conducted_by_an_earlier_build_still_works(addon, tmp_path):
     """Upgrades: a scene conducted by 0.1.0 at commit dc24183 (take record before take version 2: no
     gesture `settings`, lead in frames; no beat markers; that add-on saved no bone maps), made by
     tools/make_upgrade_fixture.py (its docstring says how to re-make it): 24 fps, a packed 6 s sound
@@ -1092,6 +1092,14 @@ def test_a_scene_conducted_by_an_earlier_build_still_works(addon):
     assert {k: v.tolist() for k, v in keys_of(hand).items()} == hand_keys and rig_state() == rig_before
     arm.baton_take = bpy.data.actions.find(hand.name)  # and back to the animator's own action
     assert arm.animation_data.action == hand and rig_state() == rig_before
+
+    # a lead that build stored in frames (its fixture kept the default, 0) opens as the same lead in ms
+    s["lead_frames"] = 6
+    s.property_unset("lead_ms")
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "lead.blend"), copy=True)
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "lead.blend"))
+    s = bpy.context.scene.baton
+    assert s.lead_ms == pytest.approx(250.0) and "lead_frames" not in s  # 6 frames at 24 fps
 
 
 EXIT_SCRIPT = """

@@ -4,7 +4,8 @@ the gesture controls do (docs/guide/gesture_controls.png).
     .venv/bin/python tools/render_guide_figures.py
 
 Installs the extension in a fresh `bpy` session (a throw-away extension repository; the user's
-preferences are not saved), conducts the demo music on the default conductor, then does what an
+preferences are not saved), conducts the demo music on the default conductor with the default
+engine (the generator), then does what an
 animator does when the bar lines are a beat off: Set Bars from the wrong marker (before), then from
 the right one (after), conducting each. For one bar of each take it renders the frame of that bar's
 true downbeat (Workbench, seen from the orchestra) and draws the baton hand's path through the bar
@@ -98,7 +99,7 @@ def main() -> None:
     strip.frame_offset_end = strip.frame_duration - 24 * 16
     scene.sequence_editor.active_strip = strip
     s = scene.baton
-    s.armature, s.add_conductor, s.seed, s.engine = None, True, 3, "rules"
+    s.armature, s.add_conductor, s.seed, s.engine = None, True, 3, "m2sgan"
     assert bpy.ops.baton.conduct() == {"FINISHED"}, "conduct failed"
     arm = s.armature
     cam = _stage(bpy, scene)
