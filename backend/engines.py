@@ -221,11 +221,11 @@ class GeneratorEngine:
         kp3d = lift_to_3d(kp2d)
         if provenance.get("bars") in ("given", "heard"):  # bars it conducts (not only the markers')
             kp3d = onto_bars(kp3d, beats.times, bars, MOTION_FPS)
-            kp2d = project_front(kp3d)
         if music.seating is not None:
             kp3d, provenance["cues"] = seated_cues(music, beats.times, bars, kp3d)
-            kp2d = project_front(kp3d)
-        return Motion(kp2d, kp3d, beats, beats.times, bars, provenance)
+        # the take's front view is its 3D's, as the rig shows it (the lift keeps bone lengths, so where
+        # the generator drew a bone longer than it can be, the picture it drew is not what plays)
+        return Motion(project_front(kp3d), kp3d, beats, beats.times, bars, provenance)
 
     def joins(self, frames: int) -> np.ndarray:
         """Frames where the generator's inference windows meet (where a seam could show)."""
