@@ -467,6 +467,32 @@ def test_evaluate_judges_the_demo_piece_by_the_bars_it_was_made_with(tmp_path):
     assert rules["F"] > 0.9 and rules["R2"] > rules["R2_chance"] + 0.5 and rules["downbeat"] > 0.8 and rules["prep"] == 1.0
 
 
+def test_evaluate_reads_the_recordings_references_beside_them(tmp_path, demo, capsys):
+    """A recordings folder: the one with beats and bar lines beside it (here the demo's own, as
+    tools/reference_beats.py writes them) is judged by them, bars included, and librosa's tracker is
+    scored against them as the second reference; a folder with none falls back to librosa's."""
+    import soundfile as sf
+    from training import evaluate
+    rec = tmp_path / "recordings"
+    rec.mkdir()
+    sf.write(rec / "a.flac", demo.samples, demo.sr)
+    np.savetxt(rec / "a.beats.txt", demo.beats, fmt="%.3f")
+    np.savetxt(rec / "a.downbeats.txt", demo.downbeats, fmt="%.3f")
+    assert evaluate.main(["--recordings", str(rec), "--official", "none", "--official-stage1", "none",
+                          "--json", str(tmp_path / "r.json")]) == 0
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["agreement (F of librosa's tracker against the reference)"]["a.flac"] > 0.8
+    both = doc["recordings where the references agree (F ≥ 0.8)"]
+    rules = doc["recordings (reference: the beats and bars beside them)"]["rows"]["rules"]
+    assert both["pieces"] == 1 and rules["downbeat"] > 0.8 and rules["bar_f"] > 0.8  # judged by the bars given
+    assert "agrees with the reference at F ≥ 0.8 on 1 of 1" in capsys.readouterr().out
+    for name in ("a.beats.txt", "a.downbeats.txt"):
+        (rec / name).unlink()
+    assert evaluate.main(["--recordings", str(rec), "--official", "none", "--official-stage1", "none",
+                          "--json", str(tmp_path / "r.json")]) == 0
+    assert list(json.loads((tmp_path / "r.json").read_text())) == ["recordings (reference beats: librosa's tracker)"]
+
+
 def test_evaluate_names_a_bad_corpus(tmp_path, capsys):
     from training import evaluate
     assert evaluate.main(["--corpus", str(tmp_path / "none"), "--official", "none", "--official-stage1", "none"]) == 2

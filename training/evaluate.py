@@ -4,6 +4,7 @@
     python -m training.evaluate --corpus data/corpus --split test --checkpoint runs/stage2/generator.pt \\
         --stage1 runs/stage1/m2snet.pt
     python -m training.evaluate --audio a.flac --audio b.ogg --checkpoint runs/stage2/generator.pt
+    python -m training.evaluate --recordings data/recordings --checkpoint backend/weights/baton_m2sgan.pt
     python -m training.evaluate --demo --checkpoint backend/weights/baton_m2sgan.pt --official none
 
 Rows: `data` (the corpus's own motion, where there is one), `rules` (the rule-based conductor planned
@@ -11,9 +12,12 @@ from audio: the engine's beat tracker on the mel), each checkpoint, and `officia
 released generator, from ../shared/reference/official when present). Generators run as the engine
 runs them (windowed inference, the engine's 5 Hz zero-phase smoothing; --no-smooth for raw output).
 
-Reference beats: the plan's (the score's exact beats) for corpus clips; for recordings and clips
-without a plan, librosa's dynamic-programming tracker on the engine's onset envelope (a tracker other
-than the engine's own). Columns, averaged over pieces:
+Reference beats: the plan's (the score's exact beats) for corpus clips; for recordings, the beats and
+bar lines written beside them (`song.beats.txt`, `song.downbeats.txt`: tools/reference_beats.py, an
+independent downbeat tracker), with librosa's dynamic-programming tracker on the engine's onset
+envelope as the second reference (how well the two agree is printed, and the recordings where they
+agree get a table of their own); for recordings without such files and clips without a plan,
+librosa's tracker is the reference. Columns, averaged over pieces:
 
   F / chance    ictus F-measure (±70 ms, lag 0, better of the two metrical levels) and its chance level
   BAS           Beat Align Score (σ 0.1 s), for comparison with dance papers only
@@ -113,18 +117,50 @@ def pieces_from_corpus(corpus: Corpus, max_items: int = 0) -> list[Piece]:
     return out
 
 
-def pieces_from_audio(paths: list[str]) -> list[Piece]:
+AUDIO_SUFFIXES = (".flac", ".wav", ".ogg", ".mp3", ".aiff", ".aif")
+AGREE_F = 0.8  # the references agree on a recording when librosa's tracker finds its reference's beats at this F
+
+
+def recordings_in(folder: str) -> list[str]:
+    """The audio files of a recordings folder (tools/recordings_set.py makes one)."""
+    files = sorted(str(p) for p in Path(folder).iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"no audio files in {folder}")
+    return files
+
+
+def reference_files(path: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The reference beats and bar lines written beside a recording (`song.beats.txt`,
+    `song.downbeats.txt`: tools/reference_beats.py), or None when there are none."""
+    stem = Path(path).with_suffix("")
+    beats, down = Path(f"{stem}.beats.txt"), Path(f"{stem}.downbeats.txt")
+    if not beats.is_file():
+        return None
+    return np.atleast_1d(np.loadtxt(beats)), (np.atleast_1d(np.loadtxt(down)) if down.is_file() else np.zeros(0))
+
+
+def pieces_from_audio(paths: list[str]) -> tuple[list[Piece], dict[str, float]]:
+    """The recordings as pieces, referenced by the beats and bars written beside them where there
+    are (else by librosa's tracker), and where there are, how well librosa's tracker agrees with
+    them per recording (F, ±70 ms): the second reference."""
     from backend.audio import load_audio
     from backend.features import mel_features
 
-    out = []
+    out, agreement = [], {}
     for p in paths:
         audio = load_audio(p)
         mel = mel_features(audio.samples)
         t = len(mel) // MEL_PER_MOTION
+        second = tracker_beats(mel)
+        given = reference_files(p)
+        if given is None:
+            beats, down = second, None
+        else:
+            beats, down = given[0], (given[1] if len(given[1]) >= 2 else None)
+            agreement[Path(p).name] = M.f_measure(second, beats)
         out.append(Piece(Path(p).name, Path(p).name, mel[: MEL_PER_MOTION * t], M.rms_db(audio.samples, audio.sr, FPS)[:t],
-                         tracker_beats(mel), None, None))
-    return out
+                         beats, down, None))
+    return out, agreement
 
 
 def pieces_from_demo() -> list[Piece]:
@@ -309,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="test")
     p.add_argument("--max-items", type=int, default=0, help="clips of the split to use (0: all)")
     p.add_argument("--audio", action="append", default=[], help="a recording (repeatable)")
+    p.add_argument("--recordings", help="a folder of recordings (tools/recordings_set.py), each referenced by the "
+                                        "beats and bars beside it (tools/reference_beats.py)")
     p.add_argument("--demo", action="store_true", help="also the bundled demo piece, with the beats and bars it was made with")
     p.add_argument("--checkpoint", action="append", default=[], help="a generator checkpoint (repeatable)")
     p.add_argument("--rules", action=argparse.BooleanOptionalAction, default=True)
@@ -322,8 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="also write the tables here")
     p.add_argument("--store", action="store_true", help="store the corpus table in each Baton checkpoint's metadata")
     args = p.parse_args(argv)
-    if not args.corpus and not args.audio and not args.demo:
-        p.error("give --corpus, --audio and/or --demo")
+    if not args.corpus and not args.audio and not args.recordings and not args.demo:
+        p.error("give --corpus, --audio, --recordings and/or --demo")
 
     from backend.checkpoint import load_generator, save_checkpoint
     from backend.engines import RulesEngine
@@ -353,13 +391,26 @@ def main(argv: list[str] | None = None) -> int:
         off_s1 = OFFICIAL / "m2snet.pt" if args.official_stage1 == "auto" else args.official_stage1
         if off_s1 != "none" and Path(off_s1).is_file():
             judges["official"] = load_m2snet(off_s1).model
-        sets = {}
+        sets, references = {}, {}
         if args.corpus:
             sets[f"held-out works: {args.corpus} [{args.split}]"] = (pieces_from_corpus(Corpus(args.corpus, args.split), args.max_items), True)
         if args.demo:
             sets["the demo piece (its own beats and bars)"] = (pieces_from_demo(), False)
-        if args.audio:
-            sets["recordings (reference beats: librosa's tracker)"] = (pieces_from_audio(args.audio), False)
+        audio = args.audio + (recordings_in(args.recordings) if args.recordings else [])
+        if audio:
+            pieces, agreement = pieces_from_audio(audio)
+            if not agreement:
+                sets["recordings (reference beats: librosa's tracker)"] = (pieces, False)
+            else:
+                sets["recordings (reference: the beats and bars beside them)"] = (pieces, False)
+                agree = {k for k, f in agreement.items() if f >= AGREE_F}
+                print(f"references: librosa's tracker agrees with the reference at F ≥ {AGREE_F} on {len(agree)} of "
+                      f"{len(agreement)} recordings (mean F {np.mean(list(agreement.values())):.3f}):")
+                print("  " + ", ".join(f"{k} {f:.2f}" for k, f in agreement.items()) + "\n")
+                references["agreement (F of librosa's tracker against the reference)"] = agreement
+                if agree:
+                    sets[f"recordings where the references agree (F ≥ {AGREE_F})"] = (
+                        [x for x in pieces if x.name in agree], False)
     except (BatonError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -374,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         tables[title] = {"pieces": len(pieces), "seconds": round(sum(x.frames for x in pieces) / FPS, 1), "rows": rows}
         print(format_table(f"{title} — {len(pieces)} pieces, {tables[title]['seconds']:.0f} s", rows) + "\n")
     if args.json:
-        Path(args.json).write_text(json.dumps(tables, indent=1))
+        Path(args.json).write_text(json.dumps(tables | references, indent=1))
     if args.store:
         for name, lg in loaded.items():
             if lg.kind == "baton":
