@@ -41,6 +41,7 @@ REQUEST_OPTIONS = ("engine", "checkpoint", "seed", "smooth", "lead_ms", "size", 
                    "seating")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 3, 2
+SCORE_SUFFIXES = (".musicxml", ".mxl", ".xml", ".mid", ".midi", ".krn", ".abc")  # --scores: what music21 reads
 EXPORTS = ("bvh", "fbx", "glb")  # --export: the take's action through Blender's own exporters
 MANIFEST = "manifest.json"
 RECORD_SUFFIX = ".record.json"
@@ -136,6 +137,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--given-beats", action="store_true",
                    help="strike each piece's own beats and bar lines, from song.beats.txt and song.downbeats.txt "
                         "beside song.wav (seconds, as generate's --beats and --downbeats take them)")
+    p.add_argument("--scores", action="store_true",
+                   help="conduct each piece from its own score, song.musicxml (or " + ", ".join(SCORE_SUFFIXES[1:]) +
+                        ") beside song.wav, aligned to it")
     p.add_argument("--frames", type=_frames, help="scene frames FIRST:LAST to render (default: the whole piece)")
     p.add_argument("--resolution", type=_resolution, help="WIDTHxHEIGHT (default: 1280x720, or the scene's own)")
     p.add_argument("--fps", type=_positive(float), help="frame rate (default: 30, or the scene's own)")
@@ -221,6 +225,11 @@ def given_beats_files(music: Path) -> tuple[Path, Path]:
     return music.with_name(music.stem + ".beats.txt"), music.with_name(music.stem + ".downbeats.txt")
 
 
+def score_file(music: Path) -> Path | None:
+    """The score --scores finds beside a piece: song.musicxml, song.mxl, … (the first that exists)."""
+    return next((f for f in (music.with_suffix(x) for x in SCORE_SUFFIXES) if f.is_file()), None)
+
+
 def _times(path: Path) -> list[float]:
     try:
         return [float(x) for x in path.read_text().replace(",", " ").split()]
@@ -235,6 +244,11 @@ def _request(music: Path, args) -> ConductRequest:
         if not beats.is_file():
             raise BatonError(f"--given-beats: {beats} is missing (the beats of {music.name}, seconds into it)")
         given = {"beats": _times(beats), "downbeats": _times(bars) if bars.is_file() else None}
+    if args.scores:
+        score = score_file(music)
+        if score is None:
+            raise BatonError(f"--scores: no score beside {music.name} ({music.stem}.musicxml, .mxl, .mid, …)")
+        given["score"] = str(score)
     try:
         return ConductRequest(audio_path=str(music), **given,
                               **{name: getattr(args, name) for name in REQUEST_OPTIONS})
@@ -368,7 +382,7 @@ def run(args) -> int:
         raise BatonError(f"--scene {args.scene}: no such .blend file")
     if args.armature and not args.scene:
         raise BatonError("--armature needs --scene (Baton's own stage has its own conductor)")
-    if not args.given_beats:  # a request that cannot be conducted fails before any piece starts
+    if not args.given_beats and not args.scores:  # a request that cannot be conducted fails before any piece starts
         _request(Path(args.music[0]), args)
     args.out.mkdir(parents=True, exist_ok=True)
     pieces = plan([Path(m) for m in args.music], args.out, args.preview)
@@ -383,10 +397,10 @@ def run(args) -> int:
         elif piece.path(".mp4").exists() and not args.force:
             piece.state = "skipped"
             report.emit(piece, final=True)
-        elif args.given_beats:
+        elif args.given_beats or args.scores:
             try:
                 _request(piece.music, args)
-            except BatonError as e:  # this piece's beats are missing or wrong: the others go on
+            except BatonError as e:  # this piece's beats or score are missing or wrong: the others go on
                 piece.state, piece.error = "failed", str(e)
                 piece.path(RECORD_SUFFIX).write_text(json.dumps({"music": str(piece.music), "status": "failed",
                                                                  "error": piece.error}, indent=1))

@@ -43,7 +43,7 @@ class _Progress:
             self.open = False
 
 
-GENERATE_OPTIONS = ("engine", "checkpoint", "seed", "start", "duration", "fps", "smooth", "beats", "downbeats", "lead_ms",
+GENERATE_OPTIONS = ("engine", "checkpoint", "seed", "start", "duration", "fps", "smooth", "score", "beats", "downbeats", "lead_ms",
                     "size", "left_hand", "hand", "arms_only", "seating")
 
 def _parser() -> argparse.ArgumentParser:

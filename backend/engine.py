@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from baton_core import __version__
+from baton_core.errors import BatonError
 from baton_core.request import MAX_SECONDS, SLICE_CONTEXT_S, ConductRequest, seating_of
 from baton_core.take import Take
 from baton_core.skeleton import project_front
 from baton_core.timebase import MOTION_FPS
 from .audio import load_audio
 from .gestures import is_default, shape_gestures
-from .engines import Music, engine_for
+from .engines import Music, engine_for, generator_engine
 from .features import mel_features
 from .generate import ProgressFn
 
@@ -40,6 +41,36 @@ def _rules_context(audio_path, audio, max_seconds: float) -> tuple[np.ndarray | 
     if head_s == 0 and len(wide.samples) <= len(audio.samples):
         return None, 0
     return wide.samples, round(head_s * MOTION_FPS)
+
+
+def _tracked_beats(engine, mel: np.ndarray) -> np.ndarray | None:
+    """Beats a learned tracker hears in the music, for the aligned score's beats to snap to: the
+    engine's own generator's, else the bundled one's; None when there is none to load."""
+    gen = getattr(engine, "gen", None)
+    if gen is None or not gen.cfg.beat_input:
+        try:
+            gen = generator_engine(None).gen
+        except BatonError:
+            return None
+    heard = gen.track_beats(mel)
+    return None if heard is None else heard.times
+
+
+def _score_plan(request: ConductRequest, audio, engine, max_seconds: float) -> tuple[object, dict]:
+    """(the conducting plan of the request's score aligned to the whole recording, in the slice's
+    time; what the take records of it). Aligned against the whole file, so a strip that plays a
+    passage is conducted as that passage of the score."""
+    from .score import plan_from_score, read_score
+    from .score.align import align_score
+
+    info = read_score(request.score)
+    whole = audio if not (request.start or request.duration) else load_audio(request.audio_path, max_seconds=max_seconds)
+    aligned = align_score(info, whole.samples, whole.sr, heard=_tracked_beats(engine, mel_features(whole.samples)))
+    plan = plan_from_score(info, aligned.performance).shifted(-audio.start)
+    record = {"title": info.title, "file": str(request.score), "transpose": aligned.transpose,
+              "bar_confidence": [round(float(c), 3) for c in aligned.bar_confidence],
+              "bars": [info.bars[aligned.performance.first_bar].number, info.bars[aligned.performance.last_bar - 1].number]}
+    return plan, record
 
 
 def _given(request: ConductRequest, audio) -> dict:
@@ -71,6 +102,10 @@ def generate_take(request: ConductRequest | str | Path, progress: ProgressFn | N
     music = Music(mel_features(audio.samples), **_given(request, audio),
                   seating=seating_of(request.seating) if request.seating else None)
     engine = engine_for(request.engine_name, request.checkpoint, request.smooth)
+    score = None
+    if request.score is not None:
+        report(0.07, "aligning the score")
+        music.plan, score = _score_plan(request, audio, engine, max_seconds)
     if engine.name == "rules" and (request.start or request.duration):  # it hears the music around a slice
         heard, music.head = _rules_context(request.audio_path, audio, max_seconds)
         music.heard = None if heard is None else mel_features(heard)
@@ -80,7 +115,7 @@ def generate_take(request: ConductRequest | str | Path, progress: ProgressFn | N
     timings["motion_s"] = time.perf_counter() - t1
     provenance = {"engine": engine.name, "seed": request.seed, "audio": audio.path, "audio_sha256": audio.sha256,
                   "slice": {"start": audio.start, "duration": audio.duration},
-                  "software": {"baton": __version__}} | motion.provenance
+                  "software": {"baton": __version__}} | motion.provenance | ({"score": score} if score else {})
     provenance["timings"] = {k: round(v, 4) for k, v in timings.items()}
     provenance["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     kp2d, kp3d = motion.keypoints_2d, motion.keypoints_3d
@@ -101,6 +136,7 @@ def take_settings(request: ConductRequest) -> dict:
     """What a take records of its request: every option but the file, its slice, the checkpoint
     (those are its provenance) and the given times themselves (the take's pulse and bars)."""
     kept = {k: v for k, v in request.to_dict().items()
-            if k not in ("audio_path", "start", "duration", "checkpoint", "beats", "downbeats")}
-    return kept | {"engine": request.engine_name, "beats": "given" if request.beats is not None else "heard",
-                   "bars": "given" if request.downbeats is not None else "heard"}
+            if k not in ("audio_path", "start", "duration", "checkpoint", "beats", "downbeats", "score")}
+    heard = "score" if request.score is not None else "heard"
+    return kept | {"engine": request.engine_name, "beats": "given" if request.beats is not None else heard,
+                   "bars": "given" if request.downbeats is not None else heard}

@@ -11,7 +11,7 @@ runs them on cached corpus mel exactly as `generate_take` runs them on a user's 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -21,7 +21,7 @@ from scipy.signal import butter, filtfilt
 from baton_core.errors import BatonError
 from baton_core.request import ENGINES
 from baton_core.skeleton import project_front
-from baton_core.timebase import MOTION_FPS, motion_frames
+from baton_core.timebase import MEL_FPS, MOTION_FPS, motion_frames
 from .beats import Beats, track_beats
 from .checkpoint import load_generator
 from .errors import CheckpointError
@@ -29,6 +29,7 @@ from .generate import InferenceGenerator, ProgressFn, make_noise, noise_seconds
 from .gestures import cue_sections, onto_bars
 from .lift3d import lift_to_3d
 from .metrics import ictus_times
+from .conducting import Plan, conduct_plan, sample_style
 from .conducting.plan import FAMILIES
 from .conducting.plan_audio import GivenBeats, heard_bar_lines, plan_from_audio
 from .rules import conduct, plan_beats
@@ -49,6 +50,7 @@ class Music:
     beats: np.ndarray | None = None      # given beats, seconds from the slice's first frame
     downbeats: np.ndarray | None = None  # given bar lines among them
     seating: dict[str, float] | None = None  # where the sections sit (degrees), as the animator placed them
+    plan: Plan | None = None  # the plan of an aligned score, seconds from the slice's first frame
 
     @property
     def frames(self) -> int:
@@ -120,17 +122,20 @@ def onto_beats(kp: np.ndarray, beats: np.ndarray, fps: float = MOTION_FPS, reach
 
 
 def seated_cues(music: Music, beats: np.ndarray, bars: np.ndarray, kp3d: np.ndarray) -> tuple[np.ndarray, int]:
-    """The generator has no cue input: when the animator seats the sections, the entrances the
-    rule-based conductor hears on these beats and bars are cued toward where they sit (gestures.
-    cue_sections), and how many. Music with nothing to plan from (silence) has nothing to cue."""
-    try:
-        plan = plan_from_audio(music.mel, given=GivenBeats(beats, bars if len(bars) else None))
-    except BatonError:
-        return kp3d, 0
+    """The generator has no cue input: the entrances of the music's score, or else the ones the
+    rule-based conductor hears on these beats and bars when the animator seats the sections, are
+    cued toward where they sit (gestures.cue_sections; without a seating, where sections usually
+    sit), and how many. Music with nothing to plan from (silence) has nothing to cue."""
+    plan = music.plan
+    if plan is None:
+        try:
+            plan = plan_from_audio(music.mel, given=GivenBeats(beats, bars if len(bars) else None))
+        except BatonError:
+            return kp3d, 0
     cued = [k for k in np.flatnonzero(plan.entries.any(1)) if plan.sub[k] == 0 and plan.times[k] > plan.start + 0.1]
     families = [FAMILIES[int(np.flatnonzero(plan.entries[k])[0])] for k in cued]
     periods = np.array([plan.period(k) for k in cued])
-    return cue_sections(kp3d, plan.times[cued], periods, families, music.seating, MOTION_FPS), len(cued)
+    return cue_sections(kp3d, plan.times[cued], periods, families, music.seating or {}, MOTION_FPS), len(cued)
 
 
 class RulesEngine:
@@ -146,14 +151,17 @@ class RulesEngine:
             progress(0.0, "conducting")
         heard = music.mel if music.heard is None else music.heard
         n = music.frames
-        given = None
-        if music.beats is not None:
-            t0 = music.head / MOTION_FPS
-            given = GivenBeats(music.beats + t0, None if music.downbeats is None else music.downbeats + t0)
-        kp3d, plan = conduct(heard, music.head + n, MOTION_FPS, seed, given, music.seating)
+        t0 = music.head / MOTION_FPS
+        if music.plan is not None:  # a score's: conducted as it is
+            plan = music.plan.shifted(t0)
+            kp3d = conduct_plan(plan, sample_style(seed), music.head + n, MOTION_FPS, music.seating)
+        else:
+            given = None
+            if music.beats is not None:
+                given = GivenBeats(music.beats + t0, None if music.downbeats is None else music.downbeats + t0)
+            kp3d, plan = conduct(heard, music.head + n, MOTION_FPS, seed, given, music.seating)
         kp3d = kp3d[music.head:music.head + n]
         beats = plan_beats(plan)
-        t0 = music.head / MOTION_FPS
         within = lambda t: t[(t >= t0) & (t < t0 + n / MOTION_FPS)] - t0
         return Motion(project_front(kp3d), kp3d, Beats(within(beats.times), beats.tempo),
                       within(plan.times[plan.sub == 0]), within(plan.downbeats), plan=plan)
@@ -189,6 +197,10 @@ class GeneratorEngine:
             provenance["noise"] = "given"
         # A generator with a beat input conducts its own tracker's beats; for the others the take's
         # beats are the engine's DSP tracker's, for the add-on's markers.
+        if music.plan is not None:  # a score's beats and bars, as if the animator had given them
+            inside = lambda t: t[(t >= 0) & (t < len(music.mel) / MEL_FPS)]
+            music = replace(music, beats=inside(music.plan.times[music.plan.sub == 0]),
+                            downbeats=inside(music.plan.downbeats))
         if music.beats is not None:
             if not self.gen.cfg.beat_input:
                 raise BatonError("given beats need a generator with a beat input (Baton's own) or the rules "
@@ -221,7 +233,7 @@ class GeneratorEngine:
         kp3d = lift_to_3d(kp2d)
         if provenance.get("bars") in ("given", "heard"):  # bars it conducts (not only the markers')
             kp3d = onto_bars(kp3d, beats.times, bars, MOTION_FPS)
-        if music.seating is not None:
+        if music.seating is not None or music.plan is not None:
             kp3d, provenance["cues"] = seated_cues(music, beats.times, bars, kp3d)
         # the take's front view is its 3D's, as the rig shows it (the lift keeps bone lengths, so where
         # the generator drew a bone longer than it can be, the picture it drew is not what plays)

@@ -335,6 +335,27 @@ def left_hand_shaping(motion_2d: np.ndarray, loud_db: np.ndarray, fps: float = M
     return float(np.corrcoef(a, b)[0, 1])
 
 
+CUE_TRAVEL = 0.3  # shoulder widths the left hand moves in the beat before an entrance to cue it
+
+
+def cues_given(motion_2d: np.ndarray, entries: np.ndarray, periods: np.ndarray, fps: float = MOTION_FPS) -> np.ndarray:
+    """(len(entries),) bool: whether the left hand cues each entrance (at `entries` s, with its
+    beat's period): in the beat before it, the left wrist gets at least CUE_TRAVEL shoulder widths
+    from where it was one and a half beats before — it lifts or reaches toward the section, where a
+    hand at rest would not. An entrance too near the start or end to judge counts as not cued."""
+    sw = max(shoulder_width(motion_2d), 1e-9)
+    wrist = motion_2d[:, L_WRIST, :2].astype(np.float64)
+    out = []
+    for t, p in zip(np.asarray(entries, float), np.asarray(periods, float)):
+        a, b, c = (int(round(x * fps)) for x in (t - 1.5 * p, t - p, t))
+        if a < 0 or c >= len(wrist):
+            out.append(False)
+            continue
+        reach = np.linalg.norm(wrist[b:c + 1] - wrist[a], axis=-1).max() / sw
+        out.append(bool(reach >= CUE_TRAVEL))
+    return np.array(out, bool)
+
+
 SOUND_DB = 40.0  # a frame sounds within this many dB of the piece's loudest
 EDGE_SILENCE = 0.5  # s of silence before the first sound (after the last) for an excerpt to start (end) in sound
 EDGE_REACH = 1.5  # s before the first sound (after the last) where the preparation (release) is looked for

@@ -242,7 +242,7 @@ def _upload_routes(uploads: Uploads) -> APIRouter:
             raise HTTPException(413, f"the uploads already hold the service's quota of {uploads.quota} bytes; "
                                      "delete some (DELETE /v1/uploads/NAME) and try again")
         limit = min(uploads.max_bytes, room)
-        ext = "".join(c for c in Path(filename).suffix[1:] if c.isascii() and c.isalnum())[:7]
+        ext = "".join(c for c in Path(filename).suffix[1:] if c.isascii() and c.isalnum())[:8]  # ".musicxml" too
         suffix = f".{ext}" if ext else ""  # the format's hint for the decoder, nothing else of the name
         target = uploads.folder / f"{secrets.token_hex(8)}{suffix}"
         size, complete = 0, False
@@ -336,9 +336,10 @@ def _job_routes(manager, readable: list[Path], max_seconds: float) -> APIRouter:
         except BatonError as e:
             raise HTTPException(422, str(e)) from None
         checks = [audio_check]
-        if req["checkpoint"]:
-            req["checkpoint"], checkpoint_check = allowed(req["checkpoint"], "checkpoint")
-            checks.append(checkpoint_check)
+        for name in ("checkpoint", "score"):  # files the job reads besides the audio: the same rules
+            if req[name]:
+                req[name], file_check = allowed(req[name], name)
+                checks.append(file_check)
         try:
             job = manager.submit(req, check=lambda: [c() for c in checks])
         except QueueFull as e:

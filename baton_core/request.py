@@ -121,6 +121,9 @@ OPTIONS = (
            generator_only=True),
     Option("fps", float, float(MOTION_FPS), f"frame rate of the take (the engines work at {MOTION_FPS})",
            minimum=1.0, maximum=float(MAX_FPS)),
+    Option("score", str, None, "the music's score (MusicXML, MIDI, or any format music21 reads): aligned to the "
+                               "recording, its beats, bars, dynamics, fermatas and entries are what both engines "
+                               "conduct"),
     Option("beats", tuple, None, "given beats, seconds into the file: each one struck exactly, instead of the "
                                  "beats the engine hears (the generator needs its beat input for them)"),
     Option("downbeats", tuple, None, "given bar lines: the beats (of `beats`) that begin a bar; the beats up to the "
@@ -153,6 +156,7 @@ class ConductRequest:
     seed: int = 0
     smooth: bool = True
     fps: float = float(MOTION_FPS)
+    score: str | None = None
     beats: tuple[float, ...] | None = None
     downbeats: tuple[float, ...] | None = None
     lead_ms: float = 0.0
@@ -165,9 +169,11 @@ class ConductRequest:
     def __post_init__(self):
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("audio_path", "checkpoint") and value is not None:
+            if f.name in ("audio_path", "checkpoint", "score") and value is not None:
                 value = str(value)  # a Path is welcome
             object.__setattr__(self, f.name, OPTION[f.name].check(value))
+        if self.score is not None and self.beats is not None:
+            raise BatonError("score: the score's aligned beats are the ones conducted; give a score or beats, not both")
         if self.downbeats is not None:
             if self.beats is None:
                 raise BatonError("downbeats: bar lines need the beats they fall on (give beats too)")

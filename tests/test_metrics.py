@@ -149,6 +149,17 @@ def test_left_hand_use_counts_windows_where_it_travels():
     assert metrics.left_hand_use(moving) == pytest.approx(0.5)
 
 
+def test_a_cue_is_the_left_hand_lifting_in_the_beat_before_an_entrance():
+    m = still_figure(10.0)
+    t = np.arange(len(m)) / FPS
+    m[:, L_WRIST, 1] -= 0.5 * np.clip((t - 4.2) / 0.4, 0, 1) * np.clip((5.6 - t) / 0.4, 0, 1)  # up just before 5 s
+    entries, periods = np.array([2.0, 5.0, 8.0, 0.3]), np.full(4, 0.6)
+    assert metrics.cues_given(m, entries, periods).tolist() == [False, True, False, False]  # 0.3 s: too early to judge
+    early = still_figure(10.0)
+    early[:, L_WRIST, 1] -= 0.5 * (t > 3.0)  # lifted two beats before, then held: not a cue for 5 s
+    assert not metrics.cues_given(early, entries[1:2], periods[1:2]).any()
+
+
 def test_left_hand_shaping_follows_the_loudness():
     m = still_figure(20.0)
     t = np.arange(len(m)) / FPS

@@ -13,7 +13,7 @@ short rests passively and stands still through long ones.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -93,6 +93,10 @@ class Plan:
 
     def period(self, k: int) -> float:
         return 60.0 / max(float(self.tempo[k]), 1e-6)
+
+    def shifted(self, seconds: float) -> "Plan":
+        """The same plan on a clock `seconds` later (negative: earlier), e.g. a slice's."""
+        return replace(self, times=self.times + seconds)
 
     def validate(self) -> "Plan":
         """Raise BatonError naming the first thing wrong with the plan."""
