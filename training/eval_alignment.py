@@ -77,7 +77,7 @@ def make_case(name: str, first: int | None, n_bars: int, folder: Path) -> Case:
     from .scores import render_score
     info = read_score(name)
     r = render_score(name, first_bar=first, n_bars=n_bars, seed=SEED, rubato=RUBATO, max_seconds=60.0, info=info,
-                     soundfont=SOUNDFONT if SOUNDFONT.is_file() else None)
+                     soundfont=SOUNDFONT)
     rng = np.random.default_rng(SEED)
     x = np.concatenate([np.zeros(int(OFFSET_S * r.sr), np.float32), reverb(r.audio, r.sr, REVERB_S, rng)])
     stem = name.replace("/", "_").rsplit(".", 1)[0]
@@ -158,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--json", type=Path, help="write the tables here (and a .md beside it)")
     args = p.parse_args(argv)
+    if not SOUNDFONT.is_file():  # the point is a soundfont the corpus never heard
+        print(f"error: {SOUNDFONT} is missing (apt-get install musescore-general-soundfont-small)", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="baton-align-") as d:
         cases = [make_case(n, f, b, Path(d)) for n, f, b in CASES]
         align = {c.name: alignment_row(c) for c in cases}

@@ -30,7 +30,7 @@ import numpy as np
 
 from backend.conducting.plan import Plan
 from backend.score import (DYNAMIC_LEVELS, GRID, Performance, ScoreInfo, dynamic_curves, make_performance,
-                           plan_from_score, read_score)
+                           notated_beats, plan_from_score, read_score)
 from baton_core.errors import BatonError
 from baton_core.timebase import MEL_FPS, MOTION_FPS
 
@@ -257,16 +257,8 @@ def render_score(source, first_bar: int | None = None, n_bars: int | None = None
     if peak <= 1e-6:
         raise BatonError(f"{info.title}: the render is silent (soundfont or fluidsynth problem)")
     audio = (audio * (0.89 / peak)).astype(np.float32)
-    beats, downbeats = [], []
-    for i in range(a, b):
-        bar = info.bars[i]
-        unit = 4.0 / bar.denominator * (3 if bar.numerator in (6, 9, 12) else 1)
-        shift = bar.nominal - bar.length if i == a and bar.length < bar.nominal - 1e-6 else 0.0
-        k = np.arange(0, bar.nominal, unit) - shift
-        k = k[(k >= -1e-6) & (k < bar.length - 1e-6)]
-        beats.extend(perf.onset(bar.offset + k))
-        if shift == 0.0:
-            downbeats.append(float(perf.onset(bar.offset)))
+    beat_q, down = notated_beats(info, (a, b))
+    beats, downbeats = perf.onset(beat_q), perf.onset(beat_q[down])
     meta = {"piece": info.title, "bars": [info.bars[a].number, info.bars[b - 1].number], "seed": int(seed),
             "tempo_bpm": float(60.0 / perf.spq[0]), "rubato": float(rubato),
             "programs": dict(zip([p.name for p in info.parts], programs)),

@@ -35,7 +35,7 @@ from scipy.ndimage import median_filter
 
 from baton_core.errors import BatonError
 from .perform import GRID, Performance, dynamic_curves, make_performance
-from .read import ScoreInfo
+from .read import ScoreInfo, notated_beats
 
 ALIGN_FPS = 20.0     # chroma frames a second for the warping
 COARSE_FPS = 2.0     # … and for choosing the transposition
@@ -192,21 +192,6 @@ def _transposed(score_c: np.ndarray, semitones: int) -> np.ndarray:
 
 
 # ---- the alignment --------------------------------------------------------------------------------
-
-def notated_beats(info: ScoreInfo, bars: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """(score positions, begins-a-bar) of every notated beat of bars [a, b): the denominator's unit,
-    dotted in 6/8, 9/8 and 12/8; a pickup bar's beats counted back from its end."""
-    q, down = [], []
-    for i in range(*bars):
-        bar = info.bars[i]
-        unit = 4.0 / bar.denominator * (3 if bar.numerator in (6, 9, 12) else 1)
-        shift = bar.nominal - bar.length if i == bars[0] and bar.length < bar.nominal - 1e-6 else 0.0
-        k = np.arange(0, bar.nominal, unit) - shift
-        k = k[(k >= -1e-6) & (k < bar.length - 1e-6)]
-        q.extend(bar.offset + k)
-        down.extend([shift == 0.0 and j == 0 for j in range(len(k))])
-    return np.array(q), np.array(down, bool)
-
 
 def align_score(info: ScoreInfo, samples: np.ndarray, sr: int, bars: tuple[int, int] | None = None,
                 heard: np.ndarray | None = None) -> Alignment:

@@ -225,3 +225,18 @@ def read_score(source) -> ScoreInfo:
     for off, ql in fermatas:
         merged[round(off, 4)] = max(merged.get(round(off, 4), 0.0), ql)
     return ScoreInfo(title, bars, out_parts, tempo_marks, sorted(merged.items()))
+
+
+def notated_beats(info: ScoreInfo, bars: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(score positions, begins-a-bar) of every notated beat of bars [a, b): the denominator's unit,
+    dotted in 6/8, 9/8 and 12/8; a pickup bar's beats counted back from its end."""
+    q, down = [], []
+    for i in range(*bars):
+        bar = info.bars[i]
+        unit = 4.0 / bar.denominator * (3 if bar.numerator in (6, 9, 12) else 1)
+        shift = bar.nominal - bar.length if i == bars[0] and bar.length < bar.nominal - 1e-6 else 0.0
+        k = np.arange(0, bar.nominal, unit) - shift
+        k = k[(k >= -1e-6) & (k < bar.length - 1e-6)]
+        q.extend(bar.offset + k)
+        down.extend([shift == 0.0 and j == 0 for j in range(len(k))])
+    return np.array(q), np.array(down, bool)
