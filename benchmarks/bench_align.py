@@ -73,7 +73,7 @@ def main() -> int:
     RESULTS.with_suffix(".md").write_text(f"""# Alignment benchmark results
 
 Machine: {doc['machine']}. Written by `benchmarks/bench_align.py` on {time.strftime('%Y-%m-%d')}; medians of {ROUNDS} interleaved rounds.
-The piece: {WORK}, bars {FIRST_BAR}–{FIRST_BAR + BARS - 1} rendered with fluidsynth ({seconds / 60:.1f} min, {doc['bars']} bars).
+The piece: {WORK}, its first {doc['bars']} bars rendered with fluidsynth ({seconds / 60:.1f} min).
 
 | goal | measured | target | met |
 |---|---|---|---|

@@ -11,10 +11,12 @@ How (numpy only, no extra dependency):
    alignment costs least at a coarse rate is kept (a score in another key than the recording).
 3. Subsequence dynamic time warping: the score is aligned whole, and may begin and end anywhere in
    the recording (music before or after it, a recording that starts before the music); the steps
-   let tempo run at any ratio to the marked one.
-4. Refinement: each beat's time is moved, within REFINE_S, to where the recording's onsets of the
-   pitch classes the score starts there peak (chroma onsets at ONSET_FPS), when they do clearly;
-   the beats then rise strictly.
+   let tempo run at any ratio to the marked one. At COARSE_FPS over the whole recording (for each
+   key), then at ALIGN_FPS within BAND_S of that path, then once more with the template played at
+   the tempo found, each beat read through a local line of the path.
+4. Each aligned beat snaps to the nearest beat a beat tracker heard within SNAP of its period, when
+   one is given (the engine gives a learned tracker's): chroma places a beat to tens of
+   milliseconds, a tracker on onsets to a few; the score says which beat it is.
 5. Confidence: a score whose best key fits hardly better than the others is another piece's and is
    refused; per bar, the path's similarity against what unrelated harmony scores in this recording.
    An alignment with more than MAX_POOR of its bars below MATCH is refused, naming them: a score of
@@ -39,6 +41,7 @@ from .read import ScoreInfo, notated_beats
 
 ALIGN_FPS = 20.0     # chroma frames a second for the warping
 COARSE_FPS = 2.0     # … and for choosing the transposition
+BAND_S = 3.0         # the fine warping searches this far either side of the coarse path
 PASSES = 2           # warpings: the second with the template at the first one's tempo
 SMOOTH_S = 1.0       # half the span of score time each beat's place is read through
 STEP_PENALTY = 0.2  # extra cost of a step that holds the score or the recording still
@@ -146,26 +149,43 @@ def _normalise(c: np.ndarray) -> np.ndarray:
 
 # ---- warping --------------------------------------------------------------------------------------
 
-def subsequence_dtw(score_f: np.ndarray, audio_f: np.ndarray, penalty: float = STEP_PENALTY) -> tuple[np.ndarray, float]:
+def subsequence_dtw(score_f: np.ndarray, audio_f: np.ndarray, penalty: float = STEP_PENALTY,
+                    band: tuple[np.ndarray, int] | None = None) -> tuple[np.ndarray, float]:
     """The cheapest path through the cost 1 − cosine similarity of score frames × recording frames
     that covers every score frame, starting and ending at any recording frame; steps (1, 1), and
     (1, 0) and (0, 1) at `penalty` more (without it a path would rather stand still in one and run
     through the other). Returns ((len, 2) path of (score, recording) frames, its mean cost per score
-    frame). Each row is a few vector operations (the horizontal steps are a running minimum) and
-    only the steps are kept, one byte a cell: a 10-minute piece at 20 frames a second is 144 MB."""
+    frame). `band`: (each score frame's first recording frame, how many) to search only around an
+    earlier, coarser path — a ten-minute piece at 20 frames a second is 144 MB of steps unbanded,
+    0.2% of that in a ±3 s band. Each row is a few vector operations: the horizontal steps are a
+    running minimum."""
     n, m = len(score_f), len(audio_f)
+    if band is None:
+        lo, width = np.zeros(n, int), m
+    else:
+        width = min(int(band[1]), m)
+        lo = np.clip(np.maximum.accumulate(np.asarray(band[0], int)), 0, m - width)
     af = audio_f.astype(np.float64)
-    cost_row = lambda i: 1.0 - af @ score_f[i].astype(np.float64)
-    step = np.zeros((n, m), np.uint8)  # 0: diagonal, 1: from the row above, 2: from the left
+    cost_row = lambda i: 1.0 - af[lo[i]:lo[i] + width] @ score_f[i].astype(np.float64)
+    k = np.arange(width)
+
+    def from_prev(prev: np.ndarray, offset: int) -> np.ndarray:  # the previous row's value at band index k + offset
+        idx = k + offset
+        out = np.full(width, np.inf)
+        ok = (idx >= 0) & (idx < width)
+        out[ok] = prev[idx[ok]]
+        return out
+
+    step = np.zeros((n, width), np.uint8)  # 0: diagonal, 1: from the row above, 2: from the left
     prev = cost_row(0)  # free start anywhere in the recording
     for i in range(1, n):
         c = cost_row(i)
-        diag = np.concatenate([[np.inf], prev[:-1]]) + c
-        up = prev + c + penalty
+        d = int(lo[i] - lo[i - 1])
+        diag = from_prev(prev, d - 1) + c
+        up = from_prev(prev, d) + c + penalty
         a = np.minimum(diag, up)
         s = np.cumsum(c + penalty)
-        best = np.minimum.accumulate(a - s)
-        row = s + best
+        row = s + np.minimum.accumulate(a - s)
         step[i] = np.where(up < diag, 1, 0)
         step[i][row < a - 1e-12] = 2
         prev = row
@@ -174,16 +194,18 @@ def subsequence_dtw(score_f: np.ndarray, audio_f: np.ndarray, penalty: float = S
     path = []
     i = n - 1
     while True:
-        path.append((i, j))
+        path.append((i, lo[i] + j))
         if i == 0:  # the path may start anywhere in the first score frame's row
             break
         s = step[i, j]
         if s == 2:
             j -= 1
         elif s == 1:
+            j += int(lo[i] - lo[i - 1])
             i -= 1
         else:
-            i, j = i - 1, j - 1
+            j += int(lo[i] - lo[i - 1]) - 1
+            i -= 1
     return np.array(path[::-1]), total / n
 
 
@@ -207,7 +229,8 @@ def align_score(info: ScoreInfo, samples: np.ndarray, sr: int, bars: tuple[int, 
         raise BatonError(f"{info.title}: the score has no notes to align")
     if not ac[:, :12].any():
         raise BatonError("the recording is silent: nothing to align the score to")
-    costs = np.array([subsequence_dtw(_transposed(sc, k), ac, STEP_PENALTY)[1] for k in range(12)])
+    keys = [subsequence_dtw(_transposed(sc, k), ac, STEP_PENALTY) for k in range(12)]
+    costs = np.array([cost for _, cost in keys])
     shift = int(np.argmin(costs))
     contrast = float((np.median(costs) - costs[shift]) / max(float(np.median(costs)), 1e-9))
     if contrast < MIN_CONTRAST:
@@ -215,16 +238,20 @@ def align_score(info: ScoreInfo, samples: np.ndarray, sr: int, bars: tuple[int, 
                          f"better in its best key than in the others (contrast {contrast:.2f}, a score of the piece "
                          f"played gives {MIN_CONTRAST} or more); is it the score of this piece?")
     unrelated = 1.0 - float(np.median(costs))  # how alike unrelated harmony looks in this recording
-    # the warping
+    # the warping, in a band around the coarse path
+    coarse = local_line(keys[shift][0], len(sc), 2) * (ALIGN_FPS / COARSE_FPS)
     sc = _transposed(score_chroma(info, nominal, ALIGN_FPS), shift)
     ac = audio_chroma(samples, sr, ALIGN_FPS)
+    rows = np.arange(len(sc))
+    half = int(round(BAND_S * ALIGN_FPS))
+    centre = np.interp(rows * COARSE_FPS / ALIGN_FPS, np.arange(len(coarse)), coarse)
     beat_q, downbeat = notated_beats(info, bars)
     written = nominal.onset(beat_q)
-    path, beat_s = warp(sc, ac, written, info, beat_q)
-    for _ in range(PASSES - 1):  # again, with the template played at the tempo just found
+    path, beat_s = warp(sc, ac, written, info, beat_q, (np.round(centre).astype(int) - half, 2 * half + 1))
+    for _ in range(PASSES - 1):  # again, with the template played at the tempo just found (so, on the diagonal)
         again = performance(info, bars, beat_q, beat_s)
-        _, beat_s = warp(_transposed(score_chroma(info, again, ALIGN_FPS), shift), ac, again.onset(beat_q),
-                         info, beat_q)
+        sc2 = _transposed(score_chroma(info, again, ALIGN_FPS), shift)
+        _, beat_s = warp(sc2, ac, again.onset(beat_q), info, beat_q, (np.arange(len(sc2)) - half, 2 * half + 1))
     if heard is not None:
         beat_s = snap(beat_s, np.asarray(heard, np.float64))
     similarity = (sc[path[:, 0]] * ac[path[:, 1]]).sum(axis=1)
@@ -240,9 +267,9 @@ def align_score(info: ScoreInfo, samples: np.ndarray, sr: int, bars: tuple[int, 
 
 
 def warp(score_f: np.ndarray, audio_f: np.ndarray, beat_t: np.ndarray, info: ScoreInfo,
-         beat_q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+         beat_q: np.ndarray, band: tuple[np.ndarray, int]) -> tuple[np.ndarray, np.ndarray]:
     """(the path, each beat's time in the recording) for beats at `beat_t` seconds of the template."""
-    path, _ = subsequence_dtw(score_f, audio_f, STEP_PENALTY)
+    path, _ = subsequence_dtw(score_f, audio_f, STEP_PENALTY, band)
     rec = local_line(path, len(score_f), int(round(SMOOTH_S * ALIGN_FPS)))
     beat_s = through_rests(info, beat_q, np.interp(beat_t * ALIGN_FPS, np.arange(len(score_f)), rec) / ALIGN_FPS)
     for k in range(1, len(beat_s)):  # beats strictly rise (a bar the path crushed is caught below)
