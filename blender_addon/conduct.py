@@ -53,6 +53,7 @@ class Plan:
     downbeats: tuple[float, ...] | None = None  # their bar lines
     markers: bool = True        # lay the take's beats out as markers
     root_motion: bool = False   # key the hips' travel too
+    score: str | None = None    # the strip's score: its aligned beats and bars instead of the markers'
 
 
 def plan_run(context, seed: int | None = None) -> Plan:
@@ -88,13 +89,25 @@ def plan_run(context, seed: int | None = None) -> Plan:
         except RigError as e:
             raise ConductError(str(e)) from None
     checkpoint = bpy.path.abspath(prefs().checkpoint) if prefs().checkpoint else None
+    editor = scene.sequence_editor
+    score = _score(editor.strips_all.get(window.strip) if window.strip and editor else None)
     # a file to be added has no markers of its own yet (those in its frames belong to other strips)
-    given = beat_markers.read(scene, window) if s.follow_markers and window.strip else None
+    given = beat_markers.read(scene, window) if s.follow_markers and window.strip and not score else None
     beats, downbeats = given if given else (None, None)
     return Plan(scene.name, window, s.seed if seed is None else seed, s.engine,
                 checkpoint if s.engine == "m2sgan" else None, arm.name if arm else None, s.density,
                 {name: getattr(s, name) for name in CONTROLS} | _seating(scene, arm), beats, downbeats,
-                s.beat_markers, s.root_motion)
+                s.beat_markers, s.root_motion, score)
+
+
+def _score(strip) -> str | None:
+    """The strip's score file (absolute), None when it has none; ConductError when it is missing."""
+    if strip is None or not getattr(strip, "baton_score", ""):
+        return None
+    path = Path(bpy.path.abspath(strip.baton_score))
+    if not path.is_file():
+        raise ConductError(f"the score of {strip.name!r}, {path}, is missing: choose it again or clear it")
+    return str(path)
 
 
 def _seating(scene, arm) -> dict:
@@ -177,31 +190,38 @@ class Run:
 
     def _conduct(self) -> None:
         w, p = self.plan.window, self.plan
-        folders = [Path(p.checkpoint).parent] if p.checkpoint else []
+        folders = [Path(f).parent for f in (p.checkpoint, p.score) if f]
         client = self.manager.client(self.settings, w.path.parent if w.path else None, folders)
         request_options.refresh(client)
         if self._stopped():
             return
         self.stage = "sending the audio"
         audio, cut, uploaded = self._audio_path(client)
+        sent = [audio] if uploaded else []
         try:
-            self._follow(client, audio, cut)
+            score = p.score
+            if score and (self.settings.mode != "AUTO" or not self.manager.allows(Path(score))):
+                score = client.upload(score)  # a service that cannot read it gets its bytes, as the audio's
+                sent.append(score)
+            self._follow(client, audio, cut, score)
         finally:
-            if uploaded:
+            for name in sent:
                 try:
-                    client.delete_upload(audio)
+                    client.delete_upload(name)
                 except BackendError:
                     pass  # the service has gone, and its uploads with it
 
-    def _follow(self, client, audio: str, cut: float) -> None:
-        """Submit the job for `audio` (which begins at file time `cut`), follow it, fetch its take."""
+    def _follow(self, client, audio: str, cut: float, score: str | None) -> None:
+        """Submit the job for `audio` (which begins at file time `cut`) and the score the engine may
+        read, follow it, fetch its take."""
         w, p = self.plan.window, self.plan
         moved = lambda times: None if times is None else tuple(round(t - cut, 6) for t in times if t >= cut)
         try:
             request = ConductRequest(audio_path=str(audio), start=round(w.start - cut, 6),
                                      duration=None if w.duration is None else round(w.duration, 6),
                                      seed=p.seed, engine=p.engine, fps=w.fps, checkpoint=p.checkpoint,
-                                     beats=moved(p.beats), downbeats=moved(p.downbeats), **p.controls)
+                                     beats=moved(p.beats), downbeats=moved(p.downbeats), score=score,
+                                     **p.controls)
         except BatonError as e:
             raise BackendError(str(e)) from None
         job = client.submit(**{k: v for k, v in request.to_dict().items() if v is not None})
@@ -220,6 +240,8 @@ class Run:
             if status["state"] == "failed":
                 mine = str(w.path or w.filename or w.name)  # the user's file, not the service's copy
                 error = status["error"].replace(str(audio), mine).replace(str(Path(audio).parent), mine)
+                if score and p.score and score != p.score:  # an uploaded score: the user's file again
+                    error = error.replace(str(score), p.score)
                 raise BackendError(f"the engine could not conduct {w.name}: {error}{self._log()}")
             if status["state"] == "cancelled":
                 self.state, self.stage = "cancelled", "cancelled by the engine"

@@ -127,12 +127,17 @@ def register() -> None:
     bpy.types.Scene.baton = PointerProperty(type=BatonSettings)
     bpy.types.Object.baton_take = IntProperty(name="Take", get=_get_take, set=_set_take,
                                               description="The take the armature shows")
+    bpy.types.Strip.baton_score = StringProperty(
+        name="Score", subtype="FILE_PATH",
+        description="The music's score (MusicXML, MIDI, …): aligned to the strip's sound, its beats, bars, dynamics "
+                    "and entrances are conducted (the beat markers are not followed while a score is set)")
     bpy.app.handlers.load_post.append(upgrade_scenes)
 
 
 def unregister() -> None:
     if upgrade_scenes in bpy.app.handlers.load_post:
         bpy.app.handlers.load_post.remove(upgrade_scenes)
+    del bpy.types.Strip.baton_score
     del bpy.types.Object.baton_take
     del bpy.types.Scene.baton
     bpy.utils.unregister_class(BatonSettings)

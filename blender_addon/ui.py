@@ -27,6 +27,7 @@ def _audio(layout, scene) -> None:
     col.label(text=w.name, icon="SOUND")
     col.label(text=f"Frames {w.first_frame}–{w.first_frame + round(w.duration * w.fps) - 1} at {w.fps:.6g} fps")
     col.label(text=f"File {w.start:.2f}–{w.start + w.duration:.2f} s")
+    layout.prop(editor.active_strip, "baton_score")
 
 
 def _armature(layout, scene) -> None:
@@ -53,7 +54,7 @@ def _gestures(layout, s) -> None:
 
 
 def _orchestra(layout, s) -> None:
-    layout.label(text="Orchestra (cues, rules engine)", icon="OUTLINER_OB_SPEAKER")
+    layout.label(text="Orchestra (cues)", icon="OUTLINER_OB_SPEAKER")
     col = layout.column(align=True)
     for name in s.seating.bl_rna.properties.keys():
         if name != "rna_type":

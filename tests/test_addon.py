@@ -652,6 +652,37 @@ def test_objects_placed_for_the_sections_are_the_seating_the_engine_cues(addon, 
     assert addon.takes.info(arm.animation_data.action)["settings"]["seating"] == "strings:-45.0"
 
 
+def test_a_strip_with_a_score_is_conducted_from_it_and_its_bars_become_the_markers(addon, scene, tmp_path):
+    """A chorale's recording (rendered with rubato, a silence before it) and its MusicXML score chosen
+    for the strip: the take's bars are the score's, laid out as markers on the recording's own bar
+    lines; the markers are not followed while the score is set; a score gone missing is named."""
+    music21 = pytest.importorskip("music21", reason="the engine's score extra")
+    if not __import__("shutil").which("fluidsynth"):
+        pytest.skip("fluidsynth is needed to render the chorale")
+    import soundfile as sf
+    from training.scores import render_score
+    r = render_score("bach/bwv66.6.mxl", seed=5, rubato=0.3, max_seconds=30)
+    wav, score = tmp_path / "chorale.wav", tmp_path / "chorale.musicxml"
+    sf.write(wav, np.concatenate([np.zeros(int(1.5 * r.sr), np.float32), r.audio]), r.sr)
+    music21.corpus.parse("bach/bwv66.6.mxl").measures(*r.info["bars"]).write("musicxml", fp=str(score))
+    fps = 24
+    scene.render.fps, scene.render.fps_base = fps, 1
+    strip = sound_strip(scene, wav, frame_start=1, trim_frames=0, offset_s=0.0, frames=int((1.5 + r.duration) * fps) - 1)
+    strip.baton_score = str(score)
+    arm = conduct(addon)
+    assert addon.takes.info(arm.animation_data.action)["settings"]["bars"] == "score"
+    frames, bars, labels = beat_marker_frames(scene)
+    truth = 1 + (r.downbeats + 1.5) * fps
+    assert len(bars) == len(truth) and np.abs(np.array(bars) - truth).max() <= 1.5  # the score's bars, in place
+    assert set(np.diff([frames.index(b) for b in bars])) == {4}  # a chorale in 4/4
+    for m in scene.timeline_markers:  # markers moved: not followed while the score decides
+        m.frame += 3
+    conduct(addon)
+    assert beat_marker_frames(scene)[1] == bars
+    strip.baton_score = str(tmp_path / "gone.musicxml")
+    assert "is missing" in conduct_refused(addon)
+
+
 def test_a_take_exports_and_goes_onto_the_nla_without_changing_the_scene(addon, scene, music, tmp_path):
     sound_strip(scene, music.path, frame_start=1, trim_frames=0, offset_s=0.0, frames=24 * 4)
     arm = rigify_metarig(scene)
