@@ -121,7 +121,7 @@ def onto_beats(kp: np.ndarray, beats: np.ndarray, fps: float = MOTION_FPS, reach
     return ((1 - w) * kp[lo] + w * kp[hi]).astype(kp.dtype)
 
 
-def seated_cues(music: Music, beats: np.ndarray, bars: np.ndarray, kp3d: np.ndarray) -> tuple[np.ndarray, int]:
+def cue_entrances(music: Music, beats: np.ndarray, bars: np.ndarray, kp3d: np.ndarray) -> tuple[np.ndarray, int]:
     """The generator has no cue input: the entrances of the music's score, or else the ones the
     rule-based conductor hears on these beats and bars when the animator seats the sections, are
     cued toward where they sit (gestures.cue_sections; without a seating, where sections usually
@@ -223,6 +223,8 @@ class GeneratorEngine:
                 provenance["bar_confidence"] = round(float(np.mean(heard.confidence)), 3) if len(heard.confidence) else None
             bars = heard_bar_lines(music.mel, beats.times) if heard is None else heard.downbeats
         bars = np.asarray(bars, dtype=np.float64)
+        if music.plan is not None:
+            provenance["beats"] = provenance["bars"] = "score"
         kp2d = self.gen(music.mel, noise, lambda f, s: report(0.9 * f, s), beats=beats.times,
                         downbeats=bars if self.gen.cfg.bar_input else None)
         if self.smooth:
@@ -231,10 +233,10 @@ class GeneratorEngine:
             kp2d = onto_beats(kp2d, beats.times)
         report(0.92, "lifting to 3D")
         kp3d = lift_to_3d(kp2d)
-        if provenance.get("bars") in ("given", "heard"):  # bars it conducts (not only the markers')
+        if provenance.get("bars") in ("given", "heard", "score"):  # bars it conducts (not only the markers')
             kp3d = onto_bars(kp3d, beats.times, bars, MOTION_FPS)
         if music.seating is not None or music.plan is not None:
-            kp3d, provenance["cues"] = seated_cues(music, beats.times, bars, kp3d)
+            kp3d, provenance["cues"] = cue_entrances(music, beats.times, bars, kp3d)
         # the take's front view is its 3D's, as the rig shows it (the lift keeps bone lengths, so where
         # the generator drew a bone longer than it can be, the picture it drew is not what plays)
         return Motion(project_front(kp3d), kp3d, beats, beats.times, bars, provenance)
