@@ -26,15 +26,17 @@ from .beats import Beats, track_beats
 from .checkpoint import load_generator
 from .errors import CheckpointError
 from .generate import InferenceGenerator, ProgressFn, make_noise, noise_seconds
-from .gestures import cue_sections, onto_bars
+from .gestures import cue_sections, onto_bars, released
 from .lift3d import lift_to_3d
 from .metrics import ictus_times
 from .conducting import Plan, conduct_plan, sample_style
 from .conducting.plan import FAMILIES
-from .conducting.plan_audio import GivenBeats, heard_bar_lines, plan_from_audio
+from .conducting.plan_audio import GivenBeats, heard_bar_lines, listen, plan_from_audio
 from .rules import conduct, plan_beats
 
 BUNDLED_CHECKPOINT = Path(__file__).parent / "weights" / "baton_m2sgan.pt"
+END_DB = 35.0  # the music has ended when its level stays this far below its loud passages
+RELEASE_AFTER_S = 0.5  # silence after the last sound for the generator to release it and stop
 SMOOTH_HZ = 5.0  # low-pass cut-off: above beat-rate motion, well below the 10 Hz pooling ripple
 
 
@@ -119,6 +121,19 @@ def onto_beats(kp: np.ndarray, beats: np.ndarray, fps: float = MOTION_FPS, reach
     hi = np.clip(lo + 1, 0, n - 1)
     w = (where - lo)[:, None, None]
     return ((1 - w) * kp[lo] + w * kp[hi]).astype(kp.dtype)
+
+
+def music_end(mel: np.ndarray, given: np.ndarray) -> float | None:
+    """When the music ends — its level last within END_DB of the loud passages (what rings on
+    below that is the room, after the cut-off) — if the slice goes on at least RELEASE_AFTER_S
+    past it, and not before a given beat; else None."""
+    try:
+        heard = listen(mel, MEL_FPS)
+    except BatonError:
+        return None
+    last = heard.t[np.flatnonzero(heard.smooth_db >= heard.top - END_DB)[-1]]
+    end = max(float(last), float(given[-1]) if len(given) else 0.0)
+    return end if len(mel) / MEL_FPS - end >= RELEASE_AFTER_S else None
 
 
 def cue_entrances(music: Music, beats: np.ndarray, bars: np.ndarray, kp3d: np.ndarray) -> tuple[np.ndarray, int]:
@@ -237,6 +252,9 @@ class GeneratorEngine:
             kp3d = onto_bars(kp3d, beats.times, bars, MOTION_FPS)
         if music.seating is not None or music.plan is not None:
             kp3d, provenance["cues"] = cue_entrances(music, beats.times, bars, kp3d)
+        end = music_end(music.mel, beats.times if music.beats is not None else np.zeros(0))
+        if end is not None:
+            kp3d = released(kp3d, end, MOTION_FPS)
         # the take's front view is its 3D's, as the rig shows it (the lift keeps bone lengths, so where
         # the generator drew a bone longer than it can be, the picture it drew is not what plays)
         return Motion(project_front(kp3d), kp3d, beats, beats.times, bars, provenance)

@@ -22,6 +22,7 @@ from .conducting.motion import CUE_ORIGIN, SHOULDER_Z, cue_track, seated_directi
 MIRROR = [NOSE, R_EYE, L_EYE, R_EAR, L_EAR, R_SHOULDER, L_SHOULDER, R_ELBOW, L_ELBOW, R_WRIST, L_WRIST, R_HIP, L_HIP]
 BODY = [NOSE, L_EYE, R_EYE, L_EAR, R_EAR, L_SHOULDER, R_SHOULDER, L_HIP, R_HIP]
 REACH = 0.98  # the furthest a wrist is put, as a share of the arm's length (a straight arm cannot bend)
+RELEASE_S = 0.6  # from the last sound to the hands at rest (released)
 
 
 def is_default(size: float, left_hand: float, hand: str, arms_only: bool) -> bool:
@@ -138,3 +139,23 @@ def onto_bars(kp3d: np.ndarray, beats: np.ndarray, downbeats: np.ndarray, fps: f
     field = move[k] + (move[k + 1] - move[k]) * ease
     wrist = p[:, R_WRIST] + field - p[:, R_SHOULDER]
     return _place_arm(p, R_SHOULDER, R_ELBOW, R_WRIST, wrist).astype(kp3d.dtype)
+
+
+def released(kp3d: np.ndarray, last_sound: float, fps: float) -> np.ndarray:
+    """(T, 13, 3) motion that stops conducting when the music has ended: from `last_sound` (s) the
+    figure holds where it was and both hands come down to rest over RELEASE_S — the cut-off, then
+    stillness, as a conductor releases the last chord. Arms keep their lengths."""
+    p = np.array(kp3d, dtype=np.float64)
+    i = int(round(last_sound * fps))
+    if i >= len(p) - 1:
+        return p.astype(kp3d.dtype)
+    tail = np.repeat(p[i:i + 1], len(p) - i, axis=0)
+    u = np.clip(np.arange(len(tail)) / (RELEASE_S * fps), 0.0, 1.0)
+    w = (u * u * (3 - 2 * u))[:, None]
+    for s, e, wr, side in ((L_SHOULDER, L_ELBOW, L_WRIST, 1.0), (R_SHOULDER, R_ELBOW, R_WRIST, -1.0)):
+        arm = np.linalg.norm(tail[0, e] - tail[0, s]) + np.linalg.norm(tail[0, wr] - tail[0, e])
+        rest = tail[0, s] + arm * np.array([side * 0.08, -0.25, -0.9])  # hanging, a little forward
+        target = tail[0, wr] + (rest - tail[0, wr]) * w
+        tail = _place_arm(tail, s, e, wr, target - tail[:, s])
+    p[i:] = tail
+    return p.astype(kp3d.dtype)

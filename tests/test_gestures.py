@@ -109,3 +109,23 @@ def test_both_engines_cue_the_strings_where_they_sit(strings_enter, engine):
     if engine == "m2sgan":
         assert left.provenance["cues"] == 2  # the two entrances the rule-based conductor hears
         assert "cues" not in generate_take(strings_enter, engine=engine).provenance  # no seating: as learned
+
+
+def test_the_generator_releases_the_last_chord_and_then_stands_still(demo, tmp_path):
+    """Music that ends in three seconds of silence: the baton hand stops striking within half a
+    second of the last sound, both hands come down, and nothing moves after that; the arms keep
+    their lengths."""
+    from backend.metrics import release, rms_db
+    x = np.concatenate([demo.samples, np.zeros(3 * demo.sr, np.float32)])
+    path = tmp_path / "ends.wav"
+    sf.write(path, x, demo.sr)
+    take = generate_take(path)
+    m3, fps = take.keypoints_3d, take.fps
+    end = len(demo.samples) / demo.sr
+    assert release(take.keypoints_2d, rms_db(x, demo.sr, fps), fps)
+    assert not (ictus_times(take.keypoints_2d, fps) > end + 0.5).any()
+    still = m3[int((end + 1.0) * fps):]
+    assert np.ptp(still, axis=0).max() < 1e-6  # at rest
+    for wrist, shoulder in ((R_WRIST, R_SHOULDER), (L_WRIST, L_SHOULDER)):
+        assert still[0, wrist, 2] < still[0, shoulder, 2] - 0.3  # hands down
+    assert np.allclose(bone_lengths(m3)[:, 2:], bone_lengths(m3)[:1, 2:], atol=2e-3)
