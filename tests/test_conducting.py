@@ -288,6 +288,20 @@ def test_bad_plans_and_silence_give_clear_errors():
         plan_from_audio(np.zeros((900, 128), np.float32))
     with pytest.raises(BatonError, match="too short"):
         plan_from_audio(np.zeros((1, 128), np.float32))
-    t = np.arange(10 * 22050) / 22050  # a steady tone: sound, but no beat to be found
-    with pytest.raises(BatonError, match="no beat"):
-        plan_from_audio(mel_features((0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)))
+
+
+
+def test_music_without_a_pulse_is_conducted_slowly_in_one():
+    """A held sound (no onsets, no pulse) is music to conduct, not an error: slow strokes in one,
+    between 1.2 and 3 s apart, from its first sound; so is music whose sound changes freely — a
+    stroke comes with each change."""
+    t = np.arange(10 * 22050) / 22050
+    plan = plan_from_audio(mel_features((0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)))
+    gaps = np.diff(plan.times)
+    assert plan.meta["free_time"] and set(plan.pattern) == {"1"} and len(plan.times) >= 4
+    assert gaps.min() >= 1.2 - 1e-6 and gaps.max() <= 3.0 + 1e-6 and plan.times[0] < 0.1
+    t = np.arange(12 * 22050) / 22050
+    w = np.clip((t - 6.0) / 0.8, 0, 1)  # one sound fades into another at 6 s: a change, no onset
+    x = ((1 - w) * np.sin(2 * np.pi * 220 * t) + w * np.sin(2 * np.pi * 330 * t)) * 0.3
+    plan = plan_from_audio(mel_features(x.astype(np.float32)))
+    assert plan.meta["free_time"] and ((plan.times >= 6.0) & (plan.times <= 7.0)).any()  # a stroke with the change

@@ -2,7 +2,8 @@
 
 From the engine's mel features (90 frames/s, 128 bands in [0, 1], row 0 = highest band):
 
-* pulse — beats that follow a moving tempo and hold through fermatas (pulse.py);
+* pulse — beats that follow a moving tempo and hold through fermatas (pulse.py); music with no
+  pulse (a held sound, free time) gets slow strokes in one on its changes of sound (free_beats);
 * silence — stretches quieter than SILENCE_DB below the piece's loud passages for SILENCE_S or
   more: no beats there; the conductor cuts the sound off, stands still and prepares the next entry;
 * metre — a Viterbi path over (beats per bar, position in the bar) for 2, 3, 4 and 6, scoring each
@@ -23,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import uniform_filter1d
+from scipy.signal import find_peaks
 
 from ..bars import bar_positions, decode_bar_positions, states_of
 from ..beats import onset_envelope
@@ -38,6 +41,7 @@ SILENCE_S = 0.7  # shortest silence that stops the beat
 # Median onset strength at the beats below which there is no beat at all: music measured here gives
 # 0.27 dB and more, a steady tone 0.02 and white noise 0.12.
 MIN_ONSET_DB = 0.15
+FREE_MIN_S, FREE_MAX_S = 1.2, 3.0  # free time: strokes on changes of sound this far apart at least, and at most
 DYNAMIC_RANGE_DB = 24.0  # loudness range mapped onto level 0..1 (roughly pp to ff)
 METRES = (2, 3, 4, 6)
 METRE_PRIOR = {2: 0.0, 3: 0.0, 4: 0.0, 6: -1.0}  # per bar: six only when clear
@@ -98,13 +102,17 @@ class GivenBeats:
 
 def plan_from_audio(mel: np.ndarray, fps: float = MEL_FPS, given: GivenBeats | None = None) -> Plan:
     """The plan of a piece heard through its mel features, on the beats (and bars) `given` when
-    there are. Raises BatonError when there is no music to conduct (silence, or no pulse at all)."""
+    there are. Raises BatonError when there is no music to conduct (silence)."""
     mel = np.asarray(mel, dtype=np.float32)
     heard = listen(mel, fps)
-    beats, local_p, fr, clarity = find_beats(mel, heard) if given is None else given_beats(given.times, heard)
+    found = find_beats(mel, heard) if given is None else given_beats(given.times, heard)
+    free = found is None  # no pulse to beat: free time
+    beats, local_p, fr, clarity = free_beats(mel, heard) if free else found
     change, likeness = downbeat_likeness(mel, beats, fr)
     if given is not None and given.downbeats is not None and len(given.downbeats):
         metre, pos = bar_positions(beats, np.asarray(given.downbeats, dtype=np.float64))
+    elif free:  # each stroke a bar of one
+        metre, pos = np.ones(len(beats), int), np.zeros(len(beats), int)
     else:
         metre, pos = estimate_metre(likeness, allow_six=bool(np.median(local_p) < 0.5))
     hold, fermata = beat_holds(beats, local_p, heard)
@@ -121,7 +129,7 @@ def plan_from_audio(mel: np.ndarray, fps: float = MEL_FPS, given: GivenBeats | N
                 staccato=stacc, hairpin=hairpin, phrase=phrase, section=section, entries=entries,
                 tutti=tutti, sounding=sounding, hold=s_hold, fermata=s_ferm, source="audio",
                 meta={"first_sound": float(heard.first_sound), "last_sound": float(heard.last_sound),
-                      "pulse_clarity": clarity})
+                      "pulse_clarity": clarity, "free_time": free})
     return plan.validate()
 
 
@@ -143,9 +151,9 @@ def listen(mel: np.ndarray, fps: float) -> Heard:
     return Heard(fps, t, db, smooth_db, top, silences, t[sound[0]], t[sound[-1]])
 
 
-def find_beats(mel: np.ndarray, heard: Heard) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def find_beats(mel: np.ndarray, heard: Heard) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
     """(beat times outside the silences, the local period at each, their mel frames, pulse
-    clarity), or a BatonError when the onsets at the beats are too weak to be a pulse."""
+    clarity), or None when the onsets at the beats are too weak to be a pulse (free time)."""
     fps = heard.fps
     beats, period, clarity = pulse.track(mel, fps)
     keep = np.array([not any(a <= b < e for a, e in heard.silences) for b in beats], bool)
@@ -157,9 +165,35 @@ def find_beats(mel: np.ndarray, heard: Heard) -> tuple[np.ndarray, np.ndarray, n
                  len(heard.db) - 1)
     support = np.median([raw[max(0, f - 4): f + 5].max() for f in fr]) if len(fr) else 0.0
     if len(beats) < 2 or support < MIN_ONSET_DB:
-        raise BatonError("no beat could be found in the audio (a steady sound, too short, or too free)")
+        return None
     local_p = np.array([np.median(period[max(0, k - 4): k + 5]) for k in range(len(beats))])
     return beats, local_p, fr, clarity
+
+
+def free_beats(mel: np.ndarray, heard: Heard) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Music with no pulse (a held sound, music in free time) is still conducted: a slow stroke on
+    each change of its sound, FREE_MIN_S apart at least, and one at least every FREE_MAX_S while
+    it sounds (a held chord is beaten slowly in one), from its first sound, none in a silence.
+    The same answer as find_beats, with clarity 0."""
+    fps = heard.fps
+    smooth = uniform_filter1d(np.asarray(mel, np.float64), int(0.2 * fps) + 1, axis=0)
+    change = np.linalg.norm(np.diff(smooth, axis=0, prepend=smooth[:1]), axis=1)
+    change = uniform_filter1d(change, int(0.1 * fps) + 1)
+    a, b = int(heard.first_sound * fps), int(heard.last_sound * fps)
+    peaks, _ = find_peaks(change[a:b + 1], distance=max(1, int(FREE_MIN_S * fps)),
+                          prominence=max(float(np.percentile(change[a:b + 1], 75)), 1e-9) if b > a else None)
+    marks = [heard.first_sound] + [float((a + p) / fps) for p in peaks if (a + p) / fps - heard.first_sound >= FREE_MIN_S]
+    beats = []
+    for t0, t1 in zip(marks, marks[1:] + [heard.last_sound]):
+        steps = max(1, int(np.ceil((t1 - t0) / FREE_MAX_S - 1e-9)))
+        beats += [t0 + k * (t1 - t0) / steps for k in range(steps)]
+    beats = np.array([t for t in beats if not any(s <= t < e for s, e in heard.silences)])
+    if len(beats) < 2:
+        beats = np.array([heard.first_sound, max(heard.last_sound, heard.first_sound + FREE_MIN_S)])
+    gaps = np.diff(beats)
+    local_p = np.array([np.median(gaps[max(0, k - 2): k + 2]) for k in range(len(beats))])
+    fr = np.clip(np.round(beats * fps).astype(int), 0, len(heard.db) - 1)
+    return beats, local_p, fr, 0.0
 
 
 def given_beats(times: np.ndarray, heard: Heard) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
