@@ -130,7 +130,9 @@ def onto_bars(kp3d: np.ndarray, beats: np.ndarray, downbeats: np.ndarray, fps: f
     point = p[frame, R_WRIST]
     move = np.zeros((len(beats), 3))
     for i in np.flatnonzero(bar >= 0):
-        alike = (bar >= 0) & (np.abs(bar - bar[i]) <= around) & (place == place[i]) & (length == length[i])
+        lo, hi = np.searchsorted(bar, bar[i] - around), np.searchsorted(bar, bar[i] + around, side="right")
+        near = np.arange(lo, hi)  # the beats of the bars around (bar numbers rise with the beats)
+        alike = near[(place[near] == place[i]) & (length[near] == length[i])]
         move[i, [0, 2]] = pull * (point[alike].mean(axis=0) - point[i])[[0, 2]]  # across and up, not in depth
     t = np.arange(len(p)) / fps
     k = np.clip(np.searchsorted(beats, t, side="right") - 1, 0, len(beats) - 2)

@@ -272,9 +272,7 @@ def warp(score_f: np.ndarray, audio_f: np.ndarray, beat_t: np.ndarray, info: Sco
     path, _ = subsequence_dtw(score_f, audio_f, STEP_PENALTY, band)
     rec = local_line(path, len(score_f), int(round(SMOOTH_S * ALIGN_FPS)))
     beat_s = through_rests(info, beat_q, np.interp(beat_t * ALIGN_FPS, np.arange(len(score_f)), rec) / ALIGN_FPS)
-    for k in range(1, len(beat_s)):  # beats strictly rise (a bar the path crushed is caught below)
-        beat_s[k] = max(beat_s[k], beat_s[k - 1] + MIN_BEAT_S)
-    return path, beat_s
+    return path, rising(beat_s)  # (a bar the path crushed is caught by `crushed`)
 
 
 def snap(beat_s: np.ndarray, heard: np.ndarray) -> np.ndarray:
@@ -289,9 +287,13 @@ def snap(beat_s: np.ndarray, heard: np.ndarray) -> np.ndarray:
     nearest = np.where(np.abs(heard[i - 1] - beat_s) < np.abs(heard[i] - beat_s), heard[i - 1], heard[i])
     close = np.abs(nearest - beat_s) <= SNAP * period
     out[close] = nearest[close]
-    for k in range(1, len(out)):
-        out[k] = max(out[k], out[k - 1] + MIN_BEAT_S)
-    return out
+    return rising(out)
+
+
+def rising(beat_s: np.ndarray) -> np.ndarray:
+    """The beats made to rise strictly: each at least MIN_BEAT_S after the one before."""
+    step = MIN_BEAT_S * np.arange(len(beat_s))
+    return np.maximum.accumulate(beat_s - step) + step
 
 
 def local_line(path: np.ndarray, rows: int, half: int) -> np.ndarray:
@@ -314,9 +316,9 @@ def local_line(path: np.ndarray, rows: int, half: int) -> np.ndarray:
 
 
 def through_rests(info: ScoreInfo, beat_q: np.ndarray, beat_s: np.ndarray) -> np.ndarray:
-    """Beats before the score's first note and after its last sound nothing the recording could
-    place (a path through silence is anywhere in it): they are carried on from the nearest
-    sounding beats at those beats' own tempo."""
+    """The beats before the score's first note and after its last onset, which the recording
+    cannot place (a path through silence or a held chord may lie anywhere in it), carried on from
+    the nearest beats that have notes, at those beats' own tempo."""
     notes = np.concatenate([p.onset for p in info.parts]) if info.parts else np.zeros(0)
     if len(notes) == 0 or len(beat_q) < 3:
         return beat_s
