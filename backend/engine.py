@@ -56,7 +56,7 @@ def _tracked_beats(engine, mel: np.ndarray) -> np.ndarray | None:
     return None if heard is None else heard.times
 
 
-def _score_plan(request: ConductRequest, audio, engine, max_seconds: float) -> tuple[object, dict]:
+def _score_plan(request: ConductRequest, audio, mel: np.ndarray, engine, max_seconds: float) -> tuple[object, dict]:
     """(the conducting plan of the request's score aligned to the whole recording, in the slice's
     time; what the take records of it). Aligned against the whole file, so a strip that plays a
     passage is conducted as that passage of the score."""
@@ -65,7 +65,9 @@ def _score_plan(request: ConductRequest, audio, engine, max_seconds: float) -> t
 
     info = read_score(request.score)
     whole = audio if not (request.start or request.duration) else load_audio(request.audio_path, max_seconds=max_seconds)
-    aligned = align_score(info, whole.samples, whole.sr, heard=_tracked_beats(engine, mel_features(whole.samples)))
+    if whole is not audio:  # the slice's mel is `mel`; the whole file's is needed for its beats
+        mel = mel_features(whole.samples)
+    aligned = align_score(info, whole.samples, whole.sr, heard=_tracked_beats(engine, mel))
     plan = plan_from_score(info, aligned.performance).shifted(-audio.start)
     record = {"title": info.title, "file": str(request.score), "transpose": aligned.transpose,
               "bar_confidence": [round(float(c), 3) for c in aligned.bar_confidence],
@@ -105,7 +107,7 @@ def generate_take(request: ConductRequest | str | Path, progress: ProgressFn | N
     score = None
     if request.score is not None:
         report(0.07, "aligning the score")
-        music.plan, score = _score_plan(request, audio, engine, max_seconds)
+        music.plan, score = _score_plan(request, audio, music.mel, engine, max_seconds)
     if engine.name == "rules" and (request.start or request.duration):  # it hears the music around a slice
         heard, music.head = _rules_context(request.audio_path, audio, max_seconds)
         music.heard = None if heard is None else mel_features(heard)
