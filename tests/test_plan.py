@@ -149,6 +149,17 @@ def test_entries_after_a_rest_are_found_for_their_family():
     assert plan.times[k] > plan.start + 2.0
 
 
+def test_an_orchestration_of_ones_own_replaces_the_parts_instruments(chorale):
+    from training.scores import build_midi, random_performance
+    rng = np.random.default_rng(0)
+    perf = random_performance(chorale, (1, 3), rng, 90.0, 0.0, "auto")
+    _, own = build_midi(chorale, perf, rng, 30.0)
+    pm, brass = build_midi(chorale, perf, rng, 30.0, programs=(56, 60, 57))
+    assert all(o in part.programs for o, part in zip(own, chorale.parts))  # by default: fitting each part's name
+    assert brass == [(56, 60, 57)[j % 3] for j in range(len(chorale.parts))]  # cycled over the parts
+    assert [i.program for i in pm.instruments] == brass
+
+
 def test_bad_scores_and_ranges_give_clear_errors(chorale, tmp_path):
     with pytest.raises(BatonError, match="cannot read the score"):
         read_score("no/such/piece-anywhere")

@@ -48,6 +48,18 @@ def test_the_warping_finds_a_known_path_with_music_before_and_after():
     assert np.all(np.diff(path, axis=0) >= 0) and set(path[:, 0]) == set(range(8))
 
 
+def test_heard_beats_place_the_score_beats_where_harmony_cannot():
+    """Through a held chord chroma cannot say where the beats are; the heard beats decide."""
+    from backend.score.align import ALIGN_FPS, beat_bumps, subsequence_dtw
+    chord = np.zeros((1, 13), np.float32)
+    chord[0, 0] = 1.0
+    score, audio = np.repeat(chord, 40, axis=0), np.repeat(chord, 60, axis=0)
+    score_beats, heard = np.array([10, 20, 30]) / ALIGN_FPS, np.array([15, 27, 39]) / ALIGN_FPS
+    path, _ = subsequence_dtw(score, audio, 0.2, beats=(beat_bumps(score_beats, 40), beat_bumps(heard, 60)))
+    placed = [path[path[:, 0] == f, 1] for f in (10, 20, 30)]
+    assert all(h in p for p, h in zip(placed, (15, 27, 39))), placed
+
+
 def test_the_score_aligns_to_its_recording_beat_by_beat(chorale):
     from backend.engine import _tracked_beats
     from backend.features import mel_features

@@ -6,6 +6,10 @@ and their score, and conducted by both engines from the score and from the audio
 
     python -m training.eval_alignment --json training/results/alignment.json   # → and alignment.md
 
+Each excerpt is performed twice, by the instruments its parts name and by a brass choir (an
+orchestration the corpus never uses for these works). `--keep DIR` keeps the performances for
+tools/compare_aligners.py (synctoolbox and librosa on the same audio).
+
 Tables: per excerpt, the aligned beats' error against the render's own (median and 95th
 percentile, ms), downbeat F (±70 ms) and cue timing (the plan's entrances against the true ones);
 per engine, conducted from the score and from the audio: ictus F against the strokes the corpus'
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -41,6 +46,10 @@ CASES = (("bach/bwv308.mxl", None, 12), ("bach/bwv174.5.mxl", None, 12), ("bach/
          ("palestrina/Agnus_I_56.krn", None, 12), ("ryansMammoth/BillyTheKids.abc", None, 16),
          ("entrances", None, 24))
 ENTRANCES = "entrances"  # entrances_score(): a piece of our own, for the cues
+# each excerpt is performed twice: by the instruments its parts name (as the corpus would choose
+# them, with a soundfont it never used), and by an orchestration the corpus never uses for these
+# works — a brass choir, its parts top to bottom on trumpet, horn, trombone and tuba
+ORCHESTRATIONS = {"own": None, "brass": (56, 60, 57, 58)}
 OFFSET_S = 2.7   # silence before the music, not told to the aligner
 RUBATO = 0.3
 REVERB_S = 1.2   # RT60 of the added room
@@ -50,6 +59,7 @@ SEED = 11
 @dataclass
 class Case:
     name: str
+    orchestration: str      # a key of ORCHESTRATIONS
     audio: Path
     score: Path
     samples: np.ndarray
@@ -109,7 +119,7 @@ def entrances_score(path: Path) -> Path:
     return out
 
 
-def make_case(name: str, first: int | None, n_bars: int, folder: Path) -> Case:
+def make_case(name: str, first: int | None, n_bars: int, folder: Path, orchestration: str = "own") -> Case:
     import soundfile as sf
     from music21 import converter, corpus
 
@@ -120,18 +130,18 @@ def make_case(name: str, first: int | None, n_bars: int, folder: Path) -> Case:
         name = str(entrances_score(folder))
     info = read_score(name)
     r = render_score(name, first_bar=first, n_bars=n_bars, seed=SEED, rubato=RUBATO, max_seconds=60.0, info=info,
-                     soundfont=SOUNDFONT)
+                     soundfont=SOUNDFONT, programs=ORCHESTRATIONS[orchestration])
     rng = np.random.default_rng(SEED)
     x = np.concatenate([np.zeros(int(OFFSET_S * r.sr), np.float32), reverb(r.audio, r.sr, REVERB_S, rng)])
     stem = Path(name).stem if Path(name).is_file() else name.replace("/", "_").rsplit(".", 1)[0]
-    audio = folder / f"{stem}.wav"
+    audio = folder / f"{stem}.{orchestration}.wav"
     sf.write(audio, x, r.sr)
     a, b = r.info["bars"]
     score = folder / f"{stem}.musicxml"
     (converter.parse(name) if Path(name).is_file() else corpus.parse(name)).measures(a, b).write("musicxml", fp=str(score))
     p = r.plan
     cued = [k for k in np.flatnonzero(p.entries.any(1)) if p.times[k] > p.start + 0.1]
-    return Case(label, audio, score, x, r.sr, r.beats + OFFSET_S, r.downbeats + OFFSET_S,
+    return Case(label, orchestration, audio, score, x, r.sr, r.beats + OFFSET_S, r.downbeats + OFFSET_S,
                 plan_beats(p).times + OFFSET_S, p.times[cued] + OFFSET_S, np.array([p.period(k) for k in cued]))
 
 
@@ -144,10 +154,14 @@ def alignment_row(case: Case) -> dict:
     al = align_score(info, case.samples, case.sr, heard=_tracked_beats(None, mel_features(case.samples)))
     n = min(len(al.beat_s), len(case.beats))
     err = np.abs(al.beat_s[:n] - case.beats[:n]) * 1000
+    alone = align_score(info, case.samples, case.sr).beat_s  # the harmony alone, no heard beats (an ablation)
+    err_alone = np.abs(alone[:n] - case.beats[:n]) * 1000
     plan = plan_from_score(info, al.performance)
     heard = plan.times[plan.entries.any(1) & (plan.times > plan.start + 0.1)]
     cue_err = [float(np.abs(heard - t).min() * 1000) for t in case.entries] if len(heard) else []
-    return {"beats": int(n), "median_ms": float(np.median(err)), "p95_ms": float(np.percentile(err, 95)),
+    return {"orchestration": case.orchestration, "errors_ms": [round(float(e), 1) for e in err],
+            "errors_ms_harmony_alone": [round(float(e), 1) for e in err_alone],
+            "beats": int(n), "median_ms": float(np.median(err)), "p95_ms": float(np.percentile(err, 95)),
             "downbeat_f": M.f_measure(al.beat_s[al.downbeat], case.downbeats),
             "entries": len(case.entries), "cue_median_ms": float(np.median(cue_err)) if cue_err else None,
             "confidence": float(np.mean(al.bar_confidence)), "transpose": al.transpose}
@@ -197,16 +211,42 @@ def wrong_scores(cases: list[Case], folder: Path) -> dict:
     return out
 
 
+def keep(cases: list[Case], folder: Path) -> None:
+    """Each performance as another aligner needs it: `NN.wav`, and `NN.npz` with the score's notes
+    (start s, duration s, MIDI pitch) and beats as played at its marked tempo, and the true beats."""
+    import shutil
+
+    from backend.score import read_score
+    from backend.score.perform import make_performance
+    from backend.score.read import notated_beats
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, case in enumerate(cases):
+        info = read_score(str(case.score))
+        bars = (0, len(info.bars))
+        nominal = make_performance(info, bars, lead_in=0.0)
+        notes = []
+        for part in info.parts:
+            on, du, pitch = part.onset, part.dur, part.pitch
+            start, end = nominal.onset(on), nominal.offset(np.minimum(on + du, nominal.q[-1]))
+            notes += [(a, max(b - a, 0.05), n) for a, b, n in zip(start, end, pitch)]
+        beat_q, _ = notated_beats(info, bars)
+        shutil.copy(case.audio, folder / f"{k:02d}.wav")
+        np.savez(folder / f"{k:02d}.npz", notes=np.array(notes), written=nominal.onset(beat_q), truth=case.beats,
+                 name=f"{case.name} · {case.orchestration}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--json", type=Path, help="write the tables here (and a .md beside it)")
+    p.add_argument("--keep", type=Path, help="keep each performance here for tools/compare_aligners.py: its audio, "
+                                             "and its score's notes and beats as played at its marked tempo")
     args = p.parse_args(argv)
     if not SOUNDFONT.is_file():  # the point is a soundfont the corpus never heard
         print(f"error: {SOUNDFONT} is missing (apt-get install musescore-general-soundfont-small)", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="baton-align-") as d:
-        cases = [make_case(n, f, b, Path(d)) for n, f, b in CASES]
-        align = {c.name: alignment_row(c) for c in cases}
+        cases = [make_case(n, f, b, Path(d), o) for o in ORCHESTRATIONS for n, f, b in CASES]
+        align = {f"{c.name} · {c.orchestration}": alignment_row(c) for c in cases}
         conduct = {}
         for engine in ("rules", "m2sgan"):
             for from_score in (True, False):
@@ -214,15 +254,21 @@ def main(argv: list[str] | None = None) -> int:
                 conduct[f"{engine}, {'from the score' if from_score else 'from the audio'}"] = {
                     k: float(np.nanmean([r[k] for r in rows if r[k] is not None])) for k in rows[0]}
         wrong = wrong_scores(cases, Path(d))
-    all_err = [v for v in align.values()]
-    summary = {"excerpts": len(cases), "median_ms": float(np.median([r["median_ms"] for r in all_err])),
-               "p95_ms_mean": float(np.mean([r["p95_ms"] for r in all_err])),
-               "downbeat_f": float(np.mean([r["downbeat_f"] for r in all_err]))}
+        if args.keep:
+            keep(cases, args.keep)
+    summary = {"excerpts": len(CASES), "performances": len(cases)}
+    for label, rows in [("all", list(align.values()))] + [(o, [r for r in align.values() if r["orchestration"] == o])
+                                                         for o in ORCHESTRATIONS]:
+        summary[label] = {"median_ms": float(np.median([r["median_ms"] for r in rows])),
+                          "p95_ms_mean": float(np.mean([r["p95_ms"] for r in rows])),
+                          "p95_ms_pooled": float(np.percentile(np.concatenate([r["errors_ms"] for r in rows]), 95)),
+                          "downbeat_f": float(np.mean([r["downbeat_f"] for r in rows]))}
     doc = {"summary": summary, "alignment": align, "conducting": conduct, "wrong scores": wrong}
     text = format_tables(doc)
     print(text)
     if args.json:
-        args.json.write_text(json.dumps(doc, indent=1))
+        lists = re.compile(r"\[\s+([-\d.,\s]+?)\s+\]")  # a beat's numbers on one line
+        args.json.write_text(lists.sub(lambda m: "[" + " ".join(m.group(1).split()) + "]", json.dumps(doc, indent=1)))
         args.json.with_suffix(".md").write_text(text)
     return 0
 
@@ -233,15 +279,20 @@ def format_tables(doc: dict) -> str:
              f"Made by `training/eval_alignment.py`: {doc['summary']['excerpts'] - 1} excerpts of the corpus' "
              f"test-split works and one piece of our own with five entrances (`entrances_score`), rendered with "
              f"MuseScore General (the corpus uses FluidR3 and TimGM6mb), rubato {RUBATO}, a {REVERB_S} s room, "
-             f"{OFFSET_S} s of silence before the music.", "",
-             "| excerpt | beats | median ms | p95 ms | downbeat F | entries | cue ms | confidence | transposed |",
+             f"{OFFSET_S} s of silence before the music; each performed twice: `own`, by the instruments its "
+             f"parts name, and `brass`, by a brass choir (trumpet, horn, trombone, tuba, top part to bottom), "
+             f"an orchestration the corpus never uses for them.", "",
+             "| excerpt · orchestration | beats | median ms | p95 ms | downbeat F | entries | cue ms | confidence | transposed |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, r in doc["alignment"].items():
         lines.append(f"| {name} | {r['beats']} | {f(r['median_ms'])} | {f(r['p95_ms'])} | {f(r['downbeat_f'], 2)} | "
                      f"{r['entries']} | {f(r['cue_median_ms'])} | {f(r['confidence'], 2)} | {r['transpose']} |")
-    s = doc["summary"]
-    lines += ["", f"Over all: median of the medians {s['median_ms']:.0f} ms, mean 95th percentile {s['p95_ms_mean']:.0f} ms, "
-                  f"downbeat F {s['downbeat_f']:.2f}.", "",
+    lines += ["", "| performances | median of medians ms | mean p95 ms | p95 of all beats ms | downbeat F |",
+              "| --- | --- | --- | --- | --- |"]
+    for label in ["all"] + list(ORCHESTRATIONS):
+        s = doc["summary"][label]
+        lines.append(f"| {label} | {s['median_ms']:.0f} | {s['p95_ms_mean']:.0f} | {s['p95_ms_pooled']:.0f} | {s['downbeat_f']:.2f} |")
+    lines += ["", "Conducted (all performances):", "",
               "| engine | ictus F | pattern R² (chance) | downbeat | dyn r | entrances cued |", "| --- | --- | --- | --- | --- | --- |"]
     for name, r in doc["conducting"].items():
         lines.append(f"| {name} | {f(r['F'], 3)} | {f(r['R2'], 2)} ({f(r['R2_chance'], 2)}) | {f(r['downbeat'], 2)} | "

@@ -169,16 +169,17 @@ def random_performance(info: ScoreInfo, bars: tuple[int, int], rng: np.random.Ge
 
 
 def build_midi(info: ScoreInfo, perf: Performance, rng: np.random.Generator, max_seconds: float,
-               transpose: int = 0):
+               transpose: int = 0, programs: tuple[int, ...] | None = None):
     """(PrettyMIDI, programs per part) with every note at its performed time, `transpose`
-    semitones up; notes after max_seconds are dropped and none lasts beyond it."""
+    semitones up; notes after max_seconds are dropped and none lasts beyond it. `programs`: one GM
+    program per part (cycled), instead of a choice among those fitting each part's name."""
     import pretty_midi
     pm = pretty_midi.PrettyMIDI(resolution=960, initial_tempo=120.0)
     q0 = info.bars[perf.first_bar].offset
     q1 = info.bars[perf.last_bar - 1].offset + info.bars[perf.last_bar - 1].length
     chosen = []
     for j, part in enumerate(info.parts):
-        program = int(rng.choice(part.programs))
+        program = int(rng.choice(part.programs)) if programs is None else int(programs[j % len(programs)])
         chosen.append(program)
         inst = pretty_midi.Instrument(program=program, name=part.name)
         inside = (part.onset >= q0 - 1e-6) & (part.onset < q1 - 1e-6)
@@ -225,10 +226,11 @@ def render_score(source, first_bar: int | None = None, n_bars: int | None = None
                  tempo_bpm: float | None = None, rubato: float = 0.0, seed: int = 0,
                  dynamics: str = "auto", max_seconds: float = 40.0, sr: int = SAMPLE_RATE,
                  soundfont: str | Path | None = None, info: ScoreInfo | None = None,
-                 transpose: int = 0) -> Rendered:
+                 transpose: int = 0, programs: tuple[int, ...] | None = None) -> Rendered:
     """Render bars of a score (a music21 corpus name, a file, a music21 Score, or an already read
     ScoreInfo via `info`) with a performance drawn from `seed`. The excerpt is cut at the last bar
-    that ends before `max_seconds` (lead-in included); the audio adds a short tail."""
+    that ends before `max_seconds` (lead-in included); the audio adds a short tail. `programs`:
+    an orchestration of one's own (build_midi)."""
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x5C0E])
     info = info or read_score(source)
     a, b = info.bar_range(first_bar, n_bars)
@@ -244,7 +246,7 @@ def render_score(source, first_bar: int | None = None, n_bars: int | None = None
         perf = random_performance(info, (a, b), rng, tempo_bpm, rubato, dynamics)
     plan = plan_from_score(info, perf)
     seconds = float(perf.offset(info.bars[b - 1].offset + info.bars[b - 1].length)) + TAIL_S
-    pm, programs = build_midi(info, perf, rng, seconds, transpose)
+    pm, chosen = build_midi(info, perf, rng, seconds, transpose, programs)
     if not any(inst.notes for inst in pm.instruments):
         raise BatonError(f"{info.title}: bars {info.bars[a].number}–{info.bars[b - 1].number} have no notes")
     with tempfile.TemporaryDirectory(prefix="baton-render-") as d:
@@ -261,7 +263,7 @@ def render_score(source, first_bar: int | None = None, n_bars: int | None = None
     beats, downbeats = perf.onset(beat_q), perf.onset(beat_q[down])
     meta = {"piece": info.title, "bars": [info.bars[a].number, info.bars[b - 1].number], "seed": int(seed),
             "tempo_bpm": float(60.0 / perf.spq[0]), "rubato": float(rubato),
-            "programs": dict(zip([p.name for p in info.parts], programs)),
+            "programs": dict(zip([p.name for p in info.parts], chosen)),
             "families": sorted({p.family for p in info.parts}),
             "metres": list(dict.fromkeys(f"{info.bars[i].numerator}/{info.bars[i].denominator}" for i in range(a, b))),
             "patterns": list(dict.fromkeys(plan.pattern.tolist()))}

@@ -3,7 +3,8 @@ performance (perform.Performance: the time map from score position to the record
 plan.plan_from_score turns into the conducting plan — metre, bars, dynamics, hairpins, fermatas and
 entries by family, all in the recording's time.
 
-How (numpy only, no extra dependency):
+How (numpy only, no extra dependency; synctoolbox's and librosa's warpings, tried on the same
+performances, place beats several times less exactly: training/results/aligners.md):
 1. Chroma of both at ALIGN_FPS: the recording's from its spectrum, each bin's energy given to its
    pitch class; the score's from its notes played as written (its metronome marks), with the first
    overtones a real instrument adds. Compared by cosine similarity.
@@ -13,7 +14,10 @@ How (numpy only, no extra dependency):
    the recording (music before or after it, a recording that starts before the music); the steps
    let tempo run at any ratio to the marked one. At COARSE_FPS over the whole recording (for each
    key), then at ALIGN_FPS within BAND_S of that path, then once more with the template played at
-   the tempo found, each beat read through a local line of the path.
+   the tempo found, each beat read through a local line of the path. When a beat tracker's beats
+   are given, a score beat placed where none was heard costs BEAT_PULL more: chroma of slow
+   polyphony can drift by half a beat and more, and says which beat it is; the tracker's beats say
+   where beats are.
 4. Each aligned beat snaps to the nearest beat a beat tracker heard within SNAP of its period, when
    one is given (the engine gives a learned tracker's): chroma places a beat to tens of
    milliseconds, a tracker on onsets to a few; the score says which beat it is.
@@ -55,6 +59,7 @@ FMIN, FMAX = 55.0, 5000.0
 SILENCE = 1e-6       # a frame this far (60 dB) below the loudest is silence
 GAMMA = 10.0         # log compression of each frame's chroma, relative to its strongest pitch class
 ATTACK_S, RELEASE_S = 0.08, 0.25  # how the score's notes are imagined to sound
+BEAT_PULL = 0.5     # extra cost of a score beat on a recording frame where no beat was heard
 OVERTONES = ((0, 1.0), (12, 0.5), (19, 0.33), (24, 0.25), (28, 0.2))  # semitones above, weight
 
 
@@ -150,15 +155,17 @@ def _normalise(c: np.ndarray) -> np.ndarray:
 # ---- warping --------------------------------------------------------------------------------------
 
 def subsequence_dtw(score_f: np.ndarray, audio_f: np.ndarray, penalty: float = STEP_PENALTY,
-                    band: tuple[np.ndarray, int] | None = None) -> tuple[np.ndarray, float]:
+                    band: tuple[np.ndarray, int] | None = None,
+                    beats: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, float]:
     """The cheapest path through the cost 1 − cosine similarity of score frames × recording frames
     that covers every score frame, starting and ending at any recording frame; steps (1, 1), and
     (1, 0) and (0, 1) at `penalty` more (without it a path would rather stand still in one and run
     through the other). Returns ((len, 2) path of (score, recording) frames, its mean cost per score
     frame). `band`: (each score frame's first recording frame, how many) to search only around an
     earlier, coarser path — a ten-minute piece at 20 frames a second is 144 MB of steps unbanded,
-    0.2% of that in a ±3 s band. Each row is a few vector operations: the horizontal steps are a
-    running minimum."""
+    0.2% of that in a ±3 s band. `beats`: (each score frame's beat bump, each recording frame's
+    heard-beat bump; beat_bumps) add BEAT_PULL × score bump × (1 − heard bump) to the cost. Each
+    row is a few vector operations: the horizontal steps are a running minimum."""
     n, m = len(score_f), len(audio_f)
     if band is None:
         lo, width = np.zeros(n, int), m
@@ -166,7 +173,12 @@ def subsequence_dtw(score_f: np.ndarray, audio_f: np.ndarray, penalty: float = S
         width = min(int(band[1]), m)
         lo = np.clip(np.maximum.accumulate(np.asarray(band[0], int)), 0, m - width)
     af = audio_f.astype(np.float64)
-    cost_row = lambda i: 1.0 - af[lo[i]:lo[i] + width] @ score_f[i].astype(np.float64)
+    if beats is None:
+        cost_row = lambda i: 1.0 - af[lo[i]:lo[i] + width] @ score_f[i].astype(np.float64)
+    else:
+        sb, ab = beats
+        cost_row = lambda i: 1.0 - af[lo[i]:lo[i] + width] @ score_f[i].astype(np.float64) + \
+            BEAT_PULL * sb[i] * (1.0 - ab[lo[i]:lo[i] + width])
     k = np.arange(width)
 
     def from_prev(prev: np.ndarray, offset: int) -> np.ndarray:  # the previous row's value at band index k + offset
@@ -247,11 +259,15 @@ def align_score(info: ScoreInfo, samples: np.ndarray, sr: int, bars: tuple[int, 
     centre = np.interp(rows * COARSE_FPS / ALIGN_FPS, np.arange(len(coarse)), coarse)
     beat_q, downbeat = notated_beats(info, bars)
     written = nominal.onset(beat_q)
-    path, beat_s = warp(sc, ac, written, info, beat_q, (np.round(centre).astype(int) - half, 2 * half + 1))
+    ab = None if heard is None or BEAT_PULL == 0 else beat_bumps(np.asarray(heard, np.float64), len(ac))
+    pull = lambda t, n: None if ab is None else (beat_bumps(t, n), ab)
+    path, beat_s = warp(sc, ac, written, info, beat_q, (np.round(centre).astype(int) - half, 2 * half + 1),
+                        pull(written, len(sc)))
     for _ in range(PASSES - 1):  # again, with the template played at the tempo just found (so, on the diagonal)
         again = performance(info, bars, beat_q, beat_s)
         sc2 = _transposed(score_chroma(info, again, ALIGN_FPS), shift)
-        _, beat_s = warp(sc2, ac, again.onset(beat_q), info, beat_q, (np.arange(len(sc2)) - half, 2 * half + 1))
+        _, beat_s = warp(sc2, ac, again.onset(beat_q), info, beat_q, (np.arange(len(sc2)) - half, 2 * half + 1),
+                         pull(again.onset(beat_q), len(sc2)))
     if heard is not None:
         beat_s = snap(beat_s, np.asarray(heard, np.float64))
     similarity = (sc[path[:, 0]] * ac[path[:, 1]]).sum(axis=1)
@@ -267,12 +283,24 @@ def align_score(info: ScoreInfo, samples: np.ndarray, sr: int, bars: tuple[int, 
 
 
 def warp(score_f: np.ndarray, audio_f: np.ndarray, beat_t: np.ndarray, info: ScoreInfo,
-         beat_q: np.ndarray, band: tuple[np.ndarray, int]) -> tuple[np.ndarray, np.ndarray]:
+         beat_q: np.ndarray, band: tuple[np.ndarray, int], beats=None) -> tuple[np.ndarray, np.ndarray]:
     """(the path, each beat's time in the recording) for beats at `beat_t` seconds of the template."""
-    path, _ = subsequence_dtw(score_f, audio_f, STEP_PENALTY, band)
+    path, _ = subsequence_dtw(score_f, audio_f, STEP_PENALTY, band, beats)
     rec = local_line(path, len(score_f), int(round(SMOOTH_S * ALIGN_FPS)))
     beat_s = through_rests(info, beat_q, np.interp(beat_t * ALIGN_FPS, np.arange(len(score_f)), rec) / ALIGN_FPS)
     return path, rising(beat_s)  # (a bar the path crushed is caught by `crushed`)
+
+
+def beat_bumps(times: np.ndarray, frames: int) -> np.ndarray:
+    """(frames,) 1 on a frame where a beat falls, falling to 0 one frame either side."""
+    out = np.zeros(frames)
+    f = times * ALIGN_FPS
+    k = np.floor(f).astype(int)
+    w = f - k
+    for at, weight in ((k, 1 - w), (k + 1, w)):
+        ok = (at >= 0) & (at < frames)
+        np.maximum.at(out, at[ok], weight[ok])
+    return out
 
 
 def snap(beat_s: np.ndarray, heard: np.ndarray) -> np.ndarray:
