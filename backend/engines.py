@@ -26,12 +26,13 @@ from .beats import Beats, track_beats
 from .checkpoint import load_generator
 from .errors import CheckpointError
 from .generate import InferenceGenerator, ProgressFn, make_noise, noise_seconds
-from .gestures import cue_sections, onto_bars, released
+from .gestures import cue_sections, follow_loudness, onto_bars, released
 from .lift3d import lift_to_3d
 from .metrics import ictus_times
 from .conducting import Plan, conduct_plan, sample_style
 from .conducting.plan import FAMILIES
-from .conducting.plan_audio import GivenBeats, heard_bar_lines, listen, plan_from_audio
+from .conducting.plan_audio import (MIN_ONSET_DB, GivenBeats, Heard, find_beats, free_beats, heard_bar_lines,
+                                   listen, onset_support, piece_level, plan_from_audio)
 from .rules import conduct, plan_beats
 
 BUNDLED_CHECKPOINT = Path(__file__).parent / "weights" / "baton_m2sgan.pt"
@@ -136,6 +137,25 @@ def music_end(mel: np.ndarray, given: np.ndarray) -> float | None:
     return end if len(mel) / MEL_FPS - end >= RELEASE_AFTER_S else None
 
 
+def audible(mel: np.ndarray) -> Heard | None:
+    """The music's level and silences (plan_audio.listen), or None when there is nothing to hear."""
+    try:
+        return listen(mel, MEL_FPS)
+    except BatonError:
+        return None
+
+
+def free_time(mel: np.ndarray, heard: Heard | None, tracked: np.ndarray) -> np.ndarray | None:
+    """The strokes for music with no pulse, as the rule-based conductor finds them (no pulse:
+    plan_audio.find_beats; the strokes: plan_audio.free_beats, slow, on its changes of sound),
+    so both engines call the same music free; None for music with a pulse (or none to conduct).
+    Music whose onsets clearly mark the beats a learned tracker heard (`tracked`) has a pulse without
+    asking the rules' tracker, which costs more than the rest of the generator's request."""
+    if heard is None or onset_support(mel, tracked, MEL_FPS) >= 2 * MIN_ONSET_DB:
+        return None
+    return free_beats(mel, heard)[0] if find_beats(mel, heard) is None else None
+
+
 def cue_entrances(music: Music, beats: np.ndarray, bars: np.ndarray, kp3d: np.ndarray) -> tuple[np.ndarray, int]:
     """The generator has no cue input: the entrances of the music's score, or else the ones the
     rule-based conductor hears on these beats and bars when the animator seats the sections, are
@@ -216,6 +236,13 @@ class GeneratorEngine:
             inside = lambda t: t[(t >= 0) & (t < len(music.mel) / MEL_FPS)]
             music = replace(music, beats=inside(music.plan.times[music.plan.sub == 0]),
                             downbeats=inside(music.plan.downbeats))
+        sound = audible(music.mel)
+        own = self.gen.track_beats(music.mel) if music.beats is None else None
+        if own is not None:
+            free = free_time(music.mel, sound, own.times)
+            if free is not None:  # no pulse: conducted in one on the music's changes, as the rules conduct it
+                music = replace(music, beats=free, downbeats=free)
+                provenance["free_time"] = True
         if music.beats is not None:
             if not self.gen.cfg.beat_input:
                 raise BatonError("given beats need a generator with a beat input (Baton's own) or the rules "
@@ -224,7 +251,6 @@ class GeneratorEngine:
             beats = Beats(music.beats, 60.0 / float(np.median(gaps)) if len(gaps) else 0.0)
             provenance["beats"] = "given"
         else:
-            own = self.gen.track_beats(music.mel)
             beats = track_beats(music.mel) if own is None else own
         # The bars: the animator's, else the generator's own downbeat tracker's over these beats,
         # else (a generator without one) the rule-based conductor's hearing, for the markers.
@@ -240,6 +266,8 @@ class GeneratorEngine:
         bars = np.asarray(bars, dtype=np.float64)
         if music.plan is not None:
             provenance["beats"] = provenance["bars"] = "score"
+        if provenance.get("free_time"):
+            provenance["beats"] = provenance["bars"] = "free time"
         kp2d = self.gen(music.mel, noise, lambda f, s: report(0.9 * f, s), beats=beats.times,
                         downbeats=bars if self.gen.cfg.bar_input else None)
         if self.smooth:
@@ -250,6 +278,9 @@ class GeneratorEngine:
         kp3d = lift_to_3d(kp2d)
         if provenance.get("bars") in ("given", "heard", "score"):  # bars it conducts (not only the markers')
             kp3d = onto_bars(kp3d, beats.times, bars, MOTION_FPS)
+        if sound is not None:  # strokes grow and shrink with the loudness, over the piece's own range
+            kp3d = follow_loudness(kp3d, beats.times, bars, piece_level(sound.db, MEL_FPS, len(kp3d), MOTION_FPS),
+                                   MOTION_FPS)
         if music.seating is not None or music.plan is not None:
             kp3d, provenance["cues"] = cue_entrances(music, beats.times, bars, kp3d)
         end = music_end(music.mel, beats.times if music.beats is not None else np.zeros(0))

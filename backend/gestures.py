@@ -23,6 +23,7 @@ MIRROR = [NOSE, R_EYE, L_EYE, R_EAR, L_EAR, R_SHOULDER, L_SHOULDER, R_ELBOW, L_E
 BODY = [NOSE, L_EYE, R_EYE, L_EAR, R_EAR, L_SHOULDER, R_SHOULDER, L_HIP, R_HIP]
 REACH = 0.98  # the furthest a wrist is put, as a share of the arm's length (a straight arm cannot bend)
 RELEASE_S = 0.6  # from the last sound to the hands at rest (released)
+LOUDNESS_DEPTH = 0.6  # follow_loudness: strokes ×0.7 at the piece's quietest, ×1.3 at its loudest (about its mean)
 
 
 def is_default(size: float, left_hand: float, hand: str, arms_only: bool) -> bool:
@@ -141,6 +142,47 @@ def onto_bars(kp3d: np.ndarray, beats: np.ndarray, downbeats: np.ndarray, fps: f
     field = move[k] + (move[k + 1] - move[k]) * ease
     wrist = p[:, R_WRIST] + field - p[:, R_SHOULDER]
     return _place_arm(p, R_SHOULDER, R_ELBOW, R_WRIST, wrist).astype(kp3d.dtype)
+
+
+def follow_loudness(kp3d: np.ndarray, beats: np.ndarray, downbeats: np.ndarray, level: np.ndarray, fps: float,
+                    depth: float = LOUDNESS_DEPTH) -> np.ndarray:
+    """(T, 13, 3) motion whose baton hand's strokes grow with the music's loudness within the piece
+    and shrink with it: between each two beats the hand's excursion from the straight, eased line
+    joining its points at those beats is scaled by 1 + depth × (the bar's level − the piece's mean
+    level), `level` (T,) 0…1 relative to the piece's own range (plan_audio.piece_level). The points
+    at the beats are kept, so the pattern's places and every ictus stay where they were; one factor
+    holds from the last beat before a bar line to the bar's own last beat, so the falls into a bar's
+    beats keep their proportions (the 1 still falls furthest). Before the first beat and after the
+    last the motion is untouched, and so are the preparation and the first ictus: the first beat
+    counted is the first after the music first rises above its quiet passages' level (a soft
+    lead-in is prepared as drawn). Arms keep their lengths."""
+    p = np.array(kp3d, dtype=np.float64)
+    level = np.asarray(level, np.float64)[: len(p)]
+    if len(level) < len(p):
+        level = np.pad(level, (0, len(p) - len(level)), mode="edge")
+    rises = np.flatnonzero(level > 0.05)
+    beats = np.asarray(beats, np.float64)
+    beats = beats[beats > (rises[0] / fps if len(rises) else 0.0) + 0.1]
+    frame = np.round(beats * fps).astype(int)
+    beats, frame = beats[(frame >= 0) & (frame < len(p))], frame[(frame >= 0) & (frame < len(p))]
+    if len(beats) < 2:
+        return p.astype(kp3d.dtype)
+    # segments [beat before a bar line, the bar's last beat): the beat indices where a factor begins
+    first = np.searchsorted(beats, np.asarray(downbeats, np.float64) - 1e-3)
+    starts = np.unique(np.concatenate([[0], np.clip(first - 1, 0, len(beats) - 1)]))
+    seg = np.searchsorted(starts, np.arange(len(beats) - 1), side="right") - 1  # segment of each inter-beat span
+    ends = np.append(starts[1:], len(beats) - 1)
+    seg_level = np.array([level[frame[a]:max(frame[b], frame[a] + 1)].mean() for a, b in zip(starts, ends)])
+    inside = slice(frame[0], frame[-1] + 1)
+    factor_of = np.clip(1.0 + depth * (seg_level - level[inside].mean()), 0.4, 1.6)
+    t = np.arange(len(p)) / fps
+    k = np.clip(np.searchsorted(beats, t, side="right") - 1, 0, len(beats) - 2)
+    factor = np.where((t >= beats[0]) & (t <= beats[-1]), factor_of[seg[k]], 1.0)[:, None]
+    rel = p[:, R_WRIST] - p[:, R_SHOULDER]
+    u = np.clip((t - beats[k]) / (beats[k + 1] - beats[k]), 0.0, 1.0)
+    ease = (0.5 - 0.5 * np.cos(np.pi * u))[:, None]
+    line = rel[frame[k]] + (rel[frame[k + 1]] - rel[frame[k]]) * ease
+    return _place_arm(p, R_SHOULDER, R_ELBOW, R_WRIST, line + factor * (rel - line)).astype(kp3d.dtype)
 
 
 def released(kp3d: np.ndarray, last_sound: float, fps: float) -> np.ndarray:

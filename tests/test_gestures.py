@@ -129,3 +129,43 @@ def test_the_generator_releases_the_last_chord_and_then_stands_still(demo, tmp_p
     for wrist, shoulder in ((R_WRIST, R_SHOULDER), (L_WRIST, L_SHOULDER)):
         assert still[0, wrist, 2] < still[0, shoulder, 2] - 0.3  # hands down
     assert np.allclose(bone_lengths(m3)[:, 2:], bone_lengths(m3)[:1, 2:], atol=2e-3)
+
+
+def test_strokes_grow_with_the_loudness_and_keep_their_beats():
+    """With the music loud in its first half and soft in its second, the hand travels more between
+    the beats in the first half and less in the second; its points at the beats stay put and the
+    arm keeps its length. A soft lead-in is prepared as drawn."""
+    from backend.conducting.plan_audio import piece_level
+    from backend.gestures import follow_loudness
+    from synthetic_motion import synthetic_conducting
+    fps, beats = 30.0, np.arange(1.0, 19.0, 0.6)
+    m3 = synthetic_conducting(20.0, 30)
+    db = np.where(np.arange(20 * 90) / 90 < 10.0, -22.0, -30.0)  # an 8 dB range, as a mastered recording has
+    level = piece_level(db, 90.0, len(m3), fps)
+    assert level[: int(9 * fps)].min() == 1.0 and level[int(11 * fps):].max() == 0.0  # the piece's own range
+    out = follow_loudness(m3, beats, beats[::4], level, fps)
+    at = np.round(beats * fps).astype(int)
+    assert np.allclose(out[at, R_WRIST], m3[at, R_WRIST], atol=1e-6)
+    travel = lambda m, a, b: np.linalg.norm(np.diff(m[int(a * fps):int(b * fps), R_WRIST], axis=0), axis=1).sum()
+    assert travel(out, 2, 9) > 1.15 * travel(m3, 2, 9) and travel(out, 11, 18) < 0.85 * travel(m3, 11, 18)
+    assert np.allclose(bone_lengths(out)[:, 2:], bone_lengths(m3)[:, 2:], atol=2e-3)
+    soft_start = follow_loudness(m3, beats, beats[::4], level[::-1], fps)
+    assert np.allclose(soft_start[: int(10 * fps), R_WRIST], m3[: int(10 * fps), R_WRIST], atol=1e-6)  # untouched until it rises
+    even = piece_level(np.full(20 * 90, -20.0) + np.random.default_rng(0).normal(0, 0.3, 20 * 90), 90.0, len(m3), fps)
+    assert np.ptp(even) < 0.3  # a piece of even loudness is conducted evenly
+
+
+def test_the_generator_conducts_music_without_a_pulse_in_one(tmp_path):
+    """A held chord swelling and fading has no pulse, whatever a tracker hears in it: the generator
+    conducts it as the rules do, a slow stroke in one every 1.2 to 3 s from its first sound."""
+    sr = 22050
+    t = np.arange(20 * sr) / sr
+    x = sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6)) * (0.3 + 0.2 * np.sin(2 * np.pi * t / 7)) * 0.2
+    x[:sr] = 0.0
+    path = tmp_path / "held.wav"
+    sf.write(path, x.astype(np.float32), sr)
+    take = generate_take(path)
+    assert take.provenance["beats"] == "free time" and take.provenance["bars"] == "free time"
+    gaps = np.diff(take.beats)
+    assert len(take.beats) >= 6 and gaps.min() >= 1.2 - 1e-3 and gaps.max() <= 3.0 + 1e-3
+    assert np.array_equal(take.beats, take.downbeats)  # each stroke a bar of one

@@ -43,6 +43,7 @@ SILENCE_S = 0.7  # shortest silence that stops the beat
 MIN_ONSET_DB = 0.15
 FREE_MIN_S, FREE_MAX_S = 1.2, 3.0  # free time: strokes on changes of sound this far apart at least, and at most
 DYNAMIC_RANGE_DB = 24.0  # loudness range mapped onto level 0..1 (roughly pp to ff)
+MIN_RANGE_DB = 6.0  # piece_level: the least range of loudness a piece's levels 0..1 are spread over
 METRES = (2, 3, 4, 6)
 METRE_PRIOR = {2: 0.0, 3: 0.0, 4: 0.0, 6: -1.0}  # per bar: six only when clear
 METRE_SWITCH = 4.0  # price of changing metre between bars
@@ -160,14 +161,23 @@ def find_beats(mel: np.ndarray, heard: Heard) -> tuple[np.ndarray, np.ndarray, n
     beats, period = beats[keep], period[keep]
     keep = (beats >= heard.first_sound - 0.1) & (beats <= heard.last_sound)
     beats, period = beats[keep], period[keep]
-    raw = onset_envelope(mel, normalise=False)
     fr = np.clip(np.round((beats - pulse.ONSET_LATENCY - pulse.ATTACK_LATENCY) * fps).astype(int), 0,
                  len(heard.db) - 1)
-    support = np.median([raw[max(0, f - 4): f + 5].max() for f in fr]) if len(fr) else 0.0
-    if len(beats) < 2 or support < MIN_ONSET_DB:
+    if len(beats) < 2 or onset_support(mel, beats, fps) < MIN_ONSET_DB:
         return None
     local_p = np.array([np.median(period[max(0, k - 4): k + 5]) for k in range(len(beats))])
     return beats, local_p, fr, clarity
+
+
+def onset_support(mel: np.ndarray, beats: np.ndarray, fps: float) -> float:
+    """How strongly the music's onsets mark these beats: the median onset strength (dB) at them;
+    below MIN_ONSET_DB they are no pulse the music has."""
+    if len(beats) == 0:
+        return 0.0
+    raw = onset_envelope(mel, normalise=False)
+    fr = np.clip(np.round((np.asarray(beats) - pulse.ONSET_LATENCY - pulse.ATTACK_LATENCY) * fps).astype(int),
+                 0, len(raw) - 1)
+    return float(np.median([raw[max(0, f - 4): f + 5].max() for f in fr]))
 
 
 def free_beats(mel: np.ndarray, heard: Heard) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -343,6 +353,20 @@ def expression(mel: np.ndarray, heard: Heard, times: np.ndarray) -> tuple[np.nda
     slope = np.gradient(trend, 1 / fps)
     hairpin = np.clip(np.interp(times, t, _smooth(slope, int(fps))) / 3.0, -1, 1)
     return level, accent, stacc, hairpin
+
+
+def piece_level(db: np.ndarray, db_fps: float, frames: int, fps: float) -> np.ndarray:
+    """(frames,) the music's loudness at `fps`, 0 at its quiet passages and 1 at its loud ones (the
+    10th and 95th percentiles of its level over a second), as a conductor hears dynamics: within
+    the piece, so a mastered recording that spans 8 dB is conducted from pp to ff as a render that
+    spans 30 is; a range under MIN_RANGE_DB counts as that, so music of even loudness stays even.
+    The generator's strokes follow it (gestures.follow_loudness). The rules' plan keeps its levels
+    below the loud passages (DYNAMIC_RANGE_DB): they also set its preparation, height and left hand,
+    which lost more than the dynamics gained when tried on this (backend/weights/README.md)."""
+    smooth = uniform_filter1d(np.asarray(db, np.float64), max(1, int(db_fps)), mode="nearest")
+    lo, hi = np.percentile(smooth, [10, 95])
+    rel = np.clip((smooth - lo) / max(hi - lo, MIN_RANGE_DB), 0.0, 1.0)
+    return np.interp(np.arange(frames) / fps, np.arange(len(rel)) / db_fps, rel)
 
 
 def registers(mel: np.ndarray, heard: Heard, strokes: list[Stroke]) -> tuple[np.ndarray, np.ndarray]:
