@@ -145,6 +145,15 @@ def audible(mel: np.ndarray) -> Heard | None:
         return None
 
 
+def with_dynamics(kp3d: np.ndarray, heard: Heard | None, beats: np.ndarray, downbeats: np.ndarray) -> np.ndarray:
+    """Either engine's motion with its strokes grown and shrunk by the music's loudness over the
+    piece's own range (gestures.follow_loudness): a mastered recording's few decibels are its
+    whole range from pp to ff."""
+    if heard is None:
+        return kp3d
+    return follow_loudness(kp3d, beats, downbeats, piece_level(heard.db, MEL_FPS, len(kp3d), MOTION_FPS), MOTION_FPS)
+
+
 def free_time(mel: np.ndarray, heard: Heard | None, tracked: np.ndarray) -> np.ndarray | None:
     """The strokes for music with no pulse, as the rule-based conductor finds them (no pulse:
     plan_audio.find_beats; the strokes: plan_audio.free_beats, slow, on its changes of sound),
@@ -195,6 +204,7 @@ class RulesEngine:
             if music.beats is not None:
                 given = GivenBeats(music.beats + t0, None if music.downbeats is None else music.downbeats + t0)
             kp3d, plan = conduct(heard, music.head + n, MOTION_FPS, seed, given, music.seating)
+        kp3d = with_dynamics(kp3d, audible(heard), plan.times[plan.sub == 0], plan.downbeats)
         kp3d = kp3d[music.head:music.head + n]
         beats = plan_beats(plan)
         within = lambda t: t[(t >= t0) & (t < t0 + n / MOTION_FPS)] - t0
@@ -278,9 +288,7 @@ class GeneratorEngine:
         kp3d = lift_to_3d(kp2d)
         if provenance.get("bars") in ("given", "heard", "score"):  # bars it conducts (not only the markers')
             kp3d = onto_bars(kp3d, beats.times, bars, MOTION_FPS)
-        if sound is not None:  # strokes grow and shrink with the loudness, over the piece's own range
-            kp3d = follow_loudness(kp3d, beats.times, bars, piece_level(sound.db, MEL_FPS, len(kp3d), MOTION_FPS),
-                                   MOTION_FPS)
+        kp3d = with_dynamics(kp3d, sound, beats.times, bars)
         if music.seating is not None or music.plan is not None:
             kp3d, provenance["cues"] = cue_entrances(music, beats.times, bars, kp3d)
         end = music_end(music.mel, beats.times if music.beats is not None else np.zeros(0))

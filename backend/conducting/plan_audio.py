@@ -360,9 +360,10 @@ def piece_level(db: np.ndarray, db_fps: float, frames: int, fps: float) -> np.nd
     10th and 95th percentiles of its level over a second), as a conductor hears dynamics: within
     the piece, so a mastered recording that spans 8 dB is conducted from pp to ff as a render that
     spans 30 is; a range under MIN_RANGE_DB counts as that, so music of even loudness stays even.
-    The generator's strokes follow it (gestures.follow_loudness). The rules' plan keeps its levels
-    below the loud passages (DYNAMIC_RANGE_DB): they also set its preparation, height and left hand,
-    which lost more than the dynamics gained when tried on this (backend/weights/README.md)."""
+    Both engines' strokes follow it (gestures.follow_loudness, on the finished motion). The rules'
+    plan keeps its own levels below the loud passages (DYNAMIC_RANGE_DB): they also set its
+    preparation, height and left hand, which lost more than the dynamics gained when planned from
+    this instead (backend/weights/README.md)."""
     smooth = uniform_filter1d(np.asarray(db, np.float64), max(1, int(db_fps)), mode="nearest")
     lo, hi = np.percentile(smooth, [10, 95])
     rel = np.clip((smooth - lo) / max(hi - lo, MIN_RANGE_DB), 0.0, 1.0)
