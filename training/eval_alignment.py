@@ -11,7 +11,8 @@ orchestration the corpus never uses for these works). `--keep DIR` keeps the per
 tools/compare_aligners.py (synctoolbox and librosa on the same audio).
 
 Tables: per excerpt, the aligned beats' error against the render's own (median and 95th
-percentile, ms), downbeat F (±70 ms) and cue timing (the plan's entrances against the true ones);
+percentile, ms), downbeat F (±70 ms), metre (metre_accuracy: bars given whole, with their
+beats) and cue timing (the plan's entrances against the true ones);
 per engine, conducted from the score and from the audio: ictus F against the strokes the corpus'
 conductor beats for the true performance (as the corpus evaluation judges), pattern
 R² and downbeat accuracy against the true bars, dynamics r, and the share of entrances the left
@@ -163,8 +164,21 @@ def alignment_row(case: Case) -> dict:
             "errors_ms_harmony_alone": [round(float(e), 1) for e in err_alone],
             "beats": int(n), "median_ms": float(np.median(err)), "p95_ms": float(np.percentile(err, 95)),
             "downbeat_f": M.f_measure(al.beat_s[al.downbeat], case.downbeats),
+            "metre": metre_accuracy(al.beat_s[al.downbeat], al.beat_s, case.downbeats, case.beats),
             "entries": len(case.entries), "cue_median_ms": float(np.median(cue_err)) if cue_err else None,
             "confidence": float(np.mean(al.bar_confidence)), "transpose": al.transpose}
+
+
+def metre_accuracy(downbeats: np.ndarray, beats: np.ndarray, true_downbeats: np.ndarray,
+                   true_beats: np.ndarray, tolerance: float = 0.07) -> float:
+    """Share of the true bars that the alignment gives whole and with their metre: an aligned bar
+    line within `tolerance` of the bar's start and of its end, and as many aligned beats between
+    them as the bar has."""
+    line = lambda t: bool(np.any(np.abs(downbeats - t) <= tolerance))
+    count = lambda x, lo, hi: int(np.sum((x >= lo - tolerance) & (x < hi - tolerance)))
+    ok = [line(a) and line(b) and count(beats, a, b) == count(true_beats, a, b)
+          for a, b in zip(true_downbeats[:-1], true_downbeats[1:])]
+    return float(np.mean(ok)) if ok else float("nan")
 
 
 def conducting_row(case: Case, engine: str, from_score: bool) -> dict:
@@ -262,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         summary[label] = {"median_ms": float(np.median([r["median_ms"] for r in rows])),
                           "p95_ms_mean": float(np.mean([r["p95_ms"] for r in rows])),
                           "p95_ms_pooled": float(np.percentile(np.concatenate([r["errors_ms"] for r in rows]), 95)),
-                          "downbeat_f": float(np.mean([r["downbeat_f"] for r in rows]))}
+                          "downbeat_f": float(np.mean([r["downbeat_f"] for r in rows])),
+                          "metre": float(np.mean([r["metre"] for r in rows]))}
     doc = {"summary": summary, "alignment": align, "conducting": conduct, "wrong scores": wrong}
     text = format_tables(doc)
     print(text)
@@ -282,16 +297,17 @@ def format_tables(doc: dict) -> str:
              f"{OFFSET_S} s of silence before the music; each performed twice: `own`, by the instruments its "
              f"parts name, and `brass`, by a brass choir (trumpet, horn, trombone, tuba, top part to bottom), "
              f"an orchestration the corpus never uses for them.", "",
-             "| excerpt · orchestration | beats | median ms | p95 ms | downbeat F | entries | cue ms | confidence | transposed |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| excerpt · orchestration | beats | median ms | p95 ms | downbeat F | metre | entries | cue ms | confidence | transposed |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, r in doc["alignment"].items():
-        lines.append(f"| {name} | {r['beats']} | {f(r['median_ms'])} | {f(r['p95_ms'])} | {f(r['downbeat_f'], 2)} | "
+        lines.append(f"| {name} | {r['beats']} | {f(r['median_ms'])} | {f(r['p95_ms'])} | {f(r['downbeat_f'], 2)} | {f(r['metre'], 2)} | "
                      f"{r['entries']} | {f(r['cue_median_ms'])} | {f(r['confidence'], 2)} | {r['transpose']} |")
-    lines += ["", "| performances | median of medians ms | mean p95 ms | p95 of all beats ms | downbeat F |",
-              "| --- | --- | --- | --- | --- |"]
+    lines += ["", "| performances | median of medians ms | mean p95 ms | p95 of all beats ms | downbeat F | metre |",
+              "| --- | --- | --- | --- | --- | --- |"]
     for label in ["all"] + list(ORCHESTRATIONS):
         s = doc["summary"][label]
-        lines.append(f"| {label} | {s['median_ms']:.0f} | {s['p95_ms_mean']:.0f} | {s['p95_ms_pooled']:.0f} | {s['downbeat_f']:.2f} |")
+        lines.append(f"| {label} | {s['median_ms']:.0f} | {s['p95_ms_mean']:.0f} | {s['p95_ms_pooled']:.0f} | {s['downbeat_f']:.2f} | "
+                     f"{s['metre']:.2f} |")
     lines += ["", "Conducted (all performances):", "",
               "| engine | ictus F | pattern R² (chance) | downbeat | dyn r | entrances cued |", "| --- | --- | --- | --- | --- | --- |"]
     for name, r in doc["conducting"].items():
