@@ -173,12 +173,9 @@ def subsequence_dtw(score_f: np.ndarray, audio_f: np.ndarray, penalty: float = S
         width = min(int(band[1]), m)
         lo = np.clip(np.maximum.accumulate(np.asarray(band[0], int)), 0, m - width)
     af = audio_f.astype(np.float64)
-    if beats is None:
-        cost_row = lambda i: 1.0 - af[lo[i]:lo[i] + width] @ score_f[i].astype(np.float64)
-    else:
-        sb, ab = beats
-        cost_row = lambda i: 1.0 - af[lo[i]:lo[i] + width] @ score_f[i].astype(np.float64) + \
-            BEAT_PULL * sb[i] * (1.0 - ab[lo[i]:lo[i] + width])
+    sb, ab = beats if beats is not None else (np.zeros(n), np.ones(m))
+    cost_row = lambda i: 1.0 - af[lo[i]:lo[i] + width] @ score_f[i].astype(np.float64) + \
+        BEAT_PULL * sb[i] * (1.0 - ab[lo[i]:lo[i] + width])
     k = np.arange(width)
 
     def from_prev(prev: np.ndarray, offset: int) -> np.ndarray:  # the previous row's value at band index k + offset
@@ -259,7 +256,7 @@ def align_score(info: ScoreInfo, samples: np.ndarray, sr: int, bars: tuple[int, 
     centre = np.interp(rows * COARSE_FPS / ALIGN_FPS, np.arange(len(coarse)), coarse)
     beat_q, downbeat = notated_beats(info, bars)
     written = nominal.onset(beat_q)
-    ab = None if heard is None or BEAT_PULL == 0 else beat_bumps(np.asarray(heard, np.float64), len(ac))
+    ab = None if heard is None else beat_bumps(np.asarray(heard, np.float64), len(ac))
     pull = lambda t, n: None if ab is None else (beat_bumps(t, n), ab)
     path, beat_s = warp(sc, ac, written, info, beat_q, (np.round(centre).astype(int) - half, 2 * half + 1),
                         pull(written, len(sc)))
@@ -292,7 +289,8 @@ def warp(score_f: np.ndarray, audio_f: np.ndarray, beat_t: np.ndarray, info: Sco
 
 
 def beat_bumps(times: np.ndarray, frames: int) -> np.ndarray:
-    """(frames,) 1 on a frame where a beat falls, falling to 0 one frame either side."""
+    """(frames,) each beat's weight 1 shared between the two frames around its time (the nearer
+    gets more; a beat on a frame gives it 1)."""
     out = np.zeros(frames)
     f = times * ALIGN_FPS
     k = np.floor(f).astype(int)
