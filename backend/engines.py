@@ -124,17 +124,15 @@ def onto_beats(kp: np.ndarray, beats: np.ndarray, fps: float = MOTION_FPS, reach
     return ((1 - w) * kp[lo] + w * kp[hi]).astype(kp.dtype)
 
 
-def music_end(mel: np.ndarray, given: np.ndarray) -> float | None:
-    """When the music ends — its level last within END_DB of the loud passages (what rings on
-    below that is the room, after the cut-off) — if the slice goes on at least RELEASE_AFTER_S
-    past it, and not before a given beat; else None."""
-    try:
-        heard = listen(mel, MEL_FPS)
-    except BatonError:
+def music_end(heard: Heard | None, given: np.ndarray) -> float | None:
+    """When the music `heard` (audible) ends — its level last within END_DB of the loud passages
+    (what rings on below that is the room, after the cut-off) — if the slice goes on at least
+    RELEASE_AFTER_S past it, and not before a given beat; else None."""
+    if heard is None:
         return None
     last = heard.t[np.flatnonzero(heard.smooth_db >= heard.top - END_DB)[-1]]
     end = max(float(last), float(given[-1]) if len(given) else 0.0)
-    return end if len(mel) / MEL_FPS - end >= RELEASE_AFTER_S else None
+    return end if len(heard.db) / heard.fps - end >= RELEASE_AFTER_S else None
 
 
 def audible(mel: np.ndarray) -> Heard | None:
@@ -291,7 +289,7 @@ class GeneratorEngine:
         kp3d = with_dynamics(kp3d, sound, beats.times, bars)
         if music.seating is not None or music.plan is not None:
             kp3d, provenance["cues"] = cue_entrances(music, beats.times, bars, kp3d)
-        end = music_end(music.mel, beats.times if music.beats is not None else np.zeros(0))
+        end = music_end(sound, beats.times if music.beats is not None else np.zeros(0))
         if end is not None:
             kp3d = released(kp3d, end, MOTION_FPS)
         # the take's front view is its 3D's, as the rig shows it (the lift keeps bone lengths, so where
