@@ -107,31 +107,57 @@ def _score(name: str):
     return read_score(name)
 
 
-def _soundfonts() -> list[str]:
-    """The General MIDI soundfonts installed: Debian's FluidR3 and pretty_midi's TimGM6mb."""
+# Debian's csound-soundfont (LGPL-2.1+) and opl3-soundfont (an FM chip's sound, CC-BY-SA-4.0): the
+# recording-like source's further soundfonts, where installed. MuseScore General is never trained on.
+MORE_SOUNDFONTS = ("/usr/share/sounds/sf2/sf_GMbank.sf2", "/usr/share/sounds/sf2/OPL-3_FM_128M.sf2")
+RECORDING_TEMPI = (40.0, 200.0)  # quarters a minute at the first bar, drawn log-uniformly
+
+
+def _soundfonts(more: bool = False) -> list[str]:
+    """The General MIDI soundfonts installed: Debian's FluidR3 and pretty_midi's TimGM6mb, and with
+    `more` MORE_SOUNDFONTS."""
     import pretty_midi
 
     from .scores import SOUNDFONTS
     cands = list(SOUNDFONTS[:1]) + [str(Path(pretty_midi.__file__).parent / "TimGM6mb.sf2")]
+    cands += list(MORE_SOUNDFONTS) if more else []
     return [c for c in cands if Path(c).is_file()]
 
 
-def render_item(name: str, seed: int) -> Piece:
-    """An excerpt of `name` performed and conducted as drawn from `seed`."""
+def recording_jobs(works: int = 0, versions: int = 0, seed: int = 0) -> Iterable[PieceJob]:
+    """The corpus' works as recordings sound (build with --no-augment: the render is its own chain):
+    orchestrated with doublings, percussion and textures (training/orchestra.py), every soundfont
+    installed but MuseScore General, tempi from very slow to very fast, recorded in a hall and
+    mastered (training/augment.record_audio). Each work keeps the split it has in `corpus_jobs`."""
+    for job in corpus_jobs(works, versions, seed):
+        yield PieceJob(job.item_id, job.work_id, functools.partial(job.render, recording=True))
+
+
+def render_item(name: str, seed: int, recording: bool = False) -> Piece:
+    """An excerpt of `name` performed and conducted as drawn from `seed`; with `recording`, as
+    recording_jobs describes."""
     from backend.conducting.motion import beaten_strokes
 
+    from .augment import record_audio
+    from .orchestra import orchestrate
     from .scores import render_score
     rng = np.random.default_rng(seed)
     info = _score(name)
     last_start = max(0, len(info.bars) - MIN_BARS_LEFT)
     first = info.bars[int(rng.integers(0, last_start + 1))].number
-    fonts = _soundfonts()
-    font = fonts[int(rng.integers(len(fonts)))]
+    fonts = _soundfonts(more=recording)
+    if recording:  # the FM chip's sound is far from an orchestra's: one item in ten or so
+        weight = np.array([0.3 if "OPL" in f else 1.0 for f in fonts])
+        font = fonts[int(rng.choice(len(fonts), p=weight / weight.sum()))]
+    else:
+        font = fonts[int(rng.integers(len(fonts)))]
     rubato = float(rng.choice([0.0, 0.0, 0.2, 0.4, 0.6]))
     dynamics = str(rng.choice(["auto", "auto", "random"]))
     transpose = int(rng.integers(-4, 5))
+    tempo = float(np.exp(rng.uniform(*np.log(RECORDING_TEMPI)))) if recording else None
     r = render_score(name, first_bar=first, n_bars=200, rubato=rubato, seed=int(rng.integers(1 << 31)),
-                     dynamics=dynamics, max_seconds=MAX_SECONDS, soundfont=font, info=info, transpose=transpose)
+                     dynamics=dynamics, max_seconds=MAX_SECONDS, soundfont=font, info=info, transpose=transpose,
+                     tempo_bpm=tempo, arrange=orchestrate if recording else None)
     style_seed = int(rng.integers(1 << 31))
     kp3d, _ = r.motion(style_seed)
     plan = r.plan
@@ -143,4 +169,7 @@ def render_item(name: str, seed: int) -> Piece:
     prov = {"music": f"music21 corpus: {name}", **r.info, "soundfont": Path(font).name, "transpose": transpose,
             "dynamics": dynamics, "conductor": "backend.conducting.conduct_plan (plan from the score)",
             "conductor_seed": style_seed}
-    return Piece(r.audio, r.sr, kp3d, plan_json, prov)
+    audio = r.audio
+    if recording:
+        audio, prov["recording"] = record_audio(audio, r.sr, np.random.default_rng([seed, 0x4EC]))
+    return Piece(audio, r.sr, kp3d, plan_json, prov)

@@ -226,11 +226,13 @@ def render_score(source, first_bar: int | None = None, n_bars: int | None = None
                  tempo_bpm: float | None = None, rubato: float = 0.0, seed: int = 0,
                  dynamics: str = "auto", max_seconds: float = 40.0, sr: int = SAMPLE_RATE,
                  soundfont: str | Path | None = None, info: ScoreInfo | None = None,
-                 transpose: int = 0, programs: tuple[int, ...] | None = None) -> Rendered:
+                 transpose: int = 0, programs: tuple[int, ...] | None = None, arrange=None) -> Rendered:
     """Render bars of a score (a music21 corpus name, a file, a music21 Score, or an already read
     ScoreInfo via `info`) with a performance drawn from `seed`. The excerpt is cut at the last bar
     that ends before `max_seconds` (lead-in included); the audio adds a short tail. `programs`:
-    an orchestration of one's own (build_midi)."""
+    an orchestration of one's own (build_midi). `arrange(pm, info, perf, bars, rng, seconds,
+    transpose) -> dict` may add to the MIDI before it is rendered (training/orchestra.py); what it
+    returns is kept in `info["arrangement"]`."""
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x5C0E])
     info = info or read_score(source)
     a, b = info.bar_range(first_bar, n_bars)
@@ -247,6 +249,8 @@ def render_score(source, first_bar: int | None = None, n_bars: int | None = None
     plan = plan_from_score(info, perf)
     seconds = float(perf.offset(info.bars[b - 1].offset + info.bars[b - 1].length)) + TAIL_S
     pm, chosen = build_midi(info, perf, rng, seconds, transpose, programs)
+    arranged = arrange(pm, info, perf, (a, b), np.random.default_rng([int(seed) & 0xFFFFFFFF, 0xA77]), seconds,
+                       transpose) if arrange is not None else None
     if not any(inst.notes for inst in pm.instruments):
         raise BatonError(f"{info.title}: bars {info.bars[a].number}–{info.bars[b - 1].number} have no notes")
     with tempfile.TemporaryDirectory(prefix="baton-render-") as d:
@@ -267,4 +271,6 @@ def render_score(source, first_bar: int | None = None, n_bars: int | None = None
             "families": sorted({p.family for p in info.parts}),
             "metres": list(dict.fromkeys(f"{info.bars[i].numerator}/{info.bars[i].denominator}" for i in range(a, b))),
             "patterns": list(dict.fromkeys(plan.pattern.tolist()))}
+    if arranged is not None:
+        meta["arrangement"] = arranged
     return Rendered(audio, sr, np.array(beats), np.array(downbeats), plan, meta)
