@@ -32,7 +32,7 @@ from .metrics import ictus_times
 from .conducting import Plan, conduct_plan, sample_style
 from .conducting.plan import FAMILIES
 from .conducting.plan_audio import (MIN_ONSET_DB, GivenBeats, Heard, find_beats, free_beats, heard_bar_lines,
-                                   listen, onset_support, piece_level, plan_from_audio)
+                                   in_sound_span, listen, onset_support, piece_level, plan_from_audio)
 from .rules import conduct, plan_beats
 
 BUNDLED_CHECKPOINT = Path(__file__).parent / "weights" / "baton_m2sgan.pt"
@@ -246,6 +246,9 @@ class GeneratorEngine:
                             downbeats=inside(music.plan.downbeats))
         sound = audible(music.mel)
         own = self.gen.track_beats(music.mel) if music.beats is None else None
+        if own is not None and sound is not None and len(own.times) > 1:  # within 0.4 of a beat of the sound
+            early = 0.4 * float(np.median(np.diff(own.times)))
+            own = replace(own, times=own.times[in_sound_span(own.times, sound, early)])
         if own is not None:
             free = free_time(music.mel, sound, own.times)
             if free is not None:  # no pulse: conducted in one on the music's changes, as the rules conduct it

@@ -131,6 +131,16 @@ def test_the_generator_releases_the_last_chord_and_then_stands_still(demo, tmp_p
     assert np.allclose(bone_lengths(m3)[:, 2:], bone_lengths(m3)[:1, 2:], atol=2e-3)
 
 
+def test_the_generator_strikes_no_beat_in_the_silence_before_the_music(demo, tmp_path):
+    """Two more seconds of silence before the demo: its tracker's pulse runs on into the silence
+    (a beat 0.6 s before the first sound), but the take's first beat is the music's first."""
+    x = np.concatenate([np.zeros(2 * demo.sr, np.float32), demo.samples])
+    path = tmp_path / "late.wav"
+    sf.write(path, x, demo.sr)
+    take = generate_take(path)
+    assert abs(take.beats[0] - (2.0 + demo.beats[0])) < 0.07
+
+
 def test_strokes_grow_with_the_loudness_and_keep_their_beats():
     """With the music loud in its first half and soft in its second, the hand travels more between
     the beats in the first half and less in the second; its points at the beats stay put and the

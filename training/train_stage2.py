@@ -314,6 +314,8 @@ def train_generator(cfg: Stage2Config, argv: list[str] | None) -> dict:
             train_mode()
         if step % cfg.save_every == 0 or step == cfg.max_steps:
             save(final=step == cfg.max_steps)
+    if cfg.max_steps == 0:  # a generator given other trackers, every other weight as --init left it
+        save(final=True)
     progress.close()
     finish_run(log, d, step, gen, critic)
     return last_eval

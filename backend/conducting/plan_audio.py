@@ -152,6 +152,13 @@ def listen(mel: np.ndarray, fps: float) -> Heard:
     return Heard(fps, t, db, smooth_db, top, silences, t[sound[0]], t[sound[-1]])
 
 
+def in_sound_span(beats: np.ndarray, heard: Heard, early: float = 0.1) -> np.ndarray:
+    """Which beats fall from the music's first sound (`early` seconds before it: an attack's onset,
+    a tracker's early beat) to its last: a pulse a tracker runs on into the silence before the music
+    is where a conductor prepares, and after it where a conductor has released."""
+    return (beats >= heard.first_sound - early) & (beats <= heard.last_sound)
+
+
 def find_beats(mel: np.ndarray, heard: Heard) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
     """(beat times outside the silences, the local period at each, their mel frames, pulse
     clarity), or None when the onsets at the beats are too weak to be a pulse (free time)."""
@@ -159,7 +166,7 @@ def find_beats(mel: np.ndarray, heard: Heard) -> tuple[np.ndarray, np.ndarray, n
     beats, period, clarity = pulse.track(mel, fps)
     keep = np.array([not any(a <= b < e for a, e in heard.silences) for b in beats], bool)
     beats, period = beats[keep], period[keep]
-    keep = (beats >= heard.first_sound - 0.1) & (beats <= heard.last_sound)
+    keep = in_sound_span(beats, heard)
     beats, period = beats[keep], period[keep]
     fr = np.clip(np.round((beats - pulse.ONSET_LATENCY - pulse.ATTACK_LATENCY) * fps).astype(int), 0,
                  len(heard.db) - 1)
