@@ -323,7 +323,10 @@ def test_stage2_with_beats_stores_the_tracker_and_fine_tunes_a_beatless_generato
     assert all(torch.equal(v, model.beat_net.state_dict()[k]) for k, v in tracker.items())  # frozen
     take = generate_take(demo_files["wav"], engine="m2sgan", checkpoint=trained / "generator.pt", seed=1)
     mel = mel_features(__import__("backend.audio", fromlist=["load_audio"]).load_audio(demo_files["wav"]).samples)
-    assert np.allclose(take.beats, InferenceGenerator(model).track_beats(mel).times)
+    tracked = InferenceGenerator(model).track_beats(mel).times
+    heard = np.isin(np.round(tracked, 6), np.round(take.beats, 6))
+    assert heard.sum() == len(take.beats) and heard.sum() > 0.8 * len(tracked)  # the tracker's beats…
+    assert np.all((tracked[~heard] < 0.8) | (tracked[~heard] > 36.0))  # …but none in the silence before or after the music
 
     # the phase comes from the labelled beats: another tracker changes only the tracker stored
     other = tmp_path / "other_beats"
