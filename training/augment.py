@@ -116,6 +116,6 @@ def limit(x: np.ndarray, sr: int, ceiling: float) -> np.ndarray:
     look = max(1, int(0.005 * sr))
     need = np.minimum(1.0, ceiling / np.maximum(maximum_filter1d(np.abs(x), 2 * look + 1), 1e-12))
     a = np.exp(-1.0 / (0.05 * sr))
-    smooth = -lfilter([1 - a], [1, -a], -need + 1.0) + 1.0  # recovers smoothly towards 1
+    smooth = 1.0 - lfilter([1 - a], [1, -a], 1.0 - need)  # the gain reduction, released smoothly
     gain = np.minimum(need, smooth)
     return np.clip(x * gain, -ceiling, ceiling)

@@ -48,6 +48,7 @@ def orchestrate(pm, info: ScoreInfo, perf: Performance, bars: tuple[int, int], r
     parts = [inst for inst in pm.instruments if not inst.is_drum]
     drawn: dict = {"doublings": [], "percussion": str(rng.choice(PERCUSSION_STYLES)),
                    "texture": str(rng.choice(TEXTURES))}
+    # drawn even when given, so a forced style leaves every later draw as it was
     drawn["percussion"] = percussion or drawn["percussion"]
     drawn["texture"] = texture or drawn["texture"]
 

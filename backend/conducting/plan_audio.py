@@ -168,8 +168,7 @@ def find_beats(mel: np.ndarray, heard: Heard) -> tuple[np.ndarray, np.ndarray, n
     beats, period = beats[keep], period[keep]
     keep = in_sound_span(beats, heard)
     beats, period = beats[keep], period[keep]
-    fr = np.clip(np.round((beats - pulse.ONSET_LATENCY - pulse.ATTACK_LATENCY) * fps).astype(int), 0,
-                 len(heard.db) - 1)
+    fr = onset_frames(beats, fps, len(heard.db))
     if len(beats) < 2 or onset_support(mel, beats, fps) < MIN_ONSET_DB:
         return None
     local_p = np.array([np.median(period[max(0, k - 4): k + 5]) for k in range(len(beats))])
@@ -182,9 +181,14 @@ def onset_support(mel: np.ndarray, beats: np.ndarray, fps: float) -> float:
     if len(beats) == 0:
         return 0.0
     raw = onset_envelope(mel, normalise=False)
-    fr = np.clip(np.round((np.asarray(beats) - pulse.ONSET_LATENCY - pulse.ATTACK_LATENCY) * fps).astype(int),
-                 0, len(raw) - 1)
-    return float(np.median([raw[max(0, f - 4): f + 5].max() for f in fr]))
+    return float(np.median([raw[max(0, f - 4): f + 5].max() for f in onset_frames(beats, fps, len(raw))]))
+
+
+def onset_frames(beats: np.ndarray, fps: float, frames: int) -> np.ndarray:
+    """The mel frame of each beat's onset: the tracker places beats where the attack is heard, its
+    onset comes ONSET_LATENCY + ATTACK_LATENCY earlier."""
+    return np.clip(np.round((np.asarray(beats) - pulse.ONSET_LATENCY - pulse.ATTACK_LATENCY) * fps).astype(int),
+                   0, frames - 1)
 
 
 def free_beats(mel: np.ndarray, heard: Heard) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
