@@ -5,8 +5,9 @@ beat any metre may begin, a change costing `switch` (log units). One Viterbi pat
 and forward–backward the posterior of that path's state at each beat: the bars' confidence. The
 rule-based conductor scores the states from its heard downbeat-likeness (conducting/plan_audio.py);
 the generator's learned bar tracker (beat_net.BeatNet with one output per state, stored with the
-generator) from its probability of each state at each beat (`hear_bars`), as madmom's bar tracker
-does over beats with its downbeat activation.
+generator) from its probability of each state at each beat, read over the whole piece by its bar
+reader (bar_reader.py) where it has one (`hear_bars`), as madmom's bar tracker does over beats with
+its downbeat activation.
 
 Metres count the beats a conductor beats: 1 is a fast triple bar beaten in one, 8 a slow four
 subdivided; which pattern a count is drawn with is the generator's (or the rule book's) business.

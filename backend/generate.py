@@ -134,6 +134,7 @@ class InferenceGenerator:
         self.beat_proj = model.beat_proj if self.cfg.beat_input else None
         self.bar_net = model.bar_net if self.cfg.bar_input else None
         self.bar_proj = model.bar_proj if self.cfg.bar_input else None
+        self.bar_reader = model.bar_reader if self.cfg.bar_input and self.cfg.bar_reader else None
         self._pool: ThreadPoolExecutor | None = None  # one encoder worker per core, kept between calls
         self._pool_size = 0
         # Reflect padding needs more frames than it pads: the widest dilated conv pads
@@ -277,13 +278,16 @@ class InferenceGenerator:
         return None if self.beat_net is None else self.beat_net.track(mel)
 
     def track_bars(self, mel: np.ndarray, beats: np.ndarray) -> Bars | None:
-        """The bars over `beats` (s) as the generator's own downbeat tracker hears them, or None
-        when it has none."""
+        """The bars over `beats` (s) as the generator's own bar tracker hears them (and its bar
+        reader reads them, where it has one), or None when it has none."""
         if self.bar_net is None:
             return None
         with torch.inference_mode():
             act = self.bar_net.activation(mel)
-        return hear_bars(beat_state_logp(act, beats, MOTION_FPS), beats)
+        logp = beat_state_logp(act, beats, MOTION_FPS)
+        if self.bar_reader is not None:
+            logp = self.bar_reader.state_logp(mel, beats, logp)
+        return hear_bars(logp, beats)
 
     def __call__(self, mel: np.ndarray, noise: np.ndarray, progress: ProgressFn | None = None,
                  beats: np.ndarray | None = None, downbeats: np.ndarray | None = None) -> np.ndarray:

@@ -26,6 +26,7 @@ from baton_core.skeleton import N_JOINTS
 from baton_core.timebase import MEL_BINS, MEL_PER_MOTION, MOTION_FPS
 
 from .bars import BAR_FEATURES, bar_states
+from .bar_reader import BarReader
 from .beat_net import BEAT_FEATURES, BeatNet
 
 ENCODER_REACH_MEL = 18  # mel frames on each side: seven 3×3 convs and the 5/5/3 max pools
@@ -54,6 +55,9 @@ class GeneratorConfig:
     bar_input: bool = False
     bar_channels: int = 64
     bar_layers: int = 9
+    # Its bar reader (bar_reader.py): hidden size of the network that reads the tracker's states and
+    # the beats' measures over the whole piece; 0: the tracker's states are decoded as they are.
+    bar_reader: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,7 +76,7 @@ class GeneratorConfig:
         cfg = cls(**known)
         ints = {"noise_dim": (1, 256), "decoder_channels": (1, 4096), "decoder_layers": (1, 12),
                 "kernel_size": (3, 15), "beat_channels": (1, 1024), "beat_layers": (1, 14),
-                "bar_channels": (1, 1024), "bar_layers": (1, 14)}
+                "bar_channels": (1, 1024), "bar_layers": (1, 14), "bar_reader": (0, 1024)}
         for name, (lo, hi) in ints.items():
             value = getattr(cfg, name)
             if not isinstance(value, int) or not lo <= value <= hi:
@@ -91,6 +95,8 @@ class GeneratorConfig:
             raise ValueError(f"bar_input must be true or false, got {cfg.bar_input!r}")
         if cfg.bar_input and not cfg.beat_input:
             raise ValueError("bar_input needs beat_input: the bars are counted on the beats")
+        if cfg.bar_reader and not cfg.bar_input:
+            raise ValueError("bar_reader needs bar_input: it reads the bar tracker's states")
         return cfg
 
 
@@ -283,6 +289,8 @@ class Generator(nn.Module):
             self.bar_proj = nn.Linear(BAR_FEATURES, 2 * self.cfg.decoder_channels)  # zero at first, as above
             nn.init.zeros_(self.bar_proj.weight)
             nn.init.zeros_(self.bar_proj.bias)
+            if self.cfg.bar_reader:
+                self.bar_reader = BarReader(self.cfg.bar_reader)
 
     def forward(self, mel: torch.Tensor, noise: torch.Tensor, beat_phase: torch.Tensor | None = None,
                 bar_phase: torch.Tensor | None = None) -> torch.Tensor:

@@ -123,3 +123,28 @@ def test_a_generator_with_the_bar_input_draws_the_bars_it_is_given_or_hears(bar_
     mp = torch.zeros(1, 90 * 10, 128)
     with pytest.raises(ValueError, match="takes the bar phase"):
         bar_model(mp, torch.zeros(1, 10, 8), torch.zeros(1, 300, 4))
+
+
+def test_the_bar_readers_measures_say_what_recurs_and_where_the_accents_fall():
+    """A piece in three whose bars repeat one texture per beat of the bar and accent the downbeat:
+    each beat is most like the beats three and six before and after it, the onset is largest on downbeats,
+    the period is read, and a louder or quieter take of the same music gives the same measures."""
+    from backend.bar_reader import BANDS, BEAT_FEATURES, ONSET_BANDS, SIM_LAGS, beat_features
+    rng = np.random.default_rng(3)
+    fps, period, n = 90, 0.6, 30
+    beats = 1.0 + np.arange(n) * period
+    colours = rng.uniform(0.2, 0.6, (3, 128))  # one texture per place in the bar
+    mel = np.full((int((beats[-1] + 1.0) * fps), 128), 0.1, np.float32)
+    for k, b in enumerate(beats):
+        a = int(round(b * fps))
+        mel[a: a + int(period * fps)] = colours[k % 3] + rng.normal(0, 0.02, 128)
+        mel[a: a + 3] += 0.3 if k % 3 == 0 else 0.05  # the accent
+    x = beat_features(mel, beats)
+    assert x.shape == (n, BEAT_FEATURES)
+    like = x[8:-8, BANDS + len(ONSET_BANDS) + 1: BANDS + len(ONSET_BANDS) + 1 + SIM_LAGS]
+    assert like[:, [2, 5]].min() > like[:, [0, 1, 3, 4, 6, 7]].max() + 0.5  # lags 3 and 6 are the likest
+    onset = x[:, BANDS: BANDS + len(ONSET_BANDS)].mean(1)
+    assert onset[::3].min() > np.delete(onset, np.arange(0, n, 3)).max()
+    assert np.allclose(x[:-1, -1], np.log2(period / 0.5), atol=0.02)
+    assert np.allclose(beat_features(np.clip(mel + 0.05, 0, 1), beats), x, atol=1e-3)
+    assert beat_features(mel, beats[:1]).shape == (1, BEAT_FEATURES)

@@ -27,3 +27,16 @@ def test_a_checkpoint_means_the_generator_and_generator_options_are_refused_for_
                    {"engine": "rules", "noise": np.zeros((39, 8))}, {"engine": "rules", "smooth": False}):
         with pytest.raises(BatonError, match="only for the m2sgan engine"):
             generate_take(demo_files["ogg"], **kwargs)
+
+
+def test_the_default_engine_conducts_the_demos_bars_in_four(demo, demo_files):
+    """The shipped generator hears the 4/4 demo's bars itself (its bar tracker once heard it in
+    three) and draws them: bar lines where the demo has them, the largest drop on each downbeat and
+    the beats' places in the bar told apart by where the hand strikes them."""
+    from backend import metrics as M
+    take = generate_take(demo_files["flac"], seed=3)
+    assert take.provenance["bars"] == "heard"
+    assert M.f_measure(take.downbeats, demo.downbeats) >= 0.9
+    bars = M.bars_from_downbeats(demo.beats, demo.downbeats)
+    assert M.downbeat_accuracy(take.keypoints_2d, bars) >= 0.85
+    assert M.pattern_legibility(take.keypoints_2d, bars)[0] >= 0.8

@@ -398,6 +398,75 @@ def test_the_downbeat_tracker_trains_and_stage2_stores_it_and_learns_the_bars(co
     assert all(torch.equal(c[k], v) for k, v in model.state_dict().items() if k.startswith(("beat_net.", "bar_net.")))
 
 
+def test_the_bar_reader_trains_on_its_tracker_and_stage2_stores_it(corpus, stage1, beats, tmp_path, demo_files):
+    """train_bar_reader reads a frozen bar tracker (a barnet.pt or a generator's) and logs held-out
+    downbeat F and metre accuracy; --bar-reader stores it beside the tracker and changes no other
+    weight; the engine's bars are the reader's; naming another tracker drops a reader of the old one."""
+    from backend.audio import load_audio
+    from backend.bars import beat_state_logp, hear_bars
+    from backend.engine import generate_take
+    from backend.features import mel_features
+    from backend.generate import InferenceGenerator
+    from baton_core.timebase import MOTION_FPS
+    from training import train_bar_reader, train_beats
+    from training.train_bar_reader import load_reader
+    bars = tmp_path / "bars"
+    train_beats.main(["--corpus", str(corpus), "--out-dir", str(bars), "--max-steps", "1", "--target", "bars"] + SB)
+    gen = tmp_path / "gen"
+    _run_stage2(corpus, stage1, gen, 1, ["--beats", str(beats / "beatnet.pt"), "--bars", str(bars / "barnet.pt")])
+    small = ["--hidden", "8", "--min-beats", "4", "--max-beats", "8", "--batch-size", "2", "--eval-every", "2",
+             "--save-every", "2", "--log-every", "1"]
+    reader = tmp_path / "reader"
+    train_bar_reader.main(["--corpus", str(corpus), "--bars", str(bars / "barnet.pt"), "--out-dir", str(reader),
+                           "--max-steps", "2"] + small)
+    evals = [json.loads(line) for line in (reader / "log.jsonl").read_text().splitlines()]
+    evals = [r for r in evals if r["kind"] == "eval"]
+    assert evals and all(0 <= r["downbeat_f"] <= 1 and 0 <= r["metre_acc"] <= 1 for r in evals)
+    model, meta = load_reader(reader / "barreader.pt")
+    assert meta["config"] == {"hidden": 8} and meta["step"] == 2
+    from_gen = tmp_path / "reader_of_gen"  # the tracker a generator holds is the same tracker
+    train_bar_reader.main(["--corpus", str(corpus), "--bars", str(gen / "generator.pt"), "--out-dir", str(from_gen),
+                           "--max-steps", "2"] + small)
+    a = load_reader(from_gen / "barreader.pt")[0].state_dict()
+    assert all(torch.equal(v, a[k]) for k, v in model.state_dict().items())
+
+    stored = tmp_path / "stored"
+    _run_stage2(corpus, stage1, stored, 0, ["--init", str(gen / "generator.pt"), "--bar-reader",
+                                            str(reader / "barreader.pt")])
+    before = load_generator(gen / "generator.pt").model
+    after = load_generator(stored / "generator.pt").model
+    assert after.cfg.bar_reader == 8 and before.cfg.bar_reader == 0
+    b = after.state_dict()
+    assert all(torch.equal(v, b[k]) for k, v in before.state_dict().items())
+    assert all(torch.equal(v, b["bar_reader." + k]) for k, v in model.state_dict().items())
+
+    take = generate_take(demo_files["wav"], engine="m2sgan", checkpoint=stored / "generator.pt", seed=1)
+    mel = mel_features(load_audio(demo_files["wav"]).samples)
+    inf = InferenceGenerator(after)
+    act = after.bar_net.eval().activation(mel)
+    read = hear_bars(model.state_logp(mel, take.beats, beat_state_logp(act, take.beats, MOTION_FPS)), take.beats)
+    assert take.provenance["bars"] == "heard"
+    assert np.allclose(take.downbeats, read.downbeats) and np.allclose(inf.track_bars(mel, take.beats).downbeats,
+                                                                       read.downbeats)
+
+    kept = tmp_path / "kept"  # fine-tuning keeps the reader with its tracker…
+    _run_stage2(corpus, stage1, kept, 0, ["--init", str(stored / "generator.pt")])
+    assert load_generator(kept / "generator.pt").model.cfg.bar_reader == 8
+    other = tmp_path / "other"  # …and drops it when --bars names another tracker
+    _run_stage2(corpus, stage1, other, 0, ["--init", str(stored / "generator.pt"), "--bars", str(bars / "barnet.pt")])
+    assert load_generator(other / "generator.pt").model.cfg.bar_reader == 0
+
+    with pytest.raises(SystemExit, match="not a bar tracker"):
+        train_bar_reader.main(["--corpus", str(corpus), "--bars", str(beats / "beatnet.pt"), "--out-dir",
+                               str(tmp_path / "bad")] + small)
+    with pytest.raises(SystemExit, match="--bar-reader needs a bar tracker"):
+        _run_stage2(corpus, stage1, tmp_path / "bad2", 0, ["--beats", str(beats / "beatnet.pt"), "--bar-reader",
+                                                            str(reader / "barreader.pt")])
+    with pytest.raises(SystemExit, match="not a bar reader"):
+        _run_stage2(corpus, stage1, tmp_path / "bad3", 0, ["--init", str(gen / "generator.pt"), "--bar-reader",
+                                                            str(bars / "barnet.pt")])
+
+
 def test_best_draw_regression_counts_each_clips_closer_draw():
     from training.train_stage2 import regression
     real = torch.rand(3, 30, 13, 2).repeat_interleave(2, 0)  # (clip 0 draw 0, clip 0 draw 1, clip 1 draw 0, …)

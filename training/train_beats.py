@@ -111,15 +111,14 @@ def clip_downbeats(clip: Clip) -> np.ndarray:
     return b[1]
 
 
-def bar_scores(model: BeatNet, clips: list[Clip], beats: list[np.ndarray], downbeats: list[np.ndarray]) -> dict:
-    """Held-out downbeat F and metre accuracy of the bars heard over each clip's labelled beats."""
-    copy = deepcopy(model).cpu().eval()
+def bar_scores(state_logp, clips: list[Clip], beats: list[np.ndarray], downbeats: list[np.ndarray]) -> dict:
+    """Held-out downbeat F and metre accuracy of the bars heard over each clip's labelled beats,
+    from `state_logp(clip, beats)`: each beat's state log-probabilities (a tracker's, or its reader's)."""
     f, right, bars = [], 0, 0
     for c, b, d in zip(clips, beats, downbeats):
         if len(b) < 2:
             continue
-        act = copy.activation(np.asarray(c.mel[: MEL_PER_MOTION * c.frames], np.float32))
-        heard = hear_bars(beat_state_logp(act, b, MOTION_FPS), b)
+        heard = hear_bars(state_logp(c, b), b)
         f.append(M.f_measure(heard.downbeats, d))
         true_metre, true_pos = bar_positions(b, d)
         first = true_pos == 0
@@ -127,6 +126,16 @@ def bar_scores(model: BeatNet, clips: list[Clip], beats: list[np.ndarray], downb
         bars += int(first.sum())
     return {"downbeat_f": float(np.mean(f)) if f else float("nan"), "metre_acc": right / max(bars, 1),
             "clips": len(f)}
+
+
+def tracker_state_logp(model: BeatNet):
+    """state_logp for bar_scores: a bar tracker's own state log-probabilities at each beat."""
+    copy = deepcopy(model).cpu().eval()
+
+    def read(clip: Clip, beats: np.ndarray) -> np.ndarray:
+        act = copy.activation(np.asarray(clip.mel[: MEL_PER_MOTION * clip.frames], np.float32))
+        return beat_state_logp(act, beats, MOTION_FPS)
+    return read
 
 
 def state_targets(beats: np.ndarray, labels: np.ndarray, start: int, frames: int) -> np.ndarray:
@@ -271,7 +280,7 @@ def train_tracker(cfg: BeatsConfig, argv: list[str] | None) -> dict:
             if cfg.target == "beats":
                 last_eval = {"beat_f": beat_f(model, held.clips, held_beats), "clips": len(held.clips)}
             else:
-                last_eval = bar_scores(model, held.clips, held_beats, held_downbeats)
+                last_eval = bar_scores(tracker_state_logp(model), held.clips, held_beats, held_downbeats)
             progress.write(f"step {step}: held-out " + ", ".join(f"{k} {v:.3f}" for k, v in last_eval.items()))
             log.write(step=step, kind="eval", split=cfg.eval_split, **last_eval)
         if step % cfg.save_every == 0 or step == cfg.max_steps:

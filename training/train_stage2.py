@@ -70,6 +70,7 @@ from .dataset import Corpus
 from .m2snet import load_m2snet
 from .runtime import (Progress, TrainingError, command_line, config_from_args, exit_on_error, finish_run,
                       has_saved_run, open_log, resume, save_state, start_run, step_rngs, versions)
+from .train_bar_reader import load_reader
 from .train_beats import clip_beats, clip_downbeats, load_beatnet
 
 
@@ -99,6 +100,7 @@ class Stage2Config:
     init: str = ""  # a Baton generator checkpoint to start from (fine-tuning), else stage 1's encoder
     beats: str = ""  # a beat tracker (training.train_beats' beatnet.pt): the generator conducts its beats
     bars: str = ""  # a bar tracker (train_beats --target bars' barnet.pt): the generator draws the bars it hears
+    bar_reader: str = ""  # a bar reader (train_bar_reader's barreader.pt) of that tracker, stored beside it
     eval_every: int = 500
     eval_crops: int = 8
     final_eval_items: int = 20  # held-out clips evaluated into the checkpoint's metadata (0: none)
@@ -261,6 +263,8 @@ def train_generator(cfg: Stage2Config, argv: list[str] | None) -> dict:
             gen.beat_net.eval()
         if gen.cfg.bar_input:
             gen.bar_net.eval()
+        if gen.cfg.bar_reader:
+            gen.bar_reader.eval()
 
     last_eval: dict = {}
 
@@ -338,8 +342,9 @@ def networks(cfg: Stage2Config, resuming: bool):
     start = _init_model(cfg.init).cfg if cfg.init else None
     if start is not None and start.beat_input and not cfg.beats:
         gen_cfg = replace(gen_cfg, beat_input=True, beat_channels=start.beat_channels, beat_layers=start.beat_layers)
-    if start is not None and start.bar_input and not cfg.bars:
-        gen_cfg = replace(gen_cfg, bar_input=True, bar_channels=start.bar_channels, bar_layers=start.bar_layers)
+    if start is not None and start.bar_input and not cfg.bars:  # its reader too, unless --bars names another tracker
+        gen_cfg = replace(gen_cfg, bar_input=True, bar_channels=start.bar_channels, bar_layers=start.bar_layers,
+                          bar_reader=start.bar_reader)
     if cfg.bars and not gen_cfg.beat_input:
         raise TrainingError("--bars needs a beat input (--beats TRACKER, or --init a generator with one): "
                             "the bars are counted on its beats")
@@ -351,6 +356,13 @@ def networks(cfg: Stage2Config, resuming: bool):
                                 "states: train one with --target bars")
         gen_cfg = replace(gen_cfg, bar_input=True, bar_channels=bar_meta["config"]["channels"],
                           bar_layers=bar_meta["config"]["layers"])
+    reader = None
+    if cfg.bar_reader:
+        if not gen_cfg.bar_input:
+            raise TrainingError("--bar-reader needs a bar tracker (--bars TRACKER, or --init a generator with one): "
+                                "it reads that tracker's states")
+        reader, reader_meta = load_reader(cfg.bar_reader)
+        gen_cfg = replace(gen_cfg, bar_reader=reader_meta["config"]["hidden"])
     gen = Generator(gen_cfg)
     gen.encoder.load_state_dict(s1.model.music_encoder.state_dict())
     if cfg.init and not resuming:  # a resumed run's weights come from its state
@@ -363,6 +375,10 @@ def networks(cfg: Stage2Config, resuming: bool):
         gen.bar_net.load_state_dict(bar_tracker.state_dict())
     if gen_cfg.bar_input:
         gen.bar_net.requires_grad_(False)
+    if reader is not None:
+        gen.bar_reader.load_state_dict(reader.state_dict())
+    if gen_cfg.bar_reader:
+        gen.bar_reader.requires_grad_(False)
     gen.encoder.requires_grad_(cfg.train_encoder)
     return s1, gen
 
@@ -460,16 +476,18 @@ def _start_from(gen: Generator, path: str) -> None:
     start = _init_model(path)
     def body(c):  # the network without its beat and bar inputs
         return replace(c, beat_input=False, beat_channels=0, beat_layers=0, bar_input=False, bar_channels=0,
-                       bar_layers=0)
+                       bar_layers=0, bar_reader=0)
 
     def beat_part(c):
-        return replace(c, bar_input=False, bar_channels=0, bar_layers=0)
+        return replace(c, bar_input=False, bar_channels=0, bar_layers=0, bar_reader=0)
 
     if (body(start.cfg) != body(gen.cfg) or (start.cfg.beat_input and beat_part(start.cfg) != beat_part(gen.cfg))
-            or (start.cfg.bar_input and start.cfg != gen.cfg)):
+            or (start.cfg.bar_input and replace(start.cfg, bar_reader=0) != replace(gen.cfg, bar_reader=0))):
         raise TrainingError(f"--init {path} is a {start.cfg} network; stage 1 makes {gen.cfg}")
-    missing, unexpected = gen.load_state_dict(start.state_dict(), strict=False)
-    if unexpected or any(not k.startswith(("beat_net.", "beat_proj.", "bar_net.", "bar_proj.")) for k in missing):
+    state = {k: v for k, v in start.state_dict().items()  # a reader of another tracker is not kept
+             if gen.cfg.bar_reader or not k.startswith("bar_reader.")}
+    missing, unexpected = gen.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith(("beat_net.", "beat_proj.", "bar_net.", "bar_proj.", "bar_reader.")) for k in missing):
         raise TrainingError(f"--init {path}: its weights do not fit the generator "
                             f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
 

@@ -1,0 +1,193 @@
+"""The bar reader (backend/bar_reader.py) learns how beats group into bars, over the beats.
+
+    python -m training.train_bar_reader --corpus data/corpus,data/corpus_rec --bars runs/bars/barnet.pt --out-dir runs/reader
+    python -m training.train_bar_reader --corpus … --bars backend/weights/baton_m2sgan.pt --out-dir runs/reader
+
+The reader learns from the beats' measures alone (bar_reader.beat_features, computed once per clip);
+`bars` is the bar tracker whose vote it is read with (bar_reader.with_tracker): a barnet.pt
+(train_beats --target bars) or a generator checkpoint that holds one. The held-out scores are of the
+two together, as the engine reads them. Stage 2 (`--bar-reader`) stores the reader in the generator
+beside that tracker.
+
+Labels: each clip's labelled beats and bar lines, as the bar tracker's (train_beats). A step draws
+`batch_size` runs of 16–96 consecutive beats, so the reader learns to decide from a few bars as
+from a whole piece; the loss is cross entropy over their beats' states (a metre outside the space is
+left out), the learning rate rising over the first 5% of steps and falling along a half cosine.
+Every `eval_every` steps the held-out downbeat F (±70 ms) and metre accuracy of the bars read over
+the labelled beats are scored (train_beats.bar_scores). The run folder holds `state.pt`
+(resumable), `log.jsonl` and `barreader.pt`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from backend.bar_reader import BarReader, beat_features
+from backend.bars import bar_states, beat_state_logp, state_labels
+from backend.beat_net import BeatNet
+from backend.checkpoint import checked_weights, load_generator, read_network, save_network
+from backend.errors import CheckpointError
+from baton_core.timebase import MEL_PER_MOTION, MOTION_FPS
+
+from .dataset import Clip, Corpus
+from .runtime import (Progress, TrainingError, command_line, config_from_args, exit_on_error, finish_run, open_log, resume,
+                      save_state, start_run, step_rngs, versions)
+from .train_beats import bar_scores, clip_beats, clip_downbeats, load_beatnet
+
+FORMAT = "baton-barreader-1"
+
+
+@dataclass
+class ReaderConfig:
+    corpus: str = "data/corpus"
+    bars: str = ""  # the bar tracker it is read with: barnet.pt, or a generator checkpoint holding one
+    out_dir: str = "runs/reader"
+    train_split: str = "train"
+    eval_split: str = "val"
+    hidden: int = 64
+    dropout: float = 0.3
+    min_beats: int = 16
+    max_beats: int = 96
+    batch_size: int = 32
+    max_steps: int = 1500
+    lr: float = 2e-3
+    weight_decay: float = 1e-3
+    eval_every: int = 250
+    save_every: int = 250
+    log_every: int = 10
+    seed: int = 1337
+    device: str = "cpu"
+    fresh: bool = False
+
+
+FREE = ("max_steps", "eval_every", "save_every", "log_every", "device", "fresh")
+
+
+def load_bar_tracker(path: str) -> BeatNet:
+    """The bar tracker in `path`: a barnet.pt, or the one a generator checkpoint holds."""
+    try:
+        model, meta = load_beatnet(path)
+        if meta.get("target") != "bars":
+            raise TrainingError(f"--bars {path} is a beat tracker, not a bar tracker (train_beats --target bars)")
+        return model
+    except CheckpointError:
+        try:
+            gen = load_generator(path).model
+        except CheckpointError as e:
+            raise TrainingError(f"--bars {path}: neither a bar tracker nor a generator with one ({e})") from None
+        if not gen.cfg.bar_input:
+            raise TrainingError(f"--bars {path}: a generator without a bar tracker") from None
+        return gen.bar_net.eval()
+
+
+def clip_mel(clip: Clip) -> np.ndarray:
+    return np.asarray(clip.mel[: MEL_PER_MOTION * clip.frames], np.float32)
+
+
+def tracker_logp(tracker: BeatNet, mel: np.ndarray, beats: np.ndarray) -> np.ndarray:
+    with torch.inference_mode():
+        return beat_state_logp(tracker.activation(mel), beats, MOTION_FPS)
+
+
+def save_reader(model: BarReader, cfg: ReaderConfig, path, meta: dict) -> str:
+    return save_network(model, path, FORMAT, {"hidden": cfg.hidden}, meta)
+
+
+def load_reader(path) -> tuple[BarReader, dict]:
+    """(the reader, its file's metadata), or a CheckpointError naming what is wrong with the file."""
+    obj = read_network(path, "bar reader")
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a bar reader from training.train_bar_reader (format {FORMAT})")
+    config, state, digest = checked_weights(obj, path)
+    model = BarReader(**config)
+    model.load_state_dict(state)
+    return model.eval(), dict(obj["meta"], sha256=digest, config=config)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    cfg = config_from_args(ReaderConfig, argv, __doc__.split("\n\n")[0])
+    return exit_on_error(lambda: train_reader(cfg, argv))
+
+
+def train_reader(cfg: ReaderConfig, argv: list[str] | None) -> dict:
+    if not cfg.bars:
+        raise TrainingError("--bars is needed: the bar tracker the reader is read with")
+    if not 2 <= cfg.min_beats <= cfg.max_beats:
+        raise TrainingError(f"--min-beats {cfg.min_beats} and --max-beats {cfg.max_beats}: need 2 ≤ min ≤ max")
+    tracker = load_bar_tracker(cfg.bars)  # before the seeding: loading a generator draws its initial weights
+    d, out = start_run(cfg)
+    train, held = Corpus.joined(cfg.corpus, cfg.train_split), Corpus.joined(cfg.corpus, cfg.eval_split)
+    beats = [clip_beats(c) for c in train.clips]
+    keep = [i for i, b in enumerate(beats) if len(b) >= 2]
+    if not keep:
+        raise TrainingError(f"{cfg.corpus} [{cfg.train_split}]: no clip has two labelled beats")
+    x = [beat_features(clip_mel(train.clips[i]), beats[i]) for i in keep]
+    y = [state_labels(beats[i], clip_downbeats(train.clips[i])) for i in keep]
+    held_beats = [clip_beats(c) for c in held.clips]
+    held_downbeats = [clip_downbeats(c) for c in held.clips]
+
+    model = BarReader(cfg.hidden, cfg.dropout).to(d.device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step, state = resume(out, cfg, FREE, model=model, optimizer=opt)
+    last_eval = state.get("last_eval", {})
+    log = open_log("bar reader", out, d, step, bool(state), train, held)
+    states = len(bar_states())
+
+    def held_scores() -> dict:
+        model.eval()
+        try:
+            return bar_scores(lambda c, b: model.state_logp(clip_mel(c), b, tracker_logp(tracker, clip_mel(c), b)),
+                              held.clips, held_beats, held_downbeats)
+        finally:
+            model.train()
+
+    def save() -> None:
+        save_state(out / "state.pt", {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                                      "config": asdict(cfg), "last_eval": last_eval})
+        save_reader(model, cfg, out / "barreader.pt",
+                    {"step": step, "bars": cfg.bars, "train": train.describe(), "held_out": held.describe(),
+                     "held_out_bars": last_eval, "config": asdict(cfg),
+                     "command": command_line("training.train_bar_reader", argv), "versions": versions()})
+
+    progress = Progress("bar reader", cfg, step, d, log)
+    model.train()
+    warm = max(1, cfg.max_steps // 20)
+    while step < cfg.max_steps:
+        rng, _ = step_rngs(cfg.seed, step, d.rank, d.device)
+        length = int(rng.integers(cfg.min_beats, cfg.max_beats + 1))
+        xb = np.zeros((cfg.batch_size, length, x[0].shape[1]), np.float32)
+        yb = np.full((cfg.batch_size, length), -100, np.int64)
+        for j, i in enumerate(rng.integers(len(x), size=cfg.batch_size)):
+            a = int(rng.integers(0, max(1, len(x[i]) - length + 1)))
+            e = min(len(x[i]), a + length)
+            xb[j, : e - a], yb[j, : e - a] = x[i][a:e], np.where(y[i][a:e] < 0, -100, y[i][a:e])
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * min(1.0, (step + 1) / warm) * 0.5 * (1 + math.cos(math.pi * step / cfg.max_steps))
+        logits = model(torch.from_numpy(xb).to(d.device))
+        loss = F.cross_entropy(logits.reshape(-1, states), torch.from_numpy(yb).reshape(-1).to(d.device), ignore_index=-100)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        stats = progress.step(step, loss=loss.detach())
+        if stats:
+            progress.bar.set_postfix(loss=f"{stats['loss']:.4f}")
+        if step % cfg.eval_every == 0 or step == cfg.max_steps:
+            last_eval = held_scores()
+            progress.write(f"step {step}: held-out " + ", ".join(f"{k} {v:.3f}" for k, v in last_eval.items()))
+            log.write(step=step, kind="eval", split=cfg.eval_split, **last_eval)
+        if step % cfg.save_every == 0 or step == cfg.max_steps:
+            save()
+    progress.close()
+    finish_run(log, d, step, model)
+    return last_eval
+
+
+if __name__ == "__main__":
+    main()
