@@ -120,6 +120,12 @@ def test_a_generator_with_the_bar_input_draws_the_bars_it_is_given_or_hears(bar_
     assert all(torch.equal(v, loaded.model.state_dict()[k]) for k, v in bar_model.state_dict().items())
     with pytest.raises(ValueError, match="bar_input needs beat_input"):
         GeneratorConfig.from_dict(dict(bar_model.cfg.to_dict(), beat_input=False))
+    with pytest.raises(ValueError, match="bar_reader needs bar_input"):
+        GeneratorConfig.from_dict(dict(bar_model.cfg.to_dict(), bar_input=False, bar_reader=16))
+    with pytest.raises(ValueError, match="bar_reader must be an integer"):
+        GeneratorConfig.from_dict(dict(bar_model.cfg.to_dict(), bar_reader=-1))
+    before = {k: v for k, v in bar_model.cfg.to_dict().items() if k != "bar_reader"}  # a checkpoint from before it
+    assert GeneratorConfig.from_dict(before).bar_reader == 0
     mp = torch.zeros(1, 90 * 10, 128)
     with pytest.raises(ValueError, match="takes the bar phase"):
         bar_model(mp, torch.zeros(1, 10, 8), torch.zeros(1, 300, 4))
