@@ -92,3 +92,23 @@ def test_a_recording_like_item_renders_with_its_labels():
     assert prov["soundfont"] != "MuseScore_General.sf3" and "recording" in prov and "arrangement" in prov
     beats = np.array(piece.plan["beats"])
     assert len(beats) > 4 and beats.max() < len(piece.audio) / piece.sr
+
+
+def test_a_passage_in_free_time_has_no_steady_pulse_and_the_rest_keeps_its_own():
+    """free=0.5: one passage of about half the beats where each beat's length is drawn on its own,
+    against the same performance without it: neighbouring beats differ far more than rubato lets
+    them, its last beat is held, and outside it nothing moves; with free=0 nothing is drawn for it,
+    so the corpora built before stay as they were."""
+    chorale = read_score("bach/bwv190.7-inst")
+    bars = (1, 9)
+    q, _ = notated_beats(chorale, bars)
+    plain = random_performance(chorale, bars, np.random.default_rng(4), 90.0, 0.3, "random")
+    again = random_performance(chorale, bars, np.random.default_rng(4), 90.0, 0.3, "random", free=0.0)
+    assert np.array_equal(plain.onset(q), again.onset(q))
+    free = random_performance(chorale, bars, np.random.default_rng(4), 90.0, 0.3, "random", free=0.5)
+    r = np.log(np.diff(free.onset(q)) / np.diff(plain.onset(q)))  # each beat's length, free against plain
+    changed = np.abs(r) > 0.01
+    assert 0.3 * len(r) <= changed.sum() <= 0.7 * len(r)  # about half the beats…
+    assert len(np.flatnonzero(np.diff(changed.astype(int)))) <= 2  # …in one passage
+    assert np.abs(np.diff(r[changed])).mean() > 0.25  # neighbours differ by a quarter and more
+    assert r[changed][-1] > np.log(1.4)  # its last beat held

@@ -133,9 +133,17 @@ def recording_jobs(works: int = 0, versions: int = 0, seed: int = 0) -> Iterable
         yield PieceJob(job.item_id, job.work_id, functools.partial(job.render, recording=True))
 
 
-def render_item(name: str, seed: int, recording: bool = False) -> Piece:
+def free_jobs(works: int = 0, versions: int = 0, seed: int = 0) -> Iterable[PieceJob]:
+    """recording_jobs with a passage in free time in every excerpt (a third to two thirds of its
+    bars; scores.random_performance): no steady pulse there, each beat as it is played, which the
+    labels follow — the beats as the conductor beats them, at the level the written tempo sets."""
+    for job in corpus_jobs(works, versions, seed):
+        yield PieceJob(job.item_id, job.work_id, functools.partial(job.render, recording=True, free=True))
+
+
+def render_item(name: str, seed: int, recording: bool = False, free: bool = False) -> Piece:
     """An excerpt of `name` performed and conducted as drawn from `seed`; with `recording`, as
-    recording_jobs describes."""
+    recording_jobs describes, and with `free` as free_jobs does."""
     from backend.conducting.motion import beaten_strokes
 
     from .augment import record_audio
@@ -155,9 +163,10 @@ def render_item(name: str, seed: int, recording: bool = False) -> Piece:
     dynamics = str(rng.choice(["auto", "auto", "random"]))
     transpose = int(rng.integers(-4, 5))
     tempo = float(np.exp(rng.uniform(*np.log(RECORDING_TEMPI)))) if recording else None
+    free_share = float(rng.uniform(1 / 3, 2 / 3)) if free else 0.0  # drawn only here: other items stay as built
     r = render_score(name, first_bar=first, n_bars=200, rubato=rubato, seed=int(rng.integers(1 << 31)),
                      dynamics=dynamics, max_seconds=MAX_SECONDS, soundfont=font, info=info, transpose=transpose,
-                     tempo_bpm=tempo, arrange=orchestrate if recording else None)
+                     tempo_bpm=tempo, arrange=orchestrate if recording else None, free=free_share)
     style_seed = int(rng.integers(1 << 31))
     kp3d, _ = r.motion(style_seed)
     plan = r.plan

@@ -118,13 +118,19 @@ def random_dynamics(info: ScoreInfo, q: np.ndarray, bars: tuple[int, int], rng: 
     return np.tile(level, (len(info.parts), 1)), hair
 
 
+FREE_SPREAD = 0.3  # log-sd of each quarter's length in a passage in free time
+
+
 def random_performance(info: ScoreInfo, bars: tuple[int, int], rng: np.random.Generator,
                        tempo_bpm: float | None = None, rubato: float = 0.0, dynamics: str = "auto",
-                       lead_in: float | None = None) -> Performance:
+                       lead_in: float | None = None, free: float = 0.0) -> Performance:
     """A performance of bars [a, b) drawn from rng. `tempo_bpm` is the conducted-level tempo in
     quarter notes a minute at the first bar (default: drawn 60–140 around any marked tempo);
     `rubato` 0 (strict) … 1 (free); `dynamics` 'auto' (the score's marks if the excerpt has any,
-    else random), 'score' or 'random'."""
+    else random), 'score' or 'random'. `free` > 0: that share of the bars (at least two) is one
+    passage in free time — colla parte, senza misura: each quarter note's length is drawn on its own
+    (log-sd FREE_SPREAD, so neighbouring beats differ by a third and more) and the passage's last
+    quarter is held 1.5–2.5× — within the rubato of the rest."""
     a, b = bars
     q0 = info.bars[a].offset
     q1 = info.bars[b - 1].offset + info.bars[b - 1].length
@@ -152,7 +158,6 @@ def random_performance(info: ScoreInfo, bars: tuple[int, int], rng: np.random.Ge
             log_dev += rubato * rng.uniform(0.04, 0.12) * np.clip(1 - (end - q) / width, 0, 1) ** 2 * (q < end)
         width = min(2 * bar_ql, q1 - q0)
         log_dev += rubato * rng.uniform(0.08, 0.22) * np.clip(1 - (q1 - q) / width, 0, 1) ** 2
-    spq = spq_plain * np.exp(log_dev)
     has_marks = any(q0 - 1e-6 <= o < q1 and v in DYNAMIC_LEVELS for p in info.parts for o, v in p.dynamics)
     use_score = dynamics == "score" or (dynamics == "auto" and has_marks)
     if use_score:
@@ -160,9 +165,19 @@ def random_performance(info: ScoreInfo, bars: tuple[int, int], rng: np.random.Ge
     else:
         levels, hair = random_dynamics(info, q, bars, rng)
     n_ferm = sum(1 for o, _ in info.fermatas if q0 - 1e-6 <= o < q1)
-    perf = make_performance(info, bars, spq=spq, q=q, fermata_stretch=rng.uniform(1.6, 2.6, max(n_ferm, 1)),
-                            breath_s=rng.uniform(0.15, 0.45, max(n_ferm, 1)),
-                            lead_in=float(rng.uniform(1.0, 2.0) if lead_in is None else lead_in),
+    stretch, breath = rng.uniform(1.6, 2.6, max(n_ferm, 1)), rng.uniform(0.15, 0.45, max(n_ferm, 1))
+    lead_in = float(rng.uniform(1.0, 2.0) if lead_in is None else lead_in)
+    if free > 0:  # drawn last, so that all else is the performance drawn without it
+        n = min(b - a, max(2, round(free * (b - a))))
+        first = a + int(rng.integers(0, b - a - n + 1))
+        p0, p1 = info.bars[first].offset, info.bars[first + n - 1].offset + info.bars[first + n - 1].length
+        quarter = np.floor(q - p0).astype(int)
+        inside = (q >= p0 - 1e-9) & (q < p1 - 1e-9)
+        spread = rng.normal(0.0, FREE_SPREAD, int(np.ceil(p1 - p0)) + 1)
+        spread[int(np.ceil(p1 - p0)) - 1] += np.log(rng.uniform(1.5, 2.5))  # the passage's last quarter held
+        log_dev[inside] += spread[quarter[inside]]
+    spq = spq_plain * np.exp(log_dev)
+    perf = make_performance(info, bars, spq=spq, q=q, fermata_stretch=stretch, breath_s=breath, lead_in=lead_in,
                             levels=levels, hairpin=hair)
     perf.spq = spq_plain  # bars are beaten by the written tempo, not by each rubato wobble
     return perf
@@ -226,17 +241,19 @@ def render_score(source, first_bar: int | None = None, n_bars: int | None = None
                  tempo_bpm: float | None = None, rubato: float = 0.0, seed: int = 0,
                  dynamics: str = "auto", max_seconds: float = 40.0, sr: int = SAMPLE_RATE,
                  soundfont: str | Path | None = None, info: ScoreInfo | None = None,
-                 transpose: int = 0, programs: tuple[int, ...] | None = None, arrange=None) -> Rendered:
+                 transpose: int = 0, programs: tuple[int, ...] | None = None, arrange=None,
+                 free: float = 0.0) -> Rendered:
     """Render bars of a score (a music21 corpus name, a file, a music21 Score, or an already read
     ScoreInfo via `info`) with a performance drawn from `seed`. The excerpt is cut at the last bar
     that ends before `max_seconds` (lead-in included); the audio adds a short tail. `programs`:
     an orchestration of one's own (build_midi). `arrange(pm, info, perf, bars, rng, seconds,
     transpose) -> dict` may add to the MIDI before it is rendered (training/orchestra.py); what it
-    returns is kept in `info["arrangement"]`."""
+    returns is kept in `info["arrangement"]`. `free`: the share of bars in one passage in free time
+    (random_performance)."""
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x5C0E])
     info = info or read_score(source)
     a, b = info.bar_range(first_bar, n_bars)
-    perf = random_performance(info, (a, b), rng, tempo_bpm, rubato, dynamics)
+    perf = random_performance(info, (a, b), rng, tempo_bpm, rubato, dynamics, free=free)
     # cut to the bars that fit
     ends = [float(perf.offset(info.bars[i].offset + info.bars[i].length)) for i in range(a, b)]
     fit = [i for i, e in zip(range(a, b), ends) if e <= max_seconds - TAIL_S]
@@ -245,7 +262,7 @@ def render_score(source, first_bar: int | None = None, n_bars: int | None = None
     if fit[-1] + 1 < b:
         b = fit[-1] + 1
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x5C0E])
-        perf = random_performance(info, (a, b), rng, tempo_bpm, rubato, dynamics)
+        perf = random_performance(info, (a, b), rng, tempo_bpm, rubato, dynamics, free=free)
     plan = plan_from_score(info, perf)
     seconds = float(perf.offset(info.bars[b - 1].offset + info.bars[b - 1].length)) + TAIL_S
     pm, chosen = build_midi(info, perf, rng, seconds, transpose, programs)
@@ -266,7 +283,7 @@ def render_score(source, first_bar: int | None = None, n_bars: int | None = None
     beat_q, down = notated_beats(info, (a, b))
     beats, downbeats = perf.onset(beat_q), perf.onset(beat_q[down])
     meta = {"piece": info.title, "bars": [info.bars[a].number, info.bars[b - 1].number], "seed": int(seed),
-            "tempo_bpm": float(60.0 / perf.spq[0]), "rubato": float(rubato),
+            "tempo_bpm": float(60.0 / perf.spq[0]), "rubato": float(rubato), "free": float(free),
             "programs": dict(zip([p.name for p in info.parts], chosen)),
             "families": sorted({p.family for p in info.parts}),
             "metres": list(dict.fromkeys(f"{info.bars[i].numerator}/{info.bars[i].denominator}" for i in range(a, b))),
