@@ -241,6 +241,11 @@ class Progress:
     def write(self, text: str) -> None:
         self.bar.write(text)
 
+    def held_out(self, step: int, split: str, scores: dict) -> None:
+        """Print and log a step's held-out scores."""
+        self.write(f"step {step}: held-out " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+        self.log.write(step=step, kind="eval", split=split, **scores)
+
     def close(self) -> None:
         self.bar.close()
 

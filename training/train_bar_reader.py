@@ -180,8 +180,7 @@ def train_reader(cfg: ReaderConfig, argv: list[str] | None) -> dict:
             progress.bar.set_postfix(loss=f"{stats['loss']:.4f}")
         if step % cfg.eval_every == 0 or step == cfg.max_steps:
             last_eval = held_scores()
-            progress.write(f"step {step}: held-out " + ", ".join(f"{k} {v:.3f}" for k, v in last_eval.items()))
-            log.write(step=step, kind="eval", split=cfg.eval_split, **last_eval)
+            progress.held_out(step, cfg.eval_split, last_eval)
         if step % cfg.save_every == 0 or step == cfg.max_steps:
             save()
     progress.close()

@@ -281,8 +281,7 @@ def train_tracker(cfg: BeatsConfig, argv: list[str] | None) -> dict:
                 last_eval = {"beat_f": beat_f(model, held.clips, held_beats), "clips": len(held.clips)}
             else:
                 last_eval = bar_scores(tracker_state_logp(model), held.clips, held_beats, held_downbeats)
-            progress.write(f"step {step}: held-out " + ", ".join(f"{k} {v:.3f}" for k, v in last_eval.items()))
-            log.write(step=step, kind="eval", split=cfg.eval_split, **last_eval)
+            progress.held_out(step, cfg.eval_split, last_eval)
         if step % cfg.save_every == 0 or step == cfg.max_steps:
             save()
     progress.close()
