@@ -2,9 +2,9 @@
 
 Why: the learned bar tracker (beat_net.BeatNet with one output per bar state, bars.py) classifies
 each beat from the sound around it, and it learned the metres largely by the sound of the works it
-trained on: it places the bar lines of its own training works with F 0.85 and counts 89% of their
-bars right, but on held-out works only 0.75 and 54%, and it heard the 4/4 demo, whose timpani
-strike every fourth beat, in three with 99% confidence. What says how beats group is what recurs
+trained on: it counts the bars of its own training works far better than those of any other, and it
+heard the 4/4 demo, whose timpani strike every fourth beat, in three, sure of it (the model card,
+backend/weights/README.md, has the figures). What says how beats group is what recurs
 from beat to beat — accents, the harmony and texture over each beat, which earlier beat each one
 resembles — and that holds at any tempo and in any orchestration. The reader measures those per beat
 (`beat_features`) and a bidirectional GRU over the whole beat sequence gives each beat's state
