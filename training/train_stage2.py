@@ -29,7 +29,9 @@ same way: the tracker is stored in the generator, and where each frame sits in i
 (beat_net.bar_features: the beat's place in a bar of its count, the bar's phase) is added to the
 decoder's input through a layer that starts at zero. In training the bars are each clip's labelled
 bar lines; in the engine the ones the stored tracker hears over its beats (backend/bars.py), or the
-animator's.
+animator's. `bar_reader` (training.train_bar_reader's barreader.pt) stores the network that reads
+the bars over the beats with that tracker (backend/bar_reader.py); with `--max-steps 0` nothing else
+changes. Fine-tuning keeps a generator's reader unless `bars` names another tracker.
 
 One addition, so that the noise matters (`w_div`): the paper's generator ignores its noise — two
 seeds differ by 0.5% of the motion's spread — because nothing in its losses rewards using it, and
