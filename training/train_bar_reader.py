@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from backend.bar_reader import BarReader, beat_features
+from backend.bar_reader import BarReader, beat_features, with_tracker
 from backend.bars import bar_states, beat_state_logp, state_labels
 from backend.beat_net import BeatNet
 from backend.checkpoint import checked_weights, load_generator, read_network, save_network
@@ -130,6 +130,11 @@ def train_reader(cfg: ReaderConfig, argv: list[str] | None) -> dict:
     y = [state_labels(beats[i], clip_downbeats(train.clips[i])) for i in keep]
     held_beats = [clip_beats(c) for c in held.clips]
     held_downbeats = [clip_downbeats(c) for c in held.clips]
+    # the held-out clips' measures and the frozen tracker's votes, once: only the reader changes
+    held_inputs = {}
+    for c, b in zip(held.clips, held_beats):
+        mel = clip_mel(c)
+        held_inputs[c.path] = (beat_features(mel, b), tracker_logp(tracker, mel, b))
 
     model = BarReader(cfg.hidden, cfg.dropout).to(d.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -141,7 +146,7 @@ def train_reader(cfg: ReaderConfig, argv: list[str] | None) -> dict:
     def held_scores() -> dict:
         model.eval()
         try:
-            return bar_scores(lambda c, b: model.state_logp(clip_mel(c), b, tracker_logp(tracker, clip_mel(c), b)),
+            return bar_scores(lambda c, b: with_tracker(model.read(held_inputs[c.path][0]), held_inputs[c.path][1]),
                               held.clips, held_beats, held_downbeats)
         finally:
             model.train()
