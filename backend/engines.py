@@ -39,6 +39,9 @@ BUNDLED_CHECKPOINT = Path(__file__).parent / "weights" / "baton_m2sgan.pt"
 END_DB = 35.0  # the music has ended when its level stays this far below its loud passages
 RELEASE_AFTER_S = 0.5  # silence after the last sound for the generator to release it and stop
 SMOOTH_HZ = 5.0  # low-pass cut-off: above beat-rate motion, well below the 10 Hz pooling ripple
+# A seed's noise is drawn this much wider than the standard normal the generator trained on: takes
+# from different seeds differ more, and on the val split nothing else measured moves (the model card).
+NOISE_SPREAD = 1.75
 
 
 @dataclass
@@ -214,7 +217,7 @@ class RulesEngine:
 
 
 class GeneratorEngine:
-    """An M2S-GAN generator run as users get it: windowed inference, noise from the seed, the
+    """An M2S-GAN generator run as users get it: windowed inference, noise from the seed (or as given), the
     engine's smoothing, its beats (its own tracker's when it has a beat input), lifted to 3D."""
 
     name = "m2sgan"
@@ -235,7 +238,7 @@ class GeneratorEngine:
                            "checkpoint_sha256": self.loaded.sha256}
         provenance["smoothed"] = bool(self.smooth)
         if noise is None:
-            noise = make_noise(seed, noise_seconds(len(music.mel)), self.gen.cfg.noise_dim)
+            noise = NOISE_SPREAD * make_noise(seed, noise_seconds(len(music.mel)), self.gen.cfg.noise_dim)
         else:
             provenance["noise"] = "given"
         # A generator with a beat input conducts its own tracker's beats; for the others the take's

@@ -5,7 +5,8 @@ import pytest
 
 from backend.checkpoint import load_generator, save_checkpoint
 from backend.engine import generate_take
-from backend.engines import BUNDLED_CHECKPOINT
+from backend.engines import BUNDLED_CHECKPOINT, NOISE_SPREAD
+from backend.generate import make_noise
 from baton_core.errors import BatonError
 
 
@@ -15,6 +16,16 @@ def test_same_seed_same_take_other_seed_other_take(demo_files):
     assert np.array_equal(a.keypoints_3d, b.keypoints_3d) and not np.allclose(a.keypoints_3d, c.keypoints_3d)
     assert a.provenance["engine"] == "m2sgan" and a.tempo > 0 and len(a.beats) > 40
     assert a.provenance["checkpoint_sha256"] == load_generator(BUNDLED_CHECKPOINT).sha256  # the shipped model
+
+
+def test_a_seeds_noise_is_drawn_at_the_engines_spread(random_model, demo_files, tmp_path):
+    save_checkpoint(random_model, tmp_path / "g.pt")
+    opts = {"checkpoint": tmp_path / "g.pt", "start": 5, "duration": 12}
+    seeded = generate_take(demo_files["ogg"], seed=2, **opts)
+    spread = generate_take(demo_files["ogg"], noise=NOISE_SPREAD * make_noise(2, 12, 8), **opts)
+    plain = generate_take(demo_files["ogg"], noise=make_noise(2, 12, 8), **opts)
+    off = lambda take: np.abs(take.keypoints_2d - seeded.keypoints_2d).max()
+    assert NOISE_SPREAD > 1 and off(plain) > 100 * max(off(spread), 1e-7)
 
 
 def test_a_checkpoint_means_the_generator_and_generator_options_are_refused_for_rules(random_model, demo_files, tmp_path):

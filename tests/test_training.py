@@ -456,6 +456,9 @@ def test_the_bar_reader_trains_on_its_tracker_and_stage2_stores_it(corpus, stage
     _run_stage2(corpus, stage1, other, 0, ["--init", str(stored / "generator.pt"), "--bars", str(bars / "barnet.pt")])
     assert load_generator(other / "generator.pt").model.cfg.bar_reader == 0
 
+    with pytest.raises(SystemExit, match="need 0 ≤ beat errors < 0.5"):
+        train_bar_reader.main(["--corpus", str(corpus), "--bars", str(bars / "barnet.pt"), "--out-dir",
+                               str(tmp_path / "bad0"), "--beat-errors", "0.7"] + small)
     with pytest.raises(SystemExit, match="not a bar tracker"):
         train_bar_reader.main(["--corpus", str(corpus), "--bars", str(beats / "beatnet.pt"), "--out-dir",
                                str(tmp_path / "bad")] + small)
@@ -465,6 +468,27 @@ def test_the_bar_reader_trains_on_its_tracker_and_stage2_stores_it(corpus, stage
     with pytest.raises(SystemExit, match="not a bar reader"):
         _run_stage2(corpus, stage1, tmp_path / "bad3", 0, ["--init", str(gen / "generator.pt"), "--bar-reader",
                                                             str(bars / "barnet.pt")])
+
+
+def test_the_reader_learns_from_beats_misheard_as_a_tracker_mishears_them():
+    """The misheard copies: a hold the conductor leaves unbeaten is beaten through at the piece's
+    period with no state to learn; kept beats keep theirs; a tracker at twice the rate hears a four in eight."""
+    from backend.bars import bar_positions, bar_states, state_labels
+    from training.train_bar_reader import misheard, twice_as_fast
+    grid = 0.5 * np.arange(24)
+    beats = np.delete(grid, [10, 11, 12, 13])  # a hold of four beats, unbeaten
+    downbeats = grid[::4]
+    labels = state_labels(beats, downbeats)
+    t, lab = misheard(beats, labels, 0.0, np.random.default_rng(0))
+    assert len(t) == 24 and np.all(np.diff(t) > 0) and np.abs(t - grid).max() < 0.08
+    assert np.array_equal(lab[10:14], [-1] * 4) and np.array_equal(np.delete(lab, range(10, 14)), labels)
+    t, lab = misheard(beats, labels, 0.3, np.random.default_rng(1))
+    kept = lab[lab >= 0]
+    assert len(kept) < len(labels) and (lab == -1).sum() > 4  # beats dropped and beats added
+    fast, fast_lab = twice_as_fast(grid, downbeats)
+    metre, pos = bar_positions(fast, downbeats)
+    assert len(fast) == 47 and set(metre[:40]) == {8} and list(pos[:8]) == list(range(8))
+    assert [bar_states()[i] for i in fast_lab[:8]] == [(8, p) for p in range(8)]
 
 
 def test_best_draw_regression_counts_each_clips_closer_draw():

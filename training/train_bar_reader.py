@@ -13,6 +13,10 @@ Labels: each clip's labelled beats and bar lines, as the bar tracker's (train_be
 `batch_size` runs of 16–96 consecutive beats, so the reader learns to decide from a few bars as
 from a whole piece; the loss is cross entropy over their beats' states (a metre outside the space is
 left out), the learning rate rising over the first 5% of steps and falling along a half cosine.
+The engine reads the beats its own tracker hears, which miss some, add some in the holds and rests a
+conductor leaves unbeaten, and now and then run at twice the conductor's rate; bars read over such
+beats lost their count where the same clips' labelled beats kept it. So `misheard_copies` copies of
+each clip's beats, misheard that way (`misheard`, `twice_as_fast`), are learnt from beside them.
 Every `eval_every` steps the held-out downbeat F (±70 ms) and metre accuracy of the bars read over
 the labelled beats are scored (train_beats.bar_scores). The run folder holds `state.pt`
 (resumable), `log.jsonl` and `barreader.pt`.
@@ -54,9 +58,12 @@ class ReaderConfig:
     min_beats: int = 16
     max_beats: int = 96
     batch_size: int = 32
-    max_steps: int = 1500
+    max_steps: int = 3000
     lr: float = 2e-3
     weight_decay: float = 1e-3
+    beat_errors: float = 0.08  # chance a beat is dropped, and an extra one put in a gap, in the misheard copies
+    misheard_copies: int = 3  # copies of each clip's beats, misheard, trained on beside the labelled beats
+    twice_share: float = 0.25  # share of the misheard copies heard twice as fast first
     eval_every: int = 250
     save_every: int = 250
     log_every: int = 10
@@ -83,6 +90,40 @@ def load_bar_tracker(path: str) -> BeatNet:
         if not gen.cfg.bar_input:
             raise TrainingError(f"--bars {path}: a generator without a bar tracker") from None
         return gen.bar_net.eval()
+
+
+def misheard(beats: np.ndarray, labels: np.ndarray, rate: float,
+             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Beats as a tracker hears them at its worst moments: each beat dropped with chance `rate`
+    (never the first), an extra beat halfway through a gap with chance `rate`, beats at the piece's
+    period through the gaps the conductor leaves unbeaten (the extras labelled -1: no state), and
+    every beat moved by a normal error of 3% of its period."""
+    beats, labels = np.asarray(beats, np.float64), np.asarray(labels)
+    kept = rng.random(len(beats)) >= rate
+    kept[0] = True
+    b, lab = beats[kept], labels[kept]
+    gaps = np.flatnonzero(rng.random(len(b) - 1) < rate)
+    extra = [(b[gaps] + b[gaps + 1]) / 2]
+    if len(beats) > 1:  # a tracker beats on through the rests and holds the conductor leaves unbeaten
+        period = np.median(np.diff(beats))
+        for a, e in zip(beats[:-1], beats[1:]):
+            if e - a > 1.5 * period:
+                extra.append(np.arange(a + period, e - 0.5 * period, period))
+    extra = np.concatenate(extra)
+    t = np.r_[b, extra]
+    lab = np.r_[lab, np.full(len(extra), -1, lab.dtype)]
+    order = np.argsort(t, kind="stable")
+    t, lab = t[order], lab[order]
+    period = np.diff(t, append=t[-1] + np.median(np.diff(t))) if len(t) > 1 else np.full(1, 0.5)
+    return np.sort(t + rng.normal(0, 0.03, len(t)) * period), lab
+
+
+def twice_as_fast(beats: np.ndarray, downbeats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The beats as a tracker hears them at twice the conductor's rate (a beat between each two)
+    and their states over the same bar lines: twice the beats to a bar (a four heard in eight)."""
+    beats = np.asarray(beats, np.float64)
+    t = np.sort(np.r_[beats, (beats[:-1] + beats[1:]) / 2])
+    return t, state_labels(t, downbeats)
 
 
 def clip_mel(clip: Clip) -> np.ndarray:
@@ -119,6 +160,9 @@ def train_reader(cfg: ReaderConfig, argv: list[str] | None) -> dict:
         raise TrainingError("--bars is needed: the bar tracker the reader is read with")
     if not 2 <= cfg.min_beats <= cfg.max_beats:
         raise TrainingError(f"--min-beats {cfg.min_beats} and --max-beats {cfg.max_beats}: need 2 ≤ min ≤ max")
+    if not (0 <= cfg.beat_errors < 0.5 and cfg.misheard_copies >= 0 and 0 <= cfg.twice_share <= 1):
+        raise TrainingError(f"--beat-errors {cfg.beat_errors}, --misheard-copies {cfg.misheard_copies}, --twice-share "
+                            f"{cfg.twice_share}: need 0 ≤ beat errors < 0.5, copies ≥ 0 and 0 ≤ share ≤ 1")
     tracker = load_bar_tracker(cfg.bars)  # before the seeding: loading a generator draws its initial weights
     d, out = start_run(cfg)
     train, held = Corpus.joined(cfg.corpus, cfg.train_split), Corpus.joined(cfg.corpus, cfg.eval_split)
@@ -126,8 +170,18 @@ def train_reader(cfg: ReaderConfig, argv: list[str] | None) -> dict:
     keep = [i for i, b in enumerate(beats) if len(b) >= 2]
     if not keep:
         raise TrainingError(f"{cfg.corpus} [{cfg.train_split}]: no clip has two labelled beats")
-    x = [beat_features(clip_mel(train.clips[i]), beats[i]) for i in keep]
-    y = [state_labels(beats[i], clip_downbeats(train.clips[i])) for i in keep]
+    x, y = [], []
+    misheard_rng = np.random.default_rng(cfg.seed)
+    for i in keep:
+        mel, labels = clip_mel(train.clips[i]), state_labels(beats[i], clip_downbeats(train.clips[i]))
+        for copy in range(1 + cfg.misheard_copies):
+            b, lab = beats[i], labels
+            if copy and misheard_rng.random() < cfg.twice_share:
+                b, lab = twice_as_fast(b, clip_downbeats(train.clips[i]))
+            if copy:
+                b, lab = misheard(b, lab, cfg.beat_errors, misheard_rng)
+            x.append(beat_features(mel, b))
+            y.append(lab)
     held_beats = [clip_beats(c) for c in held.clips]
     held_downbeats = [clip_downbeats(c) for c in held.clips]
     # the held-out clips' measures and the frozen tracker's votes, once: only the reader changes
