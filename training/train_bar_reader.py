@@ -115,7 +115,9 @@ def misheard(beats: np.ndarray, labels: np.ndarray, rate: float,
     order = np.argsort(t, kind="stable")
     t, lab = t[order], lab[order]
     period = np.diff(t, append=t[-1] + np.median(np.diff(t))) if len(t) > 1 else np.full(1, 0.5)
-    return np.sort(t + rng.normal(0, 0.03, len(t)) * period), lab
+    t = t + rng.normal(0, 0.03, len(t)) * period
+    order = np.argsort(t, kind="stable")
+    return t[order], lab[order]
 
 
 def twice_as_fast(beats: np.ndarray, downbeats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -173,12 +175,13 @@ def train_reader(cfg: ReaderConfig, argv: list[str] | None) -> dict:
     x, y = [], []
     misheard_rng = np.random.default_rng(cfg.seed)
     for i in keep:
-        mel, labels = clip_mel(train.clips[i]), state_labels(beats[i], clip_downbeats(train.clips[i]))
-        for copy in range(1 + cfg.misheard_copies):
+        mel, downbeats = clip_mel(train.clips[i]), clip_downbeats(train.clips[i])
+        labels = state_labels(beats[i], downbeats)
+        for k in range(1 + cfg.misheard_copies):
             b, lab = beats[i], labels
-            if copy and misheard_rng.random() < cfg.twice_share:
-                b, lab = twice_as_fast(b, clip_downbeats(train.clips[i]))
-            if copy:
+            if k:  # a misheard copy, some heard at twice the rate first
+                if misheard_rng.random() < cfg.twice_share:
+                    b, lab = twice_as_fast(b, downbeats)
                 b, lab = misheard(b, lab, cfg.beat_errors, misheard_rng)
             x.append(beat_features(mel, b))
             y.append(lab)
