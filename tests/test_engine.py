@@ -47,7 +47,10 @@ def test_the_default_engine_conducts_the_demos_bars_in_four(demo, demo_files):
     from backend import metrics as M
     take = generate_take(demo_files["flac"], seed=3)
     assert take.provenance["bars"] == "heard"
-    assert M.f_measure(take.downbeats, demo.downbeats) >= 0.9
+    assert M.f_measure(take.downbeats, demo.downbeats) >= 0.95
+    beats_in_bar = [int(np.sum((take.beats > a - 0.05) & (take.beats < b - 0.05)))
+                    for a, b in zip(take.downbeats[:-1], take.downbeats[1:])]
+    assert set(beats_in_bar) == {4}  # every bar heard in four, none as a bar of eight
     bars = M.bars_from_downbeats(demo.beats, demo.downbeats)
     assert M.downbeat_accuracy(take.keypoints_2d, bars) >= 0.85
     assert M.pattern_legibility(take.keypoints_2d, bars)[0] >= 0.8
