@@ -474,7 +474,7 @@ def test_the_reader_learns_from_beats_misheard_as_a_tracker_mishears_them():
     """The misheard copies: a hold the conductor leaves unbeaten is beaten through at the piece's
     period with no state to learn; kept beats keep theirs; a tracker at twice the rate hears a four in eight."""
     from backend.bars import bar_positions, bar_states, state_labels
-    from training.train_bar_reader import misheard, twice_as_fast
+    from training.train_bar_reader import ReaderConfig, beat_copies, misheard, twice_as_fast
     grid = 0.5 * np.arange(24)
     beats = np.delete(grid, [10, 11, 12, 13])  # a hold of four beats, unbeaten
     downbeats = grid[::4]
@@ -485,6 +485,12 @@ def test_the_reader_learns_from_beats_misheard_as_a_tracker_mishears_them():
     t, lab = misheard(beats, labels, 0.3, np.random.default_rng(1))
     kept = lab[lab >= 0]
     assert len(kept) < len(labels) and (lab == -1).sum() > 4  # beats dropped and beats added
+    cfg = ReaderConfig(misheard_copies=4, twice_share=1.0)  # twice the rate only where the beats are slow
+    for period, eights in ((0.5, False), (0.9, True)):
+        steady, bar_lines = period * np.arange(24), period * np.arange(0, 24, 4)
+        copies = beat_copies(steady, bar_lines, cfg, np.random.default_rng(2))
+        assert len(copies) == 5 and np.array_equal(copies[0][1], state_labels(steady, bar_lines))
+        assert all((len(b) > 40) == eights for b, _ in copies[1:])
     fast, fast_lab = twice_as_fast(grid, downbeats)
     metre, pos = bar_positions(fast, downbeats)
     assert len(fast) == 47 and set(metre[:40]) == {8} and list(pos[:8]) == list(range(8))

@@ -133,6 +133,22 @@ def twice_as_fast(beats: np.ndarray, downbeats: np.ndarray) -> tuple[np.ndarray,
     return t, state_labels(t, downbeats)
 
 
+def beat_copies(beats: np.ndarray, downbeats: np.ndarray, cfg: ReaderConfig,
+                rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A clip's (beats, states) to learn from: its labelled beats, then `misheard_copies` misheard
+    copies; where its beats last TWICE_FROM_S or more, a share `twice_share` of them heard at twice
+    the rate first."""
+    labels = state_labels(beats, downbeats)
+    slow = len(beats) > 1 and np.median(np.diff(beats)) >= TWICE_FROM_S
+    out = [(np.asarray(beats, np.float64), labels)]
+    for _ in range(cfg.misheard_copies):
+        b, lab = beats, labels
+        if cfg.twice_share and slow and rng.random() < cfg.twice_share:
+            b, lab = twice_as_fast(b, downbeats)
+        out.append(misheard(b, lab, cfg.beat_errors, rng))
+    return out
+
+
 def clip_mel(clip: Clip) -> np.ndarray:
     return np.asarray(clip.mel[: MEL_PER_MOTION * clip.frames], np.float32)
 
@@ -181,14 +197,7 @@ def train_reader(cfg: ReaderConfig, argv: list[str] | None) -> dict:
     misheard_rng = np.random.default_rng(cfg.seed)
     for i in keep:
         mel, downbeats = clip_mel(train.clips[i]), clip_downbeats(train.clips[i])
-        labels = state_labels(beats[i], downbeats)
-        for k in range(1 + cfg.misheard_copies):
-            b, lab = beats[i], labels
-            if k:  # a misheard copy, some heard at twice the rate first
-                if cfg.twice_share and np.median(np.diff(beats[i])) >= TWICE_FROM_S \
-                        and misheard_rng.random() < cfg.twice_share:
-                    b, lab = twice_as_fast(b, downbeats)
-                b, lab = misheard(b, lab, cfg.beat_errors, misheard_rng)
+        for b, lab in beat_copies(beats[i], downbeats, cfg, misheard_rng):
             x.append(beat_features(mel, b))
             y.append(lab)
     held_beats = [clip_beats(c) for c in held.clips]
