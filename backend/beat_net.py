@@ -88,7 +88,18 @@ class BeatNet(nn.Module):
         a, b, c = act[f - 1], act[f], act[f + 1]
         denom = a - 2 * b + c
         times[inner] += np.where(denom < 0, 0.5 * (a - c) / np.where(denom < 0, denom, -1.0), 0.0).clip(-0.5, 0.5)
-        return Beats(times / MOTION_FPS, tempo)
+        return Beats(times / MOTION_FPS, tempo, pulse_clarity(act, frames))
+
+
+def pulse_clarity(act: np.ndarray, frames: np.ndarray) -> float:
+    """The median beat activation at the beat frames less that halfway between consecutive beats:
+    near 1 where the tracker hears each beat and nothing between (a pulse, however soft its
+    attacks), lower where its activation is as high between its beats as on them (noise, a held
+    sound: the DP's grid is its own, not the music's). 0 for fewer than three beats."""
+    if len(frames) < 3:
+        return 0.0
+    mid = np.round((frames[1:] + frames[:-1]) / 2).astype(int)
+    return float(np.median(act[frames]) - np.median(act[mid]))
 
 
 def _beat_intervals(beats: np.ndarray, n_frames: int, fps: float):

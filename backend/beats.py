@@ -35,6 +35,7 @@ ONSET_LATENCY = 0.022
 class Beats:
     times: np.ndarray  # seconds from the start of the analysed audio
     tempo: float  # beats per minute (global estimate); 0 when the audio has no beat
+    clarity: float | None = None  # a learned tracker's: how far its activation at the beats stands above it between them
 
 
 def onset_envelope(mel: np.ndarray, normalise: bool = True) -> np.ndarray:

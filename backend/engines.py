@@ -42,6 +42,10 @@ SMOOTH_HZ = 5.0  # low-pass cut-off: above beat-rate motion, well below the 10 H
 # A seed's noise is drawn this much wider than the standard normal the generator trained on: takes
 # from different seeds differ more, and on the val split nothing else measured moves (the model card).
 NOISE_SPREAD = 1.75
+# A learned tracker's pulse_clarity (beat_net.py) from which its beats are a pulse: pulsed val clips
+# reach it in about half the cases, and no unpulsed sound tried (a held chord, a drone, noise, chords
+# changing every 5 s) comes within 0.05 of it (the model card).
+CLEAR_PULSE = 0.9
 
 
 @dataclass
@@ -155,13 +159,17 @@ def with_dynamics(kp3d: np.ndarray, heard: Heard | None, beats: np.ndarray, down
     return follow_loudness(kp3d, beats, downbeats, piece_level(heard.db, MEL_FPS, len(kp3d), MOTION_FPS), MOTION_FPS)
 
 
-def free_time(mel: np.ndarray, heard: Heard | None, tracked: np.ndarray) -> np.ndarray | None:
+def free_time(mel: np.ndarray, heard: Heard | None, tracked: Beats) -> np.ndarray | None:
     """The strokes for music with no pulse, as the rule-based conductor finds them (no pulse:
     plan_audio.find_beats; the strokes: plan_audio.free_beats, slow, on its changes of sound),
     so both engines call the same music free; None for music with a pulse (or none to conduct).
     Music whose onsets clearly mark the beats a learned tracker heard (`tracked`) has a pulse without
-    asking the rules' tracker, which costs more than the rest of the generator's request."""
-    if heard is None or onset_support(mel, tracked, MEL_FPS) >= 2 * MIN_ONSET_DB:
+    asking the rules' tracker, which costs more than the rest of the generator's request; so has
+    music whose beats the learned tracker hears with CLEAR_PULSE clarity however soft their attacks
+    (legato strings, an organ), where the onset-based tracker finds none."""
+    if heard is None or onset_support(mel, tracked.times, MEL_FPS) >= 2 * MIN_ONSET_DB:
+        return None
+    if tracked.clarity is not None and tracked.clarity >= CLEAR_PULSE:
         return None
     return free_beats(mel, heard)[0] if find_beats(mel, heard) is None else None
 
@@ -253,7 +261,7 @@ class GeneratorEngine:
             early = 0.4 * float(np.median(np.diff(own.times)))
             own = replace(own, times=own.times[in_sound_span(own.times, sound, early)])
         if own is not None:
-            free = free_time(music.mel, sound, own.times)
+            free = free_time(music.mel, sound, own)
             if free is not None:  # no pulse: conducted in one on the music's changes, as the rules conduct it
                 music = replace(music, beats=free, downbeats=free)
                 provenance["free_time"] = True

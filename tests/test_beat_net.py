@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from backend.beat_net import BEAT_FEATURES, beat_phase_features
+from backend.beat_net import BEAT_FEATURES, beat_phase_features, pulse_clarity
 from backend.beats import dp_beats
 from backend.checkpoint import load_generator, save_checkpoint
 from backend.generate import InferenceGenerator, make_noise, noise_seconds
@@ -37,6 +37,17 @@ def test_dp_decodes_a_clean_activation_to_its_beats():
     act[frames[1::2] + 7] += 0.4  # weaker off-beats must not become beats
     got, tempo = dp_beats(act / act.std(), 30)
     assert np.array_equal(got, frames) and 110 < tempo < 130
+
+
+def test_pulse_clarity_tells_beats_heard_from_a_grid_laid_over_a_flat_activation():
+    frames = np.arange(10, 300, 14)
+    act = np.full(320, 0.05)
+    act[frames] = 0.95
+    assert pulse_clarity(act, frames) == pytest.approx(0.9)
+    assert pulse_clarity(np.full(320, 0.7), frames) == pytest.approx(0.0)  # noise: as high between as on
+    act[frames[:-1] + 7] = 0.95  # a subdivision heard as strongly as the beat
+    assert pulse_clarity(act, frames) == pytest.approx(0.0)
+    assert pulse_clarity(act, frames[:2]) == 0.0
 
 
 @pytest.fixture(scope="module")

@@ -179,3 +179,21 @@ def test_the_generator_conducts_music_without_a_pulse_in_one(tmp_path):
     gaps = np.diff(take.beats)
     assert len(take.beats) >= 6 and gaps.min() >= 1.2 - 1e-3 and gaps.max() <= 3.0 + 1e-3
     assert np.array_equal(take.beats, take.downbeats)  # each stroke a bar of one
+
+
+def test_a_pulse_the_learned_tracker_hears_clearly_is_no_free_time_however_soft_its_attacks():
+    """The held chord has no onsets for the rules' trackers; the same sound with beats a learned
+    tracker heard clearly (soft strings, an organ) is conducted on them, and with the clarity of a
+    grid laid over a sound without a pulse it is still free."""
+    from backend.beats import Beats
+    from backend.engines import CLEAR_PULSE, audible, free_time
+    from backend.features import mel_features
+    sr = 22050
+    t = np.arange(20 * sr) / sr
+    x = sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6)) * (0.3 + 0.2 * np.sin(2 * np.pi * t / 7)) * 0.2
+    x[:sr] = 0.0
+    mel = mel_features(x.astype(np.float32), sr)
+    grid = np.arange(1.2, 19.5, 0.6)
+    assert free_time(mel, audible(mel), Beats(grid, 100.0, 0.3)) is not None
+    assert free_time(mel, audible(mel), Beats(grid, 100.0, None)) is not None  # the onset tracker's beats
+    assert free_time(mel, audible(mel), Beats(grid, 100.0, CLEAR_PULSE)) is None
