@@ -36,6 +36,11 @@ class Beats:
     times: np.ndarray  # seconds from the start of the analysed audio
     tempo: float  # beats per minute (global estimate); 0 when the audio has no beat
     clarity: float | None = None  # a learned tracker's: how far its activation at the beats stands above it between them
+    strength: np.ndarray | None = None  # a learned tracker's: its activation at each beat (under WEAK_BEAT: not struck)
+
+    def only(self, keep: np.ndarray) -> "Beats":
+        """These beats where `keep` (a mask over them) holds."""
+        return Beats(self.times[keep], self.tempo, self.clarity, None if self.strength is None else self.strength[keep])
 
 
 def onset_envelope(mel: np.ndarray, normalise: bool = True) -> np.ndarray:

@@ -22,6 +22,7 @@ from baton_core.errors import BatonError
 from baton_core.request import ENGINES
 from baton_core.skeleton import project_front
 from baton_core.timebase import MEL_FPS, MOTION_FPS, motion_frames
+from .beat_net import WEAK_BEAT
 from .beats import Beats, track_beats
 from .checkpoint import load_generator
 from .errors import CheckpointError
@@ -259,7 +260,7 @@ class GeneratorEngine:
         own = self.gen.track_beats(music.mel) if music.beats is None else None
         if own is not None and sound is not None and len(own.times) > 1:  # within 0.4 of a beat of the sound
             early = 0.4 * float(np.median(np.diff(own.times)))
-            own = replace(own, times=own.times[in_sound_span(own.times, sound, early)])
+            own = own.only(in_sound_span(own.times, sound, early))
         if own is not None:
             free = free_time(music.mel, sound, own)
             if free is not None:  # no pulse: conducted in one on the music's changes, as the rules conduct it
@@ -286,12 +287,17 @@ class GeneratorEngine:
                 provenance["bar_confidence"] = round(float(np.mean(heard.confidence)), 3) if len(heard.confidence) else None
             bars = heard_bar_lines(music.mel, beats.times) if heard is None else heard.downbeats
         bars = np.asarray(bars, dtype=np.float64)
+        # The beats its tracker hears only weakly (its grid carried through a hold or a rest) count in
+        # the bars it heard over them but are not struck; the take's bar lines are the struck ones.
+        grid = beats.times
+        if provenance.get("bars") == "heard" and beats.strength is not None:
+            beats = beats.only(beats.strength >= WEAK_BEAT)
         if music.plan is not None:
             provenance["beats"] = provenance["bars"] = "score"
         if provenance.get("free_time"):
             provenance["beats"] = provenance["bars"] = "free time"
         kp2d = self.gen(music.mel, noise, lambda f, s: report(0.9 * f, s), beats=beats.times,
-                        downbeats=bars if self.gen.cfg.bar_input else None)
+                        downbeats=bars if self.gen.cfg.bar_input else None, grid=grid)
         if self.smooth:
             kp2d = smooth_motion(kp2d)
         if music.beats is not None:
@@ -308,7 +314,7 @@ class GeneratorEngine:
             kp3d = released(kp3d, end, MOTION_FPS)
         # the take's front view is its 3D's, as the rig shows it (the lift keeps bone lengths, so where
         # the generator drew a bone longer than it can be, the picture it drew is not what plays)
-        return Motion(project_front(kp3d), kp3d, beats, beats.times, bars, provenance)
+        return Motion(project_front(kp3d), kp3d, beats, beats.times, bars[np.isin(bars, beats.times)], provenance)
 
     def joins(self, frames: int) -> np.ndarray:
         """Frames where the generator's inference windows meet (where a seam could show)."""

@@ -290,10 +290,13 @@ class InferenceGenerator:
         return hear_bars(logp, beats)
 
     def __call__(self, mel: np.ndarray, noise: np.ndarray, progress: ProgressFn | None = None,
-                 beats: np.ndarray | None = None, downbeats: np.ndarray | None = None) -> np.ndarray:
+                 beats: np.ndarray | None = None, downbeats: np.ndarray | None = None,
+                 grid: np.ndarray | None = None) -> np.ndarray:
         """mel (T90, bins) in [0, 1] and noise (ceil(T90/90), noise_dim) → keypoints (ceil(T90/3), 13, 2).
         A generator with the beat input conducts `beats` (s), by default its own tracker's; one with
-        the bar input draws the bars that begin on `downbeats` (s), by default the ones it hears."""
+        the bar input draws the bars that begin on `downbeats` (s), by default the ones it hears,
+        counted on `grid` (s; by default `beats`): the bars run on through a hold whose beats are
+        counted, not struck."""
         n90 = mel.shape[0]
         seconds = noise_seconds(n90)
         noise = check_noise(noise, seconds, self.cfg.noise_dim)
@@ -312,6 +315,6 @@ class InferenceGenerator:
                 if self.bar_proj is not None:
                     if downbeats is None:
                         downbeats = self.track_bars(mel, times).downbeats
-                    h = h + self.bar_proj(torch.from_numpy(bar_features(times, downbeats, h.shape[0])))
+                    h = h + self.bar_proj(torch.from_numpy(bar_features(times if grid is None else np.asarray(grid, np.float64), downbeats, h.shape[0])))
             y = self.decode(h)
         return y[: motion_frames(n90)].numpy()

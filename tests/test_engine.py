@@ -54,3 +54,26 @@ def test_the_default_engine_conducts_the_demos_bars_in_four(demo, demo_files):
     bars = M.bars_from_downbeats(demo.beats, demo.downbeats)
     assert M.downbeat_accuracy(take.keypoints_2d, bars) >= 0.85
     assert M.pattern_legibility(take.keypoints_2d, bars)[0] >= 0.8
+
+
+def test_beats_the_tracker_carries_through_a_rest_are_counted_not_struck(demo, tmp_path):
+    """Two bars of the demo silenced: the generator's tracker keeps its grid through the rest, and
+    the engine strikes only the beats it hears there at all (a conductor holds still in a general
+    pause), while the bars run on, so after the rest the bar lines fall where the demo's do."""
+    import soundfile as sf
+    from backend import metrics as M
+    from backend.beat_net import WEAK_BEAT
+    from backend.features import mel_features
+    x = demo.samples.copy()
+    rest = (demo.beats[24], demo.beats[32] - 0.02)
+    x[int(rest[0] * demo.sr): int(rest[1] * demo.sr)] = 0.0
+    sf.write(tmp_path / "rest.wav", x, demo.sr)
+    heard = load_generator(BUNDLED_CHECKPOINT).model.beat_net.track(mel_features(x, demo.sr))
+    in_rest = lambda t: (t > rest[0] + 0.3) & (t < rest[1] - 0.1)
+    assert (heard.strength[in_rest(heard.times)] < WEAK_BEAT).sum() >= 2  # the grid carried on
+    take = generate_take(tmp_path / "rest.wav")
+    assert in_rest(take.beats).sum() <= in_rest(heard.times).sum() - 2
+    assert np.isin(take.downbeats, take.beats).all()  # the take's bar lines are beats it strikes
+    after = demo.downbeats[demo.downbeats > rest[1]]
+    heard_after = take.downbeats[(take.downbeats > rest[1] - 0.1) & (take.downbeats < demo.beats[-1])]  # not the held chord
+    assert M.f_measure(heard_after, after) >= 0.95
