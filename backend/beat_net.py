@@ -34,7 +34,7 @@ from baton_core.timebase import MEL_BINS, MEL_PER_MOTION, MOTION_FPS
 BEAT_FEATURES = 4  # sin and cos of the beat phase, log2 of the beat period / 0.5 s, "beating" flag
 # A beat whose activation peaks under this the DP put in to keep its grid through a hold or a rest,
 # where the conductor holds still: the engine counts it in the bars but does not strike it. On the
-# val split it is one in four of the tracker's beats that the conductor does not beat, and 1 in 500
+# val split it is one in four of the tracker's beats that the conductor does not beat, and under 1 in 500
 # of those it does (the model card).
 WEAK_BEAT = 0.2
 MAX_GAP = 2.0  # an interval over twice the median beat period is a pause (fermata, rest): no phase
