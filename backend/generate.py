@@ -315,6 +315,7 @@ class InferenceGenerator:
                 if self.bar_proj is not None:
                     if downbeats is None:
                         downbeats = self.track_bars(mel, times).downbeats
-                    h = h + self.bar_proj(torch.from_numpy(bar_features(times if grid is None else np.asarray(grid, np.float64), downbeats, h.shape[0])))
+                    counted = times if grid is None else np.asarray(grid, dtype=np.float64)
+                    h = h + self.bar_proj(torch.from_numpy(bar_features(counted, downbeats, h.shape[0])))
             y = self.decode(h)
         return y[: motion_frames(n90)].numpy()
