@@ -153,6 +153,18 @@ def test_score_source_renders_music21_works_with_their_beats(tmp_path):
     assert np.array_equal(piece.audio, again.audio) and np.array_equal(piece.motion_3d, again.motion_3d)
 
 
+def test_further_works_share_nothing_with_the_corpus_works():
+    """The further works (more for the bar reader) are none of the corpus' works and no part of
+    one: no Bach cantata and no Palestrina mass that the corpus' works come from."""
+    from training.score_source import corpus_works, kin_of
+    first, further = corpus_works(), corpus_works(further=1)
+    assert kin_of("bach/bwv112.5-sc.mxl") == kin_of("bach/bwv112.5.mxl") == "bwv112"
+    assert kin_of("palestrina/Credo_41_a.krn") == kin_of("palestrina/Kyrie_41.krn") == "palestrina 41"
+    assert kin_of("ryansMammoth/AcaciaReel.abc") != kin_of("ryansMammoth/AcrobatsHornpipe.abc")
+    assert len(further) > 100 and not {kin_of(n) for n in first} & {kin_of(n) for n in further}
+    assert {n.split("/")[0] for n in further} >= {"bach", "palestrina", "ryansMammoth"}
+
+
 def test_corpora_join_into_one_split(corpus):
     one, both = Corpus(corpus, "train"), Corpus.joined(f"{corpus},{corpus}", "train")
     assert len(both) == 2 * len(one) and both.hours == pytest.approx(2 * one.hours)

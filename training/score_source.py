@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from pathlib import Path
 from typing import Iterable
 
@@ -61,8 +62,12 @@ def _seed(*parts) -> int:
     return int(hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:8], 16)
 
 
-def corpus_works(works: int = 0) -> list[str]:
-    """music21 corpus names, a stable spread over COLLECTIONS (capped at `works` overall when > 0)."""
+def corpus_works(works: int = 0, further: int = 0) -> list[str]:
+    """music21 corpus names, a stable spread over COLLECTIONS (capped at `works` overall when > 0).
+    With `further` > 0, instead the works after those: up to `further` times each collection's cap
+    more, from the same stable shuffle, leaving out every kin (`kin_of`) of the first ones, so that
+    no part of a held-out work is learnt from (more works for the networks that learn from the
+    sound alone, such as the bar reader)."""
     from music21 import corpus
     by_collection: dict[str, list[str]] = {}
     for p in corpus.getCorePaths():
@@ -76,15 +81,34 @@ def corpus_works(works: int = 0) -> list[str]:
         for rel in sorted(by_collection.get(top, [])):
             one_format.setdefault(rel.rsplit(".", 1)[0], rel)
         files = sorted(one_format.values(), key=lambda r: _seed("pick", r))  # a stable shuffle
-        names += files[:cap]
+        if further > 0:
+            taken = {kin_of(r) for r in files[:cap]}
+            names += [r for r in files[cap:] if kin_of(r) not in taken][: further * cap]
+        else:
+            names += files[:cap]
     if works > 0:
         names = sorted(names, key=lambda r: _seed("cap", r))[:works]
     return sorted(names)
 
 
-def corpus_jobs(works: int = 0, versions: int = 0, seed: int = 0) -> Iterable[PieceJob]:
-    """One job per (work, version); `versions` > 0 overrides each collection's count."""
-    for name in corpus_works(works):
+def kin_of(name: str) -> str:
+    """What ties corpus files together as one piece beyond `work_of`: a Bach chorale's cantata (its
+    BWV number, whatever the setting), a Palestrina mass (its number, whatever the movement or
+    section); any other file stands alone."""
+    stem = name.rsplit(".", 1)[0]
+    if stem.startswith("bach/"):
+        m = re.match(r"bach/(bwv\d+)", stem)
+        return m.group(1) if m else stem
+    if stem.startswith("palestrina/"):
+        m = re.search(r"_(\d+)", stem)
+        return "palestrina " + m.group(1) if m else stem
+    return stem
+
+
+def corpus_jobs(works: int = 0, versions: int = 0, seed: int = 0, further: int = 0) -> Iterable[PieceJob]:
+    """One job per (work, version); `versions` > 0 overrides each collection's count; `further` > 0
+    takes the works beyond the default ones (`corpus_works`)."""
+    for name in corpus_works(works, further):
         top = name.split("/", 1)[0]
         count = versions or COLLECTIONS[top][1]
         work_id = work_of(name)
@@ -124,20 +148,20 @@ def _soundfonts(more: bool = False) -> list[str]:
     return [c for c in cands if Path(c).is_file()]
 
 
-def recording_jobs(works: int = 0, versions: int = 0, seed: int = 0) -> Iterable[PieceJob]:
+def recording_jobs(works: int = 0, versions: int = 0, seed: int = 0, further: int = 0) -> Iterable[PieceJob]:
     """The corpus' works as recordings sound (build with --no-augment: the render is its own chain):
     orchestrated with doublings, percussion and textures (training/orchestra.py), every soundfont
     installed but MuseScore General, tempi from very slow to very fast, recorded in a hall and
     mastered (training/augment.record_audio). Each work keeps the split it has in `corpus_jobs`."""
-    for job in corpus_jobs(works, versions, seed):
+    for job in corpus_jobs(works, versions, seed, further):
         yield PieceJob(job.item_id, job.work_id, functools.partial(job.render, recording=True))
 
 
-def free_jobs(works: int = 0, versions: int = 0, seed: int = 0) -> Iterable[PieceJob]:
+def free_jobs(works: int = 0, versions: int = 0, seed: int = 0, further: int = 0) -> Iterable[PieceJob]:
     """recording_jobs with a passage in free time in every excerpt (a third to two thirds of its
     bars; scores.random_performance): no steady pulse there, each beat as it is played, which the
     labels follow — the beats as the conductor beats them, at the level the written tempo sets."""
-    for job in corpus_jobs(works, versions, seed):
+    for job in corpus_jobs(works, versions, seed, further):
         yield PieceJob(job.item_id, job.work_id, functools.partial(job.render, recording=True, free=True))
 
 
