@@ -70,11 +70,13 @@ def corpus_works(works: int = 0, further: int = 0) -> list[str]:
     sound alone, such as the bar reader)."""
     from music21 import corpus
     by_collection: dict[str, list[str]] = {}
+    paths = {}
     for p in corpus.getCorePaths():
         rel = str(p).split("/corpus/", 1)[-1]
         top = rel.split("/", 1)[0]
         if top in COLLECTIONS and not rel.endswith(SKIP_SUFFIXES):
             by_collection.setdefault(top, []).append(rel)
+            paths[rel] = Path(p)
     names = []
     for top, (cap, _) in COLLECTIONS.items():
         one_format = {}  # some scores ship in two formats: keep one file per score
@@ -82,8 +84,8 @@ def corpus_works(works: int = 0, further: int = 0) -> list[str]:
             one_format.setdefault(rel.rsplit(".", 1)[0], rel)
         files = sorted(one_format.values(), key=lambda r: _seed("pick", r))  # a stable shuffle
         if further > 0:
-            taken = {kin_of(r) for r in files[:cap]}
-            names += [r for r in files[cap:] if kin_of(r) not in taken][: further * cap]
+            taken = {kin_of(r, paths[r]) for r in files[:cap]}
+            names += [r for r in files[cap:] if kin_of(r, paths[r]) not in taken][: further * cap]
         else:
             names += files[:cap]
     if works > 0:
@@ -91,17 +93,22 @@ def corpus_works(works: int = 0, further: int = 0) -> list[str]:
     return sorted(names)
 
 
-def kin_of(name: str) -> str:
-    """What ties corpus files together as one piece beyond `work_of`: a Bach chorale's cantata (its
-    BWV number, whatever the setting), a Palestrina mass (its number, whatever the movement or
-    section); any other file stands alone."""
+def kin_of(name: str, path: Path | None = None) -> str:
+    """What ties corpus files together as one piece beyond `work_of`: a Bach chorale's cantata or
+    oratorio (its BWV number, whatever the setting), a Palestrina mass (the title its Humdrum file
+    gives, `!!!OPR`, read from `path`: the files' numbers do not say which mass); any other file
+    stands alone."""
     stem = name.rsplit(".", 1)[0]
     if stem.startswith("bach/"):
         m = re.match(r"bach/(bwv\d+)", stem)
         return m.group(1) if m else stem
-    if stem.startswith("palestrina/"):
-        m = re.search(r"_(\d+)", stem)
-        return "palestrina " + m.group(1) if m else stem
+    if stem.startswith("palestrina/") and path is not None:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if not line.startswith("!!"):
+                    break
+                if line.startswith("!!!OPR:"):
+                    return "palestrina " + line.split(":", 1)[1].strip()
     return stem
 
 
