@@ -93,16 +93,16 @@ def corpus_works(works: int = 0, further: int = 0) -> list[str]:
     return sorted(names)
 
 
-def kin_of(name: str, path: Path | None = None) -> str:
+def kin_of(name: str, path: Path) -> str:
     """What ties corpus files together as one piece beyond `work_of`: a Bach chorale's cantata or
     oratorio (its BWV number, whatever the setting), a Palestrina mass (the title its Humdrum file
-    gives, `!!!OPR`, read from `path`: the files' numbers do not say which mass); any other file
-    stands alone."""
+    gives, `!!!OPR`, read from its file `path`: the files' numbers do not say which mass); any other
+    file stands alone."""
     stem = name.rsplit(".", 1)[0]
     if stem.startswith("bach/"):
         m = re.match(r"bach/(bwv\d+)", stem)
         return m.group(1) if m else stem
-    if stem.startswith("palestrina/") and path is not None:
+    if stem.startswith("palestrina/"):
         with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
                 if not line.startswith("!!"):
