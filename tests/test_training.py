@@ -577,6 +577,35 @@ def test_evaluate_prints_the_table_and_stores_it(corpus, stage1, tmp_path, capsy
     assert stored.sha256 == sha and stored.meta["evaluation_table"] == rows
 
 
+def test_evaluate_conducts_another_trackers_bars_beside_a_clips_audio(corpus, tmp_path):
+    """--reference-bars: a row conducting the beats and bar lines written beside a corpus clip's audio
+    (as tools/reference_beats.py writes them; here the clip's own score's, so that tracker hears every
+    bar), scoring that tracker's bars against the score's; a clip without them is left out of the row."""
+    from training import evaluate
+    torch.manual_seed(0)
+    gen = Generator(GeneratorConfig(encoder="conv1d", encoder_channels=(32, 32, 32), beat_input=True, beat_channels=8,
+                                    beat_layers=3, bar_input=True, bar_channels=8, bar_layers=3))
+    save_checkpoint(gen.eval(), tmp_path / "g.pt")
+    first, second = Corpus(corpus, "test").clips[:2]
+    beats, down = first.beats()
+    stem = first.audio_path().with_suffix("")
+    written = [Path(f"{stem}.beats.txt"), Path(f"{stem}.downbeats.txt")]
+    try:
+        np.savetxt(written[0], beats, fmt="%.4f")
+        np.savetxt(written[1], down, fmt="%.4f")
+        assert second.audio_path() is not None and not Path(f"{second.audio_path().with_suffix('')}.beats.txt").exists()
+        assert evaluate.main(["--corpus", str(corpus), "--split", "test", "--max-items", "2", "--checkpoint",
+                              str(tmp_path / "g.pt"), "--no-rules", "--official", "none", "--official-stage1", "none",
+                              "--reference-bars", "--json", str(tmp_path / "t.json")]) == 0
+    finally:
+        for f in written:
+            f.unlink(missing_ok=True)
+    (table,) = json.loads((tmp_path / "t.json").read_text()).values()
+    ref, heard = table["rows"]["g (reference bars)"], table["rows"]["g"]
+    assert ref["bar_f"] == 1.0 and ref["metre"] == 1.0  # the score's bars, heard by that "tracker"
+    assert heard["bar_f"] is not None and ref["F"] != heard["F"]  # the row is its own take, of one clip
+
+
 def test_evaluate_judges_the_demo_piece_by_the_bars_it_was_made_with(tmp_path):
     from training import evaluate
     assert evaluate.main(["--demo", "--official", "none", "--official-stage1", "none",

@@ -1,9 +1,12 @@
 """Reference beats and bar lines for recordings, from a tracker that is not Baton's: madmom's
 RNN downbeat tracker with its DBN over bars of 2, 3 and 4 beats (Böck, Krebs & Widmer 2016).
-For each audio file in a folder it writes `<name>.beats.txt` and `<name>.downbeats.txt` beside it
-(one time in seconds per line), which `training.evaluate --recordings` reads as the reference.
+For each audio file in a folder, and each clip's audio in a corpus split's folder, it writes
+`<name>.beats.txt` and `<name>.downbeats.txt` beside it (one time in seconds per line), which
+`training.evaluate --recordings` reads as the reference, and `training.evaluate --corpus …
+--reference-bars` as another tracker's hearing of the score's bars.
 
     /tmp/madmom-env/bin/python tools/reference_beats.py data/recordings
+    /tmp/madmom-env/bin/python tools/reference_beats.py data/corpus/test
 
 For evaluation only. madmom's code is BSD, but its trained models are CC BY-NC-SA 4.0: they are
 never shipped, never imported by Baton, and what they output is never trained on (the recordings it
@@ -55,13 +58,15 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1 or not Path(argv[0]).is_dir():
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
-    files = sorted(p for p in Path(argv[0]).iterdir() if p.suffix.lower() in AUDIO)
+    folder = Path(argv[0])
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO)
+    files += sorted(p for p in folder.glob("*/audio.*") if p.suffix.lower() in AUDIO)  # a corpus split's clips
     for path in files:
         beats, downbeats = track(path)
         stem = path.with_suffix("")
         np.savetxt(f"{stem}.beats.txt", beats, fmt="%.3f")
         np.savetxt(f"{stem}.downbeats.txt", downbeats, fmt="%.3f")
-        print(f"{path.name}: {len(beats)} beats, {len(downbeats)} bars")
+        print(f"{path.relative_to(folder)}: {len(beats)} beats, {len(downbeats)} bars")
     return 0
 
 

@@ -6,6 +6,8 @@
     python -m training.evaluate --audio a.flac --audio b.ogg --checkpoint runs/stage2/generator.pt
     python -m training.evaluate --recordings data/recordings --checkpoint backend/weights/baton_m2sgan.pt
     python -m training.evaluate --demo --checkpoint backend/weights/baton_m2sgan.pt --official none
+    python -m training.evaluate --corpus data/corpus --split test --checkpoint backend/weights/baton_m2sgan.pt \
+        --reference-bars       # after: /tmp/madmom-env/bin/python tools/reference_beats.py data/corpus/test
 
 Rows: `data` (the corpus's own motion, where there is one), `rules` (the rule-based conductor planned
 from audio: the engine's beat tracker on the mel), each checkpoint, and `official` (the paper's
@@ -17,7 +19,10 @@ bar lines written beside them (`song.beats.txt`, `song.downbeats.txt`: tools/ref
 independent downbeat tracker), with librosa's dynamic-programming tracker on the engine's onset
 envelope as the second reference (how well the two agree is printed, and the recordings where they
 agree get a table of their own); for recordings without such files and clips without a plan,
-librosa's tracker is the reference. Columns, averaged over pieces:
+librosa's tracker is the reference. With --reference-bars, a corpus clip whose audio has such files
+beside it gets a row per generator conducting that tracker's beats and bars as given: how well the
+engine would conduct with another tracker's hearing, and (its bar F and metre) how well that tracker
+hears the score's bars. Columns, averaged over pieces:
 
   F / chance    ictus F-measure (±70 ms, lag 0, better of the two metrical levels) and its chance level
   BAS           Beat Align Score (σ 0.1 s), for comparison with dance papers only
@@ -73,6 +78,7 @@ class Piece:
     beats: np.ndarray
     downbeats: np.ndarray | None
     real: np.ndarray | None  # (T, 13, 2)
+    reference: tuple[np.ndarray, np.ndarray] | None = None  # an independent tracker's beats and bar lines
 
     @property
     def frames(self) -> int:
@@ -113,7 +119,8 @@ def pieces_from_corpus(corpus: Corpus, max_items: int = 0) -> list[Piece]:
         beats = clip.beats()
         ref, down = (beats[0], beats[1] if len(beats[1]) else None) if beats else (tracker_beats(mel), None)
         out.append(Piece(f"{corpus.split}/{clip.path.name}", clip.work_id, mel, loud, ref, down,
-                         np.asarray(clip.motion[:t], dtype=np.float32)))
+                         np.asarray(clip.motion[:t], dtype=np.float32),
+                         None if audio is None else reference_files(str(audio))))
     return out
 
 
@@ -179,17 +186,24 @@ def pieces_from_demo() -> list[Piece]:
 
 class EngineConductor:
     """An engine exactly as `generate_take` runs it (backend/engines.py), on the piece's mel; with
-    `given`, on the piece's own beats and bar lines, as an animator gives them. `downbeats` holds the
-    bar lines of its last take."""
+    `given`, on the piece's own beats and bar lines, as an animator gives them; with `reference`, on
+    the independent tracker's beats and bar lines beside its audio (None for a piece without them).
+    `downbeats` holds the bar lines it conducted, where they were not the piece's own."""
 
     seeded = True
 
-    def __init__(self, engine, given: bool = False):
-        self.engine, self.given = engine, given
+    def __init__(self, engine, given: bool = False, reference: bool = False):
+        self.engine, self.given, self.reference = engine, given, reference
         self.downbeats = None
 
-    def __call__(self, piece: Piece, seed: int) -> np.ndarray:
+    def __call__(self, piece: Piece, seed: int) -> np.ndarray | None:
         from backend.engines import Music
+        if self.reference:
+            if piece.reference is None or len(piece.reference[1]) < 2:
+                return None
+            music = Music(piece.mel, beats=piece.reference[0], downbeats=piece.reference[1])
+            self.downbeats = piece.reference[1]
+            return self.engine.conduct(music, seed).keypoints_2d[: piece.frames]
         given = self.given and piece.downbeats is not None
         music = Music(piece.mel, beats=piece.beats if given else None, downbeats=piece.downbeats if given else None)
         motion = self.engine.conduct(music, seed)
@@ -200,9 +214,9 @@ class EngineConductor:
         return self.engine.joins(frames)
 
 
-def generator_conductor(model, smooth: bool = True, given: bool = False) -> EngineConductor:
+def generator_conductor(model, smooth: bool = True, given: bool = False, reference: bool = False) -> EngineConductor:
     from backend.engines import GeneratorEngine
-    return EngineConductor(GeneratorEngine.from_model(model, smooth), given)
+    return EngineConductor(GeneratorEngine.from_model(model, smooth), given, reference)
 
 
 def bars_heard_whole(heard: np.ndarray, downbeats: np.ndarray, window: float = M.ICTUS_WINDOW) -> float:
@@ -237,16 +251,17 @@ def _mean(values: list) -> float | None:
 
 
 def row(conductor, pieces: list[Piece], judges: dict | None = None, sync_pairs: int = 32) -> dict:
-    """The table's columns for one conductor, averaged over the pieces."""
+    """The table's columns for one conductor, averaged over the pieces it conducts."""
     cols: dict[str, list] = {k: [] for k in ("F", "chance", "BAS", "downbeat", "pattern", "R2", "R2_chance",
                                              "bar_f", "metre", "dyn_r", "dyn_c95", "lh_use", "lh_shape", "prep", "rel", "jitter", "seam", "div",
                                              "RDE", "SCE", "SDP")}
-    motions = []
+    motions, judged = [], []
     for piece in pieces:
         m = conductor(piece, 0)
-        if m is None:
-            return {}
+        if m is None:  # a piece it cannot conduct (no real motion, no reference bars) is left out of its row
+            continue
         motions.append(m)
+        judged.append(piece)
         ictus = M.ictus_times(m, FPS)
         cols["F"].append(M.ictus_f(ictus, piece.beats) if len(piece.beats) else None)
         cols["chance"].append(M.ictus_f_chance(ictus, piece.beats) if len(piece.beats) > 1 else None)
@@ -281,9 +296,11 @@ def row(conductor, pieces: list[Piece], judges: dict | None = None, sync_pairs: 
             cols["RDE"].append(M.rde(piece.real, m))
             cols["SCE"].append(M.sce(piece.real, m))
             cols["SDP"].append(M.sdp(piece.real, m))
+    if not motions:
+        return {}
     out = {k: _mean(v) for k, v in cols.items()}
     for name, net in (judges or {}).items():
-        out[f"sync:{name}"] = sync_accuracy(net, pieces, motions, sync_pairs)
+        out[f"sync:{name}"] = sync_accuracy(net, judged, motions, sync_pairs)
     return out
 
 
@@ -357,6 +374,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--given-bars", action="store_true",
                    help="also a row per engine conducting each clip's own beats and bar lines (an animator's)")
+    p.add_argument("--reference-bars", action="store_true",
+                   help="also a row per generator conducting the beats and bar lines written beside each corpus "
+                        "clip's audio (tools/reference_beats.py: an independent tracker's); clips without them are "
+                        "left out of that row")
     p.add_argument("--json", help="also write the tables here")
     p.add_argument("--store", action="store_true", help="store the corpus table in each Baton checkpoint's metadata")
     args = p.parse_args(argv)
@@ -384,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
             conductors[name] = generator_conductor(lg.model, args.smooth)
             if args.given_bars and lg.model.cfg.beat_input:
                 conductors[f"{name} (given bars)"] = generator_conductor(lg.model, args.smooth, given=True)
+            if args.reference_bars and lg.model.cfg.beat_input:
+                conductors[f"{name} (reference bars)"] = generator_conductor(lg.model, args.smooth, reference=True)
         official = OFFICIAL / "m2sgan_generator.pt" if args.official == "auto" else args.official
         if official != "none" and Path(official).is_file():
             conductors["official"] = generator_conductor(load_generator(official).model, args.smooth)
