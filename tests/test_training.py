@@ -590,20 +590,29 @@ def test_evaluate_conducts_another_trackers_bars_beside_a_clips_audio(corpus, tm
     beats, down = first.beats()
     stem = first.audio_path().with_suffix("")
     written = [Path(f"{stem}.beats.txt"), Path(f"{stem}.downbeats.txt")]
-    try:
-        np.savetxt(written[0], beats, fmt="%.4f")
-        np.savetxt(written[1], down, fmt="%.4f")
-        assert second.audio_path() is not None and not Path(f"{second.audio_path().with_suffix('')}.beats.txt").exists()
-        assert evaluate.main(["--corpus", str(corpus), "--split", "test", "--max-items", "2", "--checkpoint",
+    assert second.audio_path() is not None and not Path(f"{second.audio_path().with_suffix('')}.beats.txt").exists()
+
+    def rows(items: int) -> dict:
+        out = tmp_path / f"t{items}.json"
+        assert evaluate.main(["--corpus", str(corpus), "--split", "test", "--max-items", str(items), "--checkpoint",
                               str(tmp_path / "g.pt"), "--no-rules", "--official", "none", "--official-stage1", "none",
-                              "--reference-bars", "--json", str(tmp_path / "t.json")]) == 0
+                              "--given-bars", "--reference-bars", "--json", str(out)]) == 0
+        (table,) = json.loads(out.read_text()).values()
+        return table["rows"]
+
+    try:
+        np.savetxt(written[0], beats, fmt="%.17g")
+        np.savetxt(written[1], down, fmt="%.17g")
+        one, two = rows(1), rows(2)
     finally:
         for f in written:
             f.unlink(missing_ok=True)
-    (table,) = json.loads((tmp_path / "t.json").read_text()).values()
-    ref, heard = table["rows"]["g (reference bars)"], table["rows"]["g"]
-    assert ref["bar_f"] == 1.0 and ref["metre"] == 1.0  # the score's bars, heard by that "tracker"
-    assert heard["bar_f"] is not None and ref["F"] != heard["F"]  # the row is its own take, of one clip
+    ref, given = one["g (reference bars)"], one["g (given bars)"]
+    assert ref["bar_f"] == 1.0 and ref["metre"] == 1.0  # the score's bars, heard whole by that "tracker"
+    # conducting them as given is conducting the score's beats and bars as given
+    assert {k: v for k, v in ref.items() if k not in ("bar_f", "metre")} == {k: v for k, v in given.items() if k not in ("bar_f", "metre")}
+    assert two["g (reference bars)"] == ref and two["g (given bars)"] != given  # the second clip: no reference, left out
+    assert "g (reference bars)" not in rows(1)  # none beside any clip: no row
 
 
 def test_evaluate_judges_the_demo_piece_by_the_bars_it_was_made_with(tmp_path):

@@ -198,16 +198,15 @@ class EngineConductor:
 
     def __call__(self, piece: Piece, seed: int) -> np.ndarray | None:
         from backend.engines import Music
+        beats = bars = None
         if self.reference:
             if piece.reference is None or len(piece.reference[1]) < 2:
                 return None
-            music = Music(piece.mel, beats=piece.reference[0], downbeats=piece.reference[1])
-            self.downbeats = piece.reference[1]
-            return self.engine.conduct(music, seed).keypoints_2d[: piece.frames]
-        given = self.given and piece.downbeats is not None
-        music = Music(piece.mel, beats=piece.beats if given else None, downbeats=piece.downbeats if given else None)
-        motion = self.engine.conduct(music, seed)
-        self.downbeats = None if given else motion.downbeats
+            beats, bars = piece.reference
+        elif self.given and piece.downbeats is not None:
+            beats, bars = piece.beats, piece.downbeats
+        motion = self.engine.conduct(Music(piece.mel, beats=beats, downbeats=bars), seed)
+        self.downbeats = motion.downbeats if self.reference or bars is None else None  # not the score's own
         return motion.keypoints_2d[: piece.frames]
 
     def joins(self, frames: int) -> np.ndarray | None:
