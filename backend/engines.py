@@ -143,6 +143,15 @@ def music_end(heard: Heard | None, given: np.ndarray) -> float | None:
     return end if len(heard.db) / heard.fps - end >= RELEASE_AFTER_S else None
 
 
+def within_sound(own: Beats, sound: Heard | None) -> Beats:
+    """A learned tracker's beats from 0.4 of a beat before the music's first sound to its last: its
+    pulse runs on into the silence around the music, where a conductor prepares and releases."""
+    if sound is None or len(own.times) < 2:
+        return own
+    early = 0.4 * float(np.median(np.diff(own.times)))
+    return own.only(in_sound_span(own.times, sound, early))
+
+
 def audible(mel: np.ndarray) -> Heard | None:
     """The music's level and silences (plan_audio.listen), or None when there is nothing to hear."""
     try:
@@ -258,9 +267,8 @@ class GeneratorEngine:
                             downbeats=inside(music.plan.downbeats))
         sound = audible(music.mel)
         own = self.gen.track_beats(music.mel) if music.beats is None else None
-        if own is not None and sound is not None and len(own.times) > 1:  # within 0.4 of a beat of the sound
-            early = 0.4 * float(np.median(np.diff(own.times)))
-            own = own.only(in_sound_span(own.times, sound, early))
+        if own is not None:
+            own = within_sound(own, sound)
         if own is not None:
             free = free_time(music.mel, sound, own)
             if free is not None:  # no pulse: conducted in one on the music's changes, as the rules conduct it

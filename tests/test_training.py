@@ -447,6 +447,12 @@ def test_the_bar_reader_trains_on_its_tracker_and_stage2_stores_it(corpus, stage
                            "--max-steps", "2"] + small)
     a = load_reader(from_gen / "barreader.pt")[0].state_dict()
     assert all(torch.equal(v, a[k]) for k, v in model.state_dict().items())
+    heard = tmp_path / "reader_heard"  # the beats the generator's own tracker hears in a corpus, learnt from too
+    train_bar_reader.main(["--corpus", str(corpus), "--bars", str(gen / "generator.pt"), "--out-dir", str(heard),
+                           "--max-steps", "2", "--heard-corpus", str(corpus)] + small)
+    h, meta = load_reader(heard / "barreader.pt")
+    assert meta["heard"]["clips"] == meta["train"]["clips"] and meta["heard"]["root"] == str(corpus)
+    assert any(not torch.equal(v, h.state_dict()[k]) for k, v in a.items())  # it learnt from them
 
     stored = tmp_path / "stored"
     _run_stage2(corpus, stage1, stored, 0, ["--init", str(gen / "generator.pt"), "--bar-reader",
@@ -477,6 +483,9 @@ def test_the_bar_reader_trains_on_its_tracker_and_stage2_stores_it(corpus, stage
     with pytest.raises(SystemExit, match="need 0 ≤ beat errors < 0.5"):
         train_bar_reader.main(["--corpus", str(corpus), "--bars", str(bars / "barnet.pt"), "--out-dir",
                                str(tmp_path / "bad0"), "--beat-errors", "0.7"] + small)
+    with pytest.raises(SystemExit, match="--heard-corpus needs --bars to name a generator checkpoint"):
+        train_bar_reader.main(["--corpus", str(corpus), "--bars", str(bars / "barnet.pt"), "--out-dir",
+                               str(tmp_path / "bad1"), "--heard-corpus", str(corpus)] + small)
     with pytest.raises(SystemExit, match="not a bar tracker"):
         train_bar_reader.main(["--corpus", str(corpus), "--bars", str(beats / "beatnet.pt"), "--out-dir",
                                str(tmp_path / "bad")] + small)
@@ -513,6 +522,30 @@ def test_the_reader_learns_from_beats_misheard_as_a_tracker_mishears_them():
     metre, pos = bar_positions(fast, downbeats)
     assert len(fast) == 47 and set(metre[:40]) == {8} and list(pos[:8]) == list(range(8))
     assert [bar_states()[i] for i in fast_lab[:8]] == [(8, p) for p in range(8)]
+
+
+def test_the_reader_learns_the_beats_a_tracker_heard_labelled_from_the_score():
+    """Heard copies: each heard beat takes the state of the labelled beat it hears; beats through a
+    hold, extra beats and the farther of two beats at one labelled beat take none; a tracker at
+    twice the rate hears a four in eight; at half the rate there is nothing to learn."""
+    from backend.bars import bar_states, state_labels
+    from training.train_bar_reader import heard_labels
+    grid = 0.5 * np.arange(24)
+    beats = np.delete(grid, [10, 11, 12, 13])  # a hold of four beats, unbeaten
+    downbeats = grid[::4]
+    labels = state_labels(beats, downbeats)
+    heard = grid + 0.02 * np.sin(np.arange(24))  # beaten through the hold
+    got = heard_labels(heard, beats, downbeats)
+    assert np.array_equal(got[10:14], [-1] * 4) and np.array_equal(np.delete(got, range(10, 14)), labels)
+    odd = np.sort(np.r_[np.delete(grid, 5), 1.25, 4.1])  # beat 5 missed; an extra at 1.25; 4.1 beside 4.0
+    got = heard_labels(odd, grid, downbeats)
+    full = state_labels(grid, downbeats)
+    assert got[np.flatnonzero(odd == 1.25)[0]] == -1 and got[np.flatnonzero(odd == 4.1)[0]] == -1
+    assert got[np.flatnonzero(odd == 4.0)[0]] == full[8] and got[np.flatnonzero(odd == 3.0)[0]] == full[6]
+    assert np.sum(got >= 0) == 23
+    fast = np.sort(np.r_[grid, grid[:-1] + 0.25])
+    assert [bar_states()[i] for i in heard_labels(fast, grid, downbeats)[:8]] == [(8, p) for p in range(8)]
+    assert heard_labels(grid[::2], grid, downbeats) is None
 
 
 def test_best_draw_regression_counts_each_clips_closer_draw():

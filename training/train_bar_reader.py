@@ -18,6 +18,10 @@ and rests a conductor leaves unbeaten; bars read over such beats lost their coun
 clips' labelled beats kept it. So `misheard_copies` copies of each clip's beats, misheard that way
 (`misheard`), are learnt from beside them; where the conductor beats slowly a share `twice_share` of
 them is heard at twice the conductor's rate first (`twice_as_fast`), as trackers hear slow beats.
+Copies can only guess how a tracker errs. `heard_corpus` names corpora of works neither tracker
+trained on; the beats the engine's own tracker (the one a generator checkpoint in `bars` holds) hears
+in their train clips, labelled from their bars (`heard_labels`), are learnt from too, each
+`heard_copies` times: there the reader meets the tracker's mistakes themselves, as it will in use.
 Every `eval_every` steps the held-out downbeat F (±70 ms) and metre accuracy of the bars read over
 the labelled beats are scored (train_beats.bar_scores). The run folder holds `state.pt`
 (resumable), `log.jsonl` and `barreader.pt`.
@@ -36,6 +40,7 @@ from backend.bar_reader import BarReader, beat_features, with_tracker
 from backend.bars import bar_states, beat_state_logp, state_labels
 from backend.beat_net import BeatNet
 from backend.checkpoint import checked_weights, load_generator, read_network, save_network
+from backend.engines import audible, within_sound
 from backend.errors import CheckpointError
 from baton_core.timebase import MEL_PER_MOTION, MOTION_FPS
 
@@ -69,6 +74,8 @@ class ReaderConfig:
     beat_errors: float = 0.08  # chance a beat is dropped, and an extra one put in a gap, in the misheard copies
     misheard_copies: int = 3  # copies of each clip's beats, misheard, trained on beside the labelled beats
     twice_share: float = 0.5  # share of the slow clips' misheard copies heard twice as fast first
+    heard_corpus: str = ""  # corpora neither tracker trained on: the engine's heard beats over their train clips
+    heard_copies: int = 3  # times each of those clips' heard beats is drawn from, beside the copies
     eval_every: int = 250
     save_every: int = 250
     log_every: int = 10
@@ -133,6 +140,38 @@ def twice_as_fast(beats: np.ndarray, downbeats: np.ndarray) -> tuple[np.ndarray,
     return t, state_labels(t, downbeats)
 
 
+def heard_labels(heard: np.ndarray, beats: np.ndarray, downbeats: np.ndarray) -> np.ndarray | None:
+    """Per beat a tracker heard, the state of the labelled beat it hears (the nearest within 30% of a
+    period, one heard beat each), else -1 (a hold beaten through, an extra beat: no state to learn);
+    heard at twice the conductor's rate, the states of the labelled beats heard twice as fast (a
+    four in eight). None where it heard another level (half the rate, two thirds of it)."""
+    heard, beats = np.asarray(heard, np.float64), np.asarray(beats, np.float64)
+    if len(heard) < 2 or len(beats) < 2:
+        return None
+    rate = np.median(np.diff(heard)) / np.median(np.diff(beats))
+    if 0.8 < rate < 1.25:
+        ref, states = beats, state_labels(beats, downbeats)
+    elif 0.4 < rate < 0.625:
+        ref, states = twice_as_fast(beats, downbeats)
+    else:
+        return None
+    reach = 0.3 * np.median(np.diff(ref))
+    labels = np.full(len(heard), -1, np.int64)
+    nearest = np.abs(heard[:, None] - ref[None, :]).argmin(axis=1)
+    miss = np.abs(heard - ref[nearest])
+    for i in np.unique(nearest):  # each labelled beat is heard by its closest heard beat, if near enough
+        k = np.flatnonzero(nearest == i)
+        k = k[np.argmin(miss[k])]
+        if miss[k] <= reach:
+            labels[k] = states[i]
+    return labels
+
+
+def heard_beats(tracker: BeatNet, mel: np.ndarray) -> np.ndarray:
+    """The beats the engine hears in a mel with this beat tracker (engines.GeneratorEngine's own)."""
+    return within_sound(tracker.track(mel), audible(mel)).times
+
+
 def beat_copies(beats: np.ndarray, downbeats: np.ndarray, cfg: ReaderConfig,
                 rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
     """A clip's (beats, states) to learn from: its labelled beats, then `misheard_copies` misheard
@@ -151,6 +190,18 @@ def beat_copies(beats: np.ndarray, downbeats: np.ndarray, cfg: ReaderConfig,
 
 def clip_mel(clip: Clip) -> np.ndarray:
     return np.asarray(clip.mel[: MEL_PER_MOTION * clip.frames], np.float32)
+
+
+def load_beat_tracker(path: str) -> BeatNet:
+    """The beat tracker of the generator checkpoint in `path` (heard copies need the engine's own)."""
+    try:
+        gen = load_generator(path).model
+    except CheckpointError:
+        raise TrainingError(f"--heard-corpus needs --bars to name a generator checkpoint (its beat tracker hears "
+                            f"the beats); {path} is not one") from None
+    if not gen.cfg.beat_input:
+        raise TrainingError(f"--heard-corpus: {path} holds no beat tracker") from None
+    return gen.beat_net.eval()
 
 
 def tracker_logp(tracker: BeatNet, mel: np.ndarray, beats: np.ndarray) -> np.ndarray:
@@ -183,10 +234,13 @@ def train_reader(cfg: ReaderConfig, argv: list[str] | None) -> dict:
         raise TrainingError("--bars is needed: the bar tracker the reader is read with")
     if not 2 <= cfg.min_beats <= cfg.max_beats:
         raise TrainingError(f"--min-beats {cfg.min_beats} and --max-beats {cfg.max_beats}: need 2 ≤ min ≤ max")
-    if not (0 <= cfg.beat_errors < 0.5 and cfg.misheard_copies >= 0 and 0 <= cfg.twice_share <= 1):
+    if not (0 <= cfg.beat_errors < 0.5 and cfg.misheard_copies >= 0 and 0 <= cfg.twice_share <= 1
+            and cfg.heard_copies >= 1):
         raise TrainingError(f"--beat-errors {cfg.beat_errors}, --misheard-copies {cfg.misheard_copies}, --twice-share "
-                            f"{cfg.twice_share}: need 0 ≤ beat errors < 0.5, copies ≥ 0 and 0 ≤ share ≤ 1")
+                            f"{cfg.twice_share}, --heard-copies {cfg.heard_copies}: need 0 ≤ beat errors < 0.5, "
+                            f"copies ≥ 0, 0 ≤ share ≤ 1 and heard copies ≥ 1")
     tracker = load_bar_tracker(cfg.bars)  # before the seeding: loading a generator draws its initial weights
+    beat_tracker = load_beat_tracker(cfg.bars) if cfg.heard_corpus else None
     d, out = start_run(cfg)
     train, held = Corpus.joined(cfg.corpus, cfg.train_split), Corpus.joined(cfg.corpus, cfg.eval_split)
     beats = [clip_beats(c) for c in train.clips]
@@ -200,6 +254,15 @@ def train_reader(cfg: ReaderConfig, argv: list[str] | None) -> dict:
         for b, lab in beat_copies(beats[i], downbeats, cfg, misheard_rng):
             x.append(beat_features(mel, b))
             y.append(lab)
+    heard_from = Corpus.joined(cfg.heard_corpus, cfg.train_split) if cfg.heard_corpus else None
+    for c in heard_from.clips if heard_from else []:
+        mel = clip_mel(c)
+        heard = heard_beats(beat_tracker, mel)
+        labels = heard_labels(heard, clip_beats(c), clip_downbeats(c))
+        if labels is None or np.sum(labels >= 0) < 4:  # heard at another level, or hardly at all
+            continue
+        x += [beat_features(mel, heard)] * cfg.heard_copies
+        y += [labels] * cfg.heard_copies
     held_beats = [clip_beats(c) for c in held.clips]
     held_downbeats = [clip_downbeats(c) for c in held.clips]
     # the held-out clips' measures and the frozen tracker's votes, once: only the reader changes
@@ -228,6 +291,7 @@ def train_reader(cfg: ReaderConfig, argv: list[str] | None) -> dict:
                                       "config": asdict(cfg), "last_eval": last_eval})
         save_reader(model, cfg, out / "barreader.pt",
                     {"step": step, "bars": cfg.bars, "train": train.describe(), "held_out": held.describe(),
+                     "heard": heard_from.describe() if heard_from else None,
                      "held_out_bars": last_eval, "config": asdict(cfg),
                      "command": command_line("training.train_bar_reader", argv), "versions": versions()})
 
