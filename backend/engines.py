@@ -269,7 +269,6 @@ class GeneratorEngine:
         own = self.gen.track_beats(music.mel) if music.beats is None else None
         if own is not None:
             own = within_sound(own, sound)
-        if own is not None:
             free = free_time(music.mel, sound, own)
             if free is not None:  # no pulse: conducted in one on the music's changes, as the rules conduct it
                 music = replace(music, beats=free, downbeats=free)

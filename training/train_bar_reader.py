@@ -200,7 +200,7 @@ def load_beat_tracker(path: str) -> BeatNet:
         raise TrainingError(f"--heard-corpus needs --bars to name a generator checkpoint (its beat tracker hears "
                             f"the beats); {path} is not one") from None
     if not gen.cfg.beat_input:
-        raise TrainingError(f"--heard-corpus: {path} holds no beat tracker") from None
+        raise TrainingError(f"--heard-corpus: {path} holds no beat tracker")
     return gen.beat_net.eval()
 
 
