@@ -29,16 +29,11 @@ SIM_LAGS = 8  # beats back and ahead whose likeness to each beat is measured
 BANDS = 16  # the mel over each beat, averaged into this many bands
 ONSET_BANDS = ((0, 24), (24, 64), (64, 128))  # low, middle and high mel bands' onsets at each beat
 BEAT_FEATURES = BANDS + len(ONSET_BANDS) + 1 + 2 * SIM_LAGS + 1
-HARMONY = 12  # pitch classes of each beat's harmony, as measures of the harmony option
-PC_RANGE = (400.0, 4000.0)  # Hz: mel bands narrow enough (about a semitone or less) to name a pitch class
-# Krumhansl–Kessler key profiles (C major, C minor), to read each beat's harmony relative to the piece's key
-KEY_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-KEY_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 TRACKER_WEIGHT = 0.5  # the tracker's vote (chosen on the val split)
 TRACKER_FLOOR = 0.02  # the least probability a beat's tracker gives any state
 
 
-def beat_features(mel: np.ndarray, beats: np.ndarray, fps: float = MEL_FPS, harmony: bool = False) -> np.ndarray:
+def beat_features(mel: np.ndarray, beats: np.ndarray, fps: float = MEL_FPS) -> np.ndarray:
     """(n_beats, BEAT_FEATURES) float32 for a (T, bins) mel and beat times (s), each measure
     normalised over the piece so that neither loudness nor the recording's colour carries over:
 
@@ -51,7 +46,7 @@ def beat_features(mel: np.ndarray, beats: np.ndarray, fps: float = MEL_FPS, harm
     mel = np.asarray(mel, np.float32)
     b = np.asarray(beats, np.float64)
     n, t = len(b), len(mel)
-    out = np.zeros((n, BEAT_FEATURES + HARMONY * harmony), np.float32)
+    out = np.zeros((n, BEAT_FEATURES), np.float32)
     if n < 2 or t < 2:
         return out
     f = np.clip(np.round(b * fps).astype(int), 0, t - 1)
@@ -74,51 +69,18 @@ def beat_features(mel: np.ndarray, beats: np.ndarray, fps: float = MEL_FPS, harm
     period = np.where(period > 0, period, np.median(period))
     out[:] = np.concatenate([bands / (bands.std() + 1e-6), onset / (onset.std(0, keepdims=True) + 1e-6),
                              ((head - head.mean()) / (head.std() + 1e-6))[:, None], like,
-                             np.log2(np.clip(period, 0.1, 4.0) / 0.5)[:, None]]
-                            + ([harmony_features(mel, f, ends)] if harmony else []), 1)
+                             np.log2(np.clip(period, 0.1, 4.0) / 0.5)[:, None]], 1)
     return out
-
-
-def pitch_class_weights(bins: int) -> np.ndarray:
-    """(bins, 12) weights from the rows of a mel (row 0 the highest band) to pitch classes (0 = C):
-    each band within PC_RANGE counts towards the pitch class nearest its centre."""
-    from .features import SAMPLE_RATE, _hz_to_mel, _mel_to_hz
-    centres = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(SAMPLE_RATE / 2.0), bins + 2))[1:-1][::-1]
-    w = np.zeros((bins, 12), np.float64)
-    inside = (centres >= PC_RANGE[0]) & (centres <= PC_RANGE[1])
-    pc = np.round(12 * np.log2(np.maximum(centres, 1.0) / 440.0)).astype(int) % 12
-    w[np.flatnonzero(inside), (pc[inside] + 9) % 12] = 1.0
-    return w
-
-
-def harmony_features(mel: np.ndarray, f: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """(n, HARMONY): each beat's pitch-class profile over its span, in the piece's key (rotated so
-    that the key's tonic, by the Krumhansl–Kessler profiles, comes first), less the piece's mean and
-    scaled by its spread — where a beat's harmony stands against the key (downbeats carry the stable
-    tones), at any transposition."""
-    from .features import TOP_DB
-    power = 10.0 ** ((np.asarray(mel, np.float64) - 1.0) * TOP_DB / 10.0)
-    chroma = np.sqrt(power @ pitch_class_weights(mel.shape[1]))
-    total = np.r_[np.zeros((1, 12)), np.cumsum(chroma, 0)]
-    beat = (total[ends] - total[f]) / (ends - f)[:, None]
-    beat /= beat.sum(1, keepdims=True) + 1e-9
-    profile = beat.mean(0)
-    fit = [np.corrcoef(np.roll(profile, -k), key)[0, 1] for key in (KEY_MAJOR, KEY_MINOR) for k in range(12)]
-    tonic = int(np.nanargmax(np.nan_to_num(fit, nan=-2.0))) % 12
-    beat = np.roll(beat, -tonic, axis=1)
-    beat -= beat.mean(0, keepdims=True)
-    return beat / (beat.std() + 1e-9)
 
 
 class BarReader(nn.Module):
     """(N, n_beats, BEAT_FEATURES) → (N, n_beats, states) logits of each beat's place in its bar:
     a per-beat layer, a two-layer bidirectional GRU over the beats, a per-beat head."""
 
-    def __init__(self, hidden: int = 64, dropout: float = 0.2, harmony: bool = False):
+    def __init__(self, hidden: int = 64, dropout: float = 0.2):
         super().__init__()
         states = len(bar_states())
-        self.harmony = harmony
-        self.inp = nn.Sequential(nn.Linear(BEAT_FEATURES + HARMONY * harmony, hidden), nn.GELU())
+        self.inp = nn.Sequential(nn.Linear(BEAT_FEATURES, hidden), nn.GELU())
         self.gru = nn.GRU(hidden, hidden, 2, batch_first=True, bidirectional=True, dropout=dropout)
         self.head = nn.Linear(2 * hidden, states)
         self.drop = nn.Dropout(dropout)
@@ -139,7 +101,7 @@ class BarReader(nn.Module):
         """(n_beats, states) scores of each beat's state for the bar decoder: the reader's reading of
         the whole piece (its mel (T, bins) and beats (s)) with the tracker's vote there
         (bars.beat_state_logp)."""
-        return with_tracker(self.read(beat_features(mel, beats, harmony=self.harmony)), tracker_logp)
+        return with_tracker(self.read(beat_features(mel, beats)), tracker_logp)
 
 
 def with_tracker(reader_logp: np.ndarray, tracker_logp: np.ndarray) -> np.ndarray:

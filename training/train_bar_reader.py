@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from backend.bar_reader import BarReader, beat_features, with_tracker
-from backend.bars import SWITCH, bar_states, beat_state_logp, state_labels
+from backend.bars import bar_states, beat_state_logp, state_labels
 from backend.beat_net import BeatNet
 from backend.checkpoint import checked_weights, load_generator, read_network, save_network
 from backend.engines import audible, within_sound
@@ -76,8 +76,6 @@ class ReaderConfig:
     twice_share: float = 0.5  # share of the slow clips' misheard copies heard twice as fast first
     heard_corpus: str = ""  # corpora neither tracker trained on: the engine's heard beats over their train clips
     heard_copies: int = 3  # times each of those clips' heard beats is drawn from, beside the copies
-    harmony: bool = False  # each beat's harmony in the piece's key as measures too (bar_reader.harmony_features)
-    crf_weight: float = 0.0  # weight of the whole path's loss through the bar decoder (bar_path_nll) beside the per-beat loss
     eval_every: int = 250
     save_every: int = 250
     log_every: int = 10
@@ -211,41 +209,8 @@ def tracker_logp(tracker: BeatNet, mel: np.ndarray, beats: np.ndarray) -> np.nda
         return beat_state_logp(tracker.activation(mel), beats, MOTION_FPS)
 
 
-def transition_matrix() -> torch.Tensor:
-    """(S, S) log-prices of the bar decoder (bars.decode_bar_positions, no priors): a bar's position
-    advances by one; after its last beat any metre begins, a change costing bars.SWITCH; −1e4 where
-    a state cannot follow."""
-    states = bar_states()
-    trans = torch.full((len(states), len(states)), -1e4)
-    for i, (m, p) in enumerate(states):
-        for j, (m2, p2) in enumerate(states):
-            if (p + 1 < m and (m2, p2) == (m, p + 1)) or (p + 1 == m and p2 == 0):
-                trans[i, j] = 0.0 if (p + 1 < m or m2 == m) else -SWITCH
-    return trans
-
-
-def bar_path_nll(logp: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor,
-                 trans: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(per run −log P(the labelled path), whether that path is possible) under the bar decoder's
-    chain with the reader's per-beat log-probabilities `logp` (N, L, S) as emissions; `labels`
-    (N, L) the states, −100 where any state may stand (a beat with no label); `valid` (N, L) the
-    beats that exist (runs are padded at the end). The decoder reads the best path, so the reader
-    learns to make the true path the likeliest over the whole run, not only each beat's state."""
-    n, length, s = logp.shape
-    allowed = (labels[..., None] == torch.arange(s)) | (labels[..., None] < 0)
-    clamped = logp.masked_fill(~allowed, -1e4)
-    a_all, a_lab = logp[:, 0], clamped[:, 0]
-    for k in range(1, length):
-        step_all = torch.logsumexp(a_all[:, :, None] + trans, 1) + logp[:, k]
-        step_lab = torch.logsumexp(a_lab[:, :, None] + trans, 1) + clamped[:, k]
-        keep = valid[:, k, None]
-        a_all, a_lab = torch.where(keep, step_all, a_all), torch.where(keep, step_lab, a_lab)
-    z_all, z_lab = torch.logsumexp(a_all, 1), torch.logsumexp(a_lab, 1)
-    return z_all - z_lab, z_lab > -1e3
-
-
 def save_reader(model: BarReader, cfg: ReaderConfig, path, meta: dict) -> str:
-    return save_network(model, path, FORMAT, {"hidden": cfg.hidden, **({"harmony": True} if cfg.harmony else {})}, meta)
+    return save_network(model, path, FORMAT, {"hidden": cfg.hidden}, meta)
 
 
 def load_reader(path) -> tuple[BarReader, dict]:
@@ -287,7 +252,7 @@ def train_reader(cfg: ReaderConfig, argv: list[str] | None) -> dict:
     for i in keep:
         mel, downbeats = clip_mel(train.clips[i]), clip_downbeats(train.clips[i])
         for b, lab in beat_copies(beats[i], downbeats, cfg, misheard_rng):
-            x.append(beat_features(mel, b, harmony=cfg.harmony))
+            x.append(beat_features(mel, b))
             y.append(lab)
     heard_from = Corpus.joined(cfg.heard_corpus, cfg.train_split) if cfg.heard_corpus else None
     for c in heard_from.clips if heard_from else []:
@@ -296,7 +261,7 @@ def train_reader(cfg: ReaderConfig, argv: list[str] | None) -> dict:
         labels = heard_labels(heard, clip_beats(c), clip_downbeats(c))
         if labels is None or np.sum(labels >= 0) < 4:  # heard at another level, or hardly at all
             continue
-        x += [beat_features(mel, heard, harmony=cfg.harmony)] * cfg.heard_copies
+        x += [beat_features(mel, heard)] * cfg.heard_copies
         y += [labels] * cfg.heard_copies
     held_beats = [clip_beats(c) for c in held.clips]
     held_downbeats = [clip_downbeats(c) for c in held.clips]
@@ -304,15 +269,14 @@ def train_reader(cfg: ReaderConfig, argv: list[str] | None) -> dict:
     held_inputs = {}
     for c, b in zip(held.clips, held_beats):
         mel = clip_mel(c)
-        held_inputs[c.path] = (beat_features(mel, b, harmony=cfg.harmony), tracker_logp(tracker, mel, b))
+        held_inputs[c.path] = (beat_features(mel, b), tracker_logp(tracker, mel, b))
 
-    model = BarReader(cfg.hidden, cfg.dropout, cfg.harmony).to(d.device)
+    model = BarReader(cfg.hidden, cfg.dropout).to(d.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, state = resume(out, cfg, FREE, model=model, optimizer=opt)
     last_eval = state.get("last_eval", {})
     log = open_log("bar reader", out, d, step, bool(state), train, held)
     states = len(bar_states())
-    trans = transition_matrix().to(d.device)
 
     def held_scores() -> dict:
         model.eval()
@@ -339,21 +303,14 @@ def train_reader(cfg: ReaderConfig, argv: list[str] | None) -> dict:
         length = int(rng.integers(cfg.min_beats, cfg.max_beats + 1))
         xb = np.zeros((cfg.batch_size, length, x[0].shape[1]), np.float32)
         yb = np.full((cfg.batch_size, length), -100, np.int64)
-        vb = np.zeros((cfg.batch_size, length), bool)
         for j, i in enumerate(rng.integers(len(x), size=cfg.batch_size)):
             a = int(rng.integers(0, max(1, len(x[i]) - length + 1)))
             e = min(len(x[i]), a + length)
             xb[j, : e - a], yb[j, : e - a] = x[i][a:e], np.where(y[i][a:e] < 0, -100, y[i][a:e])
-            vb[j, : e - a] = True
         for group in opt.param_groups:
             group["lr"] = cfg.lr * min(1.0, (step + 1) / warm) * 0.5 * (1 + math.cos(math.pi * step / cfg.max_steps))
         logits = model(torch.from_numpy(xb).to(d.device))
-        target = torch.from_numpy(yb).to(d.device)
-        loss = F.cross_entropy(logits.reshape(-1, states), target.reshape(-1), ignore_index=-100)
-        if cfg.crf_weight:
-            nll, possible = bar_path_nll(torch.log_softmax(logits, -1), target, torch.from_numpy(vb).to(d.device), trans)
-            per_beat = nll[possible] / torch.from_numpy(vb.sum(1)).to(d.device)[possible]
-            loss = loss + cfg.crf_weight * per_beat.mean() if len(per_beat) else loss
+        loss = F.cross_entropy(logits.reshape(-1, states), torch.from_numpy(yb).reshape(-1).to(d.device), ignore_index=-100)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
