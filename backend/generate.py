@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from .bar_reader import read_bars
 from .bars import Bars, beat_state_logp, hear_bars
 from .beat_net import bar_features, beat_phase_features
 from .beats import Beats
@@ -134,7 +135,8 @@ class InferenceGenerator:
         self.beat_proj = model.beat_proj if self.cfg.beat_input else None
         self.bar_net = model.bar_net if self.cfg.bar_input else None
         self.bar_proj = model.bar_proj if self.cfg.bar_input else None
-        self.bar_reader = model.bar_reader if self.cfg.bar_input and self.cfg.bar_reader else None
+        self.bar_readers = ([model.bar_reader] if self.cfg.bar_input and self.cfg.bar_reader else []) + (
+            [model.spectrum_reader] if self.cfg.bar_input and self.cfg.spectrum_reader else [])
         self._pool: ThreadPoolExecutor | None = None  # one encoder worker per core, kept between calls
         self._pool_size = 0
         # Reflect padding needs more frames than it pads: the widest dilated conv pads
@@ -279,14 +281,14 @@ class InferenceGenerator:
 
     def track_bars(self, mel: np.ndarray, beats: np.ndarray) -> Bars | None:
         """The bars over `beats` (s) as the generator's own bar tracker hears them (and its bar
-        reader reads them, where it has one), or None when it has none."""
+        readers read them, where it has them), or None when it has none."""
         if self.bar_net is None:
             return None
         with torch.inference_mode():
             act = self.bar_net.activation(mel)
         logp = beat_state_logp(act, beats, MOTION_FPS)
-        if self.bar_reader is not None:
-            logp = self.bar_reader.state_logp(mel, beats, logp)
+        if self.bar_readers:
+            logp = read_bars(self.bar_readers, mel, beats, logp)
         return hear_bars(logp, beats)
 
     def __call__(self, mel: np.ndarray, noise: np.ndarray, progress: ProgressFn | None = None,

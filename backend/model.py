@@ -58,6 +58,9 @@ class GeneratorConfig:
     # Its bar reader (bar_reader.py): hidden size of the network that reads the tracker's states and
     # the beats' measures over the whole piece; 0: the tracker's states are decoded as they are.
     bar_reader: int = 0
+    # A second reader that also reads each beat's spectrum (bar_reader.beat_spectra), its reading
+    # averaged with the first's: its hidden size; 0: none.
+    spectrum_reader: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,7 +79,8 @@ class GeneratorConfig:
         cfg = cls(**known)
         ints = {"noise_dim": (1, 256), "decoder_channels": (1, 4096), "decoder_layers": (1, 12),
                 "kernel_size": (3, 15), "beat_channels": (1, 1024), "beat_layers": (1, 14),
-                "bar_channels": (1, 1024), "bar_layers": (1, 14), "bar_reader": (0, 1024)}
+                "bar_channels": (1, 1024), "bar_layers": (1, 14), "bar_reader": (0, 1024),
+                "spectrum_reader": (0, 1024)}
         for name, (lo, hi) in ints.items():
             value = getattr(cfg, name)
             if not isinstance(value, int) or not lo <= value <= hi:
@@ -97,6 +101,8 @@ class GeneratorConfig:
             raise ValueError("bar_input needs beat_input: the bars are counted on the beats")
         if cfg.bar_reader and not cfg.bar_input:
             raise ValueError("bar_reader needs bar_input: it reads the bar tracker's states")
+        if cfg.spectrum_reader and not cfg.bar_reader:
+            raise ValueError("spectrum_reader needs bar_reader: it reads beside it")
         return cfg
 
 
@@ -291,6 +297,8 @@ class Generator(nn.Module):
             nn.init.zeros_(self.bar_proj.bias)
             if self.cfg.bar_reader:
                 self.bar_reader = BarReader(self.cfg.bar_reader)
+            if self.cfg.spectrum_reader:
+                self.spectrum_reader = BarReader(self.cfg.spectrum_reader, spectrum=True)
 
     def forward(self, mel: torch.Tensor, noise: torch.Tensor, beat_phase: torch.Tensor | None = None,
                 bar_phase: torch.Tensor | None = None) -> torch.Tensor:

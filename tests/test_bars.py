@@ -124,8 +124,11 @@ def test_a_generator_with_the_bar_input_draws_the_bars_it_is_given_or_hears(bar_
         GeneratorConfig.from_dict(dict(bar_model.cfg.to_dict(), bar_input=False, bar_reader=16))
     with pytest.raises(ValueError, match="bar_reader must be an integer"):
         GeneratorConfig.from_dict(dict(bar_model.cfg.to_dict(), bar_reader=-1))
-    before = {k: v for k, v in bar_model.cfg.to_dict().items() if k != "bar_reader"}  # a checkpoint from before it
-    assert GeneratorConfig.from_dict(before).bar_reader == 0
+    before = {k: v for k, v in bar_model.cfg.to_dict().items()  # a checkpoint from before them
+              if k not in ("bar_reader", "spectrum_reader")}
+    assert GeneratorConfig.from_dict(before).bar_reader == 0 and GeneratorConfig.from_dict(before).spectrum_reader == 0
+    with pytest.raises(ValueError, match="spectrum_reader needs bar_reader"):
+        GeneratorConfig.from_dict(dict(bar_model.cfg.to_dict(), bar_reader=0, spectrum_reader=16))
     mp = torch.zeros(1, 90 * 10, 128)
     with pytest.raises(ValueError, match="takes the bar phase"):
         bar_model(mp, torch.zeros(1, 10, 8), torch.zeros(1, 300, 4))
@@ -154,3 +157,34 @@ def test_the_bar_readers_measures_say_what_recurs_and_where_the_accents_fall():
     assert np.allclose(x[:-1, -1], np.log2(period / 0.5), atol=0.02)
     assert np.allclose(beat_features(np.clip(mel + 0.05, 0, 1), beats), x, atol=1e-3)
     assert beat_features(mel, beats[:1]).shape == (1, BEAT_FEATURES)
+
+
+def test_the_spectrum_readers_spectra_show_each_beats_notes_whatever_the_level():
+    """A piece whose every third beat strikes a high note for half a beat: that beat's quarter-beat
+    spans show it from the beat on, its quarter before does not, nor do the other beats; a louder
+    take gives the same spectra; a spectrum reader reads them through its encoder."""
+    from backend.bar_reader import (BEAT_FEATURES, SPECTRUM_SPANS, BarReader, beat_spectra, read_bars,
+                                    reader_features)
+    rng = np.random.default_rng(4)
+    fps, period, n = 90, 0.6, 24
+    beats = 1.0 + np.arange(n) * period
+    mel = rng.uniform(0.2, 0.3, (int((beats[-1] + 1.0) * fps), 128)).astype(np.float32)
+    for b in beats[::3]:
+        a = int(round(b * fps))
+        mel[a: a + int(period * fps / 2), 100:110] += 0.5
+    s = beat_spectra(mel, beats).reshape(n, SPECTRUM_SPANS, 128)[:, :, 100:110].mean(2)
+    struck, others = s[::3], np.delete(s, np.arange(0, n, 3), axis=0)
+    assert struck[:, 1:3].min() > others[:, 1:3].max() + 1  # the quarters after the beat: the note
+    assert struck[1:, 0].max() < struck[:, 1:3].min() - 1  # the quarter before the beat: not yet
+    assert np.allclose(beat_spectra(mel + 0.1, beats), beat_spectra(mel, beats), atol=1e-4)
+    assert reader_features(mel, beats).shape == (n, BEAT_FEATURES)
+    assert reader_features(mel, beats, spectrum=True).shape == (n, BEAT_FEATURES + SPECTRUM_SPANS * 128)
+    assert beat_spectra(mel, beats[:1]).shape == (1, SPECTRUM_SPANS * 128)
+    torch.manual_seed(0)
+    plain, spectral = BarReader(8).eval(), BarReader(8, spectrum=True).eval()
+    tracker = np.zeros((n, len(bar_states())))
+    both = read_bars([plain, spectral], mel, beats, tracker)
+    one = [r.read(r.features(mel, beats)) for r in (plain, spectral)]
+    assert np.allclose(np.exp(both).sum(1), 1) and not np.allclose(one[0], one[1])
+    mean = (one[0] + one[1]) / 2
+    assert np.allclose(both, mean - np.log(np.exp(mean).sum(1, keepdims=True)), atol=1e-6)

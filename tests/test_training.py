@@ -418,9 +418,11 @@ def test_the_downbeat_tracker_trains_and_stage2_stores_it_and_learns_the_bars(co
 
 def test_the_bar_reader_trains_on_its_tracker_and_stage2_stores_it(corpus, stage1, beats, tmp_path, demo_files):
     """train_bar_reader reads a frozen bar tracker (a barnet.pt or a generator's) and logs held-out
-    downbeat F and metre accuracy; --bar-reader stores it beside the tracker and changes no other
-    weight; the engine's bars are the reader's; naming another tracker drops a reader of the old one."""
+    downbeat F and metre accuracy; --bar-reader stores it beside the tracker, and --spectrum-reader a
+    second one that reads the beats' spectra, changing no other weight; the engine's bars are the two
+    readers' together; naming another tracker drops readers of the old one."""
     from backend.audio import load_audio
+    from backend.bar_reader import read_bars
     from backend.bars import beat_state_logp, hear_bars
     from backend.engine import generate_take
     from backend.features import mel_features
@@ -441,7 +443,12 @@ def test_the_bar_reader_trains_on_its_tracker_and_stage2_stores_it(corpus, stage
     evals = [r for r in evals if r["kind"] == "eval"]
     assert evals and all(0 <= r["downbeat_f"] <= 1 and 0 <= r["metre_acc"] <= 1 for r in evals)
     model, meta = load_reader(reader / "barreader.pt")
-    assert meta["config"] == {"hidden": 8} and meta["step"] == 2
+    assert meta["config"] == {"hidden": 8, "spectrum": False} and meta["step"] == 2
+    spectral = tmp_path / "spectral"  # a second reader, of the beats' spectra too
+    train_bar_reader.main(["--corpus", str(corpus), "--bars", str(bars / "barnet.pt"), "--out-dir", str(spectral),
+                           "--max-steps", "2", "--spectrum"] + small)
+    spec_model, spec_meta = load_reader(spectral / "barreader.pt")
+    assert spec_meta["config"] == {"hidden": 8, "spectrum": True} and spec_model.spectrum is not None
     from_gen = tmp_path / "reader_of_gen"  # the tracker a generator holds is the same tracker
     train_bar_reader.main(["--corpus", str(corpus), "--bars", str(gen / "generator.pt"), "--out-dir", str(from_gen),
                            "--max-steps", "2"] + small)
@@ -456,29 +463,34 @@ def test_the_bar_reader_trains_on_its_tracker_and_stage2_stores_it(corpus, stage
 
     stored = tmp_path / "stored"
     _run_stage2(corpus, stage1, stored, 0, ["--init", str(gen / "generator.pt"), "--bar-reader",
-                                            str(reader / "barreader.pt")])
+                                            str(reader / "barreader.pt"), "--spectrum-reader",
+                                            str(spectral / "barreader.pt")])
     before = load_generator(gen / "generator.pt").model
     after = load_generator(stored / "generator.pt").model
-    assert after.cfg.bar_reader == 8 and before.cfg.bar_reader == 0
+    assert (after.cfg.bar_reader, after.cfg.spectrum_reader) == (8, 8) and before.cfg.bar_reader == 0
     b = after.state_dict()
     assert all(torch.equal(v, b[k]) for k, v in before.state_dict().items())
     assert all(torch.equal(v, b["bar_reader." + k]) for k, v in model.state_dict().items())
+    assert all(torch.equal(v, b["spectrum_reader." + k]) for k, v in spec_model.state_dict().items())
 
     take = generate_take(demo_files["wav"], engine="m2sgan", checkpoint=stored / "generator.pt", seed=1)
     mel = mel_features(load_audio(demo_files["wav"]).samples)
     inf = InferenceGenerator(after)
     act = after.bar_net.eval().activation(mel)
-    read = hear_bars(model.state_logp(mel, take.beats, beat_state_logp(act, take.beats, MOTION_FPS)), take.beats)
+    read = hear_bars(read_bars([model, spec_model], mel, take.beats, beat_state_logp(act, take.beats, MOTION_FPS)),
+                     take.beats)
     assert take.provenance["bars"] == "heard"
     assert np.allclose(take.downbeats, read.downbeats) and np.allclose(inf.track_bars(mel, take.beats).downbeats,
                                                                        read.downbeats)
 
     kept = tmp_path / "kept"  # fine-tuning keeps the reader with its tracker…
     _run_stage2(corpus, stage1, kept, 0, ["--init", str(stored / "generator.pt")])
-    assert load_generator(kept / "generator.pt").model.cfg.bar_reader == 8
+    assert (load_generator(kept / "generator.pt").model.cfg.bar_reader,
+            load_generator(kept / "generator.pt").model.cfg.spectrum_reader) == (8, 8)
     other = tmp_path / "other"  # …and drops it when --bars names another tracker
     _run_stage2(corpus, stage1, other, 0, ["--init", str(stored / "generator.pt"), "--bars", str(bars / "barnet.pt")])
-    assert load_generator(other / "generator.pt").model.cfg.bar_reader == 0
+    assert (load_generator(other / "generator.pt").model.cfg.bar_reader,
+            load_generator(other / "generator.pt").model.cfg.spectrum_reader) == (0, 0)
 
     with pytest.raises(SystemExit, match="need 0 ≤ beat errors < 0.5"):
         train_bar_reader.main(["--corpus", str(corpus), "--bars", str(bars / "barnet.pt"), "--out-dir",
@@ -492,6 +504,15 @@ def test_the_bar_reader_trains_on_its_tracker_and_stage2_stores_it(corpus, stage
     with pytest.raises(SystemExit, match="--bar-reader needs a bar tracker"):
         _run_stage2(corpus, stage1, tmp_path / "bad2", 0, ["--beats", str(beats / "beatnet.pt"), "--bar-reader",
                                                             str(reader / "barreader.pt")])
+    with pytest.raises(SystemExit, match="a reader of the beats' spectra: store it with --spectrum-reader"):
+        _run_stage2(corpus, stage1, tmp_path / "bad4", 0, ["--init", str(gen / "generator.pt"), "--bar-reader",
+                                                            str(spectral / "barreader.pt")])
+    with pytest.raises(SystemExit, match="a reader without the beats' spectra: store it with --bar-reader"):
+        _run_stage2(corpus, stage1, tmp_path / "bad5", 0, ["--init", str(gen / "generator.pt"), "--spectrum-reader",
+                                                            str(reader / "barreader.pt")])
+    with pytest.raises(SystemExit, match="--spectrum-reader reads beside a bar reader"):
+        _run_stage2(corpus, stage1, tmp_path / "bad6", 0, ["--init", str(gen / "generator.pt"), "--spectrum-reader",
+                                                            str(spectral / "barreader.pt")])
     with pytest.raises(SystemExit, match="not a bar reader"):
         _run_stage2(corpus, stage1, tmp_path / "bad3", 0, ["--init", str(gen / "generator.pt"), "--bar-reader",
                                                             str(bars / "barnet.pt")])

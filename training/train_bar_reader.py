@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from backend.bar_reader import BarReader, beat_features, with_tracker
+from backend.bar_reader import BarReader, reader_features, with_tracker
 from backend.bars import bar_states, beat_state_logp, state_labels
 from backend.beat_net import BeatNet
 from backend.checkpoint import checked_weights, load_generator, read_network, save_network
@@ -64,6 +64,7 @@ class ReaderConfig:
     train_split: str = "train"
     eval_split: str = "val"
     hidden: int = 64
+    spectrum: bool = False  # read each beat's spectrum as well (bar_reader.beat_spectra): the engine's second reader
     dropout: float = 0.3
     min_beats: int = 16
     max_beats: int = 96
@@ -210,7 +211,7 @@ def tracker_logp(tracker: BeatNet, mel: np.ndarray, beats: np.ndarray) -> np.nda
 
 
 def save_reader(model: BarReader, cfg: ReaderConfig, path, meta: dict) -> str:
-    return save_network(model, path, FORMAT, {"hidden": cfg.hidden}, meta)
+    return save_network(model, path, FORMAT, {"hidden": cfg.hidden, "spectrum": cfg.spectrum}, meta)
 
 
 def load_reader(path) -> tuple[BarReader, dict]:
@@ -252,7 +253,7 @@ def train_reader(cfg: ReaderConfig, argv: list[str] | None) -> dict:
     for i in keep:
         mel, downbeats = clip_mel(train.clips[i]), clip_downbeats(train.clips[i])
         for b, lab in beat_copies(beats[i], downbeats, cfg, misheard_rng):
-            x.append(beat_features(mel, b))
+            x.append(reader_features(mel, b, cfg.spectrum))
             y.append(lab)
     heard_from = Corpus.joined(cfg.heard_corpus, cfg.train_split) if cfg.heard_corpus else None
     for c in heard_from.clips if heard_from else []:
@@ -261,7 +262,7 @@ def train_reader(cfg: ReaderConfig, argv: list[str] | None) -> dict:
         labels = heard_labels(heard, clip_beats(c), clip_downbeats(c))
         if labels is None or np.sum(labels >= 0) < 4:  # heard at another level, or hardly at all
             continue
-        x += [beat_features(mel, heard)] * cfg.heard_copies
+        x += [reader_features(mel, heard, cfg.spectrum)] * cfg.heard_copies
         y += [labels] * cfg.heard_copies
     held_beats = [clip_beats(c) for c in held.clips]
     held_downbeats = [clip_downbeats(c) for c in held.clips]
@@ -269,9 +270,9 @@ def train_reader(cfg: ReaderConfig, argv: list[str] | None) -> dict:
     held_inputs = {}
     for c, b in zip(held.clips, held_beats):
         mel = clip_mel(c)
-        held_inputs[c.path] = (beat_features(mel, b), tracker_logp(tracker, mel, b))
+        held_inputs[c.path] = (reader_features(mel, b, cfg.spectrum), tracker_logp(tracker, mel, b))
 
-    model = BarReader(cfg.hidden, cfg.dropout).to(d.device)
+    model = BarReader(cfg.hidden, cfg.dropout, cfg.spectrum).to(d.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, state = resume(out, cfg, FREE, model=model, optimizer=opt)
     last_eval = state.get("last_eval", {})

@@ -30,8 +30,10 @@ same way: the tracker is stored in the generator, and where each frame sits in i
 decoder's input through a layer that starts at zero. In training the bars are each clip's labelled
 bar lines; in the engine the ones the stored tracker hears over its beats (backend/bars.py), or the
 animator's. `bar_reader` (training.train_bar_reader's barreader.pt) stores the network that reads
-the bars over the beats with that tracker (backend/bar_reader.py); with `--max-steps 0` nothing else
-changes. Fine-tuning keeps a generator's reader unless `bars` names another tracker.
+the bars over the beats with that tracker (backend/bar_reader.py), and `spectrum_reader` (a barreader.pt
+of train_bar_reader --spectrum) a second one, which reads each beat's spectrum too, its reading
+averaged with the first's; with `--max-steps 0` nothing else changes. Fine-tuning keeps a
+generator's readers unless `bars` names another tracker.
 
 One addition, so that the noise matters (`w_div`): the paper's generator ignores its noise — two
 seeds differ by 0.5% of the motion's spread — because nothing in its losses rewards using it, and
@@ -103,6 +105,7 @@ class Stage2Config:
     beats: str = ""  # a beat tracker (training.train_beats' beatnet.pt): the generator conducts its beats
     bars: str = ""  # a bar tracker (train_beats --target bars' barnet.pt): the generator draws the bars it hears
     bar_reader: str = ""  # a bar reader (train_bar_reader's barreader.pt) of that tracker, stored beside it
+    spectrum_reader: str = ""  # a second reader of it, one that reads the beats' spectra (train_bar_reader --spectrum)
     eval_every: int = 500
     eval_crops: int = 8
     final_eval_items: int = 20  # held-out clips evaluated into the checkpoint's metadata (0: none)
@@ -267,6 +270,8 @@ def train_generator(cfg: Stage2Config, argv: list[str] | None) -> dict:
             gen.bar_net.eval()
         if gen.cfg.bar_reader:
             gen.bar_reader.eval()
+        if gen.cfg.spectrum_reader:
+            gen.spectrum_reader.eval()
 
     last_eval: dict = {}
 
@@ -346,7 +351,7 @@ def networks(cfg: Stage2Config, resuming: bool):
         gen_cfg = replace(gen_cfg, beat_input=True, beat_channels=start.beat_channels, beat_layers=start.beat_layers)
     if start is not None and start.bar_input and not cfg.bars:  # its reader too, unless --bars names another tracker
         gen_cfg = replace(gen_cfg, bar_input=True, bar_channels=start.bar_channels, bar_layers=start.bar_layers,
-                          bar_reader=start.bar_reader)
+                          bar_reader=start.bar_reader, spectrum_reader=start.spectrum_reader)
     if cfg.bars and not gen_cfg.beat_input:
         raise TrainingError("--bars needs a beat input (--beats TRACKER, or --init a generator with one): "
                             "the bars are counted on its beats")
@@ -358,13 +363,23 @@ def networks(cfg: Stage2Config, resuming: bool):
                                 "states: train one with --target bars")
         gen_cfg = replace(gen_cfg, bar_input=True, bar_channels=bar_meta["config"]["channels"],
                           bar_layers=bar_meta["config"]["layers"])
-    reader = None
-    if cfg.bar_reader:
+    readers = {}
+    for flag, slot, spectrum in (("--bar-reader", "bar_reader", False), ("--spectrum-reader", "spectrum_reader", True)):
+        path = getattr(cfg, slot)
+        if not path:
+            continue
         if not gen_cfg.bar_input:
-            raise TrainingError("--bar-reader needs a bar tracker (--bars TRACKER, or --init a generator with one): "
+            raise TrainingError(f"{flag} needs a bar tracker (--bars TRACKER, or --init a generator with one): "
                                 "it reads that tracker's states")
-        reader, reader_meta = load_reader(cfg.bar_reader)
-        gen_cfg = replace(gen_cfg, bar_reader=reader_meta["config"]["hidden"])
+        reader, reader_meta = load_reader(path)
+        if reader_meta["config"].get("spectrum", False) != spectrum:
+            raise TrainingError(f"{flag} {path} is a reader {'without' if spectrum else 'of'} the beats' spectra: "
+                                f"store it with {'--bar-reader' if spectrum else '--spectrum-reader'}")
+        readers[slot] = reader
+        gen_cfg = replace(gen_cfg, **{slot: reader_meta["config"]["hidden"]})
+    if gen_cfg.spectrum_reader and not gen_cfg.bar_reader:
+        raise TrainingError("--spectrum-reader reads beside a bar reader: give --bar-reader too, or --init a "
+                            "generator with one")
     gen = Generator(gen_cfg)
     gen.encoder.load_state_dict(s1.model.music_encoder.state_dict())
     if cfg.init and not resuming:  # a resumed run's weights come from its state
@@ -377,10 +392,12 @@ def networks(cfg: Stage2Config, resuming: bool):
         gen.bar_net.load_state_dict(bar_tracker.state_dict())
     if gen_cfg.bar_input:
         gen.bar_net.requires_grad_(False)
-    if reader is not None:
-        gen.bar_reader.load_state_dict(reader.state_dict())
+    for slot, reader in readers.items():
+        getattr(gen, slot).load_state_dict(reader.state_dict())
     if gen_cfg.bar_reader:
         gen.bar_reader.requires_grad_(False)
+    if gen_cfg.spectrum_reader:
+        gen.spectrum_reader.requires_grad_(False)
     gen.encoder.requires_grad_(cfg.train_encoder)
     return s1, gen
 
@@ -478,18 +495,21 @@ def _start_from(gen: Generator, path: str) -> None:
     start = _init_model(path)
     def body(c):  # the network without its beat and bar inputs
         return replace(c, beat_input=False, beat_channels=0, beat_layers=0, bar_input=False, bar_channels=0,
-                       bar_layers=0, bar_reader=0)
+                       bar_layers=0, bar_reader=0, spectrum_reader=0)
 
     def beat_part(c):
-        return replace(c, bar_input=False, bar_channels=0, bar_layers=0, bar_reader=0)
+        return replace(c, bar_input=False, bar_channels=0, bar_layers=0, bar_reader=0, spectrum_reader=0)
 
     if (body(start.cfg) != body(gen.cfg) or (start.cfg.beat_input and beat_part(start.cfg) != beat_part(gen.cfg))
-            or (start.cfg.bar_input and replace(start.cfg, bar_reader=0) != replace(gen.cfg, bar_reader=0))):
+            or (start.cfg.bar_input and replace(start.cfg, bar_reader=0, spectrum_reader=0)
+                != replace(gen.cfg, bar_reader=0, spectrum_reader=0))):
         raise TrainingError(f"--init {path} is a {start.cfg} network; stage 1 makes {gen.cfg}")
     state = {k: v for k, v in start.state_dict().items()  # a reader of another tracker is not kept
-             if gen.cfg.bar_reader or not k.startswith("bar_reader.")}
+             if (gen.cfg.bar_reader or not k.startswith("bar_reader."))
+             and (gen.cfg.spectrum_reader or not k.startswith("spectrum_reader."))}
     missing, unexpected = gen.load_state_dict(state, strict=False)
-    if unexpected or any(not k.startswith(("beat_net.", "beat_proj.", "bar_net.", "bar_proj.", "bar_reader.")) for k in missing):
+    if unexpected or any(not k.startswith(("beat_net.", "beat_proj.", "bar_net.", "bar_proj.", "bar_reader.",
+                                                   "spectrum_reader.")) for k in missing):
         raise TrainingError(f"--init {path}: its weights do not fit the generator "
                             f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
 
