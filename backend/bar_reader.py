@@ -150,11 +150,8 @@ class BarReader(nn.Module):
         h, _ = self.gru(self.drop(self.inp(x)))
         return self.head(self.drop(h))
 
-    def features(self, mel: np.ndarray, beats: np.ndarray) -> np.ndarray:
-        return reader_features(mel, beats, self.spectrum is not None)
-
     def read(self, features: np.ndarray) -> np.ndarray:
-        """(n_beats, states) log-probabilities of each beat's state from a piece's beat_features."""
+        """(n_beats, states) log-probabilities of each beat's state from a piece's reader_features."""
         if len(features) == 0:
             return np.zeros((0, len(bar_states())))
         with torch.inference_mode():
@@ -162,12 +159,14 @@ class BarReader(nn.Module):
             return torch.log_softmax(y, -1).numpy().astype(np.float64)
 
 
-
 def read_bars(readers: list[BarReader], mel: np.ndarray, beats: np.ndarray, tracker_logp: np.ndarray) -> np.ndarray:
     """(n_beats, states) scores of each beat's state for the bar decoder: the readers' readings of
     the whole piece (its mel (T, bins) and beats (s)), their log-probabilities averaged, with the
-    tracker's vote there (bars.beat_state_logp)."""
-    return with_tracker(np.mean([r.read(r.features(mel, beats)) for r in readers], axis=0), tracker_logp)
+    tracker's vote there (bars.beat_state_logp). The measures are taken once for all the readers."""
+    measures = beat_features(mel, beats)
+    spectra = beat_spectra(mel, beats) if any(r.spectrum is not None for r in readers) else None
+    readings = [r.read(measures if r.spectrum is None else np.concatenate([measures, spectra], 1)) for r in readers]
+    return with_tracker(np.mean(readings, axis=0), tracker_logp)
 
 
 def with_tracker(reader_logp: np.ndarray, tracker_logp: np.ndarray) -> np.ndarray:
