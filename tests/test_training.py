@@ -504,18 +504,13 @@ def test_the_bar_reader_trains_on_its_tracker_and_stage2_stores_it(corpus, stage
     with pytest.raises(SystemExit, match="--bar-reader needs a bar tracker"):
         _run_stage2(corpus, stage1, tmp_path / "bad2", 0, ["--beats", str(beats / "beatnet.pt"), "--bar-reader",
                                                             str(reader / "barreader.pt")])
-    with pytest.raises(SystemExit, match="a reader of the beats' spectra: store it with --spectrum-reader"):
-        _run_stage2(corpus, stage1, tmp_path / "bad4", 0, ["--init", str(gen / "generator.pt"), "--bar-reader",
-                                                            str(spectral / "barreader.pt")])
-    with pytest.raises(SystemExit, match="a reader without the beats' spectra: store it with --bar-reader"):
-        _run_stage2(corpus, stage1, tmp_path / "bad5", 0, ["--init", str(gen / "generator.pt"), "--spectrum-reader",
-                                                            str(reader / "barreader.pt")])
-    with pytest.raises(SystemExit, match="--spectrum-reader reads beside a bar reader"):
-        _run_stage2(corpus, stage1, tmp_path / "bad6", 0, ["--init", str(gen / "generator.pt"), "--spectrum-reader",
-                                                            str(spectral / "barreader.pt")])
-    with pytest.raises(SystemExit, match="not a bar reader"):
-        _run_stage2(corpus, stage1, tmp_path / "bad3", 0, ["--init", str(gen / "generator.pt"), "--bar-reader",
-                                                            str(bars / "barnet.pt")])
+    for k, (match, flag, path) in enumerate((  # a file in the wrong slot, or no first reader beside a spectrum reader
+            ("a reader of the beats' spectra: store it with --spectrum-reader", "--bar-reader", spectral / "barreader.pt"),
+            ("a reader without the beats' spectra: store it with --bar-reader", "--spectrum-reader", reader / "barreader.pt"),
+            ("--spectrum-reader reads beside a bar reader", "--spectrum-reader", spectral / "barreader.pt"),
+            ("not a bar reader", "--bar-reader", bars / "barnet.pt"))):
+        with pytest.raises(SystemExit, match=match):
+            _run_stage2(corpus, stage1, tmp_path / f"bad{k + 3}", 0, ["--init", str(gen / "generator.pt"), flag, str(path)])
 
 
 def test_the_reader_learns_from_beats_misheard_as_a_tracker_mishears_them():
