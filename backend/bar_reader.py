@@ -163,9 +163,8 @@ def read_bars(readers: list[BarReader], mel: np.ndarray, beats: np.ndarray, trac
     """(n_beats, states) scores of each beat's state for the bar decoder: the readers' readings of
     the whole piece (its mel (T, bins) and beats (s)), their log-probabilities averaged, with the
     tracker's vote there (bars.beat_state_logp). The measures are taken once for all the readers."""
-    measures = beat_features(mel, beats)
-    spectra = beat_spectra(mel, beats) if any(r.spectrum is not None for r in readers) else None
-    readings = [r.read(measures if r.spectrum is None else np.concatenate([measures, spectra], 1)) for r in readers]
+    x = reader_features(mel, beats, spectrum=any(r.spectrum is not None for r in readers))
+    readings = [r.read(x if r.spectrum is not None else x[:, :BEAT_FEATURES]) for r in readers]
     return with_tracker(np.mean(readings, axis=0), tracker_logp)
 
 
