@@ -160,6 +160,17 @@ def test_an_orchestration_of_ones_own_replaces_the_parts_instruments(chorale):
     assert [i.program for i in pm.instruments] == brass
 
 
+def test_an_empty_measure_is_not_beaten_on_top_of_the_next_bar():
+    # music21 reads this reel's bar 9 as an empty measure at the offset where bar 10 begins, lasting
+    # a whole 2/4 bar: beaten as read, its strokes fell on bar 10's and the plan could not be made
+    reel = read_score("ryansMammoth/CosmopoliteReelThe.abc")
+    assert [b.number for b in reel.bars if 7 <= b.number <= 11] == [7, 8, 10, 11]
+    assert all(a.offset + a.length <= b.offset + 1e-9 for a, b in zip(reel.bars, reel.bars[1:]))
+    plan = plan_from_score(reel, make_performance(reel, reel.bar_range(5, 8), tempo_bpm=120))
+    assert np.all(np.diff(plan.times) > 0)
+    assert len(plan.downbeats) == 7  # bars 5, 6, 7, 8, 10, 11, 12
+
+
 def test_bad_scores_and_ranges_give_clear_errors(chorale, tmp_path):
     with pytest.raises(BatonError, match="cannot read the score"):
         read_score("no/such/piece-anywhere")

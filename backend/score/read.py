@@ -163,6 +163,7 @@ def read_score(source) -> ScoreInfo:
         after_double = rb is not None and rb.type in ("double", "light-light", "final", "light-heavy")
     if not bars:
         raise BatonError(f"the score {source!r} has no bars")
+    bars = within_their_span(bars)
     marks: dict[float, float] = {}
     for p in parts:
         for mm in p.flatten().getElementsByClass(tempo.MetronomeMark):
@@ -225,6 +226,22 @@ def read_score(source) -> ScoreInfo:
     for off, ql in fermatas:
         merged[round(off, 4)] = max(merged.get(round(off, 4), 0.0), ql)
     return ScoreInfo(title, bars, out_parts, tempo_marks, sorted(merged.items()))
+
+
+def within_their_span(bars: list[Bar]) -> list[Bar]:
+    """The bars with none running into the next: a measure music21 reads as empty (as some ABC
+    files' repeat marks are read) has no length of its own and took its time signature's, so it
+    ends where the next bar begins, and one that begins where the next does is dropped (a section
+    starting there starts with the next). Beaten as read, such bars put two strokes at one time."""
+    out = []
+    for b, nxt in zip(bars, bars[1:]):
+        if nxt.offset < b.offset + b.length - 1e-6:
+            if nxt.offset <= b.offset + 1e-6:
+                nxt.section |= b.section
+                continue
+            b.length = nxt.offset - b.offset
+        out.append(b)
+    return out + bars[-1:]
 
 
 def notated_beats(info: ScoreInfo, bars: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
