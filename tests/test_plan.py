@@ -180,6 +180,12 @@ def test_bad_scores_and_ranges_give_clear_errors(chorale, tmp_path):
     bad.write_text("<not-a-score/>")
     with pytest.raises(BatonError, match="bad.xml"):
         read_score(bad)
+    book = tmp_path / "tunes.abc"  # an ABC tune book: two tunes in one file
+    book.write_text("X:1\nT:One\nM:2/4\nL:1/8\nK:G\nGABc|d2B2|]\n\nX:2\nT:Two\nM:3/4\nL:1/8\nK:D\nDEFGAB|d6|]\n")
+    with pytest.raises(BatonError, match=r"tunes.abc' holds 2 pieces, and Baton conducts one"):
+        read_score(book)
+    book.write_text("X:1\nT:One\nM:2/4\nL:1/8\nK:G\nGABc|d2B2|]\n")
+    assert [b.numerator for b in read_score(book).bars] == [2, 2]
     with pytest.raises(BatonError, match="soundfont"):
         find_soundfont(tmp_path / "missing.sf2")
     if _have_fluidsynth():

@@ -114,6 +114,30 @@ def test_a_score_is_checked_and_its_errors_are_clear(chorale, tmp_path):
     run = subprocess.run([sys.executable, "-m", "backend", "generate", str(wav), "--score", str(bad), "-o", str(out)],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 3 and "cannot read the score" in run.stderr and "Traceback" not in run.stderr  # bad input
+    book = tmp_path / "tunes.abc"  # an ABC tune book: two tunes in one file
+    book.write_text("X:1\nT:One\nM:2/4\nL:1/8\nK:G\nGABc|d2B2|]\n\nX:2\nT:Two\nM:3/4\nL:1/8\nK:D\nDEFGAB|d6|]\n")
+    drums = tmp_path / "drums.musicxml"  # music21's drum sample: nothing pitched to align by
+    music21.corpus.parse("demos/drum_sample.xml").write("musicxml", fp=str(drums))
+    for score, says in ((book, "holds 2 pieces, and Baton conducts one"), (drums, "has no pitched notes to align")):
+        run = subprocess.run([sys.executable, "-m", "backend", "generate", str(wav), "--score", str(score), "-o", str(out)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 3 and says in run.stderr and "Traceback" not in run.stderr, run.stderr
+
+
+def test_a_percussion_part_is_read_and_left_out_of_the_alignment(chorale, tmp_path):
+    from backend.score import read_score
+    from backend.score.align import align_score
+    _, score, x, sr, beats, _, _ = chorale
+    s = music21.converter.parse(str(score))
+    snare = music21.stream.Part([music21.note.Unpitched(quarterLength=1.0) for _ in range(16)])
+    snare.partName = "Snare Drum"
+    s.insert(0, snare)
+    with_snare = tmp_path / "with_snare.musicxml"
+    s.write("musicxml", fp=str(with_snare))
+    info = read_score(str(with_snare))
+    assert [len(p.onset) for p in info.parts if p.name == "Snare Drum"] == [0]
+    al = align_score(info, x, sr)
+    assert al.transpose == 0 and np.median(np.abs(al.beat_s - beats)) < 0.07
 
 
 def test_the_batch_renderer_conducts_each_piece_from_the_score_beside_it(chorale, tmp_path):

@@ -235,7 +235,7 @@ def align_score(info: ScoreInfo, samples: np.ndarray, sr: int, bars: tuple[int, 
     # the transposition, at a coarse rate
     sc, ac = score_chroma(info, nominal, COARSE_FPS), audio_chroma(samples, sr, COARSE_FPS)
     if not sc[:, :12].any():
-        raise BatonError(f"{info.title}: the score has no notes to align")
+        raise BatonError(f"{info.title}: the score has no pitched notes to align")
     if not ac[:, :12].any():
         raise BatonError("the recording is silent: nothing to align the score to")
     keys = [subsequence_dtw(_transposed(sc, k), ac, STEP_PENALTY) for k in range(12)]

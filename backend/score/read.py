@@ -116,7 +116,7 @@ class ScoreInfo:
 
 
 def load_score(source):
-    """A music21 Score from a corpus name ('bach/bwv248.64-6'), a file path, or a Score."""
+    """A music21 Score of one piece from a corpus name ('bach/bwv248.64-6'), a file path, or a Score."""
     converter, corpus, stream = music21("converter", "corpus", "stream")
     if isinstance(source, stream.Score):
         return source
@@ -124,9 +124,19 @@ def load_score(source):
     try:
         s = converter.parse(str(path)) if path.exists() else corpus.parse(str(source))
     except Exception as e:  # music21 raises many kinds; the user needs the name and the reason
-        raise BatonError(f"cannot read the score {source!r}: {e}") from e
+        raise BatonError(f"cannot read the score '{source}': {e}") from e
+    if isinstance(s, stream.Opus):  # a file of several pieces, such as an ABC tune book
+        pieces = list(s.scores)
+        if len(pieces) != 1:
+            raise BatonError(f"the score '{source}' holds {len(pieces) or 'no'} pieces, and Baton conducts one: "
+                             "save the piece this music plays in a file of its own")
+        s = pieces[0]
+    if isinstance(s, stream.Part):
+        s = stream.Score([s])
     if not isinstance(s, stream.Score):
-        s = stream.Score([s]) if isinstance(s, stream.Part) else s
+        raise BatonError(f"the score '{source}' reads as a {type(s).__name__}, not as a score")
+    if s.parts and not any(p.getElementsByClass(stream.Measure) for p in s.parts):
+        s.makeNotation(inPlace=True)  # music21 reads a one-line ABC tune without bars: barred by its metre
     return s
 
 
@@ -136,7 +146,7 @@ def read_score(source) -> ScoreInfo:
     score = load_score(source)
     parts = list(score.parts)
     if not parts:
-        raise BatonError(f"the score {source!r} has no parts")
+        raise BatonError(f"the score '{source}' has no parts")
     title = str(source) if not isinstance(source, stream.Score) else (score.metadata.title if score.metadata else "score")
     bars: list[Bar] = []
     ts = None
@@ -162,7 +172,7 @@ def read_score(source) -> ScoreInfo:
         rb = m.rightBarline
         after_double = rb is not None and rb.type in ("double", "light-light", "final", "light-heavy")
     if not bars:
-        raise BatonError(f"the score {source!r} has no bars")
+        raise BatonError(f"the score '{source}' has no bars")
     bars = within_their_span(bars)
     marks: dict[float, float] = {}
     for p in parts:
@@ -191,6 +201,8 @@ def read_score(source) -> ScoreInfo:
             if any(isinstance(e, expressions.Fermata) for e in el.expressions):
                 fermatas.append((off, ql))
             for n in (el.notes if el.isChord else [el]):
+                if not hasattr(n, "pitch"):  # unpitched percussion: no pitch to align by or to sound
+                    continue
                 midi = int(n.pitch.midi)
                 tie = n.tie.type if n.tie is not None else None
                 if tie in ("stop", "continue") and midi in open_ties:
