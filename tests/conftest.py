@@ -16,6 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "reference"
 OFFICIAL_GENERATOR = SHARED / "official" / "m2sgan_generator.pt"
 VECTORS = SHARED / "vectors"
+# ABC text: one 2/4 tune on one line (music21 reads it without bars), and a tune book of two
+ONE_TUNE = "X:1\nT:One\nM:2/4\nL:1/8\nK:G\nGABc|d2B2|]\n"
+TUNE_BOOK = ONE_TUNE + "\nX:2\nT:Two\nM:3/4\nL:1/8\nK:D\nDEFGAB|d6|]\n"
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests' own helpers (synthetic_motion)
 

@@ -17,6 +17,7 @@ from baton_core.skeleton import project_front
 music21 = pytest.importorskip("music21", reason="music21 (the score extra) is needed to read scores")
 from backend.score import instrument_for, make_performance, plan_from_score, read_score  # noqa: E402
 from training.eval_conductor import bars_of  # noqa: E402
+from conftest import ONE_TUNE, TUNE_BOOK  # noqa: E402
 from training.scores import find_soundfont, render_score  # noqa: E402
 
 FPS = 30.0
@@ -181,10 +182,10 @@ def test_bad_scores_and_ranges_give_clear_errors(chorale, tmp_path):
     with pytest.raises(BatonError, match="bad.xml"):
         read_score(bad)
     book = tmp_path / "tunes.abc"  # an ABC tune book: two tunes in one file
-    book.write_text("X:1\nT:One\nM:2/4\nL:1/8\nK:G\nGABc|d2B2|]\n\nX:2\nT:Two\nM:3/4\nL:1/8\nK:D\nDEFGAB|d6|]\n")
+    book.write_text(TUNE_BOOK)
     with pytest.raises(BatonError, match=r"tunes.abc' holds 2 pieces, and Baton conducts one"):
         read_score(book)
-    book.write_text("X:1\nT:One\nM:2/4\nL:1/8\nK:G\nGABc|d2B2|]\n")
+    book.write_text(ONE_TUNE)
     assert [b.numerator for b in read_score(book).bars] == [2, 2]
     with pytest.raises(BatonError, match="soundfont"):
         find_soundfont(tmp_path / "missing.sf2")

@@ -11,7 +11,7 @@ import soundfile as sf
 
 from baton_core.errors import BatonError
 from baton_core.request import ConductRequest
-from conftest import ROOT
+from conftest import ROOT, TUNE_BOOK
 
 music21 = pytest.importorskip("music21", reason="music21 (the score extra) is needed to read scores")
 OFFSET = 2.1
@@ -115,7 +115,7 @@ def test_a_score_is_checked_and_its_errors_are_clear(chorale, tmp_path):
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 3 and "cannot read the score" in run.stderr and "Traceback" not in run.stderr  # bad input
     book = tmp_path / "tunes.abc"  # an ABC tune book: two tunes in one file
-    book.write_text("X:1\nT:One\nM:2/4\nL:1/8\nK:G\nGABc|d2B2|]\n\nX:2\nT:Two\nM:3/4\nL:1/8\nK:D\nDEFGAB|d6|]\n")
+    book.write_text(TUNE_BOOK)
     drums = tmp_path / "drums.musicxml"  # music21's drum sample: nothing pitched to align by
     music21.corpus.parse("demos/drum_sample.xml").write("musicxml", fp=str(drums))
     for score, says in ((book, "holds 2 pieces, and Baton conducts one"), (drums, "has no pitched notes to align")):
