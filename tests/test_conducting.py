@@ -241,6 +241,20 @@ def test_a_long_rest_stands_still_and_a_short_one_is_beaten():
     assert np.abs(ictus - plan.times[18]).min() < 0.07
 
 
+def test_the_music_after_a_long_digital_silence_is_conducted_too(demo):
+    """Two movements parted by exact zeros, as an edited recording or a game's track has them: the
+    beat stops in the silence and comes back with the music (a NaN in the pulse's running level
+    once stopped it for the rest of the piece)."""
+    cut, gap = 16.0, 30.0  # a bar line of the demo, then 30 s of digital silence
+    i = int(cut * demo.sr)
+    y = np.r_[demo.samples[:i], np.zeros(int(gap * demo.sr), demo.samples.dtype), demo.samples[i:]]
+    truth = np.r_[demo.beats[demo.beats < cut], demo.beats[demo.beats >= cut] + gap]
+    plan = plan_from_audio(mel_features(y))
+    main = plan.times[plan.sub == 0]
+    assert not np.any((main > cut + 0.5) & (main < cut + gap - 0.5))
+    assert metrics.f_measure(main[main > cut + gap - 0.5], truth[truth > cut + gap]) >= 0.9
+
+
 def test_a_cue_turns_the_left_hand_and_the_eyes_toward_the_entering_family():
     g = grid_plan("4", 90, 6)
     for family, side in (("strings", 1.0), ("brass", -1.0)):

@@ -99,7 +99,9 @@ def track(mel: np.ndarray, fps: float = MEL_FPS) -> tuple[np.ndarray, np.ndarray
     local = np.convolve(env, np.exp(-0.5 * (w / 2.5) ** 2), mode="same")
     # relative to the running level of the music's accents, less a floor: a beat placed where
     # nothing happens costs a little, so a long stretch without onsets (a fermata) is held
-    rms = np.sqrt(uniform_filter1d(local ** 2, int(8 * fps) + 1, mode="nearest")) + 1e-9
+    # (the running mean of squares rounds to a hair below zero in digital silence: a NaN there would
+    # stop the beat for the rest of the piece)
+    rms = np.sqrt(np.maximum(uniform_filter1d(local ** 2, int(8 * fps) + 1, mode="nearest"), 0.0)) + 1e-9
     local = local / rms - FLOOR
 
     def gaps(t: int) -> tuple[np.ndarray, np.ndarray]:
