@@ -33,7 +33,7 @@ from .metrics import ictus_times
 from .conducting import Plan, conduct_plan, sample_style
 from .conducting.plan import FAMILIES
 from .conducting.plan_audio import (MIN_ONSET_DB, GivenBeats, Heard, find_beats, free_beats, heard_bar_lines,
-                                   in_sound_span, listen, onset_support, piece_level, plan_from_audio)
+                                   in_silence, in_sound_span, listen, onset_support, piece_level, plan_from_audio)
 from .rules import conduct, plan_beats
 
 BUNDLED_CHECKPOINT = Path(__file__).parent / "weights" / "baton_m2sgan.pt"
@@ -47,6 +47,9 @@ NOISE_SPREAD = 1.75
 # reach it in about half the cases, and no unpulsed sound tried (a held chord, a drone, noise, chords
 # changing every 5 s) comes within 0.05 of it (the model card).
 CLEAR_PULSE = 0.9
+# A silence this many of the tracker's beats long is a rest the generator engine beats nothing in (a
+# bar of four; the corpus' silences inside the music last at most 1.4 beats, so none is one).
+LONG_REST_BEATS = 4
 
 
 @dataclass
@@ -299,6 +302,11 @@ class GeneratorEngine:
         grid = beats.times
         if provenance.get("bars") == "heard" and beats.strength is not None:
             beats = beats.only(beats.strength >= WEAK_BEAT)
+        # Its beats in a long rest (silence for LONG_REST_BEATS of them or more: a general pause,
+        # the gap between movements) count too, and none is struck: there a conductor stands still.
+        # (In silence the tracker's activation does not fall to nothing, so strength cannot tell.)
+        if music.beats is None and sound is not None and len(grid) > 1:
+            beats = beats.only(~in_silence(beats.times, sound, LONG_REST_BEATS * float(np.median(np.diff(grid)))))
         if music.plan is not None:
             provenance["beats"] = provenance["bars"] = "score"
         if provenance.get("free_time"):

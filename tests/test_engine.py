@@ -77,3 +77,25 @@ def test_beats_the_tracker_carries_through_a_rest_are_counted_not_struck(demo, t
     after = demo.downbeats[demo.downbeats > rest[1]]
     heard_after = take.downbeats[(take.downbeats > rest[1] - 0.1) & (take.downbeats < demo.beats[-1])]  # not the held chord
     assert M.f_measure(heard_after, after) >= 0.95
+
+
+def test_the_generator_stands_still_between_movements_and_conducts_the_next(demo, tmp_path):
+    """The demo parted by 30 s of digital silence, as two movements of one recording: the tracker's
+    pulse runs on through the silence (its activation there does not fall to nothing), but the
+    engine strikes no beat and draws no bar there, the hand all but stops, and the music after it
+    is conducted on its beats."""
+    import soundfile as sf
+    from backend import metrics as M
+    cut, gap = 16.0, 30.0
+    i = int(cut * demo.sr)
+    x = np.r_[demo.samples[:i], np.zeros(int(gap * demo.sr), demo.samples.dtype), demo.samples[i:]]
+    sf.write(tmp_path / "movements.wav", x, demo.sr)
+    take = generate_take(tmp_path / "movements.wav")
+    inside = lambda t: (t > cut + 0.5) & (t < cut + gap - 0.5)
+    assert not inside(take.beats).any() and not inside(take.downbeats).any()
+    speed = M.hand_speed(take.keypoints_3d)
+    t = np.arange(len(speed)) / take.fps
+    assert speed[(t > cut + 2) & (t < cut + gap - 2)].mean() < 0.2 * speed[(t > 2) & (t < cut)].mean()
+    after = demo.beats[demo.beats >= cut] + gap
+    ictus = M.ictus_times(take.keypoints_2d, take.fps)
+    assert M.ictus_f(ictus[ictus > cut + gap - 0.5], after) >= 0.85

@@ -123,7 +123,7 @@ def plan_from_audio(mel: np.ndarray, fps: float = MEL_FPS, given: GivenBeats | N
     level, accent, stacc, hairpin = expression(mel, heard, times)
     tutti, entries = registers(mel, heard, strokes)
     phrase, section = phrases(strokes, s_hold, heard, beats, change)
-    sounding = ~np.array([any(a <= x < e for a, e in heard.silences) for x in times])
+    sounding = ~in_silence(times, heard)
     plan = Plan(times=times, bar=[s.bar for s in strokes], beat=[s.beat for s in strokes],
                 sub=[s.sub for s in strokes], pattern=[s.pattern for s in strokes], metre=[s.metre for s in strokes],
                 tempo=60.0 / np.maximum([s.period_s for s in strokes], 1e-3), level=level, accent=accent,
@@ -159,12 +159,22 @@ def in_sound_span(beats: np.ndarray, heard: Heard, early: float = 0.1) -> np.nda
     return (beats >= heard.first_sound - early) & (beats <= heard.last_sound)
 
 
+def in_silence(times: np.ndarray, heard: Heard, min_s: float = SILENCE_S) -> np.ndarray:
+    """Which of `times` (s) fall inside one of the music's silences that lasts `min_s` or more."""
+    times = np.asarray(times, dtype=np.float64)
+    out = np.zeros(len(times), bool)
+    for a, e in heard.silences:
+        if e - a >= min_s:
+            out |= (times >= a) & (times < e)
+    return out
+
+
 def find_beats(mel: np.ndarray, heard: Heard) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
     """(beat times outside the silences, the local period at each, their mel frames, pulse
     clarity), or None when the onsets at the beats are too weak to be a pulse (free time)."""
     fps = heard.fps
     beats, period, clarity = pulse.track(mel, fps)
-    keep = np.array([not any(a <= b < e for a, e in heard.silences) for b in beats], bool)
+    keep = ~in_silence(beats, heard)
     beats, period = beats[keep], period[keep]
     keep = in_sound_span(beats, heard)
     beats, period = beats[keep], period[keep]
@@ -208,7 +218,8 @@ def free_beats(mel: np.ndarray, heard: Heard) -> tuple[np.ndarray, np.ndarray, n
     for t0, t1 in zip(marks, marks[1:] + [heard.last_sound]):
         steps = max(1, int(np.ceil((t1 - t0) / FREE_MAX_S - 1e-9)))
         beats += [t0 + k * (t1 - t0) / steps for k in range(steps)]
-    beats = np.array([t for t in beats if not any(s <= t < e for s, e in heard.silences)])
+    beats = np.array(beats, dtype=np.float64)
+    beats = beats[~in_silence(beats, heard)]
     if len(beats) < 2:
         beats = np.array([heard.first_sound, max(heard.last_sound, heard.first_sound + FREE_MIN_S)])
     gaps = np.diff(beats)
