@@ -126,6 +126,8 @@ def _load(f, path: Path, name: str, start: float, duration, sr: int, max_seconds
         # to the end of the stream and judge what was decoded. Other formats know their length.
         exact = f.format != "MP3"
         header_duration = f.frames / native_sr if exact else np.inf
+        if header_duration == 0:
+            raise AudioError(f"{name}: the file holds no audio (0 samples)")
         if start >= header_duration:
             raise AudioError(f"{name}: slice start {start:.3f} s is past the end of the audio "
                              f"({header_duration:.3f} s)")

@@ -101,6 +101,9 @@ def test_too_short_silent_and_enormous(tmp_path):
     sf.write(tmp_path / "short.wav", np.random.default_rng(0).uniform(-.5, .5, 11025), 22050)
     with pytest.raises(AudioError, match="too short"):
         load_audio(tmp_path / "short.wav")
+    sf.write(tmp_path / "empty.wav", np.zeros(0), 22050)  # a header and no samples
+    with pytest.raises(AudioError, match="holds no audio"):
+        load_audio(tmp_path / "empty.wav")
     sf.write(tmp_path / "silent.flac", np.zeros(22050 * 3), 22050)
     with pytest.raises(AudioError, match="silent"):
         load_audio(tmp_path / "silent.flac")
