@@ -27,6 +27,7 @@ SAMPLE_RATE = 22050
 MIN_SECONDS = 1.0
 SILENCE_PEAK = 1e-4  # -80 dBFS: nothing a listener would hear, nothing a conductor could follow
 _BLOCK = 1 << 17
+POLARITY_S = 30.0  # how much of a slice tells each channel's polarity
 
 
 @dataclass
@@ -96,12 +97,13 @@ def _decode_with_ffmpeg(path: Path, name: str, start: float, duration: float | N
 
     limit = min(duration if duration is not None else np.inf, max_seconds + 1.0)
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-ss", f"{start}", "-i", str(path),
-           "-t", f"{limit}", "-vn", "-ac", "1", "-ar", str(sr), "-f", "f32le", "-"]
+           "-t", f"{limit}", "-vn", "-ac", "2", "-ar", str(sr), "-f", "f32le", "-"]
     try:
         run = subprocess.run(cmd, capture_output=True, timeout=600)
     except subprocess.TimeoutExpired:
         raise AudioError(f"{name}: decoding took longer than 10 minutes; is it really audio?") from None
-    samples = np.frombuffer(run.stdout, dtype=np.float32).copy()
+    pairs = np.frombuffer(run.stdout[: len(run.stdout) // 8 * 8], dtype=np.float32).reshape(-1, 2)
+    samples = to_mono(pairs, polarity(pairs))
     if run.returncode != 0 or len(samples) == 0:
         said = re.sub(r"\[[^\]]*@ 0x[0-9a-f]+\]\s*", "", " ".join(run.stderr.decode(errors="replace").split()))
         said = said.split(". ")[0][:120]  # its first sentence, without the demuxer addresses
@@ -167,15 +169,18 @@ def _decode(f, name: str, first: int, count: int, native_sr: int, sr: int, notes
     n_out = 0
     resampler = soxr.ResampleStream(native_sr, sr, 1, dtype="float32", quality="HQ") if native_sr != sr else None
     try:
-        if first:
+        signs = np.ones(f.channels, np.float32)
+        if f.channels > 1:  # each channel's polarity, from the slice's first POLARITY_S
             f.seek(first)
+            signs = polarity(f.read(min(count, int(POLARITY_S * native_sr)), dtype="float32", always_2d=True))
+        f.seek(first)
         remaining = count
         while remaining > 0:
             block = f.read(min(_BLOCK, remaining), dtype="float32", always_2d=True)
             if len(block) == 0:
                 break  # the end of the stream
             remaining -= len(block)
-            mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+            mono = to_mono(block, signs)
             if resampler is not None:
                 mono = resampler.resample_chunk(mono, last=remaining <= 0)
             n_out = _append(out, n_out, mono)
@@ -191,6 +196,25 @@ def _decode(f, name: str, first: int, count: int, native_sr: int, sr: int, notes
         raise AudioError(f"{name}: decoding failed after {decoded:.2f} s — truncated or corrupt "
                          f"({_reason(e, notes())})") from None
     return out[:n_out]
+
+
+def polarity(frames: np.ndarray) -> np.ndarray:
+    """(channels,) float32 ±1: −1 for a channel that plays the first one's sound inverted (their
+    correlation −0.5 or less), as a stereo file with one channel's phase flipped does; a plain mean
+    would cancel such music to near silence."""
+    x = np.asarray(frames, np.float64)
+    signs = np.ones(x.shape[1], np.float32)
+    ref = x[:, 0]
+    for k in range(1, x.shape[1]):
+        norm = np.sqrt(np.dot(ref, ref) * np.dot(x[:, k], x[:, k]))
+        if norm > 0 and np.dot(ref, x[:, k]) / norm <= -0.5:
+            signs[k] = -1.0
+    return signs
+
+
+def to_mono(frames: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    """(n, channels) → (n,) float32: the channels' mean, each turned to `signs`' polarity."""
+    return frames[:, 0].astype(np.float32) if frames.shape[1] == 1 else (frames * signs).mean(axis=1, dtype=np.float32)
 
 
 def _ogg_truncated(path: Path) -> bool:

@@ -125,3 +125,24 @@ def test_bad_slices(demo_files):
             load_audio(demo_files["wav"], duration=duration)
     with pytest.raises(AudioError, match="too short"):
         load_audio(demo_files["wav"], start=5, duration=0.5)
+
+
+def test_a_stereo_file_with_one_channel_phase_flipped_is_heard_not_cancelled(demo, tmp_path):
+    """Right = −left plays as music on speakers, and a plain mean of the channels is silence: each
+    channel is turned to the first one's polarity before the mix, in a file libsndfile reads and in
+    one ffmpeg decodes."""
+    import subprocess
+
+    import imageio_ffmpeg
+    x = 0.5 * demo.samples
+    sf.write(tmp_path / "mono.wav", x, demo.sr, subtype="PCM_16")
+    sf.write(tmp_path / "flipped.wav", np.stack([x, -x], axis=1), demo.sr, subtype="PCM_16")
+    mono = load_audio(tmp_path / "mono.wav").samples
+    assert np.allclose(load_audio(tmp_path / "flipped.wav").samples, mono, atol=1e-4)
+    assert np.allclose(load_audio(tmp_path / "flipped.wav", start=10.0, duration=5.0).samples,
+                       mono[10 * SAMPLE_RATE: 15 * SAMPLE_RATE], atol=1e-4)
+    m4a = tmp_path / "flipped.m4a"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(tmp_path / "flipped.wav"),
+                    "-c:a", "aac", "-b:a", "128k", str(m4a)], check=True)
+    decoded = load_audio(m4a).samples
+    assert np.sqrt(np.mean(decoded ** 2)) > 0.8 * np.sqrt(np.mean(mono ** 2))
