@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from .bars import BAR_FEATURES, PATTERN_METRES, bar_positions
 from .beats import Beats, dp_beats
+from .conducting.pulse import tempo_curve
 from baton_core.timebase import MEL_BINS, MEL_PER_MOTION, MOTION_FPS
 
 BEAT_FEATURES = 4  # sin and cos of the beat phase, log2 of the beat period / 0.5 s, "beating" flag
@@ -38,6 +39,14 @@ BEAT_FEATURES = 4  # sin and cos of the beat phase, log2 of the beat period / 0.
 # of those it does (the model card).
 WEAK_BEAT = 0.2
 MAX_GAP = 2.0  # an interval over twice the median beat period is a pause (fermata, rest): no phase
+# Music whose tempo changes (a slow introduction and an allegro, sections of a medley): where the
+# activation's local period (conducting/pulse.tempo_curve) spans more than TEMPO_CHANGE between its
+# 10th and 90th percentiles, the DP is also run following it, and those beats are taken when they
+# lie on a share of the activation's clear peaks (`peak_cover`) at least COVERS_MORE larger than the
+# one-tempo beats do: chosen on the val split, so that no clip of one tempo changes and val clips of
+# two tempi joined end to end gain (the model card).
+TEMPO_CHANGE = 1.15
+COVERS_MORE = 0.1
 
 
 class _Block(nn.Module):
@@ -87,7 +96,13 @@ class BeatNet(nn.Module):
         strength (the activation's peak within a frame of it) and the pulse's clarity."""
         act = self.activation(mel)
         sd = act.std()  # unit deviation, as the onset envelope: the DP's tempo penalty is scaled to it
-        frames, tempo = dp_beats(act / sd if sd > 0 else act, MOTION_FPS)
+        env = act / sd if sd > 0 else act
+        frames, tempo = dp_beats(env, MOTION_FPS)
+        period, _ = tempo_curve(env, MOTION_FPS)
+        if len(frames) and np.percentile(period, 90) > TEMPO_CHANGE * np.percentile(period, 10):
+            following, _ = dp_beats(env, MOTION_FPS, period)
+            if peak_cover(act, following) >= peak_cover(act, frames) + COVERS_MORE:
+                frames = following
         times = frames.astype(np.float64)
         inner = (frames > 0) & (frames < len(act) - 1)
         f = frames[inner]
@@ -96,6 +111,16 @@ class BeatNet(nn.Module):
         times[inner] += np.where(denom < 0, 0.5 * (a - c) / np.where(denom < 0, denom, -1.0), 0.0).clip(-0.5, 0.5)
         peak = np.array([act[max(0, f - 1): f + 2].max() for f in frames]) if len(frames) else np.zeros(0)
         return Beats(times / MOTION_FPS, tempo, pulse_clarity(act, frames), peak)
+
+
+def peak_cover(act: np.ndarray, frames: np.ndarray) -> float:
+    """The share of the activation's clear peaks (local maxima of 0.5 or more) that lie within two
+    frames of one of `frames`: where one tempo's grid drifts off a section at another tempo, it
+    leaves most of that section's peaks uncovered."""
+    peaks = np.flatnonzero((act[1:-1] >= 0.5) & (act[1:-1] > act[:-2]) & (act[1:-1] >= act[2:])) + 1
+    if len(peaks) == 0 or len(frames) == 0:
+        return 0.0
+    return float(np.mean(np.abs(peaks[:, None] - np.asarray(frames)[None, :]).min(axis=1) <= 2))
 
 
 def pulse_clarity(act: np.ndarray, frames: np.ndarray) -> float:

@@ -84,22 +84,29 @@ def track_beats(mel: np.ndarray, fps: float = MEL_FPS) -> Beats:
     return Beats(frames / fps + ONSET_LATENCY, tempo)
 
 
-def dp_beats(env: np.ndarray, fps: float) -> tuple[np.ndarray, float]:
+def dp_beats(env: np.ndarray, fps: float, period: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """(beat frames, tempo in bpm) of a beat-strength curve at `fps`: the onset envelope, or a
-    learned tracker's beat activation (beat_net.py). Tempo 0 when there is no pulse."""
+    learned tracker's beat activation (beat_net.py). Tempo 0 when there is no pulse. Each gap is
+    judged against one period for the whole clip, or with `period` (frames, one per frame of `env`)
+    against the period where it ends: a tempo that changes."""
     tempo = estimate_tempo(env, fps)
-    period = 60.0 * fps / tempo
+    periods = np.full(len(env), 60.0 * fps / tempo) if period is None else np.asarray(period, np.float64)
+    p0 = float(np.median(periods))
     n = len(env)
     # Local score: the envelope smoothed by a Gaussian about a fifth of a beat wide.
-    w = np.arange(-int(period), int(period) + 1)
-    kernel = np.exp(-0.5 * (w * 32.0 / period) ** 2)
+    w = np.arange(-int(p0), int(p0) + 1)
+    kernel = np.exp(-0.5 * (w * 32.0 / p0) ** 2)
     local = np.convolve(env, kernel, mode="full")[len(w) // 2: len(w) // 2 + n]  # centred, n long
     if local.max() <= 0:
         return np.zeros(0, dtype=int), 0.0
-    offsets = np.arange(int(round(period / 2)), int(round(2 * period)) + 1)
-    cost = TIGHTNESS * np.log(offsets / period) ** 2
+    steady = {}  # offsets and their costs, per (rounded) period
 
     def gaps(t: int) -> tuple[np.ndarray, np.ndarray]:
+        p = periods[t]
+        if p not in steady:
+            offsets = np.arange(int(round(p / 2)), int(round(2 * p)) + 1)
+            steady[p] = offsets, TIGHTNESS * np.log(offsets / p) ** 2
+        offsets, cost = steady[p]
         prev = t - offsets
         valid = prev >= 0
         return prev[valid], cost[valid]

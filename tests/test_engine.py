@@ -99,3 +99,25 @@ def test_the_generator_stands_still_between_movements_and_conducts_the_next(demo
     after = demo.beats[demo.beats >= cut] + gap
     ictus = M.ictus_times(take.keypoints_2d, take.fps)
     assert M.ictus_f(ictus[ictus > cut + gap - 0.5], after) >= 0.85
+
+
+def test_a_tempo_change_is_followed(monkeypatch, tmp_path):
+    """20 s of the demo at 96 bpm, then 20 s of it at 70: the tracker's activation follows the
+    change, and so do the beats the generator strikes and the bars it draws (one tempo for the whole
+    piece once put the second section's beats a third of a beat apart from the music's)."""
+    import soundfile as sf
+    import backend.demo_music as dm
+    from backend import metrics as M
+    audio, beats, downbeats = [], [], []
+    for k, bpm in enumerate((96, 70)):
+        monkeypatch.setattr(dm, "BPM", bpm)
+        piece = dm.demo_piece()
+        audio.append(piece.samples[: 20 * piece.sr])
+        beats.append(piece.beats[piece.beats < 19.9] + 20 * k)
+        downbeats.append(piece.downbeats[piece.downbeats < 19.9] + 20 * k)
+    sf.write(tmp_path / "two_tempi.wav", np.concatenate(audio), piece.sr)
+    take = generate_take(tmp_path / "two_tempi.wav")
+    for k in range(2):
+        part = lambda t: t[(t > 20 * k + 1) & (t < 20 * k + 19.5)]
+        assert M.f_measure(part(take.beats), part(beats[k])) >= 0.9
+        assert M.f_measure(part(take.downbeats), part(downbeats[k])) >= 0.8
