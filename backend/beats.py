@@ -99,7 +99,7 @@ def dp_beats(env: np.ndarray, fps: float, period: np.ndarray | None = None) -> t
     local = np.convolve(env, kernel, mode="full")[len(w) // 2: len(w) // 2 + n]  # centred, n long
     if local.max() <= 0:
         return np.zeros(0, dtype=int), 0.0
-    steady = {}  # offsets and their costs, per (rounded) period
+    steady = {}  # the gaps allowed and their costs, per period met (one, for a steady tempo)
 
     def gaps(t: int) -> tuple[np.ndarray, np.ndarray]:
         p = periods[t]
