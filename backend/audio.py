@@ -169,21 +169,21 @@ def _decode(f, name: str, first: int, count: int, native_sr: int, sr: int, notes
     n_out = 0
     resampler = soxr.ResampleStream(native_sr, sr, 1, dtype="float32", quality="HQ") if native_sr != sr else None
     try:
-        signs = np.ones(f.channels, np.float32)
-        if f.channels > 1:  # each channel's polarity, from the slice's first POLARITY_S
+        if first:
             f.seek(first)
-            signs = polarity(f.read(min(count, int(POLARITY_S * native_sr)), dtype="float32", always_2d=True))
-        f.seek(first)
         remaining = count
-        while remaining > 0:
-            block = f.read(min(_BLOCK, remaining), dtype="float32", always_2d=True)
-            if len(block) == 0:
-                break  # the end of the stream
+        # the slice's first POLARITY_S come in one block: they tell each channel's polarity
+        block = f.read(min(count, int(POLARITY_S * native_sr)), dtype="float32", always_2d=True)
+        signs = polarity(block)
+        while len(block):  # an empty block: the end of the stream
             remaining -= len(block)
             mono = to_mono(block, signs)
             if resampler is not None:
                 mono = resampler.resample_chunk(mono, last=remaining <= 0)
             n_out = _append(out, n_out, mono)
+            if remaining <= 0:
+                break
+            block = f.read(min(_BLOCK, remaining), dtype="float32", always_2d=True)
         if exact and remaining > native_sr // 10:
             raise AudioError(f"{name}: truncated — the header promises {(count + first) / native_sr:.2f} s "
                              f"but the data ends at {(count + first - remaining) / native_sr:.2f} s")
@@ -202,19 +202,18 @@ def polarity(frames: np.ndarray) -> np.ndarray:
     """(channels,) float32 ±1: −1 for a channel that plays the first one's sound inverted (their
     correlation −0.5 or less), as a stereo file with one channel's phase flipped does; a plain mean
     would cancel such music to near silence."""
-    x = np.asarray(frames, np.float64)
-    signs = np.ones(x.shape[1], np.float32)
-    ref = x[:, 0]
-    for k in range(1, x.shape[1]):
-        norm = np.sqrt(np.dot(ref, ref) * np.dot(x[:, k], x[:, k]))
-        if norm > 0 and np.dot(ref, x[:, k]) / norm <= -0.5:
-            signs[k] = -1.0
-    return signs
+    x = np.asarray(frames, np.float32)
+    gram = (x.T @ x).astype(np.float64)  # the channels' products with each other
+    norm = np.sqrt(gram[0, 0] * np.diag(gram))
+    flipped = (norm > 0) & (gram[0] <= -0.5 * norm)
+    return np.where(flipped, -1.0, 1.0).astype(np.float32)
 
 
 def to_mono(frames: np.ndarray, signs: np.ndarray) -> np.ndarray:
     """(n, channels) → (n,) float32: the channels' mean, each turned to `signs`' polarity."""
-    return frames[:, 0].astype(np.float32) if frames.shape[1] == 1 else (frames * signs).mean(axis=1, dtype=np.float32)
+    if frames.shape[1] == 1:
+        return frames[:, 0].astype(np.float32)
+    return (frames if np.all(signs > 0) else frames * signs).mean(axis=1, dtype=np.float32)
 
 
 def _ogg_truncated(path: Path) -> bool:
