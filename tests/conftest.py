@@ -22,6 +22,14 @@ TUNE_BOOK = ONE_TUNE + "\nX:2\nT:Two\nM:3/4\nL:1/8\nK:D\nDEFGAB|d6|]\n"
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests' own helpers (synthetic_motion)
 
+
+def demo_with_silence(demo, cut: float, gap: float) -> tuple[np.ndarray, np.ndarray]:
+    """The demo's samples with `gap` s of digital silence (exact zeros) put in at `cut` s, as between
+    two movements of one recording, and its beats where they now fall."""
+    i = int(cut * demo.sr)
+    samples = np.r_[demo.samples[:i], np.zeros(int(gap * demo.sr), demo.samples.dtype), demo.samples[i:]]
+    return samples, np.r_[demo.beats[demo.beats < cut], demo.beats[demo.beats >= cut] + gap]
+
 # Modules whose tests start processes — the service, Blender with the installed extension, batch
 # renders, the CLI — marked `slow` as a whole: `pytest -m "not slow"` is the quick loop, and
 # `build.py test` runs everything.

@@ -245,10 +245,9 @@ def test_the_music_after_a_long_digital_silence_is_conducted_too(demo):
     """Two movements parted by exact zeros, as an edited recording or a game's track has them: the
     beat stops in the silence and comes back with the music (a NaN in the pulse's running level
     once stopped it for the rest of the piece)."""
+    from conftest import demo_with_silence
     cut, gap = 16.0, 30.0  # a bar line of the demo, then 30 s of digital silence
-    i = int(cut * demo.sr)
-    y = np.r_[demo.samples[:i], np.zeros(int(gap * demo.sr), demo.samples.dtype), demo.samples[i:]]
-    truth = np.r_[demo.beats[demo.beats < cut], demo.beats[demo.beats >= cut] + gap]
+    y, truth = demo_with_silence(demo, cut, gap)
     plan = plan_from_audio(mel_features(y))
     main = plan.times[plan.sub == 0]
     assert not np.any((main > cut + 0.5) & (main < cut + gap - 0.5))
