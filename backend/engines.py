@@ -27,7 +27,7 @@ from .beats import Beats, track_beats
 from .checkpoint import load_generator
 from .errors import CheckpointError
 from .generate import InferenceGenerator, ProgressFn, make_noise, noise_seconds
-from .gestures import cue_sections, follow_loudness, onto_bars, released
+from .gestures import cue_sections, follow_loudness, onto_bars, released, rested_in_breaks
 from .lift3d import lift_to_3d
 from .metrics import ictus_times
 from .conducting import Plan, conduct_plan, sample_style
@@ -50,6 +50,10 @@ CLEAR_PULSE = 0.9
 # A silence this many of the tracker's beats long is a rest the generator engine beats nothing in (a
 # bar of four; the corpus' silences inside the music last at most 1.4 beats, so none is one).
 LONG_REST_BEATS = 4
+# A silence inside the music this long, with no beat struck in it, is a break between movements:
+# both engines' conductors lower their arms in it (gestures.rested_in_breaks). A general pause of a
+# bar or two is held at the ready, as before.
+BREAK_S = 8.0
 
 
 @dataclass
@@ -146,6 +150,20 @@ def music_end(heard: Heard | None, given: np.ndarray) -> float | None:
     return end if len(heard.db) / heard.fps - end >= RELEASE_AFTER_S else None
 
 
+def movement_breaks(heard: Heard | None, struck: np.ndarray) -> list[tuple[float, float, float]]:
+    """The music's silences of BREAK_S or more between its first sound and its last with no beat
+    struck in them: (start, end, the beat period there) in seconds, for rested_in_breaks."""
+    if heard is None or len(struck) < 2:
+        return []
+    out = []
+    for a, e in heard.silences:
+        if e - a >= BREAK_S and a > heard.first_sound and e <= heard.last_sound and not np.any((struck > a) & (struck < e)):
+            before, after = struck[struck <= a], struck[struck >= e]
+            gaps = np.diff(after[:4]) if len(after) > 1 else np.diff(before[-4:])
+            out.append((a, e, float(np.median(gaps)) if len(gaps) else float(np.median(np.diff(struck)))))
+    return out
+
+
 def within_sound(own: Beats, sound: Heard | None) -> Beats:
     """A learned tracker's beats from 0.4 of a beat before the music's first sound to its last: its
     pulse runs on into the silence around the music, where a conductor prepares and releases."""
@@ -226,9 +244,10 @@ class RulesEngine:
             if music.beats is not None:
                 given = GivenBeats(music.beats + t0, None if music.downbeats is None else music.downbeats + t0)
             kp3d, plan = conduct(heard, music.head + n, MOTION_FPS, seed, given, music.seating)
-        kp3d = with_dynamics(kp3d, audible(heard), plan.times[plan.sub == 0], plan.downbeats)
-        kp3d = kp3d[music.head:music.head + n]
+        sound = audible(heard)
+        kp3d = with_dynamics(kp3d, sound, plan.times[plan.sub == 0], plan.downbeats)
         beats = plan_beats(plan)
+        kp3d = rested_in_breaks(kp3d, movement_breaks(sound, beats.times), MOTION_FPS)[music.head:music.head + n]
         within = lambda t: t[(t >= t0) & (t < t0 + n / MOTION_FPS)] - t0
         return Motion(project_front(kp3d), kp3d, Beats(within(beats.times), beats.tempo),
                       within(plan.times[plan.sub == 0]), within(plan.downbeats), plan=plan)
@@ -324,6 +343,7 @@ class GeneratorEngine:
         kp3d = with_dynamics(kp3d, sound, beats.times, bars)
         if music.seating is not None or music.plan is not None:
             kp3d, provenance["cues"] = cue_entrances(music, beats.times, bars, kp3d)
+        kp3d = rested_in_breaks(kp3d, movement_breaks(sound, beats.times), MOTION_FPS)
         end = music_end(sound, beats.times if music.beats is not None else np.zeros(0))
         if end is not None:
             kp3d = released(kp3d, end, MOTION_FPS)

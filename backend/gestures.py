@@ -23,6 +23,10 @@ MIRROR = [NOSE, R_EYE, L_EYE, R_EAR, L_EAR, R_SHOULDER, L_SHOULDER, R_ELBOW, L_E
 BODY = [NOSE, L_EYE, R_EYE, L_EAR, R_EAR, L_SHOULDER, R_SHOULDER, L_HIP, R_HIP]
 REACH = 0.98  # the furthest a wrist is put, as a share of the arm's length (a straight arm cannot bend)
 RELEASE_S = 0.6  # from the last sound to the hands at rest (released)
+# A break between movements (rested_in_breaks): the hands start down this long after the silence
+# begins (the cut-off is drawn), take this long to sink, hang at least this long, take this long to
+# rise, and are up this long before the preparation.
+BREAK_CUT_S, BREAK_LOWER_S, BREAK_HANG_S, BREAK_RAISE_S, BREAK_READY_S = 0.4, 1.5, 1.0, 1.2, 0.6
 LOUDNESS_DEPTH = 0.6  # follow_loudness: strokes ×0.7 at the piece's quietest, ×1.3 at its loudest (about its mean)
 
 
@@ -195,11 +199,39 @@ def released(kp3d: np.ndarray, last_sound: float, fps: float) -> np.ndarray:
         return p.astype(kp3d.dtype)
     tail = np.repeat(p[i:i + 1], len(p) - i, axis=0)
     u = np.clip(np.arange(len(tail)) / (RELEASE_S * fps), 0.0, 1.0)
-    w = (u * u * (3 - 2 * u))[:, None]
-    for s, e, wr, side in ((L_SHOULDER, L_ELBOW, L_WRIST, 1.0), (R_SHOULDER, R_ELBOW, R_WRIST, -1.0)):
-        arm = np.linalg.norm(tail[0, e] - tail[0, s]) + np.linalg.norm(tail[0, wr] - tail[0, e])
-        rest = tail[0, s] + arm * np.array([side * 0.08, -0.25, -0.9])  # hanging, a little forward
-        target = tail[0, wr] + (rest - tail[0, wr]) * w
-        tail = _place_arm(tail, s, e, wr, target - tail[:, s])
-    p[i:] = tail
+    p[i:] = _hands_down(tail, (u * u * (3 - 2 * u))[:, None])
     return p.astype(kp3d.dtype)
+
+
+def rested_in_breaks(kp3d: np.ndarray, breaks: list[tuple[float, float, float]], fps: float) -> np.ndarray:
+    """(T, 13, 3) motion whose hands come down in each break between movements — (silence starts,
+    music comes back, its beat period) in seconds — as a conductor lowers the arms between movements
+    and raises them again before the next: from BREAK_CUT_S after the cut-off both hands sink to
+    rest over BREAK_LOWER_S, hang, and rise over BREAK_RAISE_S back into the motion as drawn,
+    arriving BREAK_READY_S before the preparation (a beat before the music), so the conductor
+    stands ready, then prepares. A break too short for all that is left as drawn. Arms keep
+    their lengths."""
+    t = np.arange(len(kp3d)) / fps
+    w = np.zeros(len(kp3d))
+    for start, back, period in breaks:
+        a, b = start + BREAK_CUT_S, back - period - BREAK_READY_S
+        if b - a >= BREAK_LOWER_S + BREAK_RAISE_S + BREAK_HANG_S:
+            u, v = np.clip((t - a) / BREAK_LOWER_S, 0, 1), np.clip((b - t) / BREAK_RAISE_S, 0, 1)
+            w = np.maximum(w, (u * u * (3 - 2 * u)) * (v * v * (3 - 2 * v)))
+    if not w.any():
+        return kp3d
+    p = np.array(kp3d, dtype=np.float64)
+    on = w > 0
+    p[on] = _hands_down(p[on], w[on, None])
+    return p.astype(kp3d.dtype)
+
+
+def _hands_down(p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Both wrists moved the share `w` (T, 1) of the way from where they are to hanging at rest, a
+    little forward of the body."""
+    for s, e, wr, side in ((L_SHOULDER, L_ELBOW, L_WRIST, 1.0), (R_SHOULDER, R_ELBOW, R_WRIST, -1.0)):
+        arm = np.linalg.norm(p[:, e] - p[:, s], axis=-1) + np.linalg.norm(p[:, wr] - p[:, e], axis=-1)
+        rest = p[:, s] + arm[:, None] * np.array([side * 0.08, -0.25, -0.9])
+        target = p[:, wr] + (rest - p[:, wr]) * w
+        p = _place_arm(p, s, e, wr, target - p[:, s])
+    return p

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from baton_core.skeleton import L_ELBOW, L_SHOULDER, L_WRIST, NOSE, R_HIP, R_SHOULDER, R_WRIST, bone_lengths
+from baton_core.skeleton import L_ELBOW, L_SHOULDER, L_WRIST, NOSE, R_ELBOW, R_HIP, R_SHOULDER, R_WRIST, bone_lengths
 from backend.engine import generate_take
 from backend.metrics import f_measure, ictus_times
 from conftest import ROOT
@@ -129,6 +129,38 @@ def test_the_generator_releases_the_last_chord_and_then_stands_still(demo, tmp_p
     for wrist, shoulder in ((R_WRIST, R_SHOULDER), (L_WRIST, L_SHOULDER)):
         assert still[0, wrist, 2] < still[0, shoulder, 2] - 0.3  # hands down
     assert np.allclose(bone_lengths(m3)[:, 2:], bone_lengths(m3)[:1, 2:], atol=2e-3)
+
+
+@pytest.mark.parametrize("engine", ["rules", "m2sgan"])
+def test_between_movements_the_arms_come_down_and_are_raised_before_the_next(demo, tmp_path, engine):
+    """The demo parted by 30 s of silence, as two movements of one recording: both hands come down
+    to hang at rest in the break and are back up, still, before the preparation of the next
+    movement, which is conducted on its beats; the arms keep their lengths. A general pause of 5 s
+    is held at the ready, hands up."""
+    from backend.engines import BREAK_S
+    from backend.gestures import BREAK_READY_S
+    from conftest import demo_with_silence
+    cut = 16.0  # a bar line of the demo
+    for gap, lowered in ((30.0, True), (0.6 * BREAK_S, False)):
+        x, beats = demo_with_silence(demo, cut, gap)
+        sf.write(tmp_path / "movements.wav", x, demo.sr)
+        take = generate_take(tmp_path / "movements.wav", engine=engine)
+        m3, fps = take.keypoints_3d, take.fps
+        at = lambda t: int(round(t * fps))
+        mid = slice(at(cut + min(3.5, gap / 3)), at(cut + gap - min(3.5, gap / 3)))
+        arm = float(np.linalg.norm(m3[0, R_ELBOW] - m3[0, R_SHOULDER]) + np.linalg.norm(m3[0, R_WRIST] - m3[0, R_ELBOW]))
+        below = lambda when, wrist, shoulder: (m3[when, shoulder, 2] - m3[when, wrist, 2]) / arm  # in arm's lengths
+        if lowered:  # both hands hang, nearly an arm's length under the shoulders
+            assert below(mid, R_WRIST, R_SHOULDER).min() > 0.85 and below(mid, L_WRIST, L_SHOULDER).min() > 0.85
+            entry = beats[beats > cut + gap][0]
+            period = float(np.median(np.diff(beats)))
+            ready = slice(at(entry - period - BREAK_READY_S), at(entry - period))
+            assert below(ready, R_WRIST, R_SHOULDER).max() < 0.5  # up before the preparation
+            assert np.allclose(bone_lengths(m3)[:, 2:], bone_lengths(m3)[:1, 2:], atol=2e-3)
+            ictus = ictus_times(take.keypoints_2d, fps)
+            assert f_measure(ictus[ictus > cut + gap - 0.5], beats[beats > cut + gap]) >= 0.85
+        else:  # the baton hand held at the ready, as in the music
+            assert below(mid, R_WRIST, R_SHOULDER).max() < 0.5
 
 
 def test_the_generator_strikes_no_beat_in_the_silence_before_the_music(demo, tmp_path):
