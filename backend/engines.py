@@ -151,16 +151,17 @@ def music_end(heard: Heard | None, given: np.ndarray) -> float | None:
 
 
 def movement_breaks(heard: Heard | None, struck: np.ndarray) -> list[tuple[float, float, float]]:
-    """The music's silences of BREAK_S or more between its first sound and its last with no beat
-    struck in them: (start, end, the beat period there) in seconds, for rested_in_breaks."""
+    """The music's silences of BREAK_S or more before its first sound or between two of its sounds
+    with no beat struck in them and one struck after: (start, the first beat after it, the beat
+    period there) in seconds, for rested_in_breaks; a silence the slice starts in has started at
+    -inf (the hands are down from the first frame, as before a concert)."""
     if heard is None or len(struck) < 2:
         return []
     out = []
     for a, e in heard.silences:
-        if e - a >= BREAK_S and a > heard.first_sound and e <= heard.last_sound and not np.any((struck > a) & (struck < e)):
-            before, after = struck[struck <= a], struck[struck >= e]
-            gaps = np.diff(after[:4]) if len(after) > 1 else np.diff(before[-4:])
-            out.append((a, e, float(np.median(gaps)) if len(gaps) else float(np.median(np.diff(struck)))))
+        after = struck[struck >= e]
+        if e - a >= BREAK_S and len(after) > 1 and not np.any((struck > a) & (struck < e)):
+            out.append((a if a > 0 else -np.inf, float(after[0]), float(np.median(np.diff(after[:4])))))
     return out
 
 

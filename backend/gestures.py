@@ -205,16 +205,16 @@ def released(kp3d: np.ndarray, last_sound: float, fps: float) -> np.ndarray:
 
 def rested_in_breaks(kp3d: np.ndarray, breaks: list[tuple[float, float, float]], fps: float) -> np.ndarray:
     """(T, 13, 3) motion whose hands come down in each break between movements — (silence starts,
-    music comes back, its beat period) in seconds — as a conductor lowers the arms between movements
-    and raises them again before the next: from BREAK_CUT_S after the cut-off both hands sink to
-    rest over BREAK_LOWER_S, hang, and rise over BREAK_RAISE_S back into the motion as drawn,
-    arriving BREAK_READY_S before the preparation (a beat before the music), so the conductor
-    stands ready, then prepares. A break too short for all that is left as drawn. Arms keep
-    their lengths."""
+    the first beat after it, the beat period there) in seconds — as a conductor lowers the arms
+    between movements and raises them again before the next: from BREAK_CUT_S after the cut-off
+    both hands sink to rest over BREAK_LOWER_S, hang, and rise over BREAK_RAISE_S back into the
+    motion as drawn, arriving BREAK_READY_S before the preparation (a beat before that beat), so
+    the conductor stands ready, then prepares. A break that starts at -inf has the hands down from
+    the first frame; one too short for all that is left as drawn. Arms keep their lengths."""
     t = np.arange(len(kp3d)) / fps
     w = np.zeros(len(kp3d))
-    for start, back, period in breaks:
-        a, b = start + BREAK_CUT_S, back - period - BREAK_READY_S
+    for start, beat, period in breaks:
+        a, b = start + BREAK_CUT_S, beat - period - BREAK_READY_S
         if b - a >= BREAK_LOWER_S + BREAK_RAISE_S + BREAK_HANG_S:
             u, v = np.clip((t - a) / BREAK_LOWER_S, 0, 1), np.clip((b - t) / BREAK_RAISE_S, 0, 1)
             w = np.maximum(w, (u * u * (3 - 2 * u)) * (v * v * (3 - 2 * v)))

@@ -134,33 +134,38 @@ def test_the_generator_releases_the_last_chord_and_then_stands_still(demo, tmp_p
 @pytest.mark.parametrize("engine", ["rules", "m2sgan"])
 def test_between_movements_the_arms_come_down_and_are_raised_before_the_next(demo, tmp_path, engine):
     """The demo parted by 30 s of silence, as two movements of one recording: both hands come down
-    to hang at rest in the break and are back up, still, before the preparation of the next
-    movement, which is conducted on its beats; the arms keep their lengths. A general pause of 5 s
-    is held at the ready, hands up."""
+    to hang at rest in the break and are back up before the preparation of the next movement,
+    which is conducted on its beats; the arms keep their lengths. A general pause of 5 s is held at
+    the ready, hands up. Music that begins after 12 s of silence is waited for with the hands down,
+    as before a concert."""
     from backend.engines import BREAK_S
     from backend.gestures import BREAK_READY_S
     from conftest import demo_with_silence
     cut = 16.0  # a bar line of the demo
-    for gap, lowered in ((30.0, True), (0.6 * BREAK_S, False)):
-        x, beats = demo_with_silence(demo, cut, gap)
+    lead = 12.0
+    cases = [(demo_with_silence(demo, cut, 30.0), (cut + 3.5, cut + 26.5)),
+             (demo_with_silence(demo, cut, 0.6 * BREAK_S), None),
+             ((np.r_[np.zeros(int(lead * demo.sr), np.float32), demo.samples], demo.beats + lead), (0.0, lead - 2))]
+    for (x, beats), lowered in cases:
         sf.write(tmp_path / "movements.wav", x, demo.sr)
         take = generate_take(tmp_path / "movements.wav", engine=engine)
         m3, fps = take.keypoints_3d, take.fps
         at = lambda t: int(round(t * fps))
-        mid = slice(at(cut + min(3.5, gap / 3)), at(cut + gap - min(3.5, gap / 3)))
         arm = float(np.linalg.norm(m3[0, R_ELBOW] - m3[0, R_SHOULDER]) + np.linalg.norm(m3[0, R_WRIST] - m3[0, R_ELBOW]))
         below = lambda when, wrist, shoulder: (m3[when, shoulder, 2] - m3[when, wrist, 2]) / arm  # in arm's lengths
-        if lowered:  # both hands hang, nearly an arm's length under the shoulders
-            assert below(mid, R_WRIST, R_SHOULDER).min() > 0.85 and below(mid, L_WRIST, L_SHOULDER).min() > 0.85
-            entry = beats[beats > cut + gap][0]
-            period = float(np.median(np.diff(beats)))
-            ready = slice(at(entry - period - BREAK_READY_S), at(entry - period))
-            assert below(ready, R_WRIST, R_SHOULDER).max() < 0.5  # up before the preparation
-            assert np.allclose(bone_lengths(m3)[:, 2:], bone_lengths(m3)[:1, 2:], atol=2e-3)
-            ictus = ictus_times(take.keypoints_2d, fps)
-            assert f_measure(ictus[ictus > cut + gap - 0.5], beats[beats > cut + gap]) >= 0.85
-        else:  # the baton hand held at the ready, as in the music
+        if lowered is None:  # the baton hand held at the ready through the pause, as in the music
+            mid = slice(at(cut + 1.5), at(cut + 0.6 * BREAK_S - 1.5))
             assert below(mid, R_WRIST, R_SHOULDER).max() < 0.5
+            continue
+        down = slice(at(lowered[0]), at(lowered[1]))  # both hands hang, nearly an arm's length under the shoulders
+        assert below(down, R_WRIST, R_SHOULDER).min() > 0.85 and below(down, L_WRIST, L_SHOULDER).min() > 0.85
+        entry = beats[beats > lowered[1]][0]
+        period = float(np.median(np.diff(beats)))
+        ready = slice(at(entry - period - BREAK_READY_S), at(entry - period))
+        assert below(ready, R_WRIST, R_SHOULDER).max() < 0.5  # up before the preparation
+        assert np.allclose(bone_lengths(m3)[:, 2:], bone_lengths(m3)[:1, 2:], atol=2e-3)
+        ictus = ictus_times(take.keypoints_2d, fps)
+        assert f_measure(ictus[ictus > entry - 0.5], beats[beats >= entry]) >= 0.85
 
 
 def test_the_generator_strikes_no_beat_in_the_silence_before_the_music(demo, tmp_path):
