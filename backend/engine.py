@@ -123,7 +123,7 @@ def generate_take(request: ConductRequest | str | Path, progress: ProgressFn | N
     kp2d, kp3d = motion.keypoints_2d, motion.keypoints_3d
     controls = (request.size, request.left_hand, request.hand, request.arms_only)
     if not is_default(*controls):
-        kp3d = shape_gestures(kp3d, *controls)
+        kp3d = shape_gestures(kp3d, *controls, rest=motion.rest)
         kp2d = project_front(kp3d)
     report(1.0, "done")
     lead = request.lead_ms / 1000.0

@@ -27,7 +27,7 @@ from .beats import Beats, track_beats
 from .checkpoint import load_generator
 from .errors import CheckpointError
 from .generate import InferenceGenerator, ProgressFn, make_noise, noise_seconds
-from .gestures import cue_sections, follow_loudness, onto_bars, released, rested_in_breaks
+from .gestures import break_weight, cue_sections, follow_loudness, onto_bars, release_weight, released, rested
 from .lift3d import lift_to_3d
 from .metrics import ictus_times
 from .conducting import Plan, conduct_plan, sample_style
@@ -51,7 +51,7 @@ CLEAR_PULSE = 0.9
 # bar of four; the corpus' silences inside the music last at most 1.4 beats, so none is one).
 LONG_REST_BEATS = 4
 # A silence inside the music this long, with no beat struck in it, is a break between movements:
-# both engines' conductors lower their arms in it (gestures.rested_in_breaks). A general pause of a
+# both engines' conductors lower their arms in it (gestures.break_weight). A general pause of a
 # bar or two is held at the ready, as before.
 BREAK_S = 8.0
 
@@ -84,6 +84,7 @@ class Motion:
     downbeats: np.ndarray  # the bar lines among them
     provenance: dict = field(default_factory=dict)
     plan: object = None  # the rule-based conductor's conducting plan (for the evaluation)
+    rest: np.ndarray | None = None  # (T,) 0…1: how far the hands are down at rest (breaks, the release)
 
 
 class Engine(Protocol):
@@ -153,7 +154,7 @@ def music_end(heard: Heard | None, given: np.ndarray) -> float | None:
 def movement_breaks(heard: Heard | None, struck: np.ndarray) -> list[tuple[float, float, float]]:
     """The music's silences of BREAK_S or more before its first sound or between two of its sounds
     with no beat struck in them and one struck after: (start, the first beat after it, the beat
-    period there) in seconds, for rested_in_breaks; a silence the slice starts in has started at
+    period there) in seconds, for gestures.break_weight; a silence the slice starts in has started at
     -inf (the hands are down from the first frame, as before a concert)."""
     if heard is None or len(struck) < 2:
         return []
@@ -248,10 +249,11 @@ class RulesEngine:
         sound = audible(heard)
         kp3d = with_dynamics(kp3d, sound, plan.times[plan.sub == 0], plan.downbeats)
         beats = plan_beats(plan)
-        kp3d = rested_in_breaks(kp3d, movement_breaks(sound, beats.times), MOTION_FPS)[music.head:music.head + n]
+        rest = break_weight(movement_breaks(sound, beats.times), len(kp3d), MOTION_FPS)
+        kp3d, rest = rested(kp3d, rest)[music.head:music.head + n], rest[music.head:music.head + n]
         within = lambda t: t[(t >= t0) & (t < t0 + n / MOTION_FPS)] - t0
         return Motion(project_front(kp3d), kp3d, Beats(within(beats.times), beats.tempo),
-                      within(plan.times[plan.sub == 0]), within(plan.downbeats), plan=plan)
+                      within(plan.times[plan.sub == 0]), within(plan.downbeats), plan=plan, rest=rest)
 
     def joins(self, frames: int) -> None:
         return None  # a conductor's gestures have no seams
@@ -344,13 +346,16 @@ class GeneratorEngine:
         kp3d = with_dynamics(kp3d, sound, beats.times, bars)
         if music.seating is not None or music.plan is not None:
             kp3d, provenance["cues"] = cue_entrances(music, beats.times, bars, kp3d)
-        kp3d = rested_in_breaks(kp3d, movement_breaks(sound, beats.times), MOTION_FPS)
+        rest = break_weight(movement_breaks(sound, beats.times), len(kp3d), MOTION_FPS)
+        kp3d = rested(kp3d, rest)
         end = music_end(sound, beats.times if music.beats is not None else np.zeros(0))
         if end is not None:
             kp3d = released(kp3d, end, MOTION_FPS)
+            rest = np.maximum(rest, release_weight(end, len(kp3d), MOTION_FPS))
         # the take's front view is its 3D's, as the rig shows it (the lift keeps bone lengths, so where
         # the generator drew a bone longer than it can be, the picture it drew is not what plays)
-        return Motion(project_front(kp3d), kp3d, beats, beats.times, bars[np.isin(bars, beats.times)], provenance)
+        return Motion(project_front(kp3d), kp3d, beats, beats.times, bars[np.isin(bars, beats.times)], provenance,
+                      rest=rest)
 
     def joins(self, frames: int) -> np.ndarray:
         """Frames where the generator's inference windows meet (where a seam could show)."""

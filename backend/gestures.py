@@ -23,7 +23,7 @@ MIRROR = [NOSE, R_EYE, L_EYE, R_EAR, L_EAR, R_SHOULDER, L_SHOULDER, R_ELBOW, L_E
 BODY = [NOSE, L_EYE, R_EYE, L_EAR, R_EAR, L_SHOULDER, R_SHOULDER, L_HIP, R_HIP]
 REACH = 0.98  # the furthest a wrist is put, as a share of the arm's length (a straight arm cannot bend)
 RELEASE_S = 0.6  # from the last sound to the hands at rest (released)
-# A break between movements (rested_in_breaks): the hands start down this long after the silence
+# A break between movements (break_weight): the hands start down this long after the silence
 # begins (the cut-off is drawn), take this long to sink, hang at least this long, take this long to
 # rise, and are up this long before the preparation.
 BREAK_CUT_S, BREAK_LOWER_S, BREAK_HANG_S, BREAK_RAISE_S, BREAK_READY_S = 0.4, 1.5, 1.0, 1.2, 0.6
@@ -35,11 +35,13 @@ def is_default(size: float, left_hand: float, hand: str, arms_only: bool) -> boo
 
 
 def shape_gestures(kp3d: np.ndarray, size: float = 1.0, left_hand: float = 1.0, hand: str = "right",
-                   arms_only: bool = False) -> np.ndarray:
+                   arms_only: bool = False, rest: np.ndarray | None = None) -> np.ndarray:
     """(T, 13, 3) motion with the controls applied: `size` scales the baton hand's path about its
     mean (1: as conducted), `left_hand` the other hand's (0: held at its mean), `hand="left"`
     mirrors the performance (a left-handed conductor), `arms_only` holds head and torso at their
-    median pose and keeps the arms' own motion."""
+    median pose and keeps the arms' own motion. `rest` (T,) 0…1, how far each frame's hands are
+    down at rest (a break, the release: the engine's Motion.rest): the controls shape the
+    conducting, so the mean is the conducting frames' and hands at rest stay where they hang."""
     p = np.array(kp3d, dtype=np.float64)
     if arms_only:
         still = np.median(p[:, BODY], axis=0)
@@ -48,19 +50,22 @@ def shape_gestures(kp3d: np.ndarray, size: float = 1.0, left_hand: float = 1.0, 
             p[:, e] -= shift
             p[:, w] -= shift
         p[:, BODY] = still
-    p = _scale_arm(p, R_SHOULDER, R_ELBOW, R_WRIST, size)
-    p = _scale_arm(p, L_SHOULDER, L_ELBOW, L_WRIST, left_hand)
+    conducting = np.ones(len(p)) if rest is None else 1.0 - np.clip(np.asarray(rest, np.float64), 0.0, 1.0)
+    p = _scale_arm(p, R_SHOULDER, R_ELBOW, R_WRIST, size, conducting)
+    p = _scale_arm(p, L_SHOULDER, L_ELBOW, L_WRIST, left_hand, conducting)
     if hand == "left":
         p = p[:, MIRROR] * np.array([-1.0, 1.0, 1.0])
     return p.astype(kp3d.dtype)
 
 
-def _scale_arm(p: np.ndarray, s: int, e: int, w: int, factor: float) -> np.ndarray:
-    """The hand's path about its mean scaled by `factor`."""
-    if factor == 1.0:
+def _scale_arm(p: np.ndarray, s: int, e: int, w: int, factor: float, conducting: np.ndarray) -> np.ndarray:
+    """The hand's path about its mean over the conducting frames scaled by `factor`, as far as
+    each frame is conducting (`conducting` (T,) 0…1)."""
+    if factor == 1.0 or conducting.sum() <= 0:
         return p
     rel = p[:, w] - p[:, s]  # the hand's path as the shoulder sees it
-    return _place_arm(p, s, e, w, rel.mean(axis=0) + factor * (rel - rel.mean(axis=0)))
+    mean = (rel * conducting[:, None]).sum(axis=0) / conducting.sum()
+    return _place_arm(p, s, e, w, rel + conducting[:, None] * (factor - 1.0) * (rel - mean))
 
 
 def _place_arm(p: np.ndarray, s: int, e: int, w: int, target: np.ndarray) -> np.ndarray:
@@ -189,6 +194,11 @@ def follow_loudness(kp3d: np.ndarray, beats: np.ndarray, downbeats: np.ndarray, 
     return _place_arm(p, R_SHOULDER, R_ELBOW, R_WRIST, line + factor * (rel - line)).astype(kp3d.dtype)
 
 
+def release_weight(last_sound: float, frames: int, fps: float) -> np.ndarray:
+    """(T,) how far the hands are down in `released`: 0 until `last_sound`, 1 from RELEASE_S after."""
+    return _smooth_ramp((np.arange(frames) / fps - last_sound) / RELEASE_S)
+
+
 def released(kp3d: np.ndarray, last_sound: float, fps: float) -> np.ndarray:
     """(T, 13, 3) motion that stops conducting when the music has ended: from `last_sound` (s) the
     figure holds where it was and both hands come down to rest over RELEASE_S — the cut-off, then
@@ -198,32 +208,40 @@ def released(kp3d: np.ndarray, last_sound: float, fps: float) -> np.ndarray:
     if i >= len(p) - 1:
         return p.astype(kp3d.dtype)
     tail = np.repeat(p[i:i + 1], len(p) - i, axis=0)
-    u = np.clip(np.arange(len(tail)) / (RELEASE_S * fps), 0.0, 1.0)
-    p[i:] = _hands_down(tail, (u * u * (3 - 2 * u))[:, None])
+    p[i:] = _hands_down(tail, release_weight(last_sound, len(p), fps)[i:, None])
     return p.astype(kp3d.dtype)
 
 
-def rested_in_breaks(kp3d: np.ndarray, breaks: list[tuple[float, float, float]], fps: float) -> np.ndarray:
-    """(T, 13, 3) motion whose hands come down in each break between movements — (silence starts,
-    the first beat after it, the beat period there) in seconds — as a conductor lowers the arms
-    between movements and raises them again before the next: from BREAK_CUT_S after the cut-off
-    both hands sink to rest over BREAK_LOWER_S, hang, and rise over BREAK_RAISE_S back into the
-    motion as drawn, arriving BREAK_READY_S before the preparation (a beat before that beat), so
-    the conductor stands ready, then prepares. A break that starts at -inf has the hands down from
-    the first frame; one too short for all that is left as drawn. Arms keep their lengths."""
-    t = np.arange(len(kp3d)) / fps
-    w = np.zeros(len(kp3d))
+def break_weight(breaks: list[tuple[float, float, float]], frames: int, fps: float) -> np.ndarray:
+    """(T,) how far the hands are down in each break between movements — (silence starts, the first
+    beat after it, the beat period there) in seconds — as a conductor lowers the arms between
+    movements and raises them again before the next: from BREAK_CUT_S after the cut-off the hands
+    sink over BREAK_LOWER_S, hang, and rise over BREAK_RAISE_S, to be up BREAK_READY_S before the
+    preparation (a beat before that beat), so the conductor stands ready, then prepares. A break
+    that starts at -inf has them down from the first frame; one too short for all that is 0."""
+    t = np.arange(frames) / fps
+    w = np.zeros(frames)
     for start, beat, period in breaks:
         a, b = start + BREAK_CUT_S, beat - period - BREAK_READY_S
         if b - a >= BREAK_LOWER_S + BREAK_RAISE_S + BREAK_HANG_S:
-            u, v = np.clip((t - a) / BREAK_LOWER_S, 0, 1), np.clip((b - t) / BREAK_RAISE_S, 0, 1)
-            w = np.maximum(w, (u * u * (3 - 2 * u)) * (v * v * (3 - 2 * v)))
-    if not w.any():
+            w = np.maximum(w, _smooth_ramp((t - a) / BREAK_LOWER_S) * _smooth_ramp((b - t) / BREAK_RAISE_S))
+    return w
+
+
+def rested(kp3d: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """(T, 13, 3) motion with both hands brought the share `weight` (T,) of the way down to hang at
+    rest (break_weight), and the rest of the figure as drawn. Arms keep their lengths."""
+    on = np.asarray(weight) > 0
+    if not on.any():
         return kp3d
     p = np.array(kp3d, dtype=np.float64)
-    on = w > 0
-    p[on] = _hands_down(p[on], w[on, None])
+    p[on] = _hands_down(p[on], np.asarray(weight, np.float64)[on, None])
     return p.astype(kp3d.dtype)
+
+
+def _smooth_ramp(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
 
 
 def _hands_down(p: np.ndarray, w: np.ndarray) -> np.ndarray:

@@ -151,7 +151,8 @@ def test_between_movements_the_arms_come_down_and_are_raised_before_the_next(dem
         take = generate_take(tmp_path / "movements.wav", engine=engine)
         m3, fps = take.keypoints_3d, take.fps
         at = lambda t: int(round(t * fps))
-        arm = float(np.linalg.norm(m3[0, R_ELBOW] - m3[0, R_SHOULDER]) + np.linalg.norm(m3[0, R_WRIST] - m3[0, R_ELBOW]))
+        arm = float(np.linalg.norm(m3[0, R_ELBOW] - m3[0, R_SHOULDER])
+                    + np.linalg.norm(m3[0, R_WRIST] - m3[0, R_ELBOW]))
         below = lambda when, wrist, shoulder: (m3[when, shoulder, 2] - m3[when, wrist, 2]) / arm  # in arm's lengths
         if lowered is None:  # the baton hand held at the ready through the pause, as in the music
             mid = slice(at(cut + 1.5), at(cut + 0.6 * BREAK_S - 1.5))
@@ -166,6 +167,26 @@ def test_between_movements_the_arms_come_down_and_are_raised_before_the_next(dem
         assert np.allclose(bone_lengths(m3)[:, 2:], bone_lengths(m3)[:1, 2:], atol=2e-3)
         ictus = ictus_times(take.keypoints_2d, fps)
         assert f_measure(ictus[ictus > entry - 0.5], beats[beats >= entry]) >= 0.85
+
+
+@pytest.mark.parametrize("engine", ["rules", "m2sgan"])
+def test_the_gesture_controls_shape_the_conducting_not_the_hands_at_rest(demo, tmp_path, engine):
+    """With a 30 s break between two movements, smaller strokes and a still left hand shrink the
+    conducting about where it happens, as without a break (the mean is the conducting frames'),
+    and the hands that hang in the break still hang."""
+    from conftest import demo_with_silence
+    cut, gap = 16.0, 30.0
+    x, _ = demo_with_silence(demo, cut, gap)
+    sf.write(tmp_path / "movements.wav", x, demo.sr)
+    plain = generate_take(tmp_path / "movements.wav", engine=engine)
+    shaped = generate_take(tmp_path / "movements.wav", engine=engine, size=0.5, left_hand=0.0)
+    t = np.arange(len(plain.keypoints_3d)) / plain.fps
+    music, rest = (t > 2) & (t < cut - 1), (t > cut + 4) & (t < cut + gap - 4)
+    height = lambda take, when, wrist, shoulder: take.keypoints_3d[when, wrist, 2] - take.keypoints_3d[when, shoulder, 2]
+    for wrist, shoulder in ((R_WRIST, R_SHOULDER), (L_WRIST, L_SHOULDER)):
+        assert np.allclose(height(shaped, rest, wrist, shoulder), height(plain, rest, wrist, shoulder), atol=1e-3)
+    a, b = height(plain, music, R_WRIST, R_SHOULDER), height(shaped, music, R_WRIST, R_SHOULDER)
+    assert abs(a.mean() - b.mean()) < 0.03 and np.std(b) < 0.7 * np.std(a)
 
 
 def test_the_generator_strikes_no_beat_in_the_silence_before_the_music(demo, tmp_path):
