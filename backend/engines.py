@@ -31,6 +31,7 @@ from .gestures import break_weight, cue_sections, follow_loudness, onto_bars, re
 from .lift3d import lift_to_3d
 from .metrics import ictus_times
 from .conducting import Plan, conduct_plan, sample_style
+from .conducting.motion import hands_down
 from .conducting.plan import FAMILIES
 from .conducting.plan_audio import (MIN_ONSET_DB, GivenBeats, Heard, find_beats, free_beats, heard_bar_lines,
                                    in_silence, in_sound_span, listen, onset_support, piece_level, plan_from_audio)
@@ -250,7 +251,8 @@ class RulesEngine:
         kp3d = with_dynamics(kp3d, sound, plan.times[plan.sub == 0], plan.downbeats)
         beats = plan_beats(plan)
         rest = break_weight(movement_breaks(sound, beats.times), len(kp3d), MOTION_FPS)
-        kp3d, rest = rested(kp3d, rest)[music.head:music.head + n], rest[music.head:music.head + n]
+        kp3d = rested(kp3d, rest)[music.head:music.head + n]
+        rest = np.maximum(rest, hands_down(plan, sample_style(seed), len(rest), MOTION_FPS))[music.head:music.head + n]
         within = lambda t: t[(t >= t0) & (t < t0 + n / MOTION_FPS)] - t0
         return Motion(project_front(kp3d), kp3d, Beats(within(beats.times), beats.tempo),
                       within(plan.times[plan.sub == 0]), within(plan.downbeats), plan=plan, rest=rest)

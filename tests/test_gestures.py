@@ -135,8 +135,8 @@ def test_the_generator_releases_the_last_chord_and_then_stands_still(demo, tmp_p
 def test_between_movements_the_arms_come_down_and_are_raised_before_the_next(demo, tmp_path, engine):
     """The demo parted by 30 s of silence, as two movements of one recording: both hands come down
     to hang at rest in the break and are back up before the preparation of the next movement,
-    which is conducted on its beats; the arms keep their lengths. A general pause of 5 s is held at
-    the ready, hands up. Music that begins after 12 s of silence is waited for with the hands down,
+    which is conducted on its beats; the arms keep their lengths. A general pause of 4.8 s is held
+    at the ready, hands up. Music that begins after 12 s of silence is waited for with the hands down,
     as before a concert."""
     from backend.engines import BREAK_S
     from backend.gestures import BREAK_READY_S
@@ -171,17 +171,18 @@ def test_between_movements_the_arms_come_down_and_are_raised_before_the_next(dem
 
 @pytest.mark.parametrize("engine", ["rules", "m2sgan"])
 def test_the_gesture_controls_shape_the_conducting_not_the_hands_at_rest(demo, tmp_path, engine):
-    """With a 30 s break between two movements, smaller strokes and a still left hand shrink the
-    conducting about where it happens, as without a break (the mean is the conducting frames'),
-    and the hands that hang in the break still hang."""
+    """With a 30 s break between two movements and 10 s of silence after the last, smaller strokes
+    and a still left hand shrink the conducting about where it happens, as without them (the mean
+    is the conducting frames'), and the hands that hang in the break and after the release still
+    hang."""
     from conftest import demo_with_silence
-    cut, gap = 16.0, 30.0
+    cut, gap, after = 16.0, 30.0, 10.0
     x, _ = demo_with_silence(demo, cut, gap)
-    sf.write(tmp_path / "movements.wav", x, demo.sr)
+    sf.write(tmp_path / "movements.wav", np.r_[x, np.zeros(int(after * demo.sr), x.dtype)], demo.sr)
     plain = generate_take(tmp_path / "movements.wav", engine=engine)
     shaped = generate_take(tmp_path / "movements.wav", engine=engine, size=0.5, left_hand=0.0)
     t = np.arange(len(plain.keypoints_3d)) / plain.fps
-    music, rest = (t > 2) & (t < cut - 1), (t > cut + 4) & (t < cut + gap - 4)
+    music, rest = (t > 2) & (t < cut - 1), ((t > cut + 4) & (t < cut + gap - 4)) | (t > t[-1] - after / 2)
     height = lambda take, when, wrist, shoulder: take.keypoints_3d[when, wrist, 2] - take.keypoints_3d[when, shoulder, 2]
     for wrist, shoulder in ((R_WRIST, R_SHOULDER), (L_WRIST, L_SHOULDER)):
         assert np.allclose(height(shaped, rest, wrist, shoulder), height(plain, rest, wrist, shoulder), atol=1e-3)

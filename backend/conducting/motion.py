@@ -389,12 +389,7 @@ class _Conductor:
         lw = rest + (mirrored - rest) * mirror_w[:, None]
         lw = lw + (shaped - lw) * shape_w[:, None]
         lw = lw + (cue_pos - lw) * cue_w[:, None]
-        # after the final release both hands come down
-        end = self.strokes.passages[-1][-1] if self.strokes.passages else None
-        if end is not None:
-            tc = self.tau[end] + (p.hold[end] if p.hold[end] > 0 else 0.9 * p.period(end))
-            down = _ramp(self.t, tc + 0.5, tc + 2.0)[:, None]
-            lw = lw + (HANDS_DOWN - lw) * down
+        lw = lw + (HANDS_DOWN - lw) * _hands_down(self.plan, self.strokes, self.tau, self.t)[:, None]
         return lw, gaze
 
     def body(self, rw: np.ndarray, lw: np.ndarray, gaze: np.ndarray, active: np.ndarray) -> np.ndarray:
@@ -475,6 +470,22 @@ def _ik_elbow(shoulder: np.ndarray, wrist: np.ndarray, side: float, out: float) 
     cos_a = np.clip((a * a + d_c ** 2 - b * b) / (2 * a * d_c), -1, 1)
     elbow = shoulder + a * (cos_a * u + np.sqrt(1 - cos_a ** 2) * v)
     return elbow, wrist
+
+
+def hands_down(plan: Plan, style: Style, n_frames: int, fps: float = MOTION_FPS) -> np.ndarray:
+    """(n_frames,) 0…1: how far conduct_plan's hands have come down to rest after the final release
+    (the animator's gesture controls leave them there)."""
+    return _hands_down(plan, _Strokes(plan), plan.times - style.lead_s, np.arange(int(n_frames)) / fps)
+
+
+def _hands_down(plan: Plan, strokes: "_Strokes", tau: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """After the final release both hands come down: from half a second after the last cut-off
+    to two seconds after it."""
+    end = strokes.passages[-1][-1] if strokes.passages else None
+    if end is None:
+        return np.zeros(len(t))
+    tc = tau[end] + (plan.hold[end] if plan.hold[end] > 0 else 0.9 * plan.period(end))
+    return _ramp(t, tc + 0.5, tc + 2.0)
 
 
 def conduct_plan(plan: Plan, style: Style, n_frames: int, fps: float = MOTION_FPS,
