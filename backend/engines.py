@@ -51,9 +51,9 @@ CLEAR_PULSE = 0.9
 # A silence this many of the tracker's beats long is a rest the generator engine beats nothing in (a
 # bar of four; the corpus' silences inside the music last at most 1.4 beats, so none is one).
 LONG_REST_BEATS = 4
-# A silence inside the music this long, with no beat struck in it, is a break between movements:
-# both engines' conductors lower their arms in it (gestures.break_weight). A general pause of a
-# bar or two is held at the ready, as before.
+# A silence this long with no beat struck in it — between two movements, or before music that starts
+# late — is a break: both engines' conductors lower their arms in it (gestures.break_weight). A
+# general pause of a bar or two is held at the ready, as before.
 BREAK_S = 8.0
 
 
@@ -155,8 +155,8 @@ def music_end(heard: Heard | None, given: np.ndarray) -> float | None:
 def movement_breaks(heard: Heard | None, struck: np.ndarray) -> list[tuple[float, float, float]]:
     """The music's silences of BREAK_S or more before its first sound or between two of its sounds
     with no beat struck in them and one struck after: (start, the first beat after it, the beat
-    period there) in seconds, for gestures.break_weight; a silence the slice starts in has started at
-    -inf (the hands are down from the first frame, as before a concert)."""
+    period there) in seconds, for gestures.break_weight; a silence the slice starts in has started
+    at -inf (the hands are down from the first frame, as before a concert)."""
     if heard is None or len(struck) < 2:
         return []
     out = []
