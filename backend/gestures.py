@@ -17,7 +17,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from baton_core.skeleton import (L_EAR, L_ELBOW, L_EYE, L_HIP, L_SHOULDER, L_WRIST, NOSE, R_EAR, R_ELBOW, R_EYE,
                                  R_HIP, R_SHOULDER, R_WRIST, rot_z)
-from .conducting.motion import CUE_ORIGIN, SHOULDER_Z, cue_track, seated_directions
+from .conducting.motion import CUE_ORIGIN, SHOULDER_Z, cue_track, seated_directions, smoothstep
 
 MIRROR = [NOSE, R_EYE, L_EYE, R_EAR, L_EAR, R_SHOULDER, L_SHOULDER, R_ELBOW, L_ELBOW, R_WRIST, L_WRIST, R_HIP, L_HIP]
 BODY = [NOSE, L_EYE, R_EYE, L_EAR, R_EAR, L_SHOULDER, R_SHOULDER, L_HIP, R_HIP]
@@ -196,7 +196,7 @@ def follow_loudness(kp3d: np.ndarray, beats: np.ndarray, downbeats: np.ndarray, 
 
 def release_weight(last_sound: float, frames: int, fps: float) -> np.ndarray:
     """(T,) how far the hands are down in `released`: 0 until `last_sound`, 1 from RELEASE_S after."""
-    return _smooth_ramp((np.arange(frames) / fps - last_sound) / RELEASE_S)
+    return smoothstep((np.arange(frames) / fps - last_sound) / RELEASE_S)
 
 
 def released(kp3d: np.ndarray, last_sound: float, fps: float) -> np.ndarray:
@@ -224,7 +224,7 @@ def break_weight(breaks: list[tuple[float, float, float]], frames: int, fps: flo
     for start, beat, period in breaks:
         a, b = start + BREAK_CUT_S, beat - period - BREAK_READY_S
         if b - a >= BREAK_LOWER_S + BREAK_RAISE_S + BREAK_HANG_S:
-            w = np.maximum(w, _smooth_ramp((t - a) / BREAK_LOWER_S) * _smooth_ramp((b - t) / BREAK_RAISE_S))
+            w = np.maximum(w, smoothstep((t - a) / BREAK_LOWER_S) * smoothstep((b - t) / BREAK_RAISE_S))
     return w
 
 
@@ -237,11 +237,6 @@ def rested(kp3d: np.ndarray, weight: np.ndarray) -> np.ndarray:
     p = np.array(kp3d, dtype=np.float64)
     p[on] = _hands_down(p[on], np.asarray(weight, np.float64)[on, None])
     return p.astype(kp3d.dtype)
-
-
-def _smooth_ramp(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3 - 2 * x)
 
 
 def _hands_down(p: np.ndarray, w: np.ndarray) -> np.ndarray:

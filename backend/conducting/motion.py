@@ -45,14 +45,15 @@ REST_POSES = (np.array([0.17, -0.22, sk.HIP_HEIGHT + 0.12]),  # in front of the 
 HANDS_DOWN = np.array([0.24, -0.06, sk.HIP_HEIGHT + 0.0])  # after the final release (x mirrored for the right)
 
 
-def _smoothstep(x: np.ndarray) -> np.ndarray:
+def smoothstep(x: np.ndarray) -> np.ndarray:
+    """0 up to 0, 1 from 1, and between them an S that starts and ends with no speed (easing)."""
     x = np.clip(x, 0.0, 1.0)
     return x * x * (3 - 2 * x)
 
 
 def _ramp(t: np.ndarray, a: float, b: float) -> np.ndarray:
     """0 before a, 1 after b, smooth between."""
-    return _smoothstep((t - a) / max(b - a, 1e-6))
+    return smoothstep((t - a) / max(b - a, 1e-6))
 
 
 def beaten_strokes(plan: Plan) -> np.ndarray:
@@ -110,7 +111,7 @@ def _vertical(u: np.ndarray, z0: float, z1: float, apex: float, stacc: float, fr
     rise = np.clip(u / r, 0, 1)
     fall = np.clip((u - f) / (1 - f), 0, 1)
     if from_rest:
-        up = z0 + (apex - z0) * _smoothstep(rise)
+        up = z0 + (apex - z0) * smoothstep(rise)
     else:
         up = z0 + (apex - z0) * (1 - (1 - rise) ** 2)
     return np.where(u < f, up, apex - (apex - z1) * fall ** 2)
@@ -121,7 +122,7 @@ def _horizontal(u: np.ndarray, legato: float, stacc: float, lateral: float, end:
     straight down; legato travels late and enters a sideways ictus sideways (the scoop of a
     legato pattern), which bends the path through the ictus."""
     end = min(end, 1.0 - 0.45 * stacc)
-    g = _smoothstep(u / end)
+    g = smoothstep(u / end)
     e = 0.85 * legato * (1 - stacc) * lateral
     return g + e * (np.clip(u, 0, 1) ** 1.7 - g)
 
