@@ -23,6 +23,7 @@ from baton_core.request import ENGINES
 from baton_core.skeleton import project_front
 from baton_core.timebase import MEL_FPS, MOTION_FPS, motion_frames
 from .beat_net import WEAK_BEAT
+from .bars import Bars
 from .beats import Beats, track_beats
 from .checkpoint import load_generator
 from .errors import CheckpointError
@@ -225,10 +226,73 @@ def cue_entrances(music: Music, beats: np.ndarray, bars: np.ndarray, kp3d: np.nd
     return cue_sections(kp3d, plan.times[cued], periods, families, music.seating or {}, MOTION_FPS), len(cued)
 
 
+def bars_heard(gen: InferenceGenerator, mel: np.ndarray, beats: np.ndarray, sound: Heard | None) -> Bars | None:
+    """The bars a generator's trackers and readers hear over `beats` (s), each movement read on its
+    own: a silence of BREAK_S or more between two sounds parts the music, and the beats on either side
+    are read apart, so that the metre of one movement is not carried into the next (the readers read
+    the demo parted by 30 s of silence in bars of eight, on both sides, where alone they hear four).
+    Beats inside such a silence are read with neither: they begin no bar (metre 0, position −1)."""
+    beats = np.asarray(beats, dtype=np.float64)
+    gaps = [] if sound is None else [(a, e) for a, e in sound.silences
+                                    if e - a >= BREAK_S and sound.first_sound < a and e < sound.last_sound]
+    if not gaps or len(beats) < 2:
+        return gen.track_bars(mel, beats)
+    early = 0.4 * float(np.median(np.diff(beats)))  # a beat this far before a sound belongs to it (within_sound)
+    starts, ends = [-np.inf] + [e - early for _, e in gaps], [a for a, _ in gaps] + [np.inf]
+    metre, pos = np.zeros(len(beats), int), np.full(len(beats), -1)
+    conf = np.full(len(beats), np.nan)
+    for lo, hi in zip(starts, ends):
+        part = np.flatnonzero((beats >= lo) & (beats < hi))
+        heard = gen.track_bars(mel, beats[part]) if len(part) >= 2 else None
+        if heard is None:
+            continue
+        metre[part], pos[part], conf[part] = heard.metre, heard.position, heard.confidence
+    if np.all(np.isnan(conf)):
+        return gen.track_bars(mel, beats)
+    return Bars(beats[pos == 0], metre, pos, conf)
+
+
+def learned_pulse(ears: InferenceGenerator, mel: np.ndarray, beats: np.ndarray | None = None) -> GivenBeats | None:
+    """The beats and bars a generator's learned trackers hear in `mel` (its readers' bars over `beats`
+    where they are given), for the rule-based conductor to beat; None where it should hear the music
+    itself: the trackers are missing, or there is no pulse (free time, which the rules conduct in one).
+    Its tracker's grid is kept whole, holds and rests included (the planner hears those and holds
+    them), but for its beats in a long rest, which the generator does not strike either; a beat before
+    the music's first sound (the tracker's pulse runs on into the silence, for the generator to prepare
+    in) moves onto that sound, where the rules' entry strikes."""
+    sound = audible(mel)
+    heard = beats is None
+    if heard:
+        own = ears.track_beats(mel)
+        if own is None or len(own.times) < 2:
+            return None
+        own = within_sound(own, sound)
+        if len(own.times) < 2 or free_time(mel, sound, own) is not None:
+            return None
+        beats = own.times
+    bars = bars_heard(ears, mel, beats, sound)
+    downbeats = None if bars is None else bars.downbeats.copy()
+    if heard and sound is not None:  # read as heard, then struck as the generator strikes them
+        if beats[0] < sound.first_sound < beats[1]:
+            if downbeats is not None:
+                downbeats[downbeats == beats[0]] = sound.first_sound
+            beats = np.concatenate([[sound.first_sound], beats[1:]])
+        beats = beats[~in_silence(beats, sound, LONG_REST_BEATS * float(np.median(np.diff(beats))))]
+        if downbeats is not None:
+            downbeats = downbeats[np.isin(downbeats, beats)]
+    return GivenBeats(beats, downbeats)
+
+
 class RulesEngine:
-    """The rule-based conductor; it plans from the music around a slice when it is given."""
+    """The rule-based conductor; it plans from the music around a slice when it is given. With
+    `ears` (the shipped generator's, by default: `engine_for`) it hears the beats and bars through
+    their learned trackers and readers, which hear them far better than its own pulse and metre
+    (the model card); without, or where they hear no pulse, it hears them itself."""
 
     name = "rules"
+
+    def __init__(self, ears: InferenceGenerator | None = None):
+        self.ears = ears
 
     def conduct(self, music: Music, seed: int, progress: ProgressFn | None = None,
                 noise: np.ndarray | None = None) -> Motion:
@@ -246,6 +310,8 @@ class RulesEngine:
             given = None
             if music.beats is not None:
                 given = GivenBeats(music.beats + t0, None if music.downbeats is None else music.downbeats + t0)
+            if self.ears is not None and (given is None or given.downbeats is None):
+                given = learned_pulse(self.ears, heard, None if given is None else given.times) or given
             kp3d, plan = conduct(heard, music.head + n, MOTION_FPS, seed, given, music.seating)
         sound = audible(heard)
         kp3d = with_dynamics(kp3d, sound, plan.times[plan.sub == 0], plan.downbeats)
@@ -315,10 +381,11 @@ class GeneratorEngine:
             bars = music.downbeats
             provenance["bars"] = "given"
         else:
-            heard = self.gen.track_bars(music.mel, beats.times)
+            heard = bars_heard(self.gen, music.mel, beats.times, sound)
             if heard is not None:
                 provenance["bars"] = "heard"
-                provenance["bar_confidence"] = round(float(np.mean(heard.confidence)), 3) if len(heard.confidence) else None
+                read = heard.confidence[~np.isnan(heard.confidence)]
+                provenance["bar_confidence"] = round(float(np.mean(read)), 3) if len(read) else None
             bars = heard_bar_lines(music.mel, beats.times) if heard is None else heard.downbeats
         bars = np.asarray(bars, dtype=np.float64)
         # The beats its tracker hears only weakly (its grid carried through a hold or a rest) count in
@@ -390,4 +457,6 @@ def loaded_checkpoints() -> list[dict]:
 
 def engine_for(name: str, checkpoint: str | Path | None = None, smooth: bool = True) -> Engine:
     assert name in ENGINES, name  # requests are checked before they reach here
-    return RulesEngine() if name == "rules" else generator_engine(checkpoint, smooth)
+    if name == "rules":
+        return RulesEngine(generator_engine(None).gen if BUNDLED_CHECKPOINT.is_file() else None)
+    return generator_engine(checkpoint, smooth)
