@@ -306,13 +306,20 @@ class RulesEngine:
         if music.plan is not None:  # a score's: conducted as it is
             plan = music.plan.shifted(t0)
             kp3d = conduct_plan(plan, sample_style(seed), music.head + n, MOTION_FPS, music.seating)
+            provenance = {"beats": "score", "bars": "score"}
         else:
-            given = None
+            given = learned = None
             if music.beats is not None:
                 given = GivenBeats(music.beats + t0, None if music.downbeats is None else music.downbeats + t0)
             if self.ears is not None and (given is None or given.downbeats is None):
-                given = learned_pulse(self.ears, heard, None if given is None else given.times) or given
-            kp3d, plan = conduct(heard, music.head + n, MOTION_FPS, seed, given, music.seating)
+                learned = learned_pulse(self.ears, heard, None if given is None else given.times)
+            kp3d, plan = conduct(heard, music.head + n, MOTION_FPS, seed, learned or given, music.seating)
+            provenance = {"beats": "given" if music.beats is not None else "heard",
+                          "bars": "given" if music.downbeats is not None else "heard"}
+            if music.downbeats is None:  # whose ears heard what was not given
+                provenance["hearing"] = "learned" if learned is not None else "rules"
+            if plan.meta.get("free_time"):
+                provenance["beats"] = provenance["bars"] = "free time"
         sound = audible(heard)
         kp3d = with_dynamics(kp3d, sound, plan.times[plan.sub == 0], plan.downbeats)
         beats = plan_beats(plan)
@@ -321,7 +328,7 @@ class RulesEngine:
         rest = np.maximum(rest, hands_down(plan, sample_style(seed), len(rest), MOTION_FPS))[music.head:music.head + n]
         within = lambda t: t[(t >= t0) & (t < t0 + n / MOTION_FPS)] - t0
         return Motion(project_front(kp3d), kp3d, Beats(within(beats.times), beats.tempo),
-                      within(plan.times[plan.sub == 0]), within(plan.downbeats), plan=plan, rest=rest)
+                      within(plan.times[plan.sub == 0]), within(plan.downbeats), provenance, plan=plan, rest=rest)
 
     def joins(self, frames: int) -> None:
         return None  # a conductor's gestures have no seams

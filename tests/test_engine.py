@@ -100,6 +100,46 @@ def test_the_generator_stands_still_between_movements_and_conducts_the_next(demo
     assert M.ictus_f(ictus[ictus > cut + gap - 0.5], beats[beats > cut + gap]) >= 0.85
 
 
+@pytest.mark.parametrize("engine", ["rules", "m2sgan"])
+def test_each_movement_s_bars_are_heard_on_their_own(demo, tmp_path, engine):
+    """The demo parted by 30 s of silence: the bars of each movement are read apart from the other's
+    (read together, across the silence's beats, the readers heard both movements in bars of eight),
+    so each is conducted in four, as the demo alone is."""
+    import soundfile as sf
+    from backend import metrics as M
+    from conftest import demo_with_silence
+    cut, gap = 16.0, 30.0
+    x, beats = demo_with_silence(demo, cut, gap)
+    sf.write(tmp_path / "movements.wav", x, demo.sr)
+    take = generate_take(tmp_path / "movements.wav", engine=engine)
+    assert take.provenance["bars"] == "heard"
+    down = demo.downbeats
+    assert M.f_measure(take.downbeats, np.where(down < cut, down, down + gap)) >= 0.9
+    for lo, hi in ((0, cut), (cut + gap, np.inf)):
+        lines = take.downbeats[(take.downbeats >= lo) & (take.downbeats < hi)]
+        counts = [int(np.sum((take.beats > a - 0.05) & (take.beats < b - 0.05))) for a, b in zip(lines[:-1], lines[1:])]
+        assert len(counts) >= 3 and set(counts) == {4}
+
+
+def test_the_rule_based_conductor_hears_beats_and_bars_through_the_shipped_models_ears(tmp_path):
+    """A Bach chorale rendered with rubato (the score's beats and bars known): the rule-based
+    conductor's own pulse and metre found none of its bar lines and 0.72 of its beats; through the
+    shipped generator's trackers and readers it hears the bars the generator hears, and its beats."""
+    pytest.importorskip("music21", reason="music21 (the score extra) renders the chorale")
+    if not __import__("shutil").which("fluidsynth"):
+        pytest.skip("fluidsynth is needed to render the score")
+    import soundfile as sf
+    from backend import metrics as M
+    from training.scores import render_score
+    r = render_score("bach/bwv66.6.mxl", seed=5, rubato=0.3, max_seconds=30)
+    sf.write(tmp_path / "chorale.wav", r.audio, r.sr)
+    rules = generate_take(tmp_path / "chorale.wav", engine="rules")
+    heard = generate_take(tmp_path / "chorale.wav")
+    assert M.f_measure(rules.beats, r.beats) >= 0.85
+    assert M.f_measure(rules.downbeats, r.downbeats) >= 0.6
+    assert M.f_measure(rules.downbeats, heard.downbeats) >= 0.9
+
+
 def test_a_tempo_change_is_followed(monkeypatch, tmp_path):
     """20 s of the demo at 96 bpm, then 20 s of it at 70: the tracker's activation follows the
     change, and so do the beats the generator strikes and the bars it draws (one tempo for the whole

@@ -141,7 +141,7 @@ def evaluate(ex: Excerpt) -> dict:
     from backend import metrics
     from backend.conducting import conduct_plan, sample_style
     from backend.conducting.motion import beaten_strokes
-    from backend.engines import Music, RulesEngine
+    from backend.engines import Music, engine_for
     from backend.features import mel_features
     from baton_core.skeleton import project_front
     r = render(ex)
@@ -172,7 +172,7 @@ def evaluate(ex: Excerpt) -> dict:
         row[f"speed_s{seed}"] = metrics.mean_wrist_speed(m2, mask=conducting)
     row["diversity"] = metrics.seed_diversity(motions[SEEDS[0]], motions[SEEDS[1]])
     # from the audio alone: what `--engine rules` does, through the engine's own interface
-    heard = RulesEngine().conduct(Music(mel_features(r.audio)), SEEDS[0])
+    heard = engine_for("rules").conduct(Music(mel_features(r.audio)), SEEDS[0])
     a2, aplan = heard.keypoints_2d, heard.plan
     ic = metrics.ictus_times(a2)
     row["audio_f"] = metrics.ictus_f(ic, ref)

@@ -384,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("give --corpus, --audio, --recordings and/or --demo")
 
     from backend.checkpoint import load_generator, save_checkpoint
-    from backend.engines import RulesEngine
+    from backend.engines import engine_for
     from baton_core.errors import BatonError
 
     from .m2snet import load_m2snet
@@ -393,9 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         conductors: dict[str, object] = {}
         if args.rules:
-            conductors["rules"] = EngineConductor(RulesEngine())
+            conductors["rules"] = EngineConductor(engine_for("rules"))  # as users run it: the shipped model's ears
             if args.given_bars:
-                conductors["rules (given bars)"] = EngineConductor(RulesEngine(), given=True)
+                conductors["rules (given bars)"] = EngineConductor(engine_for("rules"), given=True)
         loaded = {}
         for path in args.checkpoint:
             lg = load_generator(path)
