@@ -257,10 +257,8 @@ def learned_pulse(ears: InferenceGenerator, mel: np.ndarray, beats: np.ndarray |
     where they are given), for the rule-based conductor to beat; None where it should hear the music
     itself: the trackers are missing, or there is no pulse (free time, which the rules conduct in one).
     Its tracker's grid is kept whole, holds and rests included (the planner hears those and holds
-    them), but for its beats in a long rest, which the generator does not strike either. It ends
-    where the music ends (`music_end`): a grid that stops before (its pulse faded in a slow close)
-    runs on at its last period, where the planner hears the holds, and one that runs on into the
-    reverberation after the cut-off is cut there; a beat before
+    them), but for its beats in a long rest, which the generator does not strike either, and those
+    after the music's end (`music_end`: its pulse runs on into the reverberation); a beat before
     the music's first sound (the tracker's pulse runs on into the silence, for the generator to prepare
     in) moves onto that sound, where the rules' entry strikes."""
     sound = audible(mel)
@@ -274,10 +272,8 @@ def learned_pulse(ears: InferenceGenerator, mel: np.ndarray, beats: np.ndarray |
             return None
         beats = own.times
         end = music_end(sound, np.zeros(0))
-        if end is not None:  # the pulse ends with the music: it runs on through a slow close, not into the room
-            period = float(np.median(np.diff(beats[-5:])))
-            more = beats[-1] + period * np.arange(1, int((end - beats[-1]) / period + 0.5) + 1)
-            beats = np.concatenate([beats[beats < end], more[more < end]])
+        if end is not None:  # the pulse ends with the music, not in the reverberation after the cut-off
+            beats = beats[beats < end]
     bars = bars_heard(ears, mel, beats, sound)
     downbeats = None if bars is None else bars.downbeats.copy()
     if heard and sound is not None:  # read as heard, then struck as the generator strikes them
