@@ -171,7 +171,8 @@ def evaluate(ex: Excerpt) -> dict:
         row[f"jitter_s{seed}"] = metrics.jitter(m2)
         row[f"speed_s{seed}"] = metrics.mean_wrist_speed(m2, mask=conducting)
     row["diversity"] = metrics.seed_diversity(motions[SEEDS[0]], motions[SEEDS[1]])
-    # from the audio alone: what `--engine rules` does, through the engine's own interface
+    # from the audio alone, through the engine's own interface: the rule-based conductor's own pulse and
+    # metre (`--engine rules` hears through the shipped model's trackers instead: engines.learned_pulse)
     heard = engine_for("rules").conduct(Music(mel_features(r.audio)), SEEDS[0])
     a2, aplan = heard.keypoints_2d, heard.plan
     ic = metrics.ictus_times(a2)
