@@ -274,6 +274,8 @@ def learned_pulse(ears: InferenceGenerator, mel: np.ndarray, beats: np.ndarray |
         end = music_end(sound, np.zeros(0))
         if end is not None:  # the pulse ends with the music, not in the reverberation after the cut-off
             beats = beats[beats < end]
+    if len(beats) < 2:
+        return None
     bars = bars_heard(ears, mel, beats, sound)
     downbeats = None if bars is None else bars.downbeats.copy()
     if heard and sound is not None:  # read as heard, then struck as the generator strikes them
@@ -284,6 +286,8 @@ def learned_pulse(ears: InferenceGenerator, mel: np.ndarray, beats: np.ndarray |
         beats = beats[~in_silence(beats, sound, LONG_REST_BEATS * float(np.median(np.diff(beats))))]
         if downbeats is not None:
             downbeats = downbeats[np.isin(downbeats, beats)]
+        if len(beats) < 2:
+            return None
     return GivenBeats(beats, downbeats)
 
 
