@@ -13,8 +13,9 @@ Key density: 'all' keys every scene frame; 'reduced' keeps the frames that matte
 the beats and the wrists' turning points (ictus and rebound tops) — plus whatever each bone needs for
 its Bézier curves to stay within `tolerance_deg` of the full take, checked by evaluating the written
 F-curves the way Blender will; 'animator' (the add-on's default) keys only the beats and then the
-frames each curve needs to stay within 2°, which are its own extremes and turns — the fewest keys
-a hand can move.
+frames each curve needs to stay within 2° (the arms within `tolerance_deg` of the take around each
+beat, so that every ictus stays on its beat's frame), which are its own extremes and turns — the
+fewest keys a hand can move.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .rotations import (angle_between_quats, continuous_euler, euler_to_mat, mat
 
 DENSITIES = ("animator", "reduced", "all")
 ANIMATOR_TOLERANCE_DEG = 2.0  # the animator density's bound: sparse keys a hand can move, the pose within 2°
+BEAT_SPAN = 2  # frames each side of a beat where the animator density holds the arms to the take's tolerance
 KEY_PASSES = 40  # refinement passes of the reduced density (each adds the worst frame of every gap)
 
 
@@ -280,7 +282,8 @@ def apply_take(armature_obj, keypoints_3d, fps: float, start: float = 0.0, beats
         beat_idx = np.round(frame_offset + beats * scene_fps).astype(np.int64) - frames[0]
         tol = max(tolerance_deg, ANIMATOR_TOLERANCE_DEG) if density == "animator" else tolerance_deg
         max_err = _write_reduced(bag, channels, frames, kp_scene, beat_idx, scene_fps, tol,
-                                 turning_points=density == "reduced")
+                                 turning_points=density == "reduced",
+                                 beat_tolerance_deg=tolerance_deg if density == "animator" else None)
     for ch in rests:  # one key at rest: constant curves
         _write(bag, ch, frames, np.array([0]))
     settings, settings_before = _key_settings(armature_obj, bm, bag, frames[0], warnings)
@@ -368,41 +371,49 @@ def _write_every_frame(bag, channels: list[_Channel], frames: np.ndarray) -> flo
 
 
 def _write_reduced(bag, channels: list[_Channel], frames: np.ndarray, kp_scene: np.ndarray, beat_idx: np.ndarray,
-                   scene_fps: float, tolerance_deg: float, turning_points: bool = True) -> float:
+                   scene_fps: float, tolerance_deg: float, turning_points: bool = True,
+                   beat_tolerance_deg: float | None = None) -> float:
     """density='reduced': keys on the beats and the arms' turning points, then wherever the curve
     strays more than `tolerance_deg` from the take; 'animator' (turning_points False): keys on the
     beats, then only the frames each curve needs (its own extremes and turns, found as its worst
-    errors); returns the worst angle left."""
+    errors), the arms held to `beat_tolerance_deg` within BEAT_SPAN frames of each beat: where a
+    stroke bottoms out slowly, the looser bound let the curve between two keys dip below the beat's
+    own key, and the ictus moved two frames off its beat; returns the worst angle left."""
     F = len(frames)
     every = np.arange(F)
     max_err = 0.0
     arm_cand = np.union1d(_turning_points(kp_scene[:, R_WRIST, 2]), _turning_points(kp_scene[:, L_WRIST, 2]))
     beat_idx = beat_idx[(beat_idx >= 0) & (beat_idx < F)]
+    near_beat = np.zeros(F, bool)
+    near_beat[np.clip((beat_idx[:, None] + np.arange(-BEAT_SPAN, BEAT_SPAN + 1)).ravel(), 0, F - 1)] = True
     for ch in channels:
         if ch.quats is None:  # root motion: the beats and a key every sixth of a second
             _write(bag, ch, frames, np.union1d(np.union1d(beat_idx, [0, F - 1]),
                                               every[:: max(1, int(round(scene_fps / 6)))]).astype(np.int64))
             continue
+        bound = np.full(F, tolerance_deg)
+        if beat_tolerance_deg is not None and ch.slot.startswith(("upper_arm", "forearm")):
+            bound[near_beat] = min(beat_tolerance_deg, tolerance_deg)
         keep = np.unique([0, F - 1])
         if _moves(ch, tolerance_deg):  # a still bone keeps its two ends
             keep = np.union1d(keep, beat_idx)
             if turning_points and ch.slot.startswith(("upper_arm", "forearm")):
                 keep = np.union1d(keep, arm_cand)
         keep = keep.astype(np.int64)
-        for _ in range(KEY_PASSES):
+        for _ in range(KEY_PASSES):  # errors in units of each frame's bound
             curves = _write(bag, ch, frames, keep)
-            err = _evaluated_error(curves, ch, frames)
-            grown = _refine(keep, err, tolerance_deg)
+            err = _evaluated_error(curves, ch, frames) / bound
+            grown = _refine(keep, err, 1.0)
             if len(grown) == len(keep):
                 break
             keep = grown
         else:  # passes spent (a small jittering bone creeps down for ever): key every frame still over,
-            while err.max() > tolerance_deg:  # and its neighbours, whose handles the new keys bend
-                over = np.flatnonzero(err > tolerance_deg)
+            while err.max() > 1.0:  # and its neighbours, whose handles the new keys bend
+                over = np.flatnonzero(err > 1.0)
                 keep = np.union1d(keep, np.clip(np.concatenate([over - 1, over, over + 1]), 0, F - 1))
                 curves = _write(bag, ch, frames, keep)
-                err = _evaluated_error(curves, ch, frames)
-        max_err = max(max_err, float(err.max()))
+                err = _evaluated_error(curves, ch, frames) / bound
+        max_err = max(max_err, float((err * bound).max()))
     return max_err
 
 
