@@ -135,9 +135,26 @@ def test_the_rule_based_conductor_hears_beats_and_bars_through_the_shipped_model
     sf.write(tmp_path / "chorale.wav", r.audio, r.sr)
     rules = generate_take(tmp_path / "chorale.wav", engine="rules")
     heard = generate_take(tmp_path / "chorale.wav")
+    assert rules.provenance["hearing"] == "learned"
     assert M.f_measure(rules.beats, r.beats) >= 0.85
     assert M.f_measure(rules.downbeats, r.downbeats) >= 0.6
     assert M.f_measure(rules.downbeats, heard.downbeats) >= 0.9
+
+
+def test_without_the_bundled_weights_the_rule_based_conductor_hears_with_its_own_ears(demo, demo_files, monkeypatch, tmp_path):
+    """A broken install (the shipped model missing or corrupt): the default engine refuses with what
+    to do, and the rule-based conductor still conducts, hearing the demo's beats and bars itself."""
+    from backend import engines
+    from backend import metrics as M
+    for broken in (tmp_path / "missing.pt", tmp_path / "corrupt.pt"):
+        if broken.name == "corrupt.pt":
+            broken.write_bytes(b"not a checkpoint")
+        monkeypatch.setattr(engines, "BUNDLED_CHECKPOINT", broken)
+        with pytest.raises(BatonError, match="engine rules|corrupt"):
+            generate_take(demo_files["flac"])
+        take = generate_take(demo_files["flac"], engine="rules")
+        assert take.provenance["hearing"] == "rules" and take.provenance["bars"] == "heard"
+        assert M.f_measure(take.beats, demo.beats) >= 0.9 and M.f_measure(take.downbeats, demo.downbeats) >= 0.9
 
 
 def test_a_tempo_change_is_followed(monkeypatch, tmp_path):
