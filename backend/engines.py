@@ -231,7 +231,7 @@ def bars_heard(gen: InferenceGenerator, mel: np.ndarray, beats: np.ndarray, soun
     own: a silence of BREAK_S or more between two sounds parts the music, and the beats on either side
     are read apart, so that the metre of one movement is not carried into the next (the readers read
     the demo parted by 30 s of silence in bars of eight, on both sides, where alone they hear four).
-    Beats inside such a silence are read with neither: they begin no bar (metre 0, position −1)."""
+    Beats inside such a silence are read with neither: they begin no bar."""
     beats = np.asarray(beats, dtype=np.float64)
     gaps = [] if sound is None else [(a, e) for a, e in sound.silences
                                     if e - a >= BREAK_S and sound.first_sound < a and e < sound.last_sound]
@@ -239,17 +239,8 @@ def bars_heard(gen: InferenceGenerator, mel: np.ndarray, beats: np.ndarray, soun
         return gen.track_bars(mel, beats)
     early = 0.4 * float(np.median(np.diff(beats)))  # a beat this far before a sound belongs to it (within_sound)
     starts, ends = [-np.inf] + [e - early for _, e in gaps], [a for a, _ in gaps] + [np.inf]
-    metre, pos = np.zeros(len(beats), int), np.full(len(beats), -1)
-    conf = np.full(len(beats), np.nan)
-    for lo, hi in zip(starts, ends):
-        part = np.flatnonzero((beats >= lo) & (beats < hi))
-        heard = gen.track_bars(mel, beats[part]) if len(part) >= 2 else None
-        if heard is None:
-            continue
-        metre[part], pos[part], conf[part] = heard.metre, heard.position, heard.confidence
-    if np.all(np.isnan(conf)):
-        return gen.track_bars(mel, beats)
-    return Bars(beats[pos == 0], metre, pos, conf)
+    parts = [np.flatnonzero((beats >= lo) & (beats < hi)) for lo, hi in zip(starts, ends)]
+    return gen.track_bars(mel, beats, parts if any(len(p) >= 2 for p in parts) else None)
 
 
 def learned_pulse(ears: InferenceGenerator, mel: np.ndarray, beats: np.ndarray | None = None) -> GivenBeats | None:

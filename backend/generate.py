@@ -279,17 +279,32 @@ class InferenceGenerator:
         """The generator's own beats for a mel (its learned tracker), or None when it has none."""
         return None if self.beat_net is None else self.beat_net.track(mel)
 
-    def track_bars(self, mel: np.ndarray, beats: np.ndarray) -> Bars | None:
+    def track_bars(self, mel: np.ndarray, beats: np.ndarray, parts: list[np.ndarray] | None = None) -> Bars | None:
         """The bars over `beats` (s) as the generator's own bar tracker hears them (and its bar
-        readers read them, where it has them), or None when it has none."""
+        readers read them, where it has them), or None when it has none. With `parts` (index arrays
+        into `beats`), each part's bars are read on their own; a beat in no part begins no bar
+        (metre 0, position −1, confidence NaN)."""
         if self.bar_net is None:
             return None
+        beats = np.asarray(beats, dtype=np.float64)
         with torch.inference_mode():
             act = self.bar_net.activation(mel)
-        logp = beat_state_logp(act, beats, MOTION_FPS)
-        if self.bar_readers:
-            logp = read_bars(self.bar_readers, mel, beats, logp)
-        return hear_bars(logp, beats)
+
+        def read(b: np.ndarray) -> Bars:
+            logp = beat_state_logp(act, b, MOTION_FPS)
+            if self.bar_readers:
+                logp = read_bars(self.bar_readers, mel, b, logp)
+            return hear_bars(logp, b)
+
+        if parts is None:
+            return read(beats)
+        metre, pos = np.zeros(len(beats), int), np.full(len(beats), -1)
+        conf = np.full(len(beats), np.nan)
+        for part in parts:
+            if len(part) >= 2:
+                bars = read(beats[part])
+                metre[part], pos[part], conf[part] = bars.metre, bars.position, bars.confidence
+        return Bars(beats[pos == 0], metre, pos, conf)
 
     def __call__(self, mel: np.ndarray, noise: np.ndarray, progress: ProgressFn | None = None,
                  beats: np.ndarray | None = None, downbeats: np.ndarray | None = None,
