@@ -52,6 +52,9 @@ CLEAR_PULSE = 0.9
 # A silence this many of the tracker's beats long is a rest the generator engine beats nothing in (a
 # bar of four; the corpus' silences inside the music last at most 1.4 beats, so none is one).
 LONG_REST_BEATS = 4
+# A learned tracker's beat this many beats before the music's first sound is its entry's: its pulse
+# runs on into the silence, where a conductor prepares.
+EARLY_BEATS = 0.4
 # A silence this long with no beat struck in it — between two movements, or before music that starts
 # late — is a break: both engines' conductors lower their arms in it (gestures.break_weight). A
 # general pause of a bar or two is held at the ready, as before.
@@ -168,12 +171,18 @@ def movement_breaks(heard: Heard | None, struck: np.ndarray) -> list[tuple[float
     return out
 
 
+def in_long_rest(times: np.ndarray, sound: Heard, period: float) -> np.ndarray:
+    """Which of `times` (s) fall in a silence of LONG_REST_BEATS beats of `period` or more: a general
+    pause or the gap between movements, where neither engine strikes a beat."""
+    return in_silence(times, sound, LONG_REST_BEATS * period)
+
+
 def within_sound(own: Beats, sound: Heard | None) -> Beats:
     """A learned tracker's beats from 0.4 of a beat before the music's first sound to its last: its
     pulse runs on into the silence around the music, where a conductor prepares and releases."""
     if sound is None or len(own.times) < 2:
         return own
-    early = 0.4 * float(np.median(np.diff(own.times)))
+    early = EARLY_BEATS * float(np.median(np.diff(own.times)))
     return own.only(in_sound_span(own.times, sound, early))
 
 
@@ -237,13 +246,14 @@ def bars_heard(gen: InferenceGenerator, mel: np.ndarray, beats: np.ndarray, soun
                                     if e - a >= BREAK_S and sound.first_sound < a and e < sound.last_sound]
     if not gaps or len(beats) < 2:
         return gen.track_bars(mel, beats)
-    early = 0.4 * float(np.median(np.diff(beats)))  # a beat this far before a sound belongs to it (within_sound)
+    early = EARLY_BEATS * float(np.median(np.diff(beats)))  # a beat this far before a sound belongs to it
     starts, ends = [-np.inf] + [e - early for _, e in gaps], [a for a, _ in gaps] + [np.inf]
     parts = [np.flatnonzero((beats >= lo) & (beats < hi)) for lo, hi in zip(starts, ends)]
     return gen.track_bars(mel, beats, parts if any(len(p) >= 2 for p in parts) else None)
 
 
-def learned_pulse(ears: InferenceGenerator, mel: np.ndarray, beats: np.ndarray | None = None) -> GivenBeats | None:
+def learned_pulse(ears: InferenceGenerator, mel: np.ndarray, sound: Heard | None,
+                  beats: np.ndarray | None = None) -> GivenBeats | None:
     """The beats and bars a generator's learned trackers hear in `mel` (its readers' bars over `beats`
     where they are given), for the rule-based conductor to beat; None where it should hear the music
     itself: the trackers are missing, or there is no pulse (free time, which the rules conduct in one).
@@ -251,8 +261,7 @@ def learned_pulse(ears: InferenceGenerator, mel: np.ndarray, beats: np.ndarray |
     them), but for its beats in a long rest, which the generator does not strike either, and those
     after the music's end (`music_end`: its pulse runs on into the reverberation); a beat before
     the music's first sound (the tracker's pulse runs on into the silence, for the generator to prepare
-    in) moves onto that sound, where the rules' entry strikes."""
-    sound = audible(mel)
+    in) moves onto that sound, where the rules' entry strikes. `sound`: the music's level (`audible`)."""
     heard = beats is None
     if heard:
         own = ears.track_beats(mel)
@@ -274,7 +283,7 @@ def learned_pulse(ears: InferenceGenerator, mel: np.ndarray, beats: np.ndarray |
             if downbeats is not None:
                 downbeats[downbeats == beats[0]] = sound.first_sound
             beats = np.concatenate([[sound.first_sound], beats[1:]])
-        beats = beats[~in_silence(beats, sound, LONG_REST_BEATS * float(np.median(np.diff(beats))))]
+        beats = beats[~in_long_rest(beats, sound, float(np.median(np.diff(beats))))]
         if downbeats is not None:
             downbeats = downbeats[np.isin(downbeats, beats)]
         if len(beats) < 2:
@@ -300,6 +309,7 @@ class RulesEngine:
         if progress:
             progress(0.0, "conducting")
         heard = music.mel if music.heard is None else music.heard
+        sound = audible(heard)
         n = music.frames
         t0 = music.head / MOTION_FPS
         if music.plan is not None:  # a score's: conducted as it is
@@ -311,7 +321,7 @@ class RulesEngine:
             if music.beats is not None:
                 given = GivenBeats(music.beats + t0, None if music.downbeats is None else music.downbeats + t0)
             if self.ears is not None and (given is None or given.downbeats is None):
-                learned = learned_pulse(self.ears, heard, None if given is None else given.times)
+                learned = learned_pulse(self.ears, heard, sound, None if given is None else given.times)
             kp3d, plan = conduct(heard, music.head + n, MOTION_FPS, seed, learned or given, music.seating)
             provenance = {"beats": "given" if music.beats is not None else "heard",
                           "bars": "given" if music.downbeats is not None else "heard"}
@@ -319,7 +329,6 @@ class RulesEngine:
                 provenance["hearing"] = "learned" if learned is not None else "rules"
             if plan.meta.get("free_time"):
                 provenance["beats"] = provenance["bars"] = "free time"
-        sound = audible(heard)
         kp3d = with_dynamics(kp3d, sound, plan.times[plan.sub == 0], plan.downbeats)
         beats = plan_beats(plan)
         rest = break_weight(movement_breaks(sound, beats.times), len(kp3d), MOTION_FPS)
@@ -403,7 +412,7 @@ class GeneratorEngine:
         # the gap between movements) count too, and none is struck: there a conductor stands still.
         # (In silence the tracker's activation does not fall to nothing, so strength cannot tell.)
         if music.beats is None and sound is not None and len(grid) > 1:
-            beats = beats.only(~in_silence(beats.times, sound, LONG_REST_BEATS * float(np.median(np.diff(grid)))))
+            beats = beats.only(~in_long_rest(beats.times, sound, float(np.median(np.diff(grid)))))
         if music.plan is not None:
             provenance["beats"] = provenance["bars"] = "score"
         if provenance.get("free_time"):

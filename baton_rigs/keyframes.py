@@ -391,13 +391,14 @@ def _write_reduced(bag, channels: list[_Channel], frames: np.ndarray, kp_scene: 
             _write(bag, ch, frames, np.union1d(np.union1d(beat_idx, [0, F - 1]),
                                               every[:: max(1, int(round(scene_fps / 6)))]).astype(np.int64))
             continue
+        arm = ch.slot.startswith(("upper_arm", "forearm"))
         bound = np.full(F, tolerance_deg)
-        if beat_tolerance_deg is not None and ch.slot.startswith(("upper_arm", "forearm")):
+        if beat_tolerance_deg is not None and arm:
             bound[near_beat] = min(beat_tolerance_deg, tolerance_deg)
         keep = np.unique([0, F - 1])
         if _moves(ch, tolerance_deg):  # a still bone keeps its two ends
             keep = np.union1d(keep, beat_idx)
-            if turning_points and ch.slot.startswith(("upper_arm", "forearm")):
+            if turning_points and arm:
                 keep = np.union1d(keep, arm_cand)
         keep = keep.astype(np.int64)
         for _ in range(KEY_PASSES):  # errors in units of each frame's bound
