@@ -142,7 +142,9 @@ def _load(f, path: Path, name: str, start: float, duration, sr: int, max_seconds
             _check_limit(name, avail, max_seconds)
         first = int(round(start * native_sr))
         count = int(round(min(avail, max_seconds + 1.0) * native_sr))
-        samples = _decode(f, name, first, count, native_sr, sr, notes, exact)
+        samples, missing = _decode(f, name, first, count, native_sr, sr, notes, exact)
+    if exact and missing > native_sr // 10:
+        samples = _second_opinion(path, name, first, count, missing, native_sr, sr, max_seconds)
     if not exact:
         if len(samples) == 0:
             raise AudioError(f"{name}: slice start {start:.3f} s is past the end of the audio")
@@ -160,8 +162,28 @@ def _check_limit(name: str, seconds: float, max_seconds: float) -> None:
                          f"{max_seconds / 60:g} min limit; pass a slice (start, duration)")
 
 
-def _decode(f, name: str, first: int, count: int, native_sr: int, sr: int, notes, exact: bool) -> np.ndarray:
-    """Up to `count` frames from frame `first`; with `exact`, ending early means truncated."""
+def _second_opinion(path: Path, name: str, first: int, count: int, missing: int, native_sr: int, sr: int,
+                    max_seconds: float) -> np.ndarray:
+    """The slice as ffmpeg decodes it, where libsndfile stopped `missing` frames short of what the
+    header promises: libsndfile ends an Ogg stream at its first end-of-stream page, and real files
+    (a game soundtrack's, Debian-packaged) carry several, with music after the first that every
+    player plays. A file that ffmpeg too finds short is truncated."""
+    ends = f"{(count + first - missing) / native_sr:.2f} s"
+    short = AudioError(f"{name}: truncated — the header promises {(count + first) / native_sr:.2f} s "
+                       f"but the data ends at {ends}")
+    try:
+        samples = _decode_with_ffmpeg(path, name, first / native_sr, count / native_sr, sr, max_seconds,
+                                      f"libsndfile stopped at {ends}")
+    except AudioError:
+        raise short from None
+    if len(samples) < (count - native_sr // 10) * sr / native_sr:
+        raise short
+    return samples
+
+
+def _decode(f, name: str, first: int, count: int, native_sr: int, sr: int, notes,
+            exact: bool) -> tuple[np.ndarray, int]:
+    """Up to `count` frames from frame `first`, and how many of them the stream did not hold."""
     import soundfile as sf
     import soxr
 
@@ -184,9 +206,6 @@ def _decode(f, name: str, first: int, count: int, native_sr: int, sr: int, notes
             if remaining <= 0:
                 break
             block = f.read(min(_BLOCK, remaining), dtype="float32", always_2d=True)
-        if exact and remaining > native_sr // 10:
-            raise AudioError(f"{name}: truncated — the header promises {(count + first) / native_sr:.2f} s "
-                             f"but the data ends at {(count + first - remaining) / native_sr:.2f} s")
         if resampler is not None and remaining > 0:
             n_out = _append(out, n_out, resampler.resample_chunk(np.zeros(0, np.float32), last=True))
     except (sf.LibsndfileError, RuntimeError) as e:
@@ -195,7 +214,7 @@ def _decode(f, name: str, first: int, count: int, native_sr: int, sr: int, notes
         decoded = n_out / sr
         raise AudioError(f"{name}: decoding failed after {decoded:.2f} s — truncated or corrupt "
                          f"({_reason(e, notes())})") from None
-    return out[:n_out]
+    return out[:n_out], max(remaining, 0)
 
 
 def polarity(frames: np.ndarray) -> np.ndarray:

@@ -63,6 +63,48 @@ def test_bad_files_give_a_clear_error_naming_the_file(tmp_path, demo_files, make
     assert "\n" not in str(e.value)
 
 
+def _ogg_crc(page: bytes) -> int:
+    """The Ogg page checksum (CRC-32, polynomial 0x04C11DB7, unreflected, over the page with its
+    checksum field zeroed)."""
+    crc = 0
+    for byte in page:
+        crc ^= byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else crc << 1
+        crc &= 0xFFFFFFFF
+    return crc
+
+
+def test_an_ogg_stream_with_an_early_end_of_stream_page_decodes_whole(demo_files, tmp_path):
+    """Real Ogg files can flag end-of-stream on more than their last page (Battle for Wesnoth's
+    `northerners.ogg`, as Debian packages it, on its last seven), with music after the first flag
+    that every player plays. libsndfile stops at the first; Baton must not call the file truncated."""
+    import struct
+    data = bytearray(demo_files["ogg"].read_bytes())
+    pages, at = [], 0
+    while (at := data.find(b"OggS", at)) >= 0:
+        size = 27 + data[at + 26] + sum(data[at + 27: at + 27 + data[at + 26]])
+        pages.append((at, size, struct.unpack("<q", data[at + 6: at + 14])[0]))
+        at += size
+    whole = load_audio(demo_files["ogg"])
+    at, size, _ = max(p for p in pages if p[2] <= (whole.duration - 3.0) * SAMPLE_RATE)
+    data[at + 5] |= 0x04  # end of stream, 3 s or more before the end
+    data[at + 22: at + 26] = bytes(4)
+    data[at + 22: at + 26] = struct.pack("<I", _ogg_crc(bytes(data[at: at + size])))
+    early = _write(tmp_path / "early_eos.ogg", bytes(data))
+    assert len(sf.read(early)[0]) < len(whole.samples) - 2 * SAMPLE_RATE  # libsndfile alone stops at the flag
+    heard = load_audio(early)
+    assert heard.duration == pytest.approx(whole.duration, abs=0.02)
+    assert np.corrcoef(heard.samples[-SAMPLE_RATE:], whole.samples[-SAMPLE_RATE:])[0, 1] > 0.99
+    part = load_audio(early, start=whole.duration - 5.0, duration=4.0)
+    assert part.duration == pytest.approx(4.0, abs=0.02)
+    # a file short for ffmpeg too is truncated: the middle third of its pages gone, its last page whole
+    third = len(pages) // 3
+    gapped = b"".join(bytes(data[a: a + n]) for j, (a, n, _) in enumerate(pages) if not third <= j < 2 * third)
+    with pytest.raises(AudioError, match="truncated — the header promises"):
+        load_audio(_write(tmp_path / "gapped.ogg", gapped))
+
+
 def test_mp3_length_is_what_decodes_not_what_the_header_guesses(demo, demo_files, tmp_path):
     """A VBR MP3 without a Xing header (whose length libsndfile can only guess) is a whole piece."""
     import subprocess
