@@ -169,7 +169,26 @@ def test_an_empty_measure_is_not_beaten_on_top_of_the_next_bar():
     assert all(a.offset + a.length <= b.offset + 1e-9 for a, b in zip(reel.bars, reel.bars[1:]))
     plan = plan_from_score(reel, make_performance(reel, reel.bar_range(5, 8), tempo_bpm=120))
     assert np.all(np.diff(plan.times) > 0)
-    assert len(plan.downbeats) == 7  # bars 5, 6, 7, 8, 10, 11, 12
+    assert len(plan.downbeats) == 6  # bars 6, 7, 8, 11, 12, 13: bar 5 opens the range short, bar 10 completes bar 8
+
+
+@pytest.mark.parametrize("piece, first, count, unit", [
+    ("bach/bwv319.mxl", 3, 3, 1.0),  # 4/4, bar 4 split at a phrase's fermata: 3 beats, then 1
+    ("ryansMammoth/KilkennyRoversJig.abc", 7, 4, 1.5),  # 6/8, a quaver's pickup into the second strain
+])
+def test_a_bar_split_in_two_is_beaten_as_one_bar_with_its_pickup(piece, first, count, unit):
+    # music21 reads a bar split at a repeat or a phrase's end as two short measures; the second is
+    # the pickup into the next bar, and beaten as a bar of its own it put a downbeat before the downbeat
+    from backend.score import notated_beats
+    info = read_score(piece)
+    a, b = info.bar_range(first, count)
+    assert any(x.length < x.nominal for x in info.bars[a + 1:b - 1])  # the split bar is inside the range
+    q, down = notated_beats(info, (a, b))
+    assert np.allclose(np.diff(q), unit)  # every beat on the metre's grid, none on the pickup's quaver
+    assert np.allclose(np.diff(q[down]), info.bars[a].nominal)  # bar lines a whole bar apart
+    plan = plan_from_score(info, make_performance(info, (a, b), tempo_bpm=100))
+    assert np.allclose(np.diff(plan.downbeats), np.diff(make_performance(info, (a, b), tempo_bpm=100).onset(q[down])))
+    assert len(plan.downbeats) == down.sum()
 
 
 def test_bad_scores_and_ranges_give_clear_errors(chorale, tmp_path):

@@ -14,7 +14,7 @@ from baton_core.errors import BatonError
 from ..conducting import patterns
 from ..conducting.plan import FAMILIES, Plan, Stroke
 from .perform import Performance
-from .read import ScoreInfo
+from .read import ScoreInfo, pickup_shift
 
 ACCENT_MARKS = {"sf", "sfz", "sffz", "fz", "rf", "rfz", "sfp", "fp", "sfpp"}
 
@@ -64,14 +64,14 @@ def plan_from_score(info: ScoreInfo, perf: Performance) -> Plan:
 
 def bar_strokes(info: ScoreInfo, perf: Performance) -> list[Stroke]:
     """Every stroke of the performed bars at its score position, each bar beaten as its metre and
-    tempo ask; a pickup bar keeps only its last beats, a short last bar its first."""
+    tempo ask; a pickup keeps only its last beats (`pickup_shift`), a bar that ends early its first."""
     strokes = []
     for bi in range(perf.first_bar, perf.last_bar):
         b = info.bars[bi]
         qa, qb = b.offset, b.offset + b.length
         spq_bar = float(np.mean(np.interp(np.linspace(qa, qb, 8), perf.q, perf.spq)))
         scheme = patterns.bar_scheme(b.numerator, b.denominator, spq_bar, b.grouping)
-        shift = b.nominal - b.length if bi == perf.first_bar and b.length < b.nominal - 1e-6 else 0.0
+        shift = pickup_shift(info, bi, perf.first_bar)
         offs = [o - shift for o in scheme.offsets]
         ends = offs[1:] + [b.nominal - shift]
         for o, e, beat, sub in zip(offs, ends, scheme.beat, scheme.sub):

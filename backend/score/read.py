@@ -256,14 +256,30 @@ def within_their_span(bars: list[Bar]) -> list[Bar]:
     return out + bars[-1:]
 
 
+def pickup_shift(info: ScoreInfo, i: int, first: int) -> float:
+    """How far bar i's beats lie back from a full bar's: a pickup's beats are counted back from its
+    end, so that its last beat leads into the next downbeat. A short bar is a pickup where it opens
+    the excerpt (bar `first`), or where it completes the short bar before it: a bar split at a
+    repeat or a phrase's end, as chorales and ABC tunes write them (music21 reads the halves as two
+    measures). Any other short bar ends early (a last bar, a bar before a metre change, a bar
+    music21 misreads) and its beats count from its start."""
+    bar = info.bars[i]
+    if bar.length >= bar.nominal - 1e-6:
+        return 0.0
+    before = info.bars[i - 1] if i > first else None
+    completes = (before is not None and before.length < before.nominal - 1e-6 and before.nominal == bar.nominal
+                 and before.length + bar.length <= bar.nominal + 1e-6 and pickup_shift(info, i - 1, first) == 0.0)
+    return bar.nominal - bar.length if i == first or completes else 0.0
+
+
 def notated_beats(info: ScoreInfo, bars: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """(score positions, begins-a-bar) of every notated beat of bars [a, b): the denominator's unit,
-    dotted in 6/8, 9/8 and 12/8; a pickup bar's beats counted back from its end."""
+    dotted in 6/8, 9/8 and 12/8; a pickup's beats counted back from its end (`pickup_shift`)."""
     q, down = [], []
     for i in range(*bars):
         bar = info.bars[i]
         unit = 4.0 / bar.denominator * (3 if bar.numerator in (6, 9, 12) else 1)
-        shift = bar.nominal - bar.length if i == bars[0] and bar.length < bar.nominal - 1e-6 else 0.0
+        shift = pickup_shift(info, i, bars[0])
         k = np.arange(0, bar.nominal, unit) - shift
         k = k[(k >= -1e-6) & (k < bar.length - 1e-6)]
         q.extend(bar.offset + k)
