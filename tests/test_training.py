@@ -472,6 +472,16 @@ def test_the_bar_reader_trains_on_its_tracker_and_stage2_stores_it(corpus, stage
     assert all(torch.equal(v, b[k]) for k, v in before.state_dict().items())
     assert all(torch.equal(v, b["bar_reader." + k]) for k, v in model.state_dict().items())
     assert all(torch.equal(v, b["spectrum_reader." + k]) for k, v in spec_model.state_dict().items())
+    for kind, flags, want in (("first", [], model), ("spectrum", ["--spectrum"], spec_model)):
+        tuned = tmp_path / f"tuned_{kind}"  # --init starts a reader from the one of its kind a generator holds
+        train_bar_reader.main(["--corpus", str(corpus), "--bars", str(gen / "generator.pt"), "--out-dir", str(tuned),
+                               "--max-steps", "1", "--lr", "0", "--init", str(stored / "generator.pt")] + flags + small)
+        t = load_reader(tuned / "barreader.pt")[0].state_dict()
+        assert all(torch.equal(v, t[k]) for k, v in want.state_dict().items())
+    with pytest.raises(SystemExit, match="not of this kind and size"):
+        train_bar_reader.main(["--corpus", str(corpus), "--bars", str(gen / "generator.pt"), "--out-dir",
+                               str(tmp_path / "bad_init"), "--init", str(stored / "generator.pt"),
+                               "--hidden", "16"] + small[2:])
 
     take = generate_take(demo_files["wav"], engine="m2sgan", checkpoint=stored / "generator.pt", seed=1)
     mel = mel_features(load_audio(demo_files["wav"]).samples)

@@ -77,6 +77,7 @@ class ReaderConfig:
     twice_share: float = 0.5  # share of the slow clips' misheard copies heard twice as fast first
     heard_corpus: str = ""  # corpora neither tracker trained on: the engine's heard beats over their train clips
     heard_copies: int = 3  # times each of those clips' heard beats is drawn from, beside the copies
+    init: str = ""  # a reader to start from: a barreader.pt, or a generator checkpoint holding one of this kind
     eval_every: int = 250
     save_every: int = 250
     log_every: int = 10
@@ -225,6 +226,25 @@ def load_reader(path) -> tuple[BarReader, dict]:
     return model.eval(), dict(obj["meta"], sha256=digest, config=config)
 
 
+def start_reader(cfg: ReaderConfig) -> BarReader:
+    """The reader `--init` names (a barreader.pt, or the reader of this kind a generator holds: its
+    spectrum reader with --spectrum), checked to be of this size and kind."""
+    try:
+        source = load_reader(cfg.init)[0]
+    except CheckpointError:
+        try:
+            gen = load_generator(cfg.init).model
+        except CheckpointError as e:
+            raise TrainingError(f"--init {cfg.init}: neither a bar reader nor a generator with one ({e})") from None
+        source = getattr(gen, "spectrum_reader" if cfg.spectrum else "bar_reader", None)
+        if source is None:
+            kind = "spectrum reader" if cfg.spectrum else "bar reader"
+            raise TrainingError(f"--init {cfg.init}: a generator without a {kind}") from None
+    if (source.spectrum is not None) != cfg.spectrum or source.gru.hidden_size != cfg.hidden:
+        raise TrainingError(f"--init {cfg.init}: its reader is not of this kind and size (--spectrum, --hidden)")
+    return source
+
+
 def main(argv: list[str] | None = None) -> dict:
     cfg = config_from_args(ReaderConfig, argv, __doc__.split("\n\n")[0])
     return exit_on_error(lambda: train_reader(cfg, argv))
@@ -273,6 +293,8 @@ def train_reader(cfg: ReaderConfig, argv: list[str] | None) -> dict:
         held_inputs[c.path] = (reader_features(mel, b, cfg.spectrum), tracker_logp(tracker, mel, b))
 
     model = BarReader(cfg.hidden, cfg.dropout, cfg.spectrum).to(d.device)
+    if cfg.init:
+        model.load_state_dict(start_reader(cfg).state_dict())
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, state = resume(out, cfg, FREE, model=model, optimizer=opt)
     last_eval = state.get("last_eval", {})
