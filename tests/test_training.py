@@ -611,6 +611,31 @@ def test_two_processes_with_gloo(corpus, stage1, tmp_path):
 
 # -- evaluation ---------------------------------------------------------------------------------------
 
+def test_a_subdivided_bar_is_judged_on_its_main_beats_by_its_metres_pattern():
+    """A corpus clip's bars are judged as its conductor beats them: a two beaten subdivided (four
+    strokes a bar) is a two, not a four, so the conductor's own motion reads as its pattern."""
+    from backend import metrics as M
+    from backend.conducting import conduct_plan, sample_style
+    from backend.conducting.motion import beaten_strokes
+    from backend.conducting.plan import grid_plan
+    from baton_core.skeleton import project_front
+    from training.evaluate import conducted_bars
+    plan = grid_plan("2/2", 100, 8)
+    arrays = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in plan.to_arrays().items()}
+    beaten = beaten_strokes(plan)
+    start, end = 2.0, float(plan.times[-1])  # a clip cut from the plan: bars outside it are not judged
+    bars = conducted_bars({"strokes": arrays}, start, end)
+    assert bars and all(b.pattern == "2/2" and len(b.beats) == 2 for b in bars)
+    assert bars[0].beats[0] >= 0 and bars[-1].next_downbeat < end - start
+    motion = project_front(conduct_plan(plan, sample_style(1), int((plan.times[-1] + 1) * 30), 30.0))
+    main = beaten & (plan.beat == 0) & (plan.sub == 0)
+    whole = [M.Bar(b.beats + start, b.next_downbeat + start, b.pattern) for b in bars]
+    assert M.pattern_accuracy(motion, whole) == 1.0 and M.downbeat_accuracy(motion, whole) == 1.0
+    every_stroke = M.bars_from_downbeats(plan.times[beaten], plan.times[main])
+    assert {b.pattern for b in every_stroke} == {"4"} and M.pattern_accuracy(motion, every_stroke) < 0.5
+    assert conducted_bars({"beats": [], "downbeats": []}, 0.0, 10.0) is None
+
+
 def test_evaluate_prints_the_table_and_stores_it(corpus, stage1, tmp_path, capsys):
     from training import evaluate
     _run_stage2(corpus, stage1, tmp_path / "s2", 2)

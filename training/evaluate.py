@@ -28,7 +28,10 @@ hears the score's bars. Columns, averaged over pieces:
   BAS           Beat Align Score (σ 0.1 s), for comparison with dance papers only
   downbeat      share of bars whose largest downward stroke lands on the first beat (needs downbeats)
   pattern       share of bars whose strokes read as the metre's standard pattern (backend.metrics)
-                (needs downbeats)
+                (needs downbeats). A corpus clip's bars are its conductor's: each bar's main beats
+                and its metre's pattern, a subdivided bar judged on its main beats, as issue 3's
+                evaluation judges them (`conducted_bars`); other references' bars are the beats
+                between their bar lines
   R² / R² c     pattern legibility: ictus positions explained by beat-in-bar, and with labels shuffled
   bar F / metre the engine's bar lines (the take's downbeats) against the score's: F-measure (±70 ms),
                 and the share of the score's bars heard whole (both bar lines within ±70 ms, none
@@ -79,6 +82,12 @@ class Piece:
     downbeats: np.ndarray | None
     real: np.ndarray | None  # (T, 13, 2)
     reference: tuple[np.ndarray, np.ndarray] | None = None  # an independent tracker's beats and bar lines
+    bars: list | None = None  # the bars as its conductor beats them (conducted_bars), where its plan says
+
+    def judged_bars(self) -> list:
+        """The bars downbeat, pattern and R² judge: the conductor's where known, else the beats
+        between the reference's bar lines."""
+        return self.bars if self.bars is not None else M.bars_from_downbeats(self.beats, self.downbeats)
 
     @property
     def frames(self) -> int:
@@ -91,6 +100,23 @@ def loudness_from_mel(mel: np.ndarray, frames: int) -> np.ndarray:
     """Level in dB (re the clip's loudest) from the scaled mel, when there is no audio."""
     level = mel_level_db(np.asarray(mel[: MEL_PER_MOTION * frames], np.float64))
     return level.reshape(frames, MEL_PER_MOTION).mean(axis=1)
+
+
+def conducted_bars(plan: dict, start: float, end: float) -> list | None:
+    """The bars of a corpus clip's plan (its `strokes`) in [start, end), in the clip's seconds, as
+    its conductor beats them: each bar's main beats, subdivisions left out, with the metre's pattern
+    (`eval_conductor.bars_of`); bars in one, like the metrics' own bars, are not judged. Counting
+    every stroke as a beat would judge a subdivided two as a four and leave a slow four beaten in
+    eight unjudged. None for a plan without strokes."""
+    from backend.conducting.motion import beaten_strokes
+    from backend.conducting.plan import Plan
+
+    from .eval_conductor import bars_of
+    if "strokes" not in plan:
+        return None
+    strokes = Plan.from_arrays({k: np.asarray(v) for k, v in plan["strokes"].items()})
+    return [M.Bar(b.beats - start, b.next_downbeat - start, b.pattern) for b in bars_of(strokes, beaten_strokes(strokes))
+            if len(b.beats) >= 2 and b.beats[0] >= start - 1e-6 and b.next_downbeat < end]
 
 
 def tracker_beats(mel: np.ndarray) -> np.ndarray:
@@ -118,9 +144,12 @@ def pieces_from_corpus(corpus: Corpus, max_items: int = 0) -> list[Piece]:
             loud = loudness_from_mel(mel, t)
         beats = clip.beats()
         ref, down = (beats[0], beats[1] if len(beats[1]) else None) if beats else (tracker_beats(mel), None)
+        plan = clip.plan() or {}
+        start = float(plan.get("clip_start", 0.0))
+        bars = conducted_bars(plan, start, start + t / FPS) if down is not None else None
         out.append(Piece(f"{corpus.split}/{clip.path.name}", clip.work_id, mel, loud, ref, down,
                          np.asarray(clip.motion[:t], dtype=np.float32),
-                         None if audio is None else reference_files(str(audio))))
+                         None if audio is None else reference_files(str(audio)), bars))
     return out
 
 
@@ -266,7 +295,7 @@ def row(conductor, pieces: list[Piece], judges: dict | None = None, sync_pairs: 
         cols["chance"].append(M.ictus_f_chance(ictus, piece.beats) if len(piece.beats) > 1 else None)
         cols["BAS"].append(M.beat_align_score(ictus, piece.beats) if len(piece.beats) else None)
         if piece.downbeats is not None:
-            bars = M.bars_from_downbeats(piece.beats, piece.downbeats)
+            bars = piece.judged_bars()
             cols["downbeat"].append(M.downbeat_accuracy(m, bars, FPS) if bars else None)
             cols["pattern"].append(M.pattern_accuracy(m, bars, FPS) if bars else None)
             r2, r2_chance = M.pattern_legibility(m, bars, FPS) if bars else (None, None)
