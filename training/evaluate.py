@@ -60,10 +60,13 @@ import numpy as np
 import torch
 
 from backend import metrics as M
+from backend.conducting.motion import beaten_strokes
+from backend.conducting.plan import Plan
 from backend.features import mel_level_db
 from baton_core.timebase import MEL_FPS, MEL_PER_MOTION, MOTION_FPS
 
 from .dataset import Corpus
+from .eval_conductor import bars_of
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFICIAL = ROOT.parent / "shared" / "reference" / "official"
@@ -108,10 +111,6 @@ def conducted_bars(plan: dict, start: float, end: float) -> list | None:
     (`eval_conductor.bars_of`); bars in one, like the metrics' own bars, are not judged. Counting
     every stroke as a beat would judge a subdivided two as a four and leave a slow four beaten in
     eight unjudged. None for a plan without strokes."""
-    from backend.conducting.motion import beaten_strokes
-    from backend.conducting.plan import Plan
-
-    from .eval_conductor import bars_of
     if "strokes" not in plan:
         return None
     strokes = Plan.from_arrays({k: np.asarray(v) for k, v in plan["strokes"].items()})
