@@ -461,13 +461,14 @@ def test_the_bar_reader_trains_on_its_tracker_and_stage2_stores_it(corpus, stage
     assert meta["heard"]["clips"] == meta["train"]["clips"] and meta["heard"]["root"] == str(corpus)
     assert any(not torch.equal(v, h.state_dict()[k]) for k, v in a.items())  # it learnt from them
 
-    stored = tmp_path / "stored"
-    _run_stage2(corpus, stage1, stored, 0, ["--init", str(gen / "generator.pt"), "--bar-reader",
+    stored = tmp_path / "stored"  # stored in the generator with no step: stage 1's network is not read
+    _run_stage2(corpus, tmp_path / "no_stage1", stored, 0, ["--init", str(gen / "generator.pt"), "--bar-reader",
                                             str(reader / "barreader.pt"), "--spectrum-reader",
                                             str(spectral / "barreader.pt")])
     before = load_generator(gen / "generator.pt").model
     after = load_generator(stored / "generator.pt").model
     assert (after.cfg.bar_reader, after.cfg.spectrum_reader) == (8, 8) and before.cfg.bar_reader == 0
+    assert load_generator(stored / "generator.pt").meta["stage1"] == load_generator(gen / "generator.pt").meta["stage1"]
     b = after.state_dict()
     assert all(torch.equal(v, b[k]) for k, v in before.state_dict().items())
     assert all(torch.equal(v, b["bar_reader." + k]) for k, v in model.state_dict().items())

@@ -32,7 +32,8 @@ bar lines; in the engine the ones the stored tracker hears over its beats (backe
 animator's. `bar_reader` (training.train_bar_reader's barreader.pt) stores the network that reads
 the bars over the beats with that tracker (backend/bar_reader.py), and `spectrum_reader` (a barreader.pt
 of train_bar_reader --spectrum) a second one, which reads each beat's spectrum too, its reading
-averaged with the first's; with `--max-steps 0` nothing else changes. Fine-tuning keeps a
+averaged with the first's; with `--max-steps 0` nothing else changes, and stage 1's network is not
+read (the generator `--init` names holds its encoder; the checkpoint records its stage 1). Fine-tuning keeps a
 generator's readers unless `bars` names another tracker.
 
 One addition, so that the noise matters (`w_div`): the paper's generator ignores its noise — two
@@ -66,7 +67,7 @@ from backend.bars import bar_states
 from backend.beat_net import BEAT_FEATURES, bar_features, beat_phase_features
 from backend.checkpoint import load_generator, save_checkpoint
 from backend.errors import CheckpointError
-from backend.model import Generator
+from backend.model import Generator, GeneratorConfig
 from baton_core.skeleton import N_JOINTS
 from baton_core.timebase import MEL_FPS, MEL_PER_MOTION, MOTION_FPS
 
@@ -247,7 +248,7 @@ def train_generator(cfg: Stage2Config, argv: list[str] | None) -> dict:
 
     # ---- the networks: stage 1's judge and encoder, the tracker, the generator, the critic
     s1, gen = networks(cfg, resuming=has_saved_run(out, cfg))
-    judge = s1.model.to(d.device).eval().requires_grad_(False)
+    judge = s1.model.to(d.device).eval().requires_grad_(False) if s1 is not None else None
     gen.to(d.device)
     critic = Critic().to(d.device)
     opt_g = torch.optim.Adam([p for p in gen.parameters() if p.requires_grad], lr=cfg.lr_g, betas=(0.5, 0.9))
@@ -332,21 +333,31 @@ def train_generator(cfg: Stage2Config, argv: list[str] | None) -> dict:
     return last_eval
 
 
+def stores_only(cfg: Stage2Config) -> bool:
+    """A run that only stores other trackers or readers in the generator `init` names: no step is
+    taken, so stage 1's judge and encoder are not needed (the generator holds its encoder)."""
+    return cfg.max_steps == 0 and bool(cfg.init)
+
+
 def networks(cfg: Stage2Config, resuming: bool):
-    """(stage 1's network, the generator): the generator's encoder from stage 1 (frozen unless
-    `train_encoder`), its beat and bar trackers from `beats` and `bars` (frozen: trained in their own
-    stage; fine-tuning a generator that has them keeps them unless `beats` or `bars` names another),
-    and, for a new run, every weight from `init` when fine-tuning."""
-    s1 = load_m2snet(cfg.stage1)
-    if s1.kind != "baton":
-        raise TrainingError(f"{cfg.stage1} is the paper's M2S-Net (research use only): "
-                            "train stage 1 with training.train_stage1 and pass its m2snet.pt")
-    gen_cfg = s1.model.cfg.generator_config()
+    """(stage 1's network, or None for a run that `stores_only`; the generator): the generator's
+    encoder from stage 1 (frozen unless `train_encoder`), its beat and bar trackers from `beats` and
+    `bars` (frozen: trained in their own stage; fine-tuning a generator that has them keeps them unless
+    `beats` or `bars` names another), and, for a new run, every weight from `init` when fine-tuning."""
+    start = _init_model(cfg.init).cfg if cfg.init else None
+    s1 = None
+    if stores_only(cfg):
+        gen_cfg = _body(start)
+    else:
+        s1 = load_m2snet(cfg.stage1)
+        if s1.kind != "baton":
+            raise TrainingError(f"{cfg.stage1} is the paper's M2S-Net (research use only): "
+                                "train stage 1 with training.train_stage1 and pass its m2snet.pt")
+        gen_cfg = s1.model.cfg.generator_config()
     tracker = None
     if cfg.beats:
         tracker, tracker_meta = load_beatnet(cfg.beats)
         gen_cfg = replace(gen_cfg, beat_input=True, **{f"beat_{k}": v for k, v in tracker_meta["config"].items()})
-    start = _init_model(cfg.init).cfg if cfg.init else None
     if start is not None and start.beat_input and not cfg.beats:
         gen_cfg = replace(gen_cfg, beat_input=True, beat_channels=start.beat_channels, beat_layers=start.beat_layers)
     if start is not None and start.bar_input and not cfg.bars:  # its reader too, unless --bars names another tracker
@@ -381,7 +392,8 @@ def networks(cfg: Stage2Config, resuming: bool):
         raise TrainingError("--spectrum-reader reads beside a bar reader: give --bar-reader too, or --init a "
                             "generator with one")
     gen = Generator(gen_cfg)
-    gen.encoder.load_state_dict(s1.model.music_encoder.state_dict())
+    if s1 is not None:
+        gen.encoder.load_state_dict(s1.model.music_encoder.state_dict())
     if cfg.init and not resuming:  # a resumed run's weights come from its state
         _start_from(gen, cfg.init)
     if tracker is not None:
@@ -444,11 +456,14 @@ def generator_losses(cfg: Stage2Config, critic: nn.Module, judge, mel: torch.Ten
 
 def checkpoint_meta(cfg: Stage2Config, argv: list[str] | None, s1, train: Corpus, held: Corpus, step: int,
                     last_eval: dict) -> dict:
-    """What the generator's checkpoint records about how it was made."""
+    """What the generator's checkpoint records about how it was made (a run that `stores_only`
+    records the stage 1 its `init` records)."""
+    stage1 = load_generator(cfg.init).meta.get("stage1") if s1 is None else \
+        {"path": cfg.stage1, "file_sha256": file_sha256(cfg.stage1),
+         **{k: s1.meta[k] for k in ("step", "held_out_sync") if k in s1.meta}}
     return {"trained_on": {"train": train.describe(), "held_out": held.describe(),
                            "corpus_summary": _corpus_summary(cfg.corpus)},
-            "stage1": {"path": cfg.stage1, "file_sha256": file_sha256(cfg.stage1),
-                       **{k: s1.meta[k] for k in ("step", "held_out_sync") if k in s1.meta}},
+            "stage1": stage1,
             "step": step, "config": asdict(cfg), "command": command_line("training.train_stage2", argv),
             "versions": versions(), "held_out_quick": last_eval}
 
@@ -489,18 +504,22 @@ def _init_model(path: str) -> Generator:
     return start.model
 
 
+def _body(c: GeneratorConfig) -> GeneratorConfig:
+    """A generator's network without its beat and bar inputs, as stage 1 makes it."""
+    plain = GeneratorConfig()
+    return replace(c, **{k: getattr(plain, k) for k in ("beat_input", "beat_channels", "beat_layers", "bar_input",
+                                                        "bar_channels", "bar_layers", "bar_reader", "spectrum_reader")})
+
+
 def _start_from(gen: Generator, path: str) -> None:
     """Fine-tuning: every weight from a Baton generator checkpoint whose network matches stage 1's
     (with or without the beat and bar inputs, which start at zero when the checkpoint has none)."""
     start = _init_model(path)
-    def body(c):  # the network without its beat and bar inputs
-        return replace(c, beat_input=False, beat_channels=0, beat_layers=0, bar_input=False, bar_channels=0,
-                       bar_layers=0, bar_reader=0, spectrum_reader=0)
 
     def beat_part(c):
         return replace(c, bar_input=False, bar_channels=0, bar_layers=0, bar_reader=0, spectrum_reader=0)
 
-    if (body(start.cfg) != body(gen.cfg) or (start.cfg.beat_input and beat_part(start.cfg) != beat_part(gen.cfg))
+    if (_body(start.cfg) != _body(gen.cfg) or (start.cfg.beat_input and beat_part(start.cfg) != beat_part(gen.cfg))
             or (start.cfg.bar_input and replace(start.cfg, bar_reader=0, spectrum_reader=0)
                 != replace(gen.cfg, bar_reader=0, spectrum_reader=0))):
         raise TrainingError(f"--init {path} is a {start.cfg} network; stage 1 makes {gen.cfg}")
