@@ -201,6 +201,28 @@ def _with(plan: Plan, **changes) -> Plan:
     return Plan(**arrays).validate()
 
 
+def test_a_hold_on_a_beat_the_bar_does_not_strike_is_held_by_the_stroke_before_it(demo):
+    """Bars of eight are beaten in four, so every other beat has no stroke of its own: its hold
+    (the demo's last chord, ringing 3 s past its last beat; a fermata in the middle) is held by the
+    stroke that covers it and released at its end, whichever beat the bars begin on."""
+    from backend.conducting.plan_audio import GivenBeats, listen
+    mel = mel_features(demo.samples)
+    last_sound = listen(mel, 90).last_sound
+    assert last_sound > demo.beats[-1] + 2.5
+    for first in range(8):
+        plan = plan_from_audio(mel, given=GivenBeats(demo.beats, demo.beats[first::8]))
+        assert set(plan.pattern) == {"4"} and len(plan.times) < 0.6 * len(demo.beats)
+        assert plan.end == pytest.approx(last_sound, abs=0.05)
+    gap = 30  # three beats left out after beat 30: a fermata on it
+    beats = np.delete(demo.beats, [gap + 1, gap + 2, gap + 3])
+    for first in (gap % 8, (gap - 1) % 8):  # the held beat struck, and not
+        plan = plan_from_audio(mel, given=GivenBeats(beats, beats[first::8]))
+        k = int(np.flatnonzero(plan.fermata)[0]) if plan.fermata.any() else None
+        assert k is not None and plan.times[k] <= demo.beats[gap] + 1e-6
+        assert demo.beats[gap] < plan.times[k] + plan.hold[k] < demo.beats[gap + 4]
+        assert (plan.times[k] == demo.beats[gap]) == (first == gap % 8)
+
+
 def test_a_fermata_is_held_without_a_beat_and_the_music_resumes_with_a_preparation():
     g = grid_plan("4", 90, 4)
     # beat 3 of bar 2 held for 2.5 s; the strokes the hold covers are dropped, the rest move later

@@ -336,16 +336,18 @@ def bar_strokes(beats: np.ndarray, local_p: np.ndarray, metre: np.ndarray, pos: 
 
 def stroke_holds(beats: np.ndarray, hold: np.ndarray, fermata: np.ndarray,
                  times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each beat's hold (and fermata) moved to its last stroke."""
-    ns = len(times)
-    beat_of = np.clip(np.searchsorted(beats, times + 1e-6) - 1, 0, len(beats) - 1)
-    s_hold = np.zeros(ns)
-    s_ferm = np.zeros(ns, bool)
-    for i in range(ns):
-        k = beat_of[i]
-        if hold[k] > 0 and (i == ns - 1 or beat_of[i + 1] != k):
-            s_hold[i] = max(beats[k] + hold[k] - times[i], 0.05)
-            s_ferm[i] = fermata[k]
+    """Each beat's hold (and fermata) moved to the last stroke before the next beat: the beat's own
+    last stroke or, where the bar's scheme strikes none on it (a bar beaten in one, a fast four in
+    two, an eight in four), the stroke that covers it, so that a held chord or the last sound is
+    still held to its end and released there."""
+    s_hold = np.zeros(len(times))
+    s_ferm = np.zeros(len(times), bool)
+    for k in np.flatnonzero(hold > 0):
+        until = beats[k + 1] if k + 1 < len(beats) else np.inf
+        i = int(np.searchsorted(times, until - 1e-6)) - 1
+        if i >= 0:
+            s_hold[i] = max(s_hold[i], beats[k] + hold[k] - times[i], 0.05)
+            s_ferm[i] |= fermata[k]
     return s_hold, s_ferm
 
 
