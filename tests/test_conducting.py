@@ -223,6 +223,15 @@ def test_a_hold_on_a_beat_the_bar_does_not_strike_is_held_by_the_stroke_before_i
         assert (plan.times[k] == demo.beats[gap]) == (first == gap % 8)
 
 
+def test_issue_3s_table_judges_the_rules_own_hearing_not_the_ears_that_learnt_from_its_works():
+    """training/eval_conductor's excerpts come mostly from works in the corpus' train split, which the
+    shipped model's trackers and readers learnt from; its audio rows therefore judge the rule-based
+    conductor's own pulse and metre (the held-out table judges the learned hearing)."""
+    from training.eval_conductor import SET, evaluate
+    row = evaluate(SET[0])
+    assert row["audio_hearing"] == "rules" and 0 < row["audio_f"] <= 1
+
+
 def test_a_fermata_is_held_without_a_beat_and_the_music_resumes_with_a_preparation():
     g = grid_plan("4", 90, 4)
     # beat 3 of bar 2 held for 2.5 s; the strokes the hold covers are dropped, the rest move later
