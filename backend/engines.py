@@ -39,7 +39,6 @@ from .conducting.plan_audio import (MIN_ONSET_DB, GivenBeats, Heard, find_beats,
 from .rules import conduct, plan_beats
 
 BUNDLED_CHECKPOINT = Path(__file__).parent / "weights" / "baton_m2sgan.pt"
-END_DB = 35.0  # the music has ended when its level stays this far below its loud passages
 RELEASE_AFTER_S = 0.5  # silence after the last sound for the generator to release it and stop
 SMOOTH_HZ = 5.0  # low-pass cut-off: above beat-rate motion, well below the 10 Hz pooling ripple
 # A seed's noise is drawn this much wider than the standard normal the generator trained on: takes
@@ -146,13 +145,11 @@ def onto_beats(kp: np.ndarray, beats: np.ndarray, fps: float = MOTION_FPS, reach
 
 
 def music_end(heard: Heard | None, given: np.ndarray) -> float | None:
-    """When the music `heard` (audible) ends — its level last within END_DB of the loud passages
-    (what rings on below that is the room, after the cut-off) — if the slice goes on at least
+    """When the music `heard` (audible) ends (`Heard.music_end`), if the slice goes on at least
     RELEASE_AFTER_S past it, and not before a given beat; else None."""
     if heard is None:
         return None
-    last = heard.t[np.flatnonzero(heard.smooth_db >= heard.top - END_DB)[-1]]
-    end = max(float(last), float(given[-1]) if len(given) else 0.0)
+    end = max(heard.music_end, float(given[-1]) if len(given) else 0.0)
     return end if len(heard.db) / heard.fps - end >= RELEASE_AFTER_S else None
 
 

@@ -207,12 +207,12 @@ def test_a_hold_on_a_beat_the_bar_does_not_strike_is_held_by_the_stroke_before_i
     stroke that covers it and released at its end, whichever beat the bars begin on."""
     from backend.conducting.plan_audio import GivenBeats, listen
     mel = mel_features(demo.samples)
-    last_sound = listen(mel, 90).last_sound
-    assert last_sound > demo.beats[-1] + 2.5
+    end = listen(mel, 90).music_end
+    assert end > demo.beats[-1] + 2.5
     for first in range(8):
         plan = plan_from_audio(mel, given=GivenBeats(demo.beats, demo.beats[first::8]))
         assert set(plan.pattern) == {"4"} and len(plan.times) < 0.6 * len(demo.beats)
-        assert plan.end == pytest.approx(last_sound, abs=0.05)
+        assert plan.end == pytest.approx(end, abs=0.05)
     gap = 30  # three beats left out after beat 30: a fermata on it
     beats = np.delete(demo.beats, [gap + 1, gap + 2, gap + 3])
     for first in (gap % 8, (gap - 1) % 8):  # the held beat struck, and not
@@ -221,6 +221,21 @@ def test_a_hold_on_a_beat_the_bar_does_not_strike_is_held_by_the_stroke_before_i
         assert k is not None and plan.times[k] <= demo.beats[gap] + 1e-6
         assert demo.beats[gap] < plan.times[k] + plan.hold[k] < demo.beats[gap + 4]
         assert (plan.times[k] == demo.beats[gap]) == (first == gap % 8)
+
+
+def test_where_the_beats_end_long_before_the_music_the_last_one_is_held_to_the_music_s_end(demo):
+    """A learned tracker may hear the pulse end many seconds before the music does (a slow close):
+    the last beat is held, however long, and the cut-off comes when the music ends, not while it
+    still sounds."""
+    from backend.conducting.plan_audio import GivenBeats, listen
+    mel = mel_features(demo.samples)
+    end = listen(mel, 90).music_end
+    beats = demo.beats[demo.beats < end - 12]
+    plan = plan_from_audio(mel, given=GivenBeats(beats, beats[::4]))
+    assert plan.times[-1] == beats[-1] and plan.end == pytest.approx(end, abs=0.05)
+    m = motion_of(plan)
+    t = np.arange(len(m)) / FPS
+    assert metrics.hand_speed(m)[(t > beats[-1] + 1.0) & (t < end - 1.0)].max() < 0.5  # held, not beaten on
 
 
 def test_issue_3s_table_judges_the_rules_own_hearing_not_the_ears_that_learnt_from_its_works():

@@ -38,6 +38,7 @@ from .plan import FAMILIES, Plan, Stroke
 
 SILENCE_DB = 45.0  # below the loud passages: silence
 SILENCE_S = 0.7  # shortest silence that stops the beat
+END_DB = 35.0  # the music has ended when its level stays this far below its loud passages
 # Median onset strength at the beats below which there is no beat at all: music measured here gives
 # 0.27 dB and more, a steady tone 0.02 and white noise 0.12.
 MIN_ONSET_DB = 0.15
@@ -91,6 +92,12 @@ class Heard:
     silences: list[tuple[float, float]]  # (start, end) seconds
     first_sound: float
     last_sound: float
+
+    @property
+    def music_end(self) -> float:
+        """When the music ends: its level last within END_DB of the loud passages (what rings on
+        below that is the room, after the cut-off)."""
+        return float(self.t[np.flatnonzero(self.smooth_db >= self.top - END_DB)[-1]])
 
 
 @dataclass(frozen=True)
@@ -273,7 +280,8 @@ def downbeat_likeness(mel: np.ndarray, beats: np.ndarray, fr: np.ndarray) -> tup
 
 def beat_holds(beats: np.ndarray, local_p: np.ndarray, heard: Heard) -> tuple[np.ndarray, np.ndarray]:
     """(seconds held after each beat, whether it is a fermata): a gap of more than 1.7 local
-    periods, or a silence, after a beat; the last beat holds to the last sound."""
+    periods, or a silence, after a beat; the last beat holds to the music's end, however long: a
+    learned tracker may hear the pulse end well before the music does."""
     n, t = len(beats), heard.t
     hold = np.zeros(n)
     fermata = np.zeros(n, bool)
@@ -290,7 +298,7 @@ def beat_holds(beats: np.ndarray, local_p: np.ndarray, heard: Heard) -> tuple[np
             drop = np.flatnonzero(held < held.max() - 12) if len(held) else []
             hold[k] = (t[m][drop[0]] - beats[k]) if len(drop) else nxt - 0.25 * local_p[k] - beats[k]
         elif nxt is None:
-            hold[k] = max(min(heard.last_sound - beats[k], 6.0), 0.3 * local_p[k])
+            hold[k] = max(heard.music_end - beats[k], 0.3 * local_p[k])
     return hold, fermata
 
 
