@@ -223,6 +223,19 @@ def test_a_hold_on_a_beat_the_bar_does_not_strike_is_held_by_the_stroke_before_i
         assert (plan.times[k] == demo.beats[gap]) == (first == gap % 8)
 
 
+def test_a_hold_is_not_carried_across_a_silence_or_fermata_before_it():
+    """The stroke before a silence is cut off at the silence: a fermata on the unstruck beat after
+    it is not carried back onto that stroke (the arm would freeze through the silence), while a
+    struck beat keeps its own."""
+    from backend.conducting.plan_audio import stroke_holds
+    beats, hold = np.array([0.0, 3.0, 4.0, 5.0]), np.array([0.4, 0.5, 0.0, 0.8])
+    fermata = np.array([False, True, False, False])
+    s_hold, s_ferm = stroke_holds(beats, hold, fermata, np.array([0.0, 4.0, 5.0]))
+    assert np.allclose(s_hold, [0.4, 0.0, 0.8]) and not s_ferm.any()
+    s_hold, s_ferm = stroke_holds(beats, hold, fermata, beats)
+    assert np.allclose(s_hold, [0.4, 0.5, 0.0, 0.8]) and s_ferm.tolist() == [False, True, False, False]
+
+
 def test_where_the_beats_end_long_before_the_music_the_last_one_is_held_to_the_music_s_end(demo):
     """A learned tracker may hear the pulse end many seconds before the music does (a slow close):
     the last beat is held, however long, and the cut-off comes when the music ends, not while it

@@ -468,7 +468,9 @@ def test_the_bar_reader_trains_on_its_tracker_and_stage2_stores_it(corpus, stage
     before = load_generator(gen / "generator.pt").model
     after = load_generator(stored / "generator.pt").model
     assert (after.cfg.bar_reader, after.cfg.spectrum_reader) == (8, 8) and before.cfg.bar_reader == 0
-    assert load_generator(stored / "generator.pt").meta["stage1"] == load_generator(gen / "generator.pt").meta["stage1"]
+    recorded = load_generator(stored / "generator.pt").meta["stage1"]  # the stage 1 its init records
+    assert recorded["read"] is False and recorded["as_in_init"] == str(gen / "generator.pt")
+    assert recorded["file_sha256"] == load_generator(gen / "generator.pt").meta["stage1"]["file_sha256"]
     b = after.state_dict()
     assert all(torch.equal(v, b[k]) for k, v in before.state_dict().items())
     assert all(torch.equal(v, b["bar_reader." + k]) for k, v in model.state_dict().items())

@@ -7,7 +7,8 @@
 The set: short excerpts from music21's corpus in 2/4, 3/4, 4/4, 6/8 (in six and in two), a slow
 2/4 beaten in subdivided two, a fast 3/4 in one, and two metre changes, at several tempi, with and
 without rubato, with score dynamics or random ones. For each excerpt the conductor is run from the
-score's plan and from the audio alone (the engine's path), with two style seeds.
+score's plan and from the audio alone (the rules engine hearing with its own ears, not the shipped
+model's), with two style seeds.
 
 Reference beats are the score's beats at the level a conductor beats them — the strokes of the
 score plan (a 6/8 andante in six: eighths; a 6/8 allegro in two: dotted quarters; a slow 2/4:
@@ -171,7 +172,7 @@ def evaluate(ex: Excerpt) -> dict:
         row[f"jitter_s{seed}"] = metrics.jitter(m2)
         row[f"speed_s{seed}"] = metrics.mean_wrist_speed(m2, mask=conducting)
     row["diversity"] = metrics.seed_diversity(motions[SEEDS[0]], motions[SEEDS[1]])
-    # from the audio alone, through the engine's own interface: the rule-based conductor's own pulse and
+    # from the audio alone, through the engines' interface: the rule-based conductor's own pulse and
     # metre. `--engine rules` hears through the shipped model's trackers and readers instead
     # (engines.learned_pulse), which learnt from renders of most of these works (the corpus' train
     # split), so they are not judged here: the held-out table judges them

@@ -333,10 +333,11 @@ def train_generator(cfg: Stage2Config, argv: list[str] | None) -> dict:
     return last_eval
 
 
-def stores_only(cfg: Stage2Config) -> bool:
-    """A run that only stores other trackers or readers in the generator `init` names: no step is
-    taken, so stage 1's judge and encoder are not needed (the generator holds its encoder)."""
-    return cfg.max_steps == 0 and bool(cfg.init)
+def stores_only(cfg: Stage2Config, resuming: bool) -> bool:
+    """A new run that only stores other trackers or readers in the generator `init` names: no step
+    is taken, so stage 1's judge and encoder are not needed (the generator holds its encoder), and
+    its checkpoint's evaluation has no stage-1 sync column."""
+    return cfg.max_steps == 0 and bool(cfg.init) and not resuming
 
 
 def networks(cfg: Stage2Config, resuming: bool):
@@ -346,7 +347,7 @@ def networks(cfg: Stage2Config, resuming: bool):
     `beats` or `bars` names another), and, for a new run, every weight from `init` when fine-tuning."""
     start = _init_model(cfg.init).cfg if cfg.init else None
     s1 = None
-    if stores_only(cfg):
+    if stores_only(cfg, resuming):
         gen_cfg = _body(start)
     else:
         s1 = load_m2snet(cfg.stage1)
@@ -457,10 +458,10 @@ def generator_losses(cfg: Stage2Config, critic: nn.Module, judge, mel: torch.Ten
 def checkpoint_meta(cfg: Stage2Config, argv: list[str] | None, s1, train: Corpus, held: Corpus, step: int,
                     last_eval: dict) -> dict:
     """What the generator's checkpoint records about how it was made (a run that `stores_only`
-    records the stage 1 its `init` records)."""
-    stage1 = load_generator(cfg.init).meta.get("stage1") if s1 is None else \
-        {"path": cfg.stage1, "file_sha256": file_sha256(cfg.stage1),
-         **{k: s1.meta[k] for k in ("step", "held_out_sync") if k in s1.meta}}
+    reads no stage 1: it records the one its `init` records, and where it comes from)."""
+    stage1 = {"read": False, "as_in_init": cfg.init, **(load_generator(cfg.init).meta.get("stage1") or {})} \
+        if s1 is None else {"path": cfg.stage1, "file_sha256": file_sha256(cfg.stage1),
+                            **{k: s1.meta[k] for k in ("step", "held_out_sync") if k in s1.meta}}
     return {"trained_on": {"train": train.describe(), "held_out": held.describe(),
                            "corpus_summary": _corpus_summary(cfg.corpus)},
             "stage1": stage1,
@@ -505,7 +506,7 @@ def _init_model(path: str) -> Generator:
 
 
 def _body(c: GeneratorConfig) -> GeneratorConfig:
-    """A generator's network without its beat and bar inputs, as stage 1 makes it."""
+    """A generator's network without its beat and bar inputs: the part `init` must match."""
     plain = GeneratorConfig()
     return replace(c, **{k: getattr(plain, k) for k in ("beat_input", "beat_channels", "beat_layers", "bar_input",
                                                         "bar_channels", "bar_layers", "bar_reader", "spectrum_reader")})

@@ -347,15 +347,18 @@ def stroke_holds(beats: np.ndarray, hold: np.ndarray, fermata: np.ndarray,
     """Each beat's hold (and fermata) moved to the last stroke before the next beat: the beat's own
     last stroke or, where the bar's scheme strikes none on it (a bar beaten in one, a fast four in
     two, an eight in four), the stroke that covers it, so that a held chord or the last sound is
-    still held to its end and released there."""
+    still held to its end and released there. A stroke whose own beat, or a beat after it, is held
+    already (a silence, a fermata) does not carry a later hold across that one."""
     s_hold = np.zeros(len(times))
     s_ferm = np.zeros(len(times), bool)
     for k in np.flatnonzero(hold > 0):
         until = beats[k + 1] if k + 1 < len(beats) else np.inf
         i = int(np.searchsorted(times, until - 1e-6)) - 1
-        if i >= 0:
-            s_hold[i] = max(s_hold[i], beats[k] + hold[k] - times[i], 0.05)
-            s_ferm[i] |= fermata[k]
+        on = int(np.searchsorted(beats, times[i] + 1e-6)) - 1 if i >= 0 else k  # the beat stroke i is on or after
+        if i < 0 or np.any(hold[max(on, 0):k] > 0):
+            continue
+        s_hold[i] = max(s_hold[i], beats[k] + hold[k] - times[i], 0.05)
+        s_ferm[i] |= fermata[k]
     return s_hold, s_ferm
 
 
