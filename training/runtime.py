@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import json
 import os
 import platform
@@ -34,11 +35,16 @@ class TrainingError(Exception):
 
 
 def exit_on_error(run: Callable[[], dict]) -> dict:
-    """`run()`, with a TrainingError or an unusable checkpoint turned into a SystemExit naming it."""
+    """`run()`, with a TrainingError or an unusable checkpoint turned into a SystemExit naming it. A
+    distributed run leaves torch.distributed only once `run` has returned: its DDP wrappers hold the
+    process group's last work, and a group they outlive is destroyed as the interpreter shuts down,
+    which can abort a rank ("terminate called without an active exception")."""
     try:
-        return run()
+        result = run()
     except (TrainingError, CheckpointError) as e:
         raise SystemExit(f"error: {e}") from None
+    teardown()
+    return result
 
 
 def config_from_args(cls, argv: list[str] | None = None, description: str = ""):
@@ -104,9 +110,11 @@ def open_log(name: str, out: Path, d: Dist, step: int, resumed: bool, train, hel
 
 
 def teardown() -> None:
-    """Leave torch.distributed together: each rank waits at a barrier first, so that none closes its
-    connections while another may still be reading its last collective's messages."""
+    """Leave torch.distributed together: what no longer holds the process group is collected, and
+    each rank waits at a barrier first, so that none closes its connections while another may still
+    be reading its last collective's messages."""
     if dist.is_initialized():
+        gc.collect()
         dist.barrier()
         dist.destroy_process_group()
 
@@ -133,12 +141,13 @@ def replicas_agree(model: torch.nn.Module, d: Dist) -> bool:
 
 
 def finish_run(log: "MetricsLog", d: Dist, step: int, *models: torch.nn.Module) -> None:
-    """End a run: log whether every rank holds the same weights, leave torch.distributed, and
-    fail loudly when they differ (distributed training would be broken)."""
+    """End a run: log whether every rank holds the same weights, and fail loudly when they differ
+    (distributed training would be broken), leaving torch.distributed first; a run that ends well
+    leaves it in `exit_on_error`, once its wrappers are gone."""
     in_sync = all([replicas_agree(m, d) for m in models])
     log.write(step=step, kind="end", world=d.world, replicas_in_sync=in_sync)
-    teardown()
     if not in_sync:
+        teardown()
         raise TrainingError("the processes' weights differ at the end (distributed training is broken)")
 
 
