@@ -354,8 +354,10 @@ def stroke_holds(beats: np.ndarray, hold: np.ndarray, fermata: np.ndarray,
     for k in np.flatnonzero(hold > 0):
         until = beats[k + 1] if k + 1 < len(beats) else np.inf
         i = int(np.searchsorted(times, until - 1e-6)) - 1
-        on = int(np.searchsorted(beats, times[i] + 1e-6)) - 1 if i >= 0 else k  # the beat stroke i is on or after
-        if i < 0 or np.any(hold[max(on, 0):k] > 0):
+        if i < 0:
+            continue
+        on = max(int(np.searchsorted(beats, times[i] + 1e-6)) - 1, 0)  # the beat stroke i is on or after
+        if np.any(hold[on:k] > 0):
             continue
         s_hold[i] = max(s_hold[i], beats[k] + hold[k] - times[i], 0.05)
         s_ferm[i] |= fermata[k]
