@@ -433,6 +433,7 @@ class GeneratorEngine:
         if end is not None:
             kp3d = released(kp3d, end, MOTION_FPS)
             rest = np.maximum(rest, release_weight(end, len(kp3d), MOTION_FPS))
+            beats = beats.only(beats.times <= end)  # after the release the hands are down: no stroke, no marker
         # the take's front view is its 3D's, as the rig shows it (the lift keeps bone lengths, so where
         # the generator drew a bone longer than it can be, the picture it drew is not what plays)
         return Motion(project_front(kp3d), kp3d, beats, beats.times, bars[np.isin(bars, beats.times)], provenance,

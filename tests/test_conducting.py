@@ -251,6 +251,25 @@ def test_where_the_beats_end_long_before_the_music_the_last_one_is_held_to_the_m
     assert metrics.hand_speed(m)[(t > beats[-1] + 1.0) & (t < end - 1.0)].max() < 0.5  # held, not beaten on
 
 
+def test_the_last_chord_is_cut_off_where_it_stops_sounding_not_where_its_echo_has_died(demo):
+    """A recording's hall rings on after the players stop: the demo given a 3 s echo (from 38 dB
+    below its loud passages, fading 10 dB a second) falls silent a second after the music ends. The
+    cut-off comes where the music ends, as the generator's release does, and the hands are on their
+    way down by the time the room is quiet."""
+    from backend.conducting.motion import hands_down
+    from backend.conducting.plan_audio import GivenBeats, listen
+    sr = demo.sr
+    t = np.arange(3 * sr) / sr
+    echo = np.tile(demo.samples[30 * sr: 31 * sr], 3)[: len(t)] * 10 ** ((-38 - 10 * t) / 20)
+    mel = mel_features(np.r_[demo.samples, echo.astype(demo.samples.dtype), np.zeros(sr, demo.samples.dtype)])
+    heard = listen(mel, 90)
+    quiet = heard.silences[-1][0]
+    assert quiet - heard.music_end > 0.8  # the echo outlasts the music by more than the cut-off may miss it
+    plan = plan_from_audio(mel, given=GivenBeats(demo.beats, demo.beats[::4]))
+    assert plan.end == pytest.approx(heard.music_end, abs=0.05)
+    down = hands_down(plan, Style(), int((quiet + 1) * FPS))
+    assert down[int(quiet * FPS)] > 0.3
+
 def test_issue_3s_table_judges_the_rules_own_hearing_not_the_ears_that_learnt_from_its_works():
     """training/eval_conductor's excerpts come mostly from works in the corpus' train split, which the
     shipped model's trackers and readers learnt from; its audio rows therefore judge the rule-based

@@ -79,6 +79,23 @@ def test_beats_the_tracker_carries_through_a_rest_are_counted_not_struck(demo, t
     assert M.f_measure(heard_after, after) >= 0.95
 
 
+@pytest.mark.parametrize("engine", ["rules", "m2sgan"])
+def test_a_take_has_no_stroke_or_bar_line_after_its_release(demo, tmp_path, engine):
+    """The demo followed by five seconds of its own music 39 dB down (a pulse that goes on below
+    where the music ends, as a recording's soft percussion or echo can): the tracker hears beats
+    there, but the conductor has released, so the take lists none of them (its markers would
+    otherwise stand in the stillness after the cut-off)."""
+    import soundfile as sf
+    from backend.engines import audible
+    from backend.features import mel_features
+    sr = demo.sr
+    x = np.r_[demo.samples, demo.samples[20 * sr: 25 * sr] * 10 ** (-39 / 20), np.zeros(2 * sr, demo.samples.dtype)]
+    sf.write(tmp_path / "coda.wav", x, sr)
+    end = audible(mel_features(x, sr)).music_end
+    take = generate_take(tmp_path / "coda.wav", engine=engine)
+    assert take.beats[-1] <= end + 0.02 and take.pulse[-1] <= end + 0.02 and take.downbeats[-1] <= end + 0.02
+    assert take.beats[-1] > end - 4.0  # it conducted to the end
+
 def test_the_generator_stands_still_between_movements_and_conducts_the_next(demo, tmp_path):
     """The demo parted by 30 s of digital silence, as two movements of one recording: the tracker's
     pulse runs on through the silence (its activation there does not fall to nothing), but the

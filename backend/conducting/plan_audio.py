@@ -95,9 +95,15 @@ class Heard:
 
     @property
     def music_end(self) -> float:
-        """When the music ends: its level last within END_DB of the loud passages (what rings on
-        below that is the room, after the cut-off)."""
-        return float(self.t[np.flatnonzero(self.smooth_db >= self.top - END_DB)[-1]])
+        """When the music ends (`sound_end` over the whole piece)."""
+        return self.sound_end()
+
+    def sound_end(self, after: float = -np.inf, before: float = np.inf) -> float:
+        """When the sound between `after` and `before` (a silence's start) stops: its level last
+        within END_DB of the loud passages there (what rings on below that is the room, after the
+        cut-off), or `before` where it never was."""
+        m = (self.t > after) & (self.t < before) & (self.smooth_db >= self.top - END_DB)
+        return float(self.t[m][-1]) if m.any() else float(before)
 
 
 @dataclass(frozen=True)
@@ -280,16 +286,17 @@ def downbeat_likeness(mel: np.ndarray, beats: np.ndarray, fr: np.ndarray) -> tup
 
 def beat_holds(beats: np.ndarray, local_p: np.ndarray, heard: Heard) -> tuple[np.ndarray, np.ndarray]:
     """(seconds held after each beat, whether it is a fermata): a gap of more than 1.7 local
-    periods, or a silence, after a beat; the last beat holds to the music's end, however long: a
-    learned tracker may hear the pulse end well before the music does."""
+    periods, or a silence, after a beat, held to where the sound stops (`Heard.sound_end`); the last
+    beat holds to the music's end, however long: a learned tracker may hear the pulse end well
+    before the music does."""
     n, t = len(beats), heard.t
     hold = np.zeros(n)
     fermata = np.zeros(n, bool)
     for k in range(n):
         nxt = beats[k + 1] if k + 1 < n else None
         sil = [a for a, e in heard.silences if a > beats[k] and (nxt is None or a < nxt)]
-        if sil:
-            hold[k] = sil[0] - beats[k]
+        if sil:  # cut off where the sound stops, not where its echo has died away (room for the click)
+            hold[k] = max(heard.sound_end(beats[k], sil[0]) - beats[k], min(0.3 * local_p[k], sil[0] - beats[k]))
         elif nxt is not None and nxt - beats[k] > 1.7 * local_p[k]:
             fermata[k] = True
             # the cut-off: where the held sound falls away before the next beat, else just before it
