@@ -192,6 +192,7 @@ def test_preparation_before_the_first_sound_and_release_at_the_end():
     assert np.abs(vz[(t > end + 0.07) & (t < end + 0.4)]).max() < 0.03  # … and stops dead when the sound stops
     late = t > end + 2.5
     assert v[late].max() < 1e-3  # then stillness, hands down
+    assert np.ptp(m[late], axis=0).max() < 1e-3  # the whole figure, under a millimetre: no idle sway to read as a beat
     assert m[-1, R_WRIST, 2] < sk.HIP_HEIGHT + 0.15 and m[-1, L_WRIST, 2] < sk.HIP_HEIGHT + 0.15
 
 

@@ -355,7 +355,7 @@ class _Conductor:
         return last.copy(), end_t
 
     # ---- left hand, body, head ---------------------------------------------------------------
-    def left_hand(self, rw: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def left_hand(self, rw: np.ndarray, active: np.ndarray, rested: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(T, 3) left wrist and (T,) gaze yaw (radians, + toward the conductor's left)."""
         p, st = self.plan, self.style
         rest = REST_POSES[st.left_rest]
@@ -390,10 +390,10 @@ class _Conductor:
         lw = rest + (mirrored - rest) * mirror_w[:, None]
         lw = lw + (shaped - lw) * shape_w[:, None]
         lw = lw + (cue_pos - lw) * cue_w[:, None]
-        lw = lw + (HANDS_DOWN - lw) * _hands_down(self.plan, self.strokes, self.tau, self.t)[:, None]
+        lw = lw + (HANDS_DOWN - lw) * rested[:, None]
         return lw, gaze
 
-    def body(self, rw: np.ndarray, lw: np.ndarray, gaze: np.ndarray, active: np.ndarray) -> np.ndarray:
+    def body(self, rw: np.ndarray, lw: np.ndarray, gaze: np.ndarray, active: np.ndarray, rested: np.ndarray) -> np.ndarray:
         p, t, st = self.plan, self.t, self.style
         n = self.n
         loud = gaussian_filter1d(self.level_t * (active > 0), self.fps * 0.8, mode="nearest")
@@ -410,7 +410,7 @@ class _Conductor:
         for k in np.flatnonzero(down):
             nod += (0.04 + 0.05 * p.level[k]) * st.nod * np.exp(-0.5 * ((t - self.tau[k] - 0.03) / 0.09) ** 2)
         pitch = 0.08 + nod - 0.05 * loud  # chin slightly down; lifts with intensity
-        micro = self._noise(n, 3, 0.6) * st.micro
+        micro = self._noise(n, 3, 0.6) * st.micro * (1 - rested)[:, None]  # at rest after the release: still
         hip_c = np.tile([0.0, 0.0, sk.HIP_HEIGHT], (n, 1))
         up = np.stack([np.sin(roll), -np.sin(lean) * np.cos(roll), np.cos(lean) * np.cos(roll)], axis=1)
         sh_c = hip_c + sk.TORSO * SW * up + micro[:, 0:1] * np.array([0.3, 0.5, 1.0])
@@ -452,9 +452,10 @@ class _Conductor:
         b = gaussian_filter1d(rw, sig_sta, axis=0, mode="nearest")
         w = gaussian_filter1d(legato, 0.1 * self.fps, mode="nearest")[:, None]
         rw = b + (a - b) * w
-        lw, gaze = self.left_hand(rw, active)
+        rested = _hands_down(self.plan, self.strokes, self.tau, self.t)  # after the final release
+        lw, gaze = self.left_hand(rw, active, rested)
         lw = gaussian_filter1d(lw, 0.05 * self.fps, axis=0, mode="nearest")
-        return self.body(rw, lw, gaze, active)
+        return self.body(rw, lw, gaze, active, rested)
 
 
 def _ik_elbow(shoulder: np.ndarray, wrist: np.ndarray, side: float, out: float) -> tuple[np.ndarray, np.ndarray]:
