@@ -118,6 +118,21 @@ def test_without_apt_get_the_missing_packages_are_named_and_set_up_goes_on(build
     assert "no apt-get here, so the Debian packages fluidsynth are not installed" in capsys.readouterr().out
 
 
+def test_a_disk_without_room_for_the_venv_stops_set_up_before_pip_starts(build, monkeypatch, tmp_path):
+    """Asked for more room than this disk has free (its real free space), set-up says how much it needs and
+    has, and leaves no half-made venv behind."""
+    venv = tmp_path / ".venv"
+    monkeypatch.setattr(build, "VENV", venv)
+    monkeypatch.setattr(build, "PY", build.venv_python(venv))
+    monkeypatch.setattr(build, "STAMP", venv / ".baton-setup.json")
+    free = shutil.disk_usage(tmp_path).free
+    monkeypatch.setitem(build.ROOM_NEEDED, "engine", free + 5e9)
+    with pytest.raises(SystemExit) as stop:
+        build.setup(full=False)
+    assert f"setting up {venv} needs about {(free + 5e9) / 1e9:.1f} GB free on its disk" in str(stop.value)
+    assert "free some space and retry" in str(stop.value) and not venv.exists()
+
+
 def pip_config_as_environment() -> dict[str, str]:
     """The invoking user's pip settings (indexes, find-links, constraints) as PIP_* variables, so another
     user with an empty home installs from the same places."""
