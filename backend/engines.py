@@ -28,7 +28,8 @@ from .beats import Beats, track_beats
 from .checkpoint import load_generator
 from .errors import CheckpointError
 from .generate import InferenceGenerator, ProgressFn, make_noise, noise_seconds
-from .gestures import break_weight, cue_sections, follow_loudness, onto_bars, release_weight, released, rested
+from .gestures import (break_weight, cue_sections, follow_loudness, onto_bars, prepared, release_weight, released,
+                       rested)
 from .lift3d import lift_to_3d
 from .metrics import ictus_times
 from .conducting import Plan, conduct_plan, sample_style
@@ -54,6 +55,13 @@ LONG_REST_BEATS = 4
 # A learned tracker's beat this many beats before the music's first sound is its entry's: its pulse
 # runs on into the silence, where a conductor prepares.
 EARLY_BEATS = 0.4
+# The music's first sound this many beats or more before the first beat struck is an entry either
+# engine's conductor gives on its own (entries, gestures.prepared), as for a chord held before the
+# pulse sets in; a pickup nearer the beat is played inside its preparation.
+ENTRY_EARLY = 0.6
+# Music that begins after this much silence (s) begins out of stillness, and its entry is prepared;
+# after less, the recording starts with the music under way.
+ENTRY_SILENCE_S = 0.3
 # A silence this long with no beat struck in it — between two movements, or before music that starts
 # late — is a break: both engines' conductors lower their arms in it (gestures.break_weight). A
 # general pause of a bar or two is held at the ready, as before.
@@ -166,6 +174,26 @@ def movement_breaks(heard: Heard | None, struck: np.ndarray) -> list[tuple[float
         if e - a >= BREAK_S and len(after) > 1 and not np.any((struck > a) & (struck < e)):
             out.append((a if a > 0 else -np.inf, float(after[0]), float(np.median(np.diff(after[:4])))))
     return out
+
+
+def entries(heard: Heard | None, struck: np.ndarray, period: float) -> np.ndarray:
+    """When the conductor gives an entry out of stillness (s), for gestures.prepared: where the music
+    begins out of silence (ENTRY_SILENCE_S or more), the first beat struck, and the music's first
+    sound where it comes ENTRY_EARLY beats (of `period` s) or more before that beat (a chord held
+    before the pulse sets in: given, then held); and the first beat struck after each silence of
+    LONG_REST_BEATS beats or more inside the music."""
+    if len(struck) == 0 or heard is None:
+        return np.zeros(0)
+    out = []
+    if heard.first_sound >= ENTRY_SILENCE_S:
+        out.append(struck[0])
+        if struck[0] - heard.first_sound >= ENTRY_EARLY * period:
+            out.append(heard.first_sound)
+    for a, e in heard.silences:
+        after = struck[struck >= e]
+        if a > heard.first_sound and e - a >= LONG_REST_BEATS * period and len(after) and after[0] > struck[0]:
+            out.append(after[0])
+    return np.unique(np.asarray(out, np.float64))
 
 
 def in_long_rest(times: np.ndarray, sound: Heard, period: float) -> np.ndarray:
@@ -329,7 +357,11 @@ class RulesEngine:
         kp3d = with_dynamics(kp3d, sound, plan.times[plan.sub == 0], plan.downbeats)
         beats = plan_beats(plan)
         rest = break_weight(movement_breaks(sound, beats.times), len(kp3d), MOTION_FPS)
-        kp3d = rested(kp3d, rest)[music.head:music.head + n]
+        kp3d = rested(kp3d, rest)
+        if len(beats.times) > 1:
+            period = float(np.median(np.diff(beats.times)))
+            kp3d = prepared(kp3d, entries(sound, beats.times, period), period, MOTION_FPS)
+        kp3d = kp3d[music.head:music.head + n]
         rest = np.maximum(rest, hands_down(plan, sample_style(seed), len(rest), MOTION_FPS))[music.head:music.head + n]
         within = lambda t: t[(t >= t0) & (t < t0 + n / MOTION_FPS)] - t0
         return Motion(project_front(kp3d), kp3d, Beats(within(beats.times), beats.tempo),
@@ -429,6 +461,9 @@ class GeneratorEngine:
             kp3d, provenance["cues"] = cue_entrances(music, beats.times, bars, kp3d)
         rest = break_weight(movement_breaks(sound, beats.times), len(kp3d), MOTION_FPS)
         kp3d = rested(kp3d, rest)
+        if len(grid) > 1:  # each entry out of stillness prepared clearly, over a beat of the pulse
+            period = float(np.median(np.diff(grid)))
+            kp3d = prepared(kp3d, entries(sound, beats.times, period), period, MOTION_FPS)
         end = music_end(sound, beats.times if music.beats is not None else np.zeros(0))
         if end is not None:
             kp3d = released(kp3d, end, MOTION_FPS)

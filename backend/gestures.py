@@ -27,6 +27,9 @@ RELEASE_S = 0.6  # from the last sound to the hands at rest (released)
 # begins (the cut-off is drawn), take this long to sink, hang at least this long, take this long to
 # rise, and are up this long before the preparation.
 BREAK_CUT_S, BREAK_LOWER_S, BREAK_HANG_S, BREAK_RAISE_S, BREAK_READY_S = 0.4, 1.5, 1.0, 1.2, 0.6
+# prepared: the least rise of the baton hand above the entry in the beat before it, in shoulder
+# widths (the corpus conductor's own rises before a first sound: a quarter of them lower).
+PREP_RISE = 0.4
 LOUDNESS_DEPTH = 0.6  # follow_loudness: strokes ×0.7 at the piece's quietest, ×1.3 at its loudest (about its mean)
 
 
@@ -192,6 +195,32 @@ def follow_loudness(kp3d: np.ndarray, beats: np.ndarray, downbeats: np.ndarray, 
     ease = (0.5 - 0.5 * np.cos(np.pi * u))[:, None]
     line = rel[frame[k]] + (rel[frame[k + 1]] - rel[frame[k]]) * ease
     return _place_arm(p, R_SHOULDER, R_ELBOW, R_WRIST, line + factor * (rel - line)).astype(kp3d.dtype)
+
+
+def prepared(kp3d: np.ndarray, entries: np.ndarray, period: float, fps: float, rise: float = PREP_RISE) -> np.ndarray:
+    """(T, 13, 3) motion whose baton hand prepares each entry out of stillness clearly: in the beat
+    (`period` s) before each of `entries` (s), the hand rises at least `rise` shoulder widths above
+    where it is at the entry, as a conductor lifts for the first downbeat. Where it rises less, an
+    eased lift makes up the rest (none at the entry itself, so every ictus stays where it was).
+    Arms keep their lengths."""
+    p = np.array(kp3d, dtype=np.float64)
+    sw = float(np.median(np.linalg.norm(p[:, L_SHOULDER] - p[:, R_SHOULDER], axis=-1)))
+    t = np.arange(len(p)) / fps
+    lift = np.zeros(len(p))
+    for at in entries:
+        window = np.flatnonzero((t >= at - period) & (t <= at))
+        if len(window) < 3 or window[-1] >= len(p) - 1:
+            continue
+        height = p[window, R_WRIST, 2]
+        short = rise * sw - (height.max() - height[-1])
+        if short > 0:
+            u = (t[window] - (at - period)) / period
+            lift[window] = np.maximum(lift[window], short * np.sin(np.pi * u) ** 2)
+    on = lift > 1e-9  # the window's ends (sin² of 0 and π) stay as drawn
+    target = p[on, R_WRIST] - p[on, R_SHOULDER]
+    target[:, 2] += lift[on]
+    p[on] = _place_arm(p[on], R_SHOULDER, R_ELBOW, R_WRIST, target)
+    return p.astype(kp3d.dtype)
 
 
 def release_weight(last_sound: float, frames: int, fps: float) -> np.ndarray:

@@ -224,6 +224,80 @@ def test_strokes_grow_with_the_loudness_and_keep_their_beats():
     assert np.ptp(even) < 0.3  # a piece of even loudness is conducted evenly
 
 
+def test_each_entry_after_stillness_is_prepared_with_a_clear_lift_and_nothing_else_moves():
+    """A performance whose hand waits still at its first ictus (no preparation: the generator's
+    small ones on soft, slow starts) and again through a 4 s rest: in the beat before each of the two
+    entries the hand now lifts at least PREP_RISE shoulder widths above the ictus; every other frame,
+    every beat's point and the arm's lengths stay; a preparation already clear is left as it is."""
+    from backend.gestures import PREP_RISE, prepared
+    from synthetic_motion import synthetic_conducting
+    fps, period = 30.0, 0.6
+    beats = np.r_[np.arange(2.0, 8.0, period), np.arange(12.0, 18.0, period)]
+    m3 = synthetic_conducting(20.0, 30)
+    at = lambda t: int(round(t * fps))
+    m3[: at(2.0)] = m3[at(2.0)]  # waits, still, at the first ictus
+    m3[at(beats[9]) + 1: at(12.0)] = m3[at(12.0)]  # and through the rest
+    sw = float(np.linalg.norm(m3[0, L_SHOULDER] - m3[0, R_SHOULDER]))
+    rise = lambda m, b: (m[at(b - period): at(b) + 1, R_WRIST, 2].max() - m[at(b), R_WRIST, 2]) / sw
+    assert rise(m3, 2.0) < 0.01 and rise(m3, 12.0) < 0.01
+    out = prepared(m3, np.array([2.0, 12.0]), period, fps)
+    assert rise(out, 2.0) >= PREP_RISE - 0.01 and rise(out, 12.0) >= PREP_RISE - 0.01
+    t = np.arange(len(m3)) / fps
+    lifted = ((t > 2.0 - period) & (t < 2.0)) | ((t > 12.0 - period) & (t < 12.0))
+    assert np.array_equal(out[~lifted], m3[~lifted])  # the beats' points and every other frame
+    assert np.allclose(bone_lengths(out)[:, 2:], bone_lengths(m3)[:, 2:], atol=2e-3)
+    assert np.allclose(prepared(out, np.array([2.0, 12.0]), period, fps), out, atol=1e-3)  # clear already: left as it is
+
+
+def chord_before(demo) -> np.ndarray:
+    """The demo after 2 s of silence and a 3 s chord (A major, struck and held): music that sounds
+    before its pulse sets in."""
+    sr = demo.sr
+    t = np.arange(3 * sr) / sr
+    chord = sum(np.sin(2 * np.pi * f * k * t) / k for f in (220.0, 277.18, 329.63) for k in (1, 2, 3))
+    chord *= np.minimum(t / 0.01, 1) * np.exp(-t / 4) * np.minimum((3 - t) / 0.05, 1)
+    chord = (chord / np.abs(chord).max() * np.abs(demo.samples).max()).astype(np.float32)
+    return np.r_[np.zeros(2 * sr, np.float32), chord, demo.samples]
+
+
+@pytest.mark.parametrize("engine", ["rules", "m2sgan"])
+def test_both_engines_give_a_chord_that_sounds_before_the_pulse_and_then_prepare_the_pulse(demo, tmp_path, engine):
+    """A chord held for 3 s before the demo: the conductor lifts the hand at least PREP_RISE
+    shoulder widths in the beat before the chord sounds and comes down into it, and prepares the
+    demo's first beat as clearly. (The rule-based conductor used to wait, still, through the chord.)"""
+    from backend.gestures import PREP_RISE
+    sf.write(tmp_path / "chord.wav", chord_before(demo), demo.sr)
+    take = generate_take(tmp_path / "chord.wav", engine=engine)
+    m3, fps = take.keypoints_3d, take.fps
+    period = float(np.median(np.diff(demo.beats)))
+    sw = float(np.median(np.linalg.norm(m3[:, L_SHOULDER] - m3[:, R_SHOULDER], axis=-1)))
+    for entry in (2.0, 5.0 + demo.beats[0]):
+        a, b = int(round((entry - period) * fps)), int(round(entry * fps))
+        assert (m3[a:b + 1, R_WRIST, 2].max() - m3[b - 2:b + 3, R_WRIST, 2].min()) / sw >= PREP_RISE - 0.05
+
+
+def test_the_entries_prepared_are_the_first_beat_a_chord_held_before_the_pulse_and_each_return_from_a_rest(demo):
+    """Heard from real audio: the demo alone has one entry, its first beat; with a 3 s chord sounding
+    before its first beat, the chord's own start is given too; a recording that starts with the
+    music under way has none at its start; with a 4 s rest inside the demo (over six of its beats),
+    the first beat after the rest is one, and a silence of a beat is not."""
+    from backend.engines import audible, entries
+    from backend.features import mel_features
+    from conftest import demo_with_silence
+    sr, beats = demo.sr, demo.beats
+    heard = lambda x: audible(mel_features(x, sr))
+    period = float(np.median(np.diff(beats)))
+    assert np.allclose(entries(heard(demo.samples), beats, period), beats[:1])
+    assert np.allclose(entries(heard(chord_before(demo)), beats + 5.0, period), [2.0, beats[0] + 5.0], atol=0.06)
+    under_way = demo.samples[int(10.3 * sr):]  # a recording that starts in the middle of the music
+    assert len(entries(heard(under_way), beats[beats > 10.3] - 10.3, period)) == 0
+    cut = 16.0
+    for gap, returns in ((4.0, True), (0.6, False)):
+        x, moved = demo_with_silence(demo, cut, gap)
+        expected = [moved[0]] + ([moved[moved > cut][0]] if returns else [])
+        assert np.allclose(entries(heard(x), moved, period), expected, atol=1e-6)
+
+
 def test_the_generator_conducts_music_without_a_pulse_in_one(tmp_path):
     """A held chord swelling and fading has no pulse, whatever a tracker hears in it: the generator
     conducts it as the rules do, a slow stroke in one every 1.2 to 3 s from its first sound."""
