@@ -28,8 +28,8 @@ from .beats import Beats, track_beats
 from .checkpoint import load_generator
 from .errors import CheckpointError
 from .generate import InferenceGenerator, ProgressFn, make_noise, noise_seconds
-from .gestures import (break_weight, cue_sections, follow_loudness, onto_bars, prepared, release_weight, released,
-                       rested)
+from .gestures import (break_weight, broadened, cue_sections, follow_loudness, onto_bars, prepared, release_weight,
+                       released, rested)
 from .lift3d import lift_to_3d
 from .metrics import ictus_times
 from .conducting import Plan, conduct_plan, sample_style
@@ -457,6 +457,8 @@ class GeneratorEngine:
         if provenance.get("bars") in ("given", "heard", "score"):  # bars it conducts (not only the markers')
             kp3d = onto_bars(kp3d, beats.times, bars, MOTION_FPS)
         kp3d = with_dynamics(kp3d, sound, beats.times, bars)
+        if not provenance.get("free_time"):  # free time's slow strokes in one are not a slow beat
+            kp3d = broadened(kp3d, grid)
         if music.seating is not None or music.plan is not None:
             kp3d, provenance["cues"] = cue_entrances(music, beats.times, bars, kp3d)
         rest = break_weight(movement_breaks(sound, beats.times), len(kp3d), MOTION_FPS)

@@ -30,6 +30,10 @@ BREAK_CUT_S, BREAK_LOWER_S, BREAK_HANG_S, BREAK_RAISE_S, BREAK_READY_S = 0.4, 1.
 # prepared: the least rise of the baton hand above the entry in the beat before it, in shoulder
 # widths (the corpus conductor's own rises before a first sound: a quarter of them lower).
 PREP_RISE = 0.4
+# broadened: a piece whose beat is slower than this (s) is conducted with broader strokes, by this
+# power of how much slower (chosen on the training works: the generator's strokes against its
+# corpus' at each tempo).
+BROADEN_FROM_S, BROADEN_POWER = 0.7, 0.75
 LOUDNESS_DEPTH = 0.6  # follow_loudness: strokes ×0.7 at the piece's quietest, ×1.3 at its loudest (about its mean)
 
 
@@ -195,6 +199,21 @@ def follow_loudness(kp3d: np.ndarray, beats: np.ndarray, downbeats: np.ndarray, 
     ease = (0.5 - 0.5 * np.cos(np.pi * u))[:, None]
     line = rel[frame[k]] + (rel[frame[k + 1]] - rel[frame[k]]) * ease
     return _place_arm(p, R_SHOULDER, R_ELBOW, R_WRIST, line + factor * (rel - line)).astype(kp3d.dtype)
+
+
+def broadened(kp3d: np.ndarray, beats: np.ndarray, from_s: float = BROADEN_FROM_S, power: float = BROADEN_POWER,
+              most: float = 1.6) -> np.ndarray:
+    """(T, 13, 3) motion whose strokes are broader where the music's beat is slow, as the corpus'
+    conductor's are and the generator's, which learnt them, are less: the baton hand's path about
+    its mean scaled by (the beat / `from_s`) ** `power` (`most` at the most) where the piece's
+    median beat is longer than `from_s`, as the animator's size control scales it, so the 1 still
+    falls furthest and each ictus stays on its frame. Arms keep their lengths."""
+    beats = np.asarray(beats, np.float64)
+    if len(beats) < 3:
+        return kp3d
+    factor = float(np.clip((np.median(np.diff(beats)) / from_s) ** power, 1.0, most))
+    p = np.array(kp3d, dtype=np.float64)
+    return _scale_arm(p, R_SHOULDER, R_ELBOW, R_WRIST, factor, np.ones(len(p))).astype(kp3d.dtype)
 
 
 def prepared(kp3d: np.ndarray, entries: np.ndarray, period: float, fps: float, rise: float = PREP_RISE) -> np.ndarray:

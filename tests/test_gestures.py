@@ -298,6 +298,23 @@ def test_the_entries_prepared_are_the_first_beat_a_chord_held_before_the_pulse_a
         assert np.allclose(entries(heard(x), moved, period), expected, atol=1e-6)
 
 
+def test_slow_beats_are_conducted_with_broader_strokes_and_the_ictus_stays():
+    """At a beat of 1.2 s the baton hand's path about its mean grows by (1.2 / BROADEN_FROM_S) **
+    BROADEN_POWER, each of its lowest points stays on its frame and the arm keeps its length; at
+    0.6 s (faster than BROADEN_FROM_S) nothing moves."""
+    from backend.gestures import BROADEN_FROM_S, BROADEN_POWER, broadened
+    from backend.metrics import ictus_times as strokes
+    from synthetic_motion import synthetic_conducting
+    m3 = synthetic_conducting(20.0, 30)
+    assert np.array_equal(broadened(m3, np.arange(1.0, 19.0, 0.6)), m3)
+    out = broadened(m3, np.arange(1.0, 19.0, 1.2))
+    grow = (1.2 / BROADEN_FROM_S) ** BROADEN_POWER
+    assert _span(out, R_WRIST, R_SHOULDER) == pytest.approx(grow * _span(m3, R_WRIST, R_SHOULDER), rel=0.05)
+    front = lambda m: m[:, :, [0, 2]] * [1, -1]  # the front view, image y down
+    assert np.array_equal(strokes(front(out)), strokes(front(m3)))
+    assert np.allclose(bone_lengths(out)[:, 2:], bone_lengths(m3)[:, 2:], atol=2e-3)
+
+
 def test_the_generator_conducts_music_without_a_pulse_in_one(tmp_path):
     """A held chord swelling and fading has no pulse, whatever a tracker hears in it: the generator
     conducts it as the rules do, a slow stroke in one every 1.2 to 3 s from its first sound."""
