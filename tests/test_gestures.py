@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from baton_core.skeleton import L_ELBOW, L_SHOULDER, L_WRIST, NOSE, R_ELBOW, R_HIP, R_SHOULDER, R_WRIST, bone_lengths
+from baton_core.skeleton import (L_ELBOW, L_SHOULDER, L_WRIST, NOSE, R_ELBOW, R_HIP, R_SHOULDER, R_WRIST, bone_lengths,
+                                 project_front)
 from backend.engine import generate_take
 from backend.metrics import f_measure, ictus_times
 from conftest import ROOT
@@ -310,8 +311,7 @@ def test_slow_beats_are_conducted_with_broader_strokes_and_the_ictus_stays():
     out = broadened(m3, np.arange(1.0, 19.0, 1.2))
     grow = (1.2 / BROADEN_FROM_S) ** BROADEN_POWER
     assert _span(out, R_WRIST, R_SHOULDER) == pytest.approx(grow * _span(m3, R_WRIST, R_SHOULDER), rel=0.05)
-    front = lambda m: m[:, :, [0, 2]] * [1, -1]  # the front view, image y down
-    assert np.array_equal(strokes(front(out)), strokes(front(m3)))
+    assert np.array_equal(strokes(project_front(out)), strokes(project_front(m3)))
     assert np.allclose(bone_lengths(out)[:, 2:], bone_lengths(m3)[:, 2:], atol=2e-3)
 
 
