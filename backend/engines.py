@@ -196,6 +196,16 @@ def entries(heard: Heard | None, struck: np.ndarray, period: float) -> np.ndarra
     return np.unique(np.asarray(out, np.float64))
 
 
+def with_entries_prepared(kp3d: np.ndarray, heard: Heard | None, struck: np.ndarray,
+                          pulse: np.ndarray) -> np.ndarray:
+    """Either engine's motion with each entry out of stillness (`entries`, among the beats `struck`)
+    prepared clearly over a beat of its `pulse` (gestures.prepared)."""
+    if len(pulse) < 2:
+        return kp3d
+    period = float(np.median(np.diff(pulse)))
+    return prepared(kp3d, entries(heard, struck, period), period, MOTION_FPS)
+
+
 def in_long_rest(times: np.ndarray, sound: Heard, period: float) -> np.ndarray:
     """Which of `times` (s) fall in a silence of LONG_REST_BEATS beats of `period` or more: a general
     pause or the gap between movements, where neither engine strikes a beat."""
@@ -357,11 +367,7 @@ class RulesEngine:
         kp3d = with_dynamics(kp3d, sound, plan.times[plan.sub == 0], plan.downbeats)
         beats = plan_beats(plan)
         rest = break_weight(movement_breaks(sound, beats.times), len(kp3d), MOTION_FPS)
-        kp3d = rested(kp3d, rest)
-        if len(beats.times) > 1:
-            period = float(np.median(np.diff(beats.times)))
-            kp3d = prepared(kp3d, entries(sound, beats.times, period), period, MOTION_FPS)
-        kp3d = kp3d[music.head:music.head + n]
+        kp3d = with_entries_prepared(rested(kp3d, rest), sound, beats.times, beats.times)[music.head:music.head + n]
         rest = np.maximum(rest, hands_down(plan, sample_style(seed), len(rest), MOTION_FPS))[music.head:music.head + n]
         within = lambda t: t[(t >= t0) & (t < t0 + n / MOTION_FPS)] - t0
         return Motion(project_front(kp3d), kp3d, Beats(within(beats.times), beats.tempo),
@@ -462,10 +468,7 @@ class GeneratorEngine:
         if music.seating is not None or music.plan is not None:
             kp3d, provenance["cues"] = cue_entrances(music, beats.times, bars, kp3d)
         rest = break_weight(movement_breaks(sound, beats.times), len(kp3d), MOTION_FPS)
-        kp3d = rested(kp3d, rest)
-        if len(grid) > 1:  # each entry out of stillness prepared clearly, over a beat of the pulse
-            period = float(np.median(np.diff(grid)))
-            kp3d = prepared(kp3d, entries(sound, beats.times, period), period, MOTION_FPS)
+        kp3d = with_entries_prepared(rested(kp3d, rest), sound, beats.times, grid)
         end = music_end(sound, beats.times if music.beats is not None else np.zeros(0))
         if end is not None:
             kp3d = released(kp3d, end, MOTION_FPS)
