@@ -177,6 +177,24 @@ def test_a_crescendo_grows_the_gesture_and_raises_the_left_hand():
     assert left[int(plan.times[-3] * FPS)] < left[int(plan.times[4] * FPS)] - 0.1
 
 
+def test_heard_music_is_mirrored_only_at_its_climax_and_shaped_only_where_it_swells(demo):
+    """Loudness is heard against the piece's own loud passages, so every piece's loud music used to
+    count as a tutti to mirror, and every phrase's rise of a few dB as a crescendo to shape: the
+    left hand never rested."""
+    x = demo.samples.astype(np.float64)
+    plain = plan_from_audio(mel_features(demo.samples))
+    mirrored = plain.times[plain.tutti > 0.6]
+    assert len(mirrored) < 0.5 * plain.n  # the demo's climax only (before: 98% of its strokes)
+    assert mirrored.min() > 15.0  # not its first 15 s, which build 12 dB to it
+
+    t = np.arange(len(x)) / demo.sr
+    gain = 10 ** (np.interp(t, [0.0, 15.0, 21.0, t[-1]], [-18.0, -18.0, 0.0, 0.0]) / 20)  # soft, then a 6 s crescendo
+    plan = plan_from_audio(mel_features((x * gain).astype(np.float32)))
+    assert np.all(plan.hairpin[(plan.times > 15.5) & (plan.times < 20.5)] > 0.3)
+    assert np.all(np.abs(plan.hairpin[(plan.times > 7.5) & (plan.times < 14.0)]) <= 0.3)  # phrases' swells of 1–3 dB
+    assert np.all(plan.tutti[plan.times < 15.0] == 0)
+
+
 def test_preparation_before_the_first_sound_and_release_at_the_end():
     plan = grid_plan("4", 90, 3, start=2.0)
     m = motion_of(plan, extra_s=4.0)

@@ -12,8 +12,9 @@ From the engine's mel features (90 frames/s, 128 bands in [0, 1], row 0 = highes
 * how to beat it — the same rule as for scores (patterns.bar_scheme): fast music in one or two,
   very slow music subdivided;
 * per stroke — dynamic level from loudness, accents from onset strength, staccato from how far
-  the sound decays between strokes, crescendo/diminuendo from the loudness trend, phrase and
-  section starts after holds and silences and at changes of sound, entries from a register band
+  the sound decays between strokes, crescendo/diminuendo where the loudness trend rises or falls
+  for a while (not each phrase's swell), a tutti where the registers sound at the piece's climaxes,
+  phrase and section starts after holds and silences and at changes of sound, entries from a register band
   (low, middle, high) waking after a rest. Audio does not say which instruments play, so entries
   are named by register: high → strings (the violins, to the left), middle → woodwind (centre),
   low → brass (right and back, where cellos and basses also sit).
@@ -45,6 +46,8 @@ MIN_ONSET_DB = 0.15
 FREE_MIN_S, FREE_MAX_S = 1.2, 3.0  # free time: strokes on changes of sound this far apart at least, and at most
 DYNAMIC_RANGE_DB = 24.0  # loudness range mapped onto level 0..1 (roughly pp to ff)
 MIN_RANGE_DB = 6.0  # piece_level: the least range of loudness a piece's levels 0..1 are spread over
+CLIMAX = 0.8  # piece_level from which a passage is one of the piece's climaxes, where a tutti is mirrored
+HAIRPIN_MIN_S, HAIRPIN_MIN_DB = 2.0, 4.0  # a heard crescendo or diminuendo lasts this long and changes this much
 METRES = (2, 3, 4, 6)
 METRE_PRIOR = {2: 0.0, 3: 0.0, 4: 0.0, 6: -1.0}  # per bar: six only when clear
 METRE_SWITCH = 4.0  # price of changing metre between bars
@@ -396,7 +399,21 @@ def expression(mel: np.ndarray, heard: Heard, times: np.ndarray) -> tuple[np.nda
     trend = _smooth(db, int(2 * fps))
     slope = np.gradient(trend, 1 / fps)
     hairpin = np.clip(np.interp(times, t, _smooth(slope, int(fps))) / 3.0, -1, 1)
-    return level, accent, stacc, hairpin
+    return level, accent, stacc, sustained(hairpin, times, np.interp(times, t, trend))
+
+
+def sustained(hairpin: np.ndarray, times: np.ndarray, trend_db: np.ndarray) -> np.ndarray:
+    """`hairpin` with only the crescendos and diminuendos a conductor shapes: runs of strokes
+    (|hairpin| over the left hand's 0.3) lasting HAIRPIN_MIN_S or more over which the loudness
+    trend changes by HAIRPIN_MIN_DB or more. Music's level rises and falls by a few dB with every
+    phrase, and a left hand that shaped each swell would never rest."""
+    out = hairpin.copy()
+    for sign in (1.0, -1.0):
+        edges = np.diff(np.concatenate([[0], (sign * hairpin > 0.3).astype(int), [0]]))
+        for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+            if times[b - 1] - times[a] < HAIRPIN_MIN_S or sign * (trend_db[b - 1] - trend_db[a]) < HAIRPIN_MIN_DB:
+                out[a:b] = 0.0
+    return out
 
 
 def piece_level(db: np.ndarray, db_fps: float, frames: int, fps: float) -> np.ndarray:
@@ -404,10 +421,11 @@ def piece_level(db: np.ndarray, db_fps: float, frames: int, fps: float) -> np.nd
     10th and 95th percentiles of its level over a second), as a conductor hears dynamics: within
     the piece, so a mastered recording that spans 8 dB is conducted from pp to ff as a render that
     spans 30 is; a range under MIN_RANGE_DB counts as that, so music of even loudness stays even.
-    Both engines' strokes follow it (gestures.follow_loudness, on the finished motion). The rules'
-    plan keeps its own levels below the loud passages (DYNAMIC_RANGE_DB): they also set its
-    preparation, height and left hand, which lost more than the dynamics gained when planned from
-    this instead (backend/weights/README.md)."""
+    Both engines' strokes follow it (gestures.follow_loudness, on the finished motion), and the
+    rules' left hand mirrors a tutti only where it reaches CLIMAX (registers). The rules' plan keeps
+    its own levels below the loud passages (DYNAMIC_RANGE_DB): they also set its preparation, height
+    and left hand, which lost more than the dynamics gained when planned from this instead
+    (backend/weights/README.md)."""
     smooth = uniform_filter1d(np.asarray(db, np.float64), max(1, int(db_fps)), mode="nearest")
     lo, hi = np.percentile(smooth, [10, 95])
     rel = np.clip((smooth - lo) / max(hi - lo, MIN_RANGE_DB), 0.0, 1.0)
@@ -415,15 +433,19 @@ def piece_level(db: np.ndarray, db_fps: float, frames: int, fps: float) -> np.nd
 
 
 def registers(mel: np.ndarray, heard: Heard, strokes: list[Stroke]) -> tuple[np.ndarray, np.ndarray]:
-    """(tutti, entries) per stroke from the register bands: how many sound, and a band waking
-    after a rest of at least a bar and 2 s, named by its family (BAND_FAMILY)."""
+    """(tutti, entries) per stroke from the register bands: how many sound where the piece is at
+    one of its own climaxes (piece_level CLIMAX or more; elsewhere none), and a band waking after a
+    rest of at least a bar and 2 s, named by its family (BAND_FAMILY). The climaxes are the piece's
+    own because what is heard is loud only against the piece's loud passages: every piece reaches the
+    levels at which the left hand mirrors a score's tutti, and the hand would mirror all its loud music."""
     fps, t = heard.fps, heard.t
     times = np.array([s.at for s in strokes])
     ns = len(times)
     band_db = {b: _smooth(mel_level_db(mel, slice(*r)), int(0.2 * fps)) for b, r in BANDS.items()}
     band_top = {b: float(np.percentile(v, 98)) for b, v in band_db.items()}
     active = np.array([[np.interp(x, t, band_db[b]) > band_top[b] - 18 for b in BANDS] for x in times + 0.1])
-    tutti = active.mean(1) if ns else np.zeros(0)
+    climax = np.interp(times + 0.1, t, piece_level(heard.db, fps, len(t), fps)) >= CLIMAX
+    tutti = active.mean(1) * climax if ns else np.zeros(0)
     entries = np.zeros((ns, len(FAMILIES)), bool)
     for j, b in enumerate(BANDS):
         quiet_since = None
