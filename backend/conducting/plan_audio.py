@@ -409,8 +409,7 @@ def sustained(hairpin: np.ndarray, times: np.ndarray, trend_db: np.ndarray) -> n
     phrase, and a left hand that shaped each swell would never rest."""
     out = hairpin.copy()
     for sign in (1.0, -1.0):
-        edges = np.diff(np.concatenate([[0], (sign * hairpin > 0.3).astype(int), [0]]))
-        for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+        for a, b in _runs(sign * hairpin > 0.3):
             if times[b - 1] - times[a] < HAIRPIN_MIN_S or sign * (trend_db[b - 1] - trend_db[a]) < HAIRPIN_MIN_DB:
                 out[a:b] = 0.0
     return out
