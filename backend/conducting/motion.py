@@ -361,10 +361,12 @@ class _Conductor:
         rest = REST_POSES[st.left_rest]
         act = st.left_activity
         sm = lambda x, s=0.35: gaussian_filter1d(x, s * self.fps, mode="nearest")
-        # mirror in loud tutti and climaxes
+        # mirror in loud tutti and climaxes: a score's tutti where its level is loud; music heard
+        # has its tutti only at its own climaxes already (plan_audio.registers), since its levels
+        # say how loud a passage is against the piece's loud passages, not how loud it is
         tutti = np.interp(self.t, self.tau, p.tutti)
-        thr = 0.78 - 0.18 * act
-        mirror_w = sm(((self.level_t > thr) & (tutti > 0.6) & (active > 0)).astype(float), 0.4)
+        loud = np.ones(self.n, bool) if p.source == "audio" else self.level_t > 0.78 - 0.18 * act
+        mirror_w = sm((loud & (tutti > 0.6) & (active > 0)).astype(float), 0.4)
         mirrored = rw * np.array([-1.0, 1.0, 1.0]) + np.array([0.0, 0.02, -0.02])
         # hairpins: rise through a crescendo, sink through a diminuendo
         shape_w = np.zeros(self.n)

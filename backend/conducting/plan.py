@@ -54,7 +54,7 @@ class Plan:
     phrase: np.ndarray  # (N,) bool: a phrase starts here
     section: np.ndarray  # (N,) bool: a section starts here (metre/tempo/key change, double bar, novelty)
     entries: np.ndarray  # (N, len(FAMILIES)) bool: the family enters on this stroke
-    tutti: np.ndarray  # (N,) 0 … 1: how much of the ensemble sounds (1 = everyone)
+    tutti: np.ndarray  # (N,) 0 … 1: how much of the ensemble sounds (1 = everyone); heard: at its climaxes only
     sounding: np.ndarray  # (N,) bool: music sounds during the stroke
     hold: np.ndarray  # (N,) seconds the sound is held after the stroke before a cut-off; 0 = flows on
     fermata: np.ndarray  # (N,) bool: the hold is a fermata

@@ -44,7 +44,8 @@ END_DB = 35.0  # the music has ended when its level stays this far below its lou
 # 0.27 dB and more, a steady tone 0.02 and white noise 0.12.
 MIN_ONSET_DB = 0.15
 FREE_MIN_S, FREE_MAX_S = 1.2, 3.0  # free time: strokes on changes of sound this far apart at least, and at most
-DYNAMIC_RANGE_DB = 24.0  # loudness range mapped onto level 0..1 (roughly pp to ff)
+DYNAMIC_RANGE_DB = 24.0  # loudness range over which the level falls from LOUD_LEVEL to 0 and below (roughly ff to pp)
+LOUD_LEVEL = 0.8  # the level of its loud passages heard: between a score's f and ff, where no mark says which
 MIN_RANGE_DB = 6.0  # piece_level: the least range of loudness a piece's levels 0..1 are spread over
 CLIMAX = 0.8  # piece_level from which a passage is one of the piece's climaxes, where a tutti is mirrored
 HAIRPIN_MIN_S, HAIRPIN_MIN_DB = 2.0, 4.0  # a heard crescendo or diminuendo lasts this long and changes this much
@@ -381,7 +382,7 @@ def expression(mel: np.ndarray, heard: Heard, times: np.ndarray) -> tuple[np.nda
     fps, t, db = heard.fps, heard.t, heard.db
     ns = len(times)
     lvl_db = np.interp(times + 0.15, t, _smooth(db, int(0.5 * fps)))
-    level = np.clip(1 - (heard.top - lvl_db) / DYNAMIC_RANGE_DB, 0, 1)
+    level = np.clip(LOUD_LEVEL - (heard.top - lvl_db) / DYNAMIC_RANGE_DB, 0, 1)
     fr_s = np.clip(np.round(times * fps).astype(int), 0, len(db) - 1)
     env = onset_envelope(mel)
     strength = np.array([env[max(0, f - 4): f + 5].max() for f in fr_s])
