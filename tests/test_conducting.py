@@ -186,6 +186,11 @@ def test_heard_music_is_mirrored_only_at_its_climax_and_shaped_only_where_it_swe
     mirrored = plain.times[plain.tutti > 0.6]
     assert len(mirrored) < 0.5 * plain.n  # the demo's climax only (before: 98% of its strokes)
     assert mirrored.min() > 15.0  # not its first 15 s, which build 12 dB to it
+    m = motion_of(plain, Style(left_activity=0.0))  # the style least given to mirroring a score
+    t = np.arange(len(m)) / FPS
+    off_mirror = np.linalg.norm(m[:, L_WRIST] - m[:, R_WRIST] * np.array([-1.0, 1.0, 1.0]), axis=1)
+    assert np.median(off_mirror[(t > 24.0) & (t < 29.0)]) < 0.1  # its climax mirrored, heard at f to ff
+    assert np.ptp(m[(t > 5.0) & (t < 14.0), L_WRIST, 2]) < 0.05  # the left hand rests before it
 
     t = np.arange(len(x)) / demo.sr
     gain = 10 ** (np.interp(t, [0.0, 15.0, 21.0, t[-1]], [-18.0, -18.0, 0.0, 0.0]) / 20)  # soft, then a 6 s crescendo
