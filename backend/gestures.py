@@ -18,6 +18,7 @@ from scipy.ndimage import gaussian_filter1d
 from baton_core.skeleton import (L_EAR, L_ELBOW, L_EYE, L_HIP, L_SHOULDER, L_WRIST, NOSE, R_EAR, R_ELBOW, R_EYE,
                                  R_HIP, R_SHOULDER, R_WRIST, rot_z)
 from .conducting.motion import CUE_ORIGIN, SHOULDER_Z, cue_track, seated_directions, smoothstep
+from .metrics import shoulder_width
 
 MIRROR = [NOSE, R_EYE, L_EYE, R_EAR, L_EAR, R_SHOULDER, L_SHOULDER, R_ELBOW, L_ELBOW, R_WRIST, L_WRIST, R_HIP, L_HIP]
 BODY = [NOSE, L_EYE, R_EYE, L_EAR, R_EAR, L_SHOULDER, R_SHOULDER, L_HIP, R_HIP]
@@ -223,7 +224,7 @@ def prepared(kp3d: np.ndarray, entries: np.ndarray, period: float, fps: float, r
     eased lift makes up the rest (none at the entry itself, so every ictus stays where it was).
     Arms keep their lengths."""
     p = np.array(kp3d, dtype=np.float64)
-    sw = float(np.median(np.linalg.norm(p[:, L_SHOULDER] - p[:, R_SHOULDER], axis=-1)))
+    sw = shoulder_width(p)
     t = np.arange(len(p)) / fps
     lift = np.zeros(len(p))
     for at in entries:

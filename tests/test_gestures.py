@@ -12,7 +12,7 @@ import soundfile as sf
 from baton_core.skeleton import (L_ELBOW, L_SHOULDER, L_WRIST, NOSE, R_ELBOW, R_HIP, R_SHOULDER, R_WRIST, bone_lengths,
                                  project_front)
 from backend.engine import generate_take
-from backend.metrics import f_measure, ictus_times
+from backend.metrics import f_measure, ictus_times, shoulder_width
 from conftest import ROOT
 
 
@@ -271,7 +271,7 @@ def test_both_engines_give_a_chord_that_sounds_before_the_pulse_and_then_prepare
     take = generate_take(tmp_path / "chord.wav", engine=engine)
     m3, fps = take.keypoints_3d, take.fps
     period = float(np.median(np.diff(demo.beats)))
-    sw = float(np.median(np.linalg.norm(m3[:, L_SHOULDER] - m3[:, R_SHOULDER], axis=-1)))
+    sw = shoulder_width(m3)
     for entry in (2.0, 5.0 + demo.beats[0]):
         a, b = int(round((entry - period) * fps)), int(round(entry * fps))
         assert (m3[a:b + 1, R_WRIST, 2].max() - m3[b - 2:b + 3, R_WRIST, 2].min()) / sw >= PREP_RISE - 0.05
