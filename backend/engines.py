@@ -28,8 +28,8 @@ from .beats import Beats, track_beats
 from .checkpoint import load_generator
 from .errors import CheckpointError
 from .generate import InferenceGenerator, ProgressFn, make_noise, noise_seconds
-from .gestures import (break_weight, broadened, cue_sections, follow_loudness, onto_bars, prepared, release_weight,
-                       released, rested)
+from .gestures import (break_weight, broadened, clear_of_face, cue_sections, follow_loudness, onto_bars, prepared,
+                       release_weight, released, rested)
 from .lift3d import lift_to_3d
 from .metrics import ictus_times
 from .conducting import Plan, conduct_plan, sample_style
@@ -367,7 +367,8 @@ class RulesEngine:
         kp3d = with_dynamics(kp3d, sound, plan.times[plan.sub == 0], plan.downbeats)
         beats = plan_beats(plan)
         rest = break_weight(movement_breaks(sound, beats.times), len(kp3d), MOTION_FPS)
-        kp3d = with_entries_prepared(rested(kp3d, rest), sound, beats.times, beats.times)[music.head:music.head + n]
+        kp3d = with_entries_prepared(rested(kp3d, rest), sound, beats.times, beats.times)
+        kp3d = clear_of_face(kp3d, MOTION_FPS, beats.times)[music.head:music.head + n]
         rest = np.maximum(rest, hands_down(plan, sample_style(seed), len(rest), MOTION_FPS))[music.head:music.head + n]
         within = lambda t: t[(t >= t0) & (t < t0 + n / MOTION_FPS)] - t0
         return Motion(project_front(kp3d), kp3d, Beats(within(beats.times), beats.tempo),
@@ -474,6 +475,7 @@ class GeneratorEngine:
             kp3d = released(kp3d, end, MOTION_FPS)
             rest = np.maximum(rest, release_weight(end, len(kp3d), MOTION_FPS))
             beats = beats.only(beats.times <= end)  # after the release the hands are down: no stroke, no marker
+        kp3d = clear_of_face(kp3d, MOTION_FPS, beats.times)
         # the take's front view is its 3D's, as the rig shows it (the lift keeps bone lengths, so where
         # the generator drew a bone longer than it can be, the picture it drew is not what plays)
         return Motion(project_front(kp3d), kp3d, beats, beats.times, bars[np.isin(bars, beats.times)], provenance,

@@ -280,7 +280,7 @@ def _mean(values: list) -> float | None:
 def row(conductor, pieces: list[Piece], judges: dict | None = None, sync_pairs: int = 32) -> dict:
     """The table's columns for one conductor, averaged over the pieces it conducts."""
     cols: dict[str, list] = {k: [] for k in ("F", "chance", "BAS", "downbeat", "pattern", "R2", "R2_chance",
-                                             "bar_f", "metre", "dyn_r", "dyn_c95", "lh_use", "lh_shape", "prep", "rel", "jitter", "seam", "div",
+                                             "bar_f", "metre", "dyn_r", "dyn_c95", "lh_use", "lh_shape", "prep", "rel", "jitter", "face", "seam", "div",
                                              "RDE", "SCE", "SDP")}
     motions, judged = [], []
     for piece in pieces:
@@ -315,6 +315,7 @@ def row(conductor, pieces: list[Piece], judges: dict | None = None, sync_pairs: 
         for key, present in (("prep", M.preparation(m, piece.loudness_db, FPS)), ("rel", M.release(m, piece.loudness_db, FPS))):
             cols[key].append(None if present is None else float(present))
         cols["jitter"].append(M.jitter(m))
+        cols["face"].append(M.face_covered(m))
         joins = conductor.joins(len(m))
         cols["seam"].append(None if joins is None else M.seam(m, joins))
         if conductor.seeded:
@@ -363,7 +364,7 @@ COLUMNS = [("F", "F", 3), ("chance", "chance", 3), ("BAS", "BAS", 2), ("downbeat
            ("pattern", "pattern", 2), ("R2", "R²", 2), ("R2_chance", "R² c", 2), ("bar_f", "bar F", 2),
            ("metre", "metre", 2), ("dyn_r", "dyn r", 2),
            ("dyn_c95", "c95", 2), ("lh_use", "LH use", 2), ("lh_shape", "LH shp", 2), ("prep", "prep", 2),
-           ("rel", "rel", 2), ("jitter", "jitter", 2),
+           ("rel", "rel", 2), ("jitter", "jitter", 2), ("face", "face", 3),
            ("seam", "seam", 2),
            ("div", "div", 3), ("RDE", "RDE", 3), ("SCE", "SCE", 3), ("SDP", "SDP%", 1)]
 
