@@ -19,7 +19,7 @@ from baton_core.skeleton import (L_EAR, L_ELBOW, L_EYE, L_HIP, L_SHOULDER, L_WRI
                                  R_HIP, R_SHOULDER, R_WRIST, rot_z)
 from baton_core.timebase import MOTION_FPS
 from .conducting.motion import CUE_ORIGIN, SHOULDER_Z, cue_track, seated_directions, smoothstep
-from .metrics import baton_hand, shoulder_width
+from .metrics import hand_centre, shoulder_width
 
 MIRROR = [NOSE, R_EYE, L_EYE, R_EAR, L_EAR, R_SHOULDER, L_SHOULDER, R_ELBOW, L_ELBOW, R_WRIST, L_WRIST, R_HIP, L_HIP]
 BODY = [NOSE, L_EYE, R_EYE, L_EAR, R_EAR, L_SHOULDER, R_SHOULDER, L_HIP, R_HIP]
@@ -37,8 +37,8 @@ PREP_RISE = 0.4
 # corpus' at each tempo).
 BROADEN_FROM_S, BROADEN_POWER = 0.7, 0.75
 # clear_of_face, in shoulder widths: the face reaches down FACE_LOW below the nose, the push eases in
-# over FACE_RAMP below that; the baton hand's centre (metrics.baton_hand) passes at least FACE_CLEAR
-# to the side of the nose's line (half the head, 0.2, and half the hand); FACE_SOFT rounds the push's
+# over FACE_RAMP below that; a hand's centre (metrics.hand_centre) passes at least FACE_CLEAR to the
+# side of the nose's line (half the head, 0.2, and half the hand); FACE_SOFT rounds the push's
 # onset; FACE_EASE_S (s) smooths it in time. Chosen on val: the rules' and the generator's takes.
 FACE_LOW, FACE_RAMP, FACE_CLEAR, FACE_SOFT, FACE_EASE_S = 0.21, 0.2, 0.32, 0.03, 0.067
 LOUDNESS_DEPTH = 0.6  # follow_loudness: strokes ×0.7 at the piece's quietest, ×1.3 at its loudest (about its mean)
@@ -56,7 +56,7 @@ def shape_gestures(kp3d: np.ndarray, size: float = 1.0, left_hand: float = 1.0, 
     median pose and keeps the arms' own motion. `rest` (T,) 0…1, how far each frame's hands are
     down at rest (a break, the release: the engine's Motion.rest): the controls shape the
     conducting, so the mean is the conducting frames' and hands at rest stay where they hang.
-    Strokes made larger are kept clear of the face again (`clear_of_face`; motion at MOTION_FPS)."""
+    Gestures made larger are kept clear of the face again (`clear_of_face`; motion at MOTION_FPS)."""
     p = np.array(kp3d, dtype=np.float64)
     if arms_only:
         still = np.median(p[:, BODY], axis=0)
@@ -68,7 +68,7 @@ def shape_gestures(kp3d: np.ndarray, size: float = 1.0, left_hand: float = 1.0, 
     conducting = np.ones(len(p)) if rest is None else 1.0 - np.clip(np.asarray(rest, np.float64), 0.0, 1.0)
     p = _scale_arm(p, R_SHOULDER, R_ELBOW, R_WRIST, size, conducting)
     p = _scale_arm(p, L_SHOULDER, L_ELBOW, L_WRIST, left_hand, conducting)
-    if size > 1.0:  # larger strokes may reach the face again
+    if size > 1.0 or left_hand > 1.0:  # larger gestures may reach the face again
         p = clear_of_face(p, MOTION_FPS)
     if hand == "left":
         p = p[:, MIRROR] * np.array([-1.0, 1.0, 1.0])
@@ -253,43 +253,47 @@ def prepared(kp3d: np.ndarray, entries: np.ndarray, period: float, fps: float, r
 
 
 def clear_of_face(kp3d: np.ndarray, fps: float, beats: np.ndarray | None = None, clear: float = FACE_CLEAR) -> np.ndarray:
-    """(T, 13, 3) motion whose baton hand passes beside the face, not in front of it, as the
-    players see it: they read the conductor's eyes, and a hand before them hides them. Where the hand
-    rises to the face (whole from FACE_LOW shoulder widths below the nose, eased in from FACE_RAMP
-    further down, about the shoulders' height) within `clear` shoulder widths of the nose's line,
-    it moves sideways until it is `clear` away, out to the baton's side unless it is well across
-    on the other over that rise: each rise keeps one side, so the hand never jumps across. The push is smoothed over FACE_EASE_S so that it adds
-    no jerk, and fades out over FACE_EASE_S about each of `beats` (s): each beat's ictus stays as
-    drawn, as do the hand's height and all below the shoulders. Arms keep their lengths."""
+    """(T, 13, 3) motion whose hands pass beside the face, not in front of it, as the players see
+    it: they read the conductor's eyes, and a hand before them hides them (the baton hand at the top
+    of an upbeat, the left hand mirroring it). Where a hand rises to the face (whole from FACE_LOW
+    shoulder widths below the nose, eased in from FACE_RAMP further down, about the shoulders'
+    height) within `clear` shoulder widths of the nose's line, it moves sideways until it is `clear`
+    away, out to its own side unless it is well across on the other over that rise: each rise keeps
+    one side, so a hand never jumps across. The push is smoothed over FACE_EASE_S so that it adds no
+    jerk, and fades out over FACE_EASE_S about each of `beats` (s): each beat's ictus stays as drawn,
+    as do the hands' heights and all below the shoulders. Arms keep their lengths."""
     p = np.array(kp3d, dtype=np.float64)
+    out = p.copy()
     sw = shoulder_width(p)
-    hand = baton_hand(p, sw)
-    below = (p[:, NOSE, 2] - FACE_LOW * sw - hand[:, 2]) / sw  # shoulder widths under the face
-    up = smoothstep(1.0 - below / FACE_RAMP)  # 0 at the shoulders … 1 at the face
-    dx = (hand[:, 0] - p[:, NOSE, 0]) / sw  # + toward the conductor's left
-    shift = np.zeros(len(p))
-    on = np.flatnonzero(up > 0)
-    for rise in np.split(on, np.flatnonzero(np.diff(on) > 1) + 1) if len(on) else []:
-        near = rise[np.abs(dx[rise]) < clear]
-        if not len(near):
-            continue
-        side = 1.0 if np.median(dx[near]) > clear / 2 else -1.0  # the baton's own side, unless well across
-        out = side * dx[rise]  # how far out on that side
-        need = FACE_SOFT * np.logaddexp(0.0, (clear - out) / FACE_SOFT)  # a smooth max(0, clear - out)
-        shift[rise] = side * need * up[rise] * smoothstep((out + clear + 0.12) / 0.12)  # none once clear on the other side
-    if not shift.any():
-        return kp3d
-    shift = gaussian_filter1d(shift * sw, FACE_EASE_S * fps)
+    fade = np.ones(len(p))
     if beats is not None and len(beats):
         t, b = np.arange(len(p)) / fps, np.sort(np.asarray(beats, np.float64))
         i = np.clip(np.searchsorted(b, t), 1, len(b) - 1) if len(b) > 1 else np.zeros(len(t), int)
         near = np.minimum(np.abs(t - b[i]), np.abs(t - b[i - 1])) if len(b) > 1 else np.abs(t - b[0])
-        shift *= smoothstep(near / (2 * FACE_EASE_S))
-    on = np.abs(shift) > 1e-6
-    target = p[on, R_WRIST] - p[on, R_SHOULDER]
-    target[:, 0] += shift[on]
-    p[on] = _place_arm(p[on], R_SHOULDER, R_ELBOW, R_WRIST, target)
-    return p.astype(kp3d.dtype)
+        fade = smoothstep(near / (2 * FACE_EASE_S))
+    for shoulder, elbow, wrist, own in ((R_SHOULDER, R_ELBOW, R_WRIST, -1.0), (L_SHOULDER, L_ELBOW, L_WRIST, 1.0)):
+        hand = hand_centre(p, sw, elbow, wrist)
+        below = (p[:, NOSE, 2] - FACE_LOW * sw - hand[:, 2]) / sw  # shoulder widths under the face
+        up = smoothstep(1.0 - below / FACE_RAMP)  # 0 at the shoulders … 1 at the face
+        dx = own * (hand[:, 0] - p[:, NOSE, 0]) / sw  # + out toward the hand's own side
+        shift = np.zeros(len(p))
+        on = np.flatnonzero(up > 0)
+        for rise in np.split(on, np.flatnonzero(np.diff(on) > 1) + 1) if len(on) else []:
+            near = rise[np.abs(dx[rise]) < clear]
+            if not len(near):
+                continue
+            side = -1.0 if np.median(dx[near]) < -clear / 2 else 1.0  # its own side, unless well across
+            u = side * dx[rise]  # how far out on that side
+            need = FACE_SOFT * np.logaddexp(0.0, (clear - u) / FACE_SOFT)  # a smooth max(0, clear - u)
+            shift[rise] = own * side * need * up[rise] * smoothstep((u + clear + 0.12) / 0.12)  # none once clear on the other side
+        if not shift.any():
+            continue
+        shift = gaussian_filter1d(shift * sw, FACE_EASE_S * fps) * fade
+        on = np.abs(shift) > 1e-6
+        target = p[on, wrist] - p[on, shoulder]
+        target[:, 0] += shift[on]
+        out[on] = _place_arm(out[on], shoulder, elbow, wrist, target)
+    return out.astype(kp3d.dtype)
 
 
 def release_weight(last_sound: float, frames: int, fps: float) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import find_peaks, savgol_filter, welch
 
-from baton_core.skeleton import L_SHOULDER, L_WRIST, NOSE, R_ELBOW, R_SHOULDER, R_WRIST, bone_lengths
+from baton_core.skeleton import L_ELBOW, L_SHOULDER, L_WRIST, NOSE, R_ELBOW, R_SHOULDER, R_WRIST, bone_lengths
 from baton_core.timebase import MOTION_FPS
 
 ICTUS_WINDOW = 0.07
@@ -317,22 +317,27 @@ HAND_REACH = 0.21  # shoulder widths from the wrist to the centre of the hand, a
 # The face as the players see it, in shoulder widths about the nose: half its width (the head's 0.2
 # and half a hand), how far it reaches below (the chin) and above (the top of the head).
 FACE_HALF_WIDTH, FACE_BELOW, FACE_ABOVE = 0.25, 0.2, 0.45
+ARMS = ((R_ELBOW, R_WRIST), (L_ELBOW, L_WRIST))  # the baton hand's first
 
 
-def baton_hand(motion: np.ndarray, sw: float) -> np.ndarray:
-    """(T, D) the centre of the baton hand, 2D or 3D: HAND_REACH shoulder widths (`sw`, in the
-    motion's units) on from the wrist along the forearm; the skeleton ends at the wrist."""
-    fore = motion[:, R_WRIST] - motion[:, R_ELBOW]
-    return motion[:, R_WRIST] + HAND_REACH * sw * fore / np.maximum(np.linalg.norm(fore, axis=-1, keepdims=True), 1e-9)
+def hand_centre(motion: np.ndarray, sw: float, elbow: int = R_ELBOW, wrist: int = R_WRIST) -> np.ndarray:
+    """(T, D) the centre of a hand (the baton hand's by default), 2D or 3D: HAND_REACH shoulder
+    widths (`sw`, in the motion's units) on from the wrist along the forearm; the skeleton ends at
+    the wrist."""
+    fore = motion[:, wrist] - motion[:, elbow]
+    return motion[:, wrist] + HAND_REACH * sw * fore / np.maximum(np.linalg.norm(fore, axis=-1, keepdims=True), 1e-9)
 
 
 def face_covered(motion_2d: np.ndarray) -> float:
-    """Share of frames in which the baton hand is in front of the face (front view): players read
-    the conductor's eyes, and conducting teachers keep the baton out of the face."""
+    """Share of frames in which either hand is in front of the face (front view): players read the
+    conductor's eyes, and conducting teachers keep the hands out of the face. Baton's own measure,
+    beside ../shared/metrics.md's."""
     sw = shoulder_width(motion_2d)
-    hand = baton_hand(motion_2d, sw)
-    up = (motion_2d[:, NOSE, 1] - hand[:, 1]) / sw  # image y points down
-    inside = (np.abs(hand[:, 0] - motion_2d[:, NOSE, 0]) < FACE_HALF_WIDTH * sw) & (up > -FACE_BELOW) & (up < FACE_ABOVE)
+    inside = np.zeros(len(motion_2d), bool)
+    for elbow, wrist in ARMS:
+        hand = hand_centre(motion_2d, sw, elbow, wrist)
+        up = (motion_2d[:, NOSE, 1] - hand[:, 1]) / sw  # image y points down
+        inside |= (np.abs(hand[:, 0] - motion_2d[:, NOSE, 0]) < FACE_HALF_WIDTH * sw) & (up > -FACE_BELOW) & (up < FACE_ABOVE)
     return float(inside.mean())
 
 

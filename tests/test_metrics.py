@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from backend import metrics
-from baton_core.skeleton import L_SHOULDER, L_WRIST, NOSE, R_ELBOW, R_SHOULDER, R_WRIST
+from baton_core.skeleton import L_ELBOW, L_SHOULDER, L_WRIST, NOSE, R_ELBOW, R_SHOULDER, R_WRIST
 
 FPS = 30.0
 
@@ -224,16 +224,20 @@ def test_bone_length_cv_is_zero_for_a_rigid_figure():
     assert metrics.bone_length_cv(m + np.arange(10)[:, None, None]) == pytest.approx(0.0)
 
 
-def test_face_covered_counts_the_frames_with_the_baton_hand_before_the_face():
-    """Shoulders one unit apart, the nose half a unit above their middle; the hand's centre lies
-    HAND_REACH on from the wrist along the forearm. Before the eyes, it covers the face; as high but
-    half a unit to the side, or before the chest, it does not."""
-    m = still_figure(3.0)
+def test_face_covered_counts_the_frames_with_either_hand_before_the_face():
+    """Shoulders one unit apart, the nose half a unit above their middle; a hand's centre lies
+    HAND_REACH on from the wrist along the forearm. Before the eyes, either hand covers the face; as
+    high but half a unit to the side, or before the chest, it does not."""
+    m = still_figure(4.0)
     m[:, NOSE] = (0.5, -0.5)
     m[:, R_ELBOW] = (0.0, 0.2)
-    wrist = lambda x, y: np.array([x, y]) - metrics.HAND_REACH * np.array([x, y - 0.2]) / np.hypot(x, y - 0.2)
-    m[:30, R_WRIST] = wrist(0.5, -0.6)  # before the eyes
-    m[30:60, R_WRIST] = wrist(0.0, -0.6)  # beside the face, at its height
-    m[60:, R_WRIST] = wrist(0.5, 0.5)  # before the chest
-    assert np.allclose(metrics.baton_hand(m, 1.0)[[0, 30, 60]], [(0.5, -0.6), (0.0, -0.6), (0.5, 0.5)])
-    assert metrics.face_covered(m) == pytest.approx(1 / 3)
+    m[:, L_ELBOW] = (1.0, 0.2)
+    wrist = lambda elbow, x, y: np.array([x, y]) - metrics.HAND_REACH * (np.array([x, y]) - elbow) / np.hypot(x - elbow[0], y - elbow[1])
+    m[:, L_WRIST] = wrist((1.0, 0.2), 1.0, 0.5)  # the left hand before the left shoulder
+    m[:30, R_WRIST] = wrist((0.0, 0.2), 0.5, -0.6)  # before the eyes
+    m[30:60, R_WRIST] = wrist((0.0, 0.2), 0.0, -0.6)  # beside the face, at its height
+    m[60:, R_WRIST] = wrist((0.0, 0.2), 0.5, 0.5)  # before the chest
+    m[90:, L_WRIST] = wrist((1.0, 0.2), 0.6, -0.4)  # and then the left hand before the face
+    assert np.allclose(metrics.hand_centre(m, 1.0)[[0, 30, 60]], [(0.5, -0.6), (0.0, -0.6), (0.5, 0.5)])
+    assert np.allclose(metrics.hand_centre(m, 1.0, L_ELBOW, L_WRIST)[[0, 90]], [(1.0, 0.5), (0.6, -0.4)])
+    assert metrics.face_covered(m) == pytest.approx(2 / 4)
