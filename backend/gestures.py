@@ -269,8 +269,8 @@ def clear_of_face(kp3d: np.ndarray, fps: float, beats: np.ndarray | None = None,
     if beats is not None and len(beats):
         t, b = np.arange(len(p)) / fps, np.sort(np.asarray(beats, np.float64))
         i = np.clip(np.searchsorted(b, t), 1, len(b) - 1) if len(b) > 1 else np.zeros(len(t), int)
-        near = np.minimum(np.abs(t - b[i]), np.abs(t - b[i - 1])) if len(b) > 1 else np.abs(t - b[0])
-        fade = smoothstep(near / (2 * FACE_EASE_S))
+        to_beat = np.minimum(np.abs(t - b[i]), np.abs(t - b[i - 1])) if len(b) > 1 else np.abs(t - b[0])
+        fade = smoothstep(to_beat / (2 * FACE_EASE_S))
     for shoulder, elbow, wrist, own in ((R_SHOULDER, R_ELBOW, R_WRIST, -1.0), (L_SHOULDER, L_ELBOW, L_WRIST, 1.0)):
         hand = hand_centre(p, sw, elbow, wrist)
         below = (p[:, NOSE, 2] - FACE_LOW * sw - hand[:, 2]) / sw  # shoulder widths under the face
@@ -279,10 +279,10 @@ def clear_of_face(kp3d: np.ndarray, fps: float, beats: np.ndarray | None = None,
         shift = np.zeros(len(p))
         on = np.flatnonzero(up > 0)
         for rise in np.split(on, np.flatnonzero(np.diff(on) > 1) + 1) if len(on) else []:
-            near = rise[np.abs(dx[rise]) < clear]
-            if not len(near):
+            before_face = rise[np.abs(dx[rise]) < clear]
+            if not len(before_face):
                 continue
-            side = -1.0 if np.median(dx[near]) < -clear / 2 else 1.0  # its own side, unless well across
+            side = -1.0 if np.median(dx[before_face]) < -clear / 2 else 1.0  # its own side, unless well across
             u = side * dx[rise]  # how far out on that side
             need = FACE_SOFT * np.logaddexp(0.0, (clear - u) / FACE_SOFT)  # a smooth max(0, clear - u)
             shift[rise] = own * side * need * up[rise] * smoothstep((u + clear + 0.12) / 0.12)  # none once clear on the other side
