@@ -13,7 +13,8 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import find_peaks, savgol_filter, welch
 
-from baton_core.skeleton import L_ELBOW, L_SHOULDER, L_WRIST, NOSE, R_ELBOW, R_SHOULDER, R_WRIST, bone_lengths
+from baton_core.skeleton import (L_ELBOW, L_HIP, L_SHOULDER, L_WRIST, NOSE, R_ELBOW, R_HIP, R_SHOULDER, R_WRIST,
+                                 bone_lengths)
 from baton_core.timebase import MOTION_FPS
 
 ICTUS_WINDOW = 0.07
@@ -339,6 +340,25 @@ def face_covered(motion_2d: np.ndarray) -> float:
         up = (motion_2d[:, NOSE, 1] - hand[:, 1]) / sw  # image y points down
         inside |= (np.abs(hand[:, 0] - motion_2d[:, NOSE, 0]) < FACE_HALF_WIDTH * sw) & (up > -FACE_BELOW) & (up < FACE_ABOVE)
     return float(inside.mean())
+
+
+# The hip as the players see it, in shoulder widths about the left hip joint: from a little inside it
+# to the waist's outline and past it (a hand set on the hip lies on the outline), from the joint's
+# height up to the top of the pelvis. A hand resting before the belly lies inside; one hanging, below.
+HIP_INSIDE, HIP_OUTSIDE, HIP_ABOVE = 0.1, 0.4, 0.45
+
+
+def left_hand_on_hip(motion_2d: np.ndarray) -> float:
+    """Share of frames in which the left hand's centre is at the hip's side (front view): a conductor's
+    resting left hand is before the body at the waist or hangs, and one set on the hip reads as
+    idleness (../shared/metrics.md). Baton's own measure, beside face_covered."""
+    sw = shoulder_width(motion_2d)
+    hand = hand_centre(motion_2d, sw, L_ELBOW, L_WRIST)
+    hip = motion_2d[:, L_HIP]
+    side = np.sign(np.median(hip[:, 0] - motion_2d[:, R_HIP, 0]))  # the left hip's side of the body
+    out = side * (hand[:, 0] - hip[:, 0]) / sw
+    up = (hip[:, 1] - hand[:, 1]) / sw  # image y points down
+    return float(np.mean((out > -HIP_INSIDE) & (out < HIP_OUTSIDE) & (up > 0) & (up < HIP_ABOVE)))
 
 
 def left_hand_use(motion_2d: np.ndarray, fps: float = MOTION_FPS, window_s: float = 2.0, travel: float = 0.5) -> float:

@@ -392,3 +392,11 @@ def test_both_engines_keep_the_hands_out_of_the_conductor_s_face(wav, engine):
     for size in (1.0, 1.5):
         take = generate_take(wav, engine=engine, size=size, left_hand=size)
         assert face_covered(take.keypoints_2d) < 0.04, size
+
+
+@pytest.mark.parametrize("engine", ["rules", "m2sgan"])
+def test_both_engines_rest_the_left_hand_before_the_body_not_on_the_hip(wav, engine):
+    """The rule-based conductor's left hand rested at the hip's side in half the demo's frames (its
+    rest pose lay over the hip joint); a conductor rests it before the body at the waist."""
+    from backend.metrics import left_hand_on_hip
+    assert left_hand_on_hip(generate_take(wav, engine=engine).keypoints_2d) < 0.1

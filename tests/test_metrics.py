@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from backend import metrics
-from baton_core.skeleton import L_ELBOW, L_SHOULDER, L_WRIST, NOSE, R_ELBOW, R_SHOULDER, R_WRIST
+from baton_core.skeleton import L_ELBOW, L_HIP, L_SHOULDER, L_WRIST, NOSE, R_ELBOW, R_HIP, R_SHOULDER, R_WRIST
 
 FPS = 30.0
 
@@ -241,3 +241,18 @@ def test_face_covered_counts_the_frames_with_either_hand_before_the_face():
     assert np.allclose(metrics.hand_centre(m, 1.0)[[0, 30, 60]], [(0.5, -0.6), (0.0, -0.6), (0.5, 0.5)])
     assert np.allclose(metrics.hand_centre(m, 1.0, L_ELBOW, L_WRIST)[[0, 90]], [(1.0, 0.5), (0.6, -0.4)])
     assert metrics.face_covered(m) == pytest.approx(2 / 4)
+
+
+def test_left_hand_on_hip_counts_the_frames_with_the_left_hand_at_the_hip_s_side():
+    """Shoulders one unit apart, the hip joints 1.5 below them and 0.7 apart. A left hand at the
+    waist's outline, just above the joint, is on the hip; before the belly, hanging below the joint
+    or before the chest, it is not."""
+    m = still_figure(4.0)
+    m[:, L_HIP] = (0.85, 1.5)
+    m[:, R_HIP] = (0.15, 1.5)
+    m[:, L_ELBOW] = (1.2, 0.9)
+    wrist = lambda x, y: np.array([x, y]) - metrics.HAND_REACH * (np.array([x, y]) - (1.2, 0.9)) / np.hypot(x - 1.2, y - 0.9)
+    for k, (x, y) in enumerate([(1.0, 1.3), (0.6, 1.2), (1.1, 1.7), (0.9, 0.6)]):  # hip, belly, hanging, chest
+        m[30 * k: 30 * (k + 1), L_WRIST] = wrist(x, y)
+    assert np.allclose(metrics.hand_centre(m, 1.0, L_ELBOW, L_WRIST)[[0, 30, 60, 90]], [(1.0, 1.3), (0.6, 1.2), (1.1, 1.7), (0.9, 0.6)])
+    assert metrics.left_hand_on_hip(m) == pytest.approx(1 / 4)

@@ -41,6 +41,8 @@ hears the score's bars. Columns, averaged over pieces:
   LH use / shp  share of 2 s windows the left hand travels > ½ shoulder width; r of its height with loudness
   prep / rel    share of the pieces that start (end) after silence whose baton hand prepares the first
                 sound (releases the last: a cut-off, then no stroke): metrics.preparation, metrics.release
+  face / hip    share of frames with either hand before the face, and with the left hand at the hip
+                (front view: metrics.face_covered, metrics.left_hand_on_hip)
   jitter, seam  smoothness; seam at the generator's window joins (the others have none: a conductor's
                 crisp ictus is a large single-frame step by design, not a seam)
   div           seed diversity between seeds 0 and 1
@@ -280,7 +282,7 @@ def _mean(values: list) -> float | None:
 def row(conductor, pieces: list[Piece], judges: dict | None = None, sync_pairs: int = 32) -> dict:
     """The table's columns for one conductor, averaged over the pieces it conducts."""
     cols: dict[str, list] = {k: [] for k in ("F", "chance", "BAS", "downbeat", "pattern", "R2", "R2_chance",
-                                             "bar_f", "metre", "dyn_r", "dyn_c95", "lh_use", "lh_shape", "prep", "rel", "jitter", "face", "seam", "div",
+                                             "bar_f", "metre", "dyn_r", "dyn_c95", "lh_use", "lh_shape", "prep", "rel", "jitter", "face", "hip", "seam", "div",
                                              "RDE", "SCE", "SDP")}
     motions, judged = [], []
     for piece in pieces:
@@ -316,6 +318,7 @@ def row(conductor, pieces: list[Piece], judges: dict | None = None, sync_pairs: 
             cols[key].append(None if present is None else float(present))
         cols["jitter"].append(M.jitter(m))
         cols["face"].append(M.face_covered(m))
+        cols["hip"].append(M.left_hand_on_hip(m))
         joins = conductor.joins(len(m))
         cols["seam"].append(None if joins is None else M.seam(m, joins))
         if conductor.seeded:
@@ -364,7 +367,7 @@ COLUMNS = [("F", "F", 3), ("chance", "chance", 3), ("BAS", "BAS", 2), ("downbeat
            ("pattern", "pattern", 2), ("R2", "R²", 2), ("R2_chance", "R² c", 2), ("bar_f", "bar F", 2),
            ("metre", "metre", 2), ("dyn_r", "dyn r", 2),
            ("dyn_c95", "c95", 2), ("lh_use", "LH use", 2), ("lh_shape", "LH shp", 2), ("prep", "prep", 2),
-           ("rel", "rel", 2), ("jitter", "jitter", 2), ("face", "face", 3),
+           ("rel", "rel", 2), ("jitter", "jitter", 2), ("face", "face", 3), ("hip", "hip", 3),
            ("seam", "seam", 2),
            ("div", "div", 3), ("RDE", "RDE", 3), ("SCE", "SCE", 3), ("SDP", "SDP%", 1)]
 

@@ -39,7 +39,7 @@ FAMILY_DIRECTION = {
     "strings": (0.75, -0.60, 0.05), "woodwind": (0.05, -1.0, 0.12), "brass": (-0.55, -0.85, 0.22),
     "percussion": (-0.40, -0.90, 0.28), "voices": (0.0, -0.90, 0.38), "keyboard": (0.35, -0.85, -0.05),
 }
-REST_POSES = (np.array([0.17, -0.22, sk.HIP_HEIGHT + 0.12]),  # in front of the waist
+REST_POSES = (np.array([0.09, -0.34, sk.HIP_HEIGHT + 0.22]),  # before the navel, inside the hip's outline
               np.array([0.24, -0.06, sk.HIP_HEIGHT + 0.02]),  # down by the side
               np.array([0.10, -0.20, SHOULDER_Z - 0.22]))  # at the chest
 HANDS_DOWN = np.array([0.24, -0.06, sk.HIP_HEIGHT + 0.0])  # after the final release (x mirrored for the right)

@@ -24,7 +24,7 @@ class Style:
     sharpness: float = 0.6  # 0 = round, flowing ictus … 1 = crisp click
     rebound: float = 1.0  # rebound height
     left_activity: float = 0.5  # how much the left hand mirrors, shapes and cues
-    left_rest: int = 0  # 0 = in front of the waist, 1 = down by the side, 2 = at the chest
+    left_rest: int = 0  # 0 = before the navel, 1 = down by the side, 2 = at the chest
     sway: float = 0.3  # body sway with the bar
     lean: float = 1.0  # forward lean with intensity
     stance: float = 0.0  # body handedness: radians the torso turns toward the baton (+) or away
